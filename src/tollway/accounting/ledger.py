@@ -1,0 +1,107 @@
+"""The ledger writer: rows are queued by requests and written in batches by a background task.
+
+A database write per request is what makes other gateways slow and fragile, so a request only appends to
+an in-memory queue. A background task drains it every `flush_interval_s` in one transaction on a
+dedicated thread; on shutdown (SIGTERM/SIGINT) everything queued is written before the process exits.
+SQLite runs in WAL mode so `tollway usage` can read while the gateway writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from operator import attrgetter
+from pathlib import Path
+
+import orjson
+
+from tollway.accounting.ledger_schema import CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+
+log = logging.getLogger("tollway.ledger")
+_INSERT_SQL = (f"INSERT OR REPLACE INTO requests ({', '.join(LEDGER_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in LEDGER_COLUMNS)})")
+_ATTEMPTS_INDEX = LEDGER_COLUMNS.index("attempts")
+_row_values = attrgetter(*LEDGER_COLUMNS)
+
+
+def open_sqlite(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) a ledger database in WAL mode with the current schema."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(CREATE_TABLE_SQL)
+    return conn
+
+
+class LedgerWriter:
+    """Queue rows on the hot path; write them in batches off it."""
+
+    def __init__(self, path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000) -> None:
+        self.path = path
+        self._interval = flush_interval_s
+        self._batch = batch_size
+        self._queue: deque[LedgerRow] = deque()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._conn: sqlite3.Connection | None = None
+        self._task: asyncio.Task | None = None
+        self.written = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, open_sqlite, self.path)
+        self._task = asyncio.create_task(self._run(), name="ledger-writer")
+
+    def append(self, row: LedgerRow) -> None:
+        self._queue.append(row)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._interval)
+            while self._queue:
+                rows = self._take()
+                try:
+                    await loop.run_in_executor(self._executor, self._write, rows)
+                except sqlite3.Error as exc:
+                    log.error("ledger write failed (%s); %d rows kept for the next try", exc, len(rows))
+                    self._queue.extendleft(reversed(rows))
+                    break
+
+    def _take(self) -> list[LedgerRow]:
+        count = min(self._batch, len(self._queue))
+        return [self._queue.popleft() for _ in range(count)]
+
+    def _write(self, rows: list[LedgerRow]) -> None:
+        assert self._conn is not None
+        values = []
+        for row in rows:
+            record = list(_row_values(row))
+            record[_ATTEMPTS_INDEX] = orjson.dumps(record[_ATTEMPTS_INDEX]).decode()
+            values.append(record)
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany(_INSERT_SQL, values)
+        self.written += len(rows)
+
+    async def close(self) -> None:
+        """Write everything still queued, then close; called on shutdown so no row is lost."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            await loop.run_in_executor(self._executor, self._write, self._take())
+        if self._conn is not None:
+            await loop.run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,108 @@
+"""`tollway usage`: spend and tokens from the ledger, by day, model and provider.
+
+Sums are done in Python with Decimal over the ledger's exact cost strings: SQLite's SUM would turn them
+into floats.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import click
+import orjson
+
+from tollway.config import default_ledger_path
+
+
+@dataclass
+class UsageLine:
+    day: str
+    model: str
+    provider: str
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: int = 0
+    cost_usd: Decimal = field(default_factory=Decimal)
+
+
+def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
+    """One line per (UTC day, requested model, provider), oldest first."""
+    if not ledger.exists():
+        raise click.ClickException(f"no ledger at {ledger}: start `tollway serve` or pass --ledger")
+    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT substr(ts, 1, 10), requested_model, provider, status, prompt_tokens, cached_tokens, "
+            "completion_tokens, reasoning_tokens, usage_source, cost_usd FROM requests "
+            "WHERE shadow = 0 AND ts >= ? ORDER BY ts", ((since or datetime.min.replace(tzinfo=timezone.utc)).isoformat(),))
+        lines: dict[tuple[str, str, str], UsageLine] = {}
+        for day, model, provider, status, prompt, cached, completion, reasoning, source, cost in rows:
+            line = lines.get((day, model, provider))
+            if line is None:
+                line = lines[(day, model, provider)] = UsageLine(day, model, provider)
+            line.requests += 1
+            line.errors += status != "ok"
+            line.prompt_tokens += prompt
+            line.cached_tokens += cached
+            line.completion_tokens += completion
+            line.reasoning_tokens += reasoning
+            line.estimated += source == "estimated"
+            line.cost_usd += Decimal(cost)
+    finally:
+        conn.close()
+    return list(lines.values())
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    if value[-1] in "dh" and value[:-1].isdigit():
+        delta = timedelta(days=int(value[:-1])) if value[-1] == "d" else timedelta(hours=int(value[:-1]))
+        return datetime.now(timezone.utc) - delta
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use e.g. 7d, 12h or 2026-11-01") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@click.command()
+@click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the gateway's).")
+@click.option("--since", help="Only requests since then: 7d, 12h, or an ISO date/time (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def usage(ledger: Path | None, since: str | None, as_json: bool) -> None:
+    """Spend and tokens from the ledger by day, model and provider."""
+    lines = summarise(ledger or default_ledger_path(), _since(since))
+    if as_json:
+        data = [{**line.__dict__, "cost_usd": str(line.cost_usd)} for line in lines]
+        click.echo(orjson.dumps({"lines": data, "total_cost_usd": str(sum((l.cost_usd for l in lines), Decimal(0)))},
+                                option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_table(lines)
+
+
+def _print_table(lines: list[UsageLine]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tollway usage")
+    for name in ("day", "model", "provider", "requests", "errors", "prompt", "cached", "completion", "est.", "cost USD"):
+        table.add_column(name, justify="right" if name not in ("day", "model", "provider") else "left")
+    for l in lines:
+        table.add_row(l.day, l.model, l.provider or "-", str(l.requests), str(l.errors), f"{l.prompt_tokens:,}",
+                      f"{l.cached_tokens:,}", f"{l.completion_tokens:,}", str(l.estimated), f"{l.cost_usd:f}")
+    total = sum((l.cost_usd for l in lines), Decimal(0))
+    table.add_section()
+    table.add_row("total", "", "", str(sum(l.requests for l in lines)), str(sum(l.errors for l in lines)),
+                  f"{sum(l.prompt_tokens for l in lines):,}", f"{sum(l.cached_tokens for l in lines):,}",
+                  f"{sum(l.completion_tokens for l in lines):,}", "", f"{total:f}")
+    Console().print(table)

@@ -1,0 +1,238 @@
+"""The gateway's config file (tollway.yaml): schema, loading, secrets from env vars or files, clear errors.
+
+A config is reviewed data: every mistake should fail at start with the file, the key path and what is
+wrong, never at the first request. Secrets are read from the environment or a file and never printed:
+errors name the variable or file, not its content.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DIALECTS = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
+SELF_HOSTED_KINDS = ("vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
+CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
+ENV_CONFIG = "TOLLWAY_CONFIG"
+BUILTIN_CONFIG = Path(__file__).with_name("default-config.yaml")
+
+
+class ConfigError(Exception):
+    """A config problem a user must fix; the message names the file, the key path and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    request_deadline_s: float = Field(300.0, gt=0)
+    api_keys_env: list[str] = Field(default_factory=list, description="env vars holding accepted client keys")
+
+
+class Timeouts(_Strict):
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(60.0, gt=0)
+    between_chunks_s: float = Field(60.0, gt=0)
+    response_s: float = Field(600.0, gt=0, description="non-streamed: time for the whole answer")
+
+
+class RetrySettings(_Strict):
+    max_attempts: int = Field(4, ge=1, description="attempts per request across all deployments")
+    retries_per_deployment: int = Field(1, ge=0, description="extra tries on the same deployment for transient errors")
+    backoff_base_s: float = Field(0.05, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+    retry_after_cap_s: float = Field(5.0, ge=0, description="longest Retry-After honoured; longer ones move on")
+
+
+class BreakerSettings(_Strict):
+    consecutive_failures: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    window: int = Field(20, ge=2, description="outcomes the error rate is computed over")
+    min_requests: int = Field(10, ge=1, description="outcomes needed before the error rate can open the breaker")
+    open_s: float = Field(10.0, gt=0, description="how long an open breaker refuses before a half-open probe")
+
+
+class LedgerSettings(_Strict):
+    path: Path | None = None
+    flush_interval_s: float = Field(0.25, gt=0)
+    batch_size: int = Field(1000, ge=1)
+
+
+class Provider(_Strict):
+    kind: str = Field(description="catalog provider kind: deepseek, qwen, kimi, glm, openai, vllm, ...")
+    dialect: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key_file: Path | None = None
+    jurisdiction: str = "us"
+    region: str | None = None
+    launch: Literal["llama-server"] | None = Field(None, description="start a managed local backend")
+    timeouts: Timeouts = Timeouts()
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Provider":
+        if self.resolved_dialect not in DIALECTS:
+            raise ValueError(f"dialect {self.resolved_dialect!r} is not one of {', '.join(DIALECTS)}")
+        if self.base_url is None and self.launch is None:
+            raise ValueError("needs base_url (or launch: llama-server for the bundled local model)")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url {self.base_url!r} must start with http:// or https://")
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("give api_key_env or api_key_file, not both")
+        return self
+
+    @property
+    def resolved_dialect(self) -> str:
+        return self.dialect or self.kind
+
+
+class PriceOverride(_Strict):
+    """Prices for one deployment, USD per million tokens, when the catalog has none or they differ."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cached_input: Decimal | None = Field(None, ge=0)
+    cache_write: Decimal | None = Field(None, ge=0)
+
+
+class Deployment(_Strict):
+    provider: str
+    model: str = Field(description="model name sent upstream")
+    aliases: list[str] = Field(default_factory=list, description="public names served by this deployment alone")
+    context_window: int = Field(8192, gt=0)
+    max_output: int = Field(4096, gt=0)
+    capabilities: list[str] = Field(default_factory=list)
+    price: PriceOverride | None = None
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known_capabilities(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(CAPABILITIES))
+        if unknown:
+            raise ValueError(f"unknown capabilities {unknown}; known: {', '.join(CAPABILITIES)}")
+        return value
+
+
+class RouteGroup(_Strict):
+    deployments: list[str] = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    strategy: Literal["priority"] = "priority"
+
+
+class Config(_Strict):
+    server: ServerSettings = ServerSettings()
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    cny_per_usd: Decimal | None = Field(None, gt=0)
+    catalog: list[dict[str, Any]] = Field(default_factory=list)
+    providers: dict[str, Provider] = Field(min_length=1)
+    deployments: dict[str, Deployment] = Field(min_length=1)
+    route_groups: dict[str, RouteGroup] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "Config":
+        for name, dep in self.deployments.items():
+            if dep.provider not in self.providers:
+                raise ValueError(f"deployments.{name}.provider: no provider named {dep.provider!r} "
+                                 f"(providers: {', '.join(self.providers)})")
+        for name, group in self.route_groups.items():
+            for dep in group.deployments:
+                if dep not in self.deployments:
+                    raise ValueError(f"route_groups.{name}.deployments: no deployment named {dep!r} "
+                                     f"(deployments: {', '.join(self.deployments)})")
+        public_names: dict[str, str] = {}
+        for owner, names in self._public_names():
+            for public in names:
+                if public in public_names and public_names[public] != owner:
+                    raise ValueError(f"public model name {public!r} is used by both {public_names[public]} and {owner}")
+                public_names[public] = owner
+        return self
+
+    def _public_names(self) -> list[tuple[str, list[str]]]:
+        owners = [(f"route_groups.{g}", [g, *rg.aliases]) for g, rg in self.route_groups.items()]
+        owners += [(f"deployments.{d}", dep.aliases) for d, dep in self.deployments.items()]
+        return owners
+
+
+def default_config_path() -> Path | None:
+    """The config file used when --config is not given: $TOLLWAY_CONFIG, ./tollway.yaml, the user's config dir."""
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    for candidate in (Path("tollway.yaml"), Path(platformdirs.user_config_dir("tollway")) / "tollway.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None) -> tuple[Config, Path]:
+    """Read and validate a config file; with no path, the search path, then the built-in local-model config."""
+    path = path or default_config_path() or BUILTIN_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with providers, deployments and route_groups")
+    try:
+        return Config.model_validate(raw), path
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid config:\n{_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and placement)"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def resolve_api_key(name: str, provider: Provider) -> str | None:
+    """The provider's secret, from its env var or file. Errors name the variable or file, never the value."""
+    if provider.api_key_env:
+        value = os.environ.get(provider.api_key_env)
+        if not value:
+            raise ConfigError(f"providers.{name}.api_key_env: environment variable {provider.api_key_env} is not set")
+        return value.strip()
+    if provider.api_key_file:
+        try:
+            value = provider.api_key_file.expanduser().read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"providers.{name}.api_key_file: cannot read {provider.api_key_file}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"providers.{name}.api_key_file: {provider.api_key_file} is empty")
+        return value
+    return None
+
+
+def resolve_client_keys(settings: ServerSettings) -> frozenset[str]:
+    """Keys clients may present; empty means the gateway accepts any request (local use)."""
+    keys = set()
+    for env in settings.api_keys_env:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"server.api_keys_env: environment variable {env} is not set")
+        keys.add(value.strip())
+    return frozenset(keys)
+
+
+def default_ledger_path() -> Path:
+    return Path(platformdirs.user_data_dir("tollway")) / "ledger.db"

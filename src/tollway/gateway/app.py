@@ -1,0 +1,93 @@
+"""The gateway process: its aiohttp application, shared state, and start-up and shutdown.
+
+State that lives for the whole process (the routing table, the pricer, the ledger writer, one pooled
+HTTP client session) is built here once; each request gets a RequestLife (handler.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from tollway import __version__
+from tollway.accounting.ledger import LedgerWriter
+from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog import Catalog
+from tollway.config import Config, default_ledger_path, resolve_client_keys
+from tollway.gateway.handler import RequestLife
+from tollway.gateway.managed import ManagedBackends
+from tollway.routing.table import RouteTable
+
+log = logging.getLogger("tollway.gateway")
+
+
+class Gateway:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.table = RouteTable(config)
+        self.client_keys = resolve_client_keys(config.server)
+        self.pricer = DeploymentPricer(Catalog.from_config_section(
+            {"catalog": config.catalog, "cny_per_usd": config.cny_per_usd}))
+        self.ledger = LedgerWriter(config.ledger.path or default_ledger_path(), config.ledger.flush_interval_s,
+                                   config.ledger.batch_size)
+        self.managed = ManagedBackends(self.table)
+        self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.server.max_body_bytes + 1)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await RequestLife(self, request, "chat").handle()
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        return await RequestLife(self, request, "completions").handle()
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await RequestLife(self, request, "embeddings").handle()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "tollway"} for name in self.table.public_names()]
+        return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "version": __version__})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        problems = self.managed.problems()
+        if problems:
+            return web.json_response({"status": "starting", "waiting_for": problems}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def _start(self, app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+        self.session = aiohttp.ClientSession(connector=connector)
+        await self.ledger.start()
+        self.managed.start()
+        unpriced = self.pricer.unpriced(list(self.table.deployments.values()), datetime.now(timezone.utc))
+        if unpriced:
+            log.warning("no price known for deployments %s: their cost is recorded as 0; add a `price:` to "
+                        "each in the config or a catalog entry", ", ".join(unpriced))
+        log.info("tollway %s serving %s; ledger at %s", __version__, ", ".join(self.table.public_names()),
+                 self.ledger.path)
+
+    async def _stop(self, app: web.Application) -> None:
+        await self.managed.stop()
+        await self.ledger.close()
+        await self.session.close()
+        log.info("ledger flushed (%d rows written); stopped", self.ledger.written)

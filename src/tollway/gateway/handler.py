@@ -1,0 +1,203 @@
+"""One request's lifecycle: read, check, route, call (with failover), relay, settle, queue its ledger row.
+
+Every path out of `handle`, success or failure, leaves exactly one ledger row: the row is built in a
+`finally`, so a bad body, an unknown model, a failed walk, a cut stream and a client that hung up are all
+accounted for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+from tollway.accounting.cost import cost_usd
+from tollway.accounting.ledger_schema import LedgerRow
+from tollway.gateway import upstream
+from tollway.gateway.errors import GatewayError, body_too_large, model_not_found, unauthorized
+from tollway.gateway.failover import Walk
+from tollway.gateway.relay import StreamRelay
+from tollway.gateway.request import ClientRequest, parse_request, prompt_text
+from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.routing.table import RoutedDeployment
+
+if TYPE_CHECKING:
+    from tollway.gateway.app import Gateway
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+class RequestLife:
+    """The state of one request, from arrival to its ledger row."""
+
+    __slots__ = ("gw", "http", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
+                 "deployment", "usage", "cost", "ttft", "status", "http_status", "error", "group")
+
+    def __init__(self, gw: "Gateway", http: web.Request, endpoint: str) -> None:
+        self.gw = gw
+        self.http = http
+        self.endpoint = endpoint
+        self.request_id = http.headers.get("x-request-id") or uuid.uuid4().hex
+        self.arrived = datetime.now(timezone.utc)
+        self.started = asyncio.get_running_loop().time()
+        self.headers = {"x-request-id": self.request_id}
+        self.creq: ClientRequest | None = None
+        self.walk: Walk | None = None
+        self.deployment: RoutedDeployment | None = None
+        self.usage: Usage | None = None
+        self.cost = Decimal(0)
+        self.ttft: float | None = None
+        self.status, self.http_status, self.error, self.group = "ok", 200, "", ""
+
+    async def handle(self) -> web.StreamResponse:
+        try:
+            return await self._serve()
+        except GatewayError as exc:
+            self._failed(exc)
+            return exc.response(self.headers)
+        finally:
+            self.gw.ledger.append(self._row())
+
+    async def _serve(self) -> web.StreamResponse:
+        gw = self.gw
+        if gw.client_keys and _bearer(self.http) not in gw.client_keys:
+            raise unauthorized()
+        self.creq = creq = parse_request(self.endpoint, await self._read_body())
+        group = gw.table.group_for(creq.model)
+        if group is None:
+            raise model_not_found(creq.model, gw.table.public_names())
+        self.group = group.name
+        self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s)
+        payloads = _Payloads(creq)
+        if creq.stream:
+            return await self._stream(group.deployments, payloads)
+        dep, reply = await self.walk.run(creq.model, group.deployments,
+                                         lambda d: upstream.call(gw.session, d, self.endpoint, payloads.for_(d)))
+        self._served_by(dep)
+        self.usage = self._usage_from_reply(dep, reply.body)
+        self._settle()
+        self.headers["x-tollway-cost-usd"] = str(self.cost)
+        self.ttft = asyncio.get_running_loop().time()
+        return web.Response(body=reply.body, headers={**self.headers, "Content-Type": reply.content_type})
+
+    async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> web.StreamResponse:
+        assert self.creq is not None and self.walk is not None
+        gw = self.gw
+        dep, opened = await self.walk.run(self.creq.model, plan,
+                                          lambda d: upstream.open_stream(gw.session, d, self.endpoint, payloads.for_(d)))
+        self._served_by(dep)
+        response = web.StreamResponse(headers={**self.headers, **_SSE_HEADERS})
+        try:
+            await response.prepare(self.http)
+        except (ConnectionResetError, OSError):
+            opened.response.close()
+            self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
+            return response
+        result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, response)
+        self.ttft = result.first_write_at
+        self.usage = result.usage or estimate_usage(prompt_text(self.creq), " ".join(["x"] * result.data_events))
+        if result.error:
+            self.status, self.error = ("cancelled" if result.client_gone else "stream_error"), result.error
+            self.http_status = 499 if result.client_gone else 200
+        self._settle()
+        return response
+
+    async def _read_body(self) -> bytes:
+        limit = self.gw.config.server.max_body_bytes
+        length = self.http.content_length
+        if length is not None and length > limit:
+            raise body_too_large(limit)
+        try:
+            raw = await self.http.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise body_too_large(limit) from None
+        if len(raw) > limit:
+            raise body_too_large(limit)
+        return raw
+
+    def _served_by(self, dep: RoutedDeployment) -> None:
+        self.deployment = dep
+        assert self.walk is not None
+        self.headers["x-tollway-deployment"] = dep.name
+        self.headers["x-tollway-attempts"] = str(self.walk.tries)
+
+    def _usage_from_reply(self, dep: RoutedDeployment, body: bytes) -> Usage:
+        assert self.creq is not None
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        usage = usage_from_body(dep.dialect, parsed) if isinstance(parsed, dict) else None
+        if usage is None:
+            usage = estimate_usage(prompt_text(self.creq), _answer_text(parsed))
+        return usage
+
+    def _settle(self) -> None:
+        dep, usage = self.deployment, self.usage
+        if dep is None or usage is None:
+            return
+        price = self.gw.pricer.price(dep, self.arrived, usage.prompt_tokens)
+        self.cost = cost_usd(usage, price)
+
+    def _failed(self, exc: GatewayError) -> None:
+        self.http_status = exc.status
+        self.error = exc.message
+        upstream_refusal = exc.code in ("content_filter", "context_length_exceeded", "rate_limited")
+        self.status = "client_error" if exc.status < 500 and not upstream_refusal else "error"
+
+    def _row(self) -> LedgerRow:
+        now = asyncio.get_running_loop().time()
+        creq, dep, usage, walk = self.creq, self.deployment, self.usage or Usage(source=""), self.walk
+        return LedgerRow(
+            id=self.request_id, ts=self.arrived.isoformat(), endpoint=self.endpoint,
+            requested_model=creq.model if creq else "", status=self.status, http_status=self.http_status,
+            route_group=self.group, deployment=dep.name if dep else "", provider=dep.provider if dep else "",
+            upstream_model=dep.upstream_model if dep else "", jurisdiction=dep.jurisdiction if dep else "",
+            attempts=[a.to_ledger() for a in walk.attempts] if walk else [],
+            prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens, completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=str(self.cost),
+            ttft_ms=(self.ttft - self.started) * 1000 if self.ttft is not None else None,
+            latency_ms=(now - self.started) * 1000, error=self.error, streamed=int(bool(creq and creq.stream)),
+        )
+
+
+class _Payloads:
+    """The upstream body per deployment: the client's body with the upstream model name (and usage asked for)."""
+
+    __slots__ = ("_creq", "_cache")
+
+    def __init__(self, creq: ClientRequest) -> None:
+        self._creq = creq
+        self._cache: dict[str, bytes] = {}
+
+    def for_(self, dep: RoutedDeployment) -> bytes:
+        payload = self._cache.get(dep.name)
+        if payload is None:
+            body = {**self._creq.body, "model": dep.upstream_model}
+            if self._creq.stream:
+                body["stream_options"] = {**(self._creq.body.get("stream_options") or {}), "include_usage": True}
+            payload = self._cache[dep.name] = orjson.dumps(body)
+        return payload
+
+
+def _bearer(http: web.Request) -> str:
+    value = http.headers.get("Authorization", "")
+    return value[7:].strip() if value[:7].lower() == "bearer " else http.headers.get("api-key", "")
+
+
+def _answer_text(parsed: object) -> str:
+    if not isinstance(parsed, dict):
+        return ""
+    texts = []
+    for choice in parsed.get("choices") or []:
+        if isinstance(choice, dict):
+            message = choice.get("message") or {}
+            texts.append(str(message.get("content") or "") if isinstance(message, dict) else "")
+            texts.append(str(choice.get("text") or ""))
+    return " ".join(texts)

@@ -1,0 +1,131 @@
+"""Calling one deployment: a non-streamed call, or opening a stream up to its first event.
+
+Both turn every way a call can fail (refused connection, timeout, an error status in the provider's own
+dialect) into an UpstreamFailure carrying a classified Failure, so the failover walker decides the next
+step from one type. A stream counts as opened only once its first data event has arrived: until then the
+client has seen nothing and the walker may still move on invisibly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from tollway.providers.failure import Failure, FailureKind, classify_response
+from tollway.routing.table import RoutedDeployment
+
+
+class UpstreamFailure(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.describe())
+        self.failure = failure
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete non-streamed answer."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """A stream whose first data event has arrived; `events` holds the complete events read so far."""
+
+    response: aiohttp.ClientResponse
+    events: list[bytes]
+    rest: bytes
+    separator: bytes
+    first_event_at: float
+    early_comments: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+async def call(session: aiohttp.ClientSession, dep: RoutedDeployment, endpoint: str, payload: bytes) -> Reply:
+    """POST a non-streamed request and read the whole answer within the deployment's response_s."""
+    try:
+        async with asyncio.timeout(dep.response_s):
+            async with session.post(dep.url(endpoint), data=payload, headers=dep.headers,
+                                    timeout=_timeout(dep)) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise UpstreamFailure(classify_response(dep.dialect, resp.status, body,
+                                                            resp.headers.get("Retry-After")))
+                return Reply(body, resp.headers.get("Content-Type", "application/json"))
+    except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's connect timeouts are both
+        raise UpstreamFailure(_connection_failure(exc)) from None
+    except TimeoutError:
+        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, f"no complete answer within {dep.response_s:g}s")) from None
+
+
+async def open_stream(session: aiohttp.ClientSession, dep: RoutedDeployment, endpoint: str,
+                      payload: bytes) -> OpenStream:
+    """Send a streamed request and wait (up to first_byte_s) for its first data event."""
+    resp: aiohttp.ClientResponse | None = None
+    try:
+        async with asyncio.timeout(dep.first_byte_s):
+            resp = await session.post(dep.url(endpoint), data=payload, headers=dep.headers, timeout=_timeout(dep))
+            if resp.status != 200:
+                body = await resp.read()
+                raise UpstreamFailure(classify_response(dep.dialect, resp.status, body,
+                                                        resp.headers.get("Retry-After")))
+            return await _read_first_event(resp)
+    except aiohttp.ClientError as exc:
+        _close(resp)
+        raise UpstreamFailure(_connection_failure(exc)) from None
+    except TimeoutError:
+        _close(resp)
+        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, f"no first token within {dep.first_byte_s:g}s")) from None
+    except BaseException:
+        _close(resp)
+        raise
+
+
+async def _read_first_event(resp: aiohttp.ClientResponse) -> OpenStream:
+    buffer = b""
+    separator = b"\n\n"
+    comments = 0
+    async for chunk in resp.content.iter_any():
+        if not buffer and b"\r\n" in chunk:
+            separator = b"\r\n\r\n"
+        buffer += chunk
+        events, buffer = split_events(buffer, separator)
+        data_events = [e for e in events if not e.startswith(b":")]
+        comments += len(events) - len(data_events)
+        if data_events:
+            loop = asyncio.get_running_loop()
+            return OpenStream(resp, data_events, buffer, separator, loop.time(), comments)
+    resp.close()
+    raise UpstreamFailure(Failure(FailureKind.STREAM_CUT, "stream ended before its first event"))
+
+
+def split_events(buffer: bytes, separator: bytes) -> tuple[list[bytes], bytes]:
+    """Complete SSE events (each with its separator) and the unfinished remainder."""
+    if separator not in buffer:
+        return [], buffer
+    parts = buffer.split(separator)
+    rest = parts.pop()
+    return [p + separator for p in parts if p], rest
+
+
+def _timeout(dep: RoutedDeployment) -> aiohttp.ClientTimeout:
+    timeout = dep.client_timeout
+    if timeout is None:
+        timeout = dep.client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=dep.connect_s)
+    return timeout
+
+
+def _connection_failure(exc: aiohttp.ClientError) -> Failure:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure(FailureKind.CONNECT, f"cannot connect: {exc.os_error.strerror or exc.os_error}")
+    if isinstance(exc, (aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError)):
+        return Failure(FailureKind.TIMEOUT, "connect timeout")
+    return Failure(FailureKind.SERVER, f"connection failed: {type(exc).__name__}: {exc}")
+
+
+def _close(resp: aiohttp.ClientResponse | None) -> None:
+    if resp is not None:
+        resp.close()
