@@ -97,7 +97,7 @@ def prompt_text(request: ClientRequest) -> str:
             if isinstance(content, str):
                 parts.append(content)
             elif isinstance(content, list):
-                parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+                parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
         return "\n".join(parts)
     value = body.get("prompt" if request.endpoint == "completions" else "input")
     return value if isinstance(value, str) else " ".join(str(v) for v in value) if isinstance(value, list) else ""
