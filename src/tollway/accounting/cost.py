@@ -4,7 +4,8 @@ cost = (uncached prompt x input + cached x cached_input + cache writes x cache_w
         + completion x output) / 1,000,000
 
 Every term is Decimal arithmetic with 60 significant digits, so a result is exact for any real token
-count and any catalog rate (1 token at $0.01/M is exactly $0.00000001). A rate the catalog does not know
+count and any catalog rate (1 token at $0.01/M is exactly $0.00000001). A CNY price is costed in CNY and
+divided by cny_per_usd once, at the end; only that division can round (at 60 digits). A rate the catalog does not know
 is never treated as free: if tokens would be billed at it, cost_usd raises UnknownPriceError, and
 try_cost_usd returns None so the caller can flag the row.
 """
@@ -18,6 +19,8 @@ from tollway.protocol.usage import Usage
 
 _EXACT = Context(prec=60)
 _ZERO = Decimal(0)
+_UNKNOWN = Decimal("NaN")
+_RATE_NAMES = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
 
 
 class UnknownPriceError(ValueError):
@@ -30,14 +33,14 @@ def cost_usd(usage: Usage, price: Price | None) -> Decimal:
     if price is None:
         raise UnknownPriceError("no catalog price for this provider/model/time/tier; add one under `catalog:` "
                                 "in tollway.yaml (see docs/catalog.md)")
+    rates, divisor = _billing_rates(price)
     write_1h = min(getattr(usage, "cache_write_1h_tokens", 0), usage.cache_write_tokens)
-    rate_1h = price.cache_write if price.cache_write_1h is None else price.cache_write_1h
     terms = (
-        ("input", usage.uncached_prompt_tokens, price.input),
-        ("cached_input", usage.cached_tokens, price.cached_input),
-        ("cache_write", usage.cache_write_tokens - write_1h, price.cache_write),
-        ("cache_write_1h", write_1h, rate_1h),
-        ("output", usage.completion_tokens, price.output),
+        ("input", usage.uncached_prompt_tokens, rates["input"]),
+        ("cached_input", usage.cached_tokens, rates["cached_input"]),
+        ("cache_write", usage.cache_write_tokens - write_1h, rates["cache_write"]),
+        ("cache_write_1h", write_1h, rates["cache_write_1h"]),
+        ("output", usage.completion_tokens, rates["output"]),
     )
     total = _ZERO
     missing = []
@@ -50,7 +53,27 @@ def cost_usd(usage: Usage, price: Price | None) -> Decimal:
         total = _EXACT.add(total, _EXACT.multiply(Decimal(tokens), rate))
     if missing:
         raise UnknownPriceError(_missing_message(price, missing))
-    return total.scaleb(-6, _EXACT)
+    total = total.scaleb(-6, _EXACT)
+    return total if divisor is None else _EXACT.divide(total, divisor)
+
+
+def _billing_rates(price: Price) -> tuple[dict[str, Decimal], Decimal | None]:
+    """The rates to multiply by, and what to divide the sum by.
+
+    A CNY price is costed in CNY and converted once at the end, so 7.2 CNY at 7.2 CNY/USD is exactly $1
+    (converting each rate first would leave a rounding tail).
+    """
+    original = price.original
+    if original is not None and original.get("cny_per_usd"):
+        rates = {name: _known(original.get(name)) for name in _RATE_NAMES}
+        return rates, original["cny_per_usd"]
+    rates = {name: getattr(price, name) for name in ("input", "cached_input", "cache_write", "output")}
+    rates["cache_write_1h"] = price.cache_write if price.cache_write_1h is None else price.cache_write_1h
+    return rates, None
+
+
+def _known(value: object) -> Decimal:
+    return value if isinstance(value, Decimal) else _UNKNOWN
 
 
 def try_cost_usd(usage: Usage, price: Price | None) -> Decimal | None:

@@ -237,10 +237,11 @@ class ModelEntry(_Strict):
         starts = [version.effective_from for version in self.prices]
         undated = [index for index, start in enumerate(starts) if start is None]
         if len(undated) > 1:
-            raise ValueError(f"prices{undated}: only one version may have an unknown (null) effective_from")
+            both = " and ".join(f"prices[{index}]" for index in undated)
+            raise ValueError(f"only one price version may have an unknown (null) effective_from; {both} do")
         dated = [start for start in starts if start is not None]
         if len(dated) != len(set(dated)):
-            raise ValueError("two price versions have the same effective_from")
+            raise ValueError("two price versions have the same effective_from; each version needs its own start")
         return self
 
 
