@@ -89,3 +89,9 @@ def test_bad_at_value_is_named() -> None:
     result = CliRunner().invoke(catalog, ["--at", "yesterday"])
     assert result.exit_code != 0
     assert "'yesterday' is not an ISO date-time" in result.output
+
+
+def test_bad_cny_rate_option_is_named() -> None:
+    result = CliRunner().invoke(catalog, ["--cny-per-usd", "seven"])
+    assert result.exit_code != 0
+    assert "--cny-per-usd: cny_per_usd: 'seven' is not a number" in result.output

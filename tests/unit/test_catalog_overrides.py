@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -78,6 +79,15 @@ def test_from_config_section_accepts_the_config_mapping_the_list_or_none() -> No
     assert Catalog.from_config_section([entry()]).price("deepseek", "deepseek-flash", AT).input == Decimal("1.00")
     assert Catalog.from_config_section(None).entry("deepseek", "deepseek-chat") is not None
     assert Catalog.from_config_section({}).cny_per_usd is None
+
+
+def test_from_config_section_reads_a_config_object_too() -> None:
+    config = SimpleNamespace(catalog=[entry()], cny_per_usd=Decimal("7"), providers={})
+    catalog = Catalog.from_config_section(config)
+    assert catalog.cny_per_usd == Decimal("7")
+    assert catalog.price("deepseek", "deepseek-flash", AT).input == Decimal("1.00")
+    with pytest.raises(CatalogError, match="expected a mapping"):
+        Catalog.from_config_section(42)
 
 
 # --- CNY --------------------------------------------------------------------------------------------------------

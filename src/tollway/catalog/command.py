@@ -69,12 +69,15 @@ def _load(config_path: Path | None, cny_per_usd: str | None) -> Catalog:
     if config_path is not None:
         section = _read_config(config_path)
     if cny_per_usd is not None:
+        try:
+            Catalog.load(include_builtin=False, cny_per_usd=cny_per_usd)
+        except CatalogError as exc:
+            raise CatalogError(f"--cny-per-usd: {exc}") from None
         section["cny_per_usd"] = cny_per_usd
     try:
         return Catalog.from_config_section(section)
     except CatalogError as exc:
-        origin = str(config_path) if config_path else "options"
-        raise CatalogError(f"{origin}: {exc}") from None
+        raise CatalogError(f"{config_path}: {exc}" if config_path else str(exc)) from None
 
 
 def _read_config(path: Path) -> dict:

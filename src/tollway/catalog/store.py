@@ -72,14 +72,20 @@ class Catalog:
         return cls(sources, _rate(cny_per_usd))
 
     @classmethod
-    def from_config_section(cls, section: Mapping | Sequence | None) -> "Catalog":
-        """The gateway's hook: pass the loaded tollway.yaml mapping (its `catalog` list and `cny_per_usd`
-        are read) or just the `catalog` list. None gives the built-in catalog."""
+    def from_config_section(cls, section: Mapping | Sequence | object | None) -> "Catalog":
+        """The gateway's hook. Pass the loaded tollway.yaml mapping (or the Config model): its `catalog`
+        list and `cny_per_usd` are read. A bare `catalog` list works too; None gives the built-in catalog."""
         if section is None:
             return cls.load()
         if isinstance(section, Mapping):
             return cls.load(overrides=section.get("catalog") or (), cny_per_usd=section.get("cny_per_usd"))
-        return cls.load(overrides=section)
+        if isinstance(section, Sequence) and not isinstance(section, (str, bytes)):
+            return cls.load(overrides=section)
+        if hasattr(section, "catalog") or hasattr(section, "cny_per_usd"):
+            return cls.load(overrides=getattr(section, "catalog", None) or (),
+                            cny_per_usd=getattr(section, "cny_per_usd", None))
+        raise CatalogError(f"catalog config: expected a mapping with `catalog` and `cny_per_usd`, or a list of "
+                           f"entries (got {type(section).__name__})")
 
     def price(self, provider: str, model: str, at: datetime, prompt_tokens: int = 0,
               tier: str = "standard") -> Price | None:
