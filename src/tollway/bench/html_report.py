@@ -1,0 +1,59 @@
+"""A single self-contained HTML file: the tables, the plots (embedded as data URIs) and the provenance.
+
+Why self-contained: the report gets attached to a ticket or a procurement decision and must still open
+in a year, with no server and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from rich.console import Console
+
+from tollway.bench.report_json import dumps, report_dict
+from tollway.bench.report_table import print_report
+from tollway.bench.runner import BenchResult
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}} img{{max-width:100%}}
+pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}} h2{{margin-top:1.5em}}</style>
+</head><body>
+<h1>{title}</h1>
+<p>Started {started}; targets: {targets}. Metric definitions: docs/bench.md in the tollway repository.</p>
+<h2>Results</h2>
+{tables}
+<h2>Plots</h2>
+{images}
+<h2>Provenance and configuration</h2>
+<pre>{provenance}</pre>
+</body></html>
+"""
+
+
+def _tables_html(result: BenchResult) -> str:
+    console = Console(record=True, width=200, force_terminal=False, color_system="truecolor")
+    with console.capture():
+        print_report(result, console)
+    return console.export_html(inline_styles=True, code_format="<pre style=\"font-size:12px\">{code}</pre>")
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<p><img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}"></p>'
+
+
+def write_html(result: BenchResult, path: Path, plot_paths: list[Path], command: list[str] | None = None) -> Path:
+    data = report_dict(result, command)
+    provenance = {key: data[key] for key in ("provenance", "config", "targets")}
+    page = PAGE.format(
+        title="tollway bench report", started=html.escape(result.started_at.isoformat()),
+        targets=html.escape(", ".join(f"{r.target.name} ({r.target.model})" for r in result.results)),
+        tables=_tables_html(result), images="\n".join(_image(p) for p in plot_paths),
+        provenance=html.escape(dumps(provenance).decode()))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

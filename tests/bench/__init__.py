@@ -1,0 +1,1 @@
+"""Tests of `tollway bench`: unit tests of its definitions, integration tests against the emulator."""
