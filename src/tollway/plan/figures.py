@@ -1,0 +1,104 @@
+"""How the plan's numbers are written for people: dollars, token volumes, shares.
+
+The terminal table and the Markdown report share these so the same figure reads the same in both.
+Rounding happens only here, at display time; the computation keeps full Decimal precision.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the planner imports this module's formatters; types only flow the other way
+    from tollway.plan.options import MonthlyCost
+    from tollway.plan.planner import OptionReport, PlanResult
+
+CENT = Decimal("0.01")
+
+
+def usd(value: Decimal | None) -> str:
+    """$12,345.67 (or $0.0042 for sub-dollar per-million rates)."""
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 1:
+        return f"${value:.4f}"
+    return f"${value.quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
+
+
+def usd_short(value: Decimal | None) -> str:
+    """Whole dollars from $1,000 up ($410,573), cents below: for narrow table columns."""
+    if value is not None and abs(value) >= 1000:
+        return f"${value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN):,}"
+    return usd(value)
+
+
+def tokens(value: Decimal | None) -> str:
+    """240M, 1.2B, 35K."""
+    if value is None:
+        return "-"
+    for size, suffix in ((Decimal(10) ** 12, "T"), (Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"),
+                         (Decimal(10) ** 3, "K")):
+        if abs(value) >= size:
+            return f"{value / size:,.3g}{suffix}" if value / size < 1000 else f"{value / size:,.0f}{suffix}"
+    return f"{value:.0f}"
+
+
+def share(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def part_of(part: Decimal, whole: Decimal) -> str:
+    return share(part / whole) if whole else "-"
+
+
+def cost_cell(cost: MonthlyCost) -> str:
+    """The monthly cost, marked when the option cannot serve the volume at its SLO."""
+    return usd_short(cost.total) if cost.fits else f"{usd_short(cost.total)} (does not fit)"
+
+
+def size_cell(report: OptionReport) -> str:
+    if report.now.units is None:
+        return "-"
+    return f"{report.now.units} {report.sizing.unit_label or 'units'}"
+
+
+def horizon_cell(report: OptionReport, years: int) -> str:
+    horizon = next(h for h in report.horizons if h.years == years)
+    if horizon.first_unfit_month is not None:
+        return f"{usd_short(horizon.present_value)} (outgrown in month {horizon.first_unfit_month + 1})"
+    return usd_short(horizon.present_value)
+
+
+def break_even_sentence(result: PlanResult, index: int) -> str:
+    be = result.break_evens[index]
+    how = "when one more unit/replica is added" if be.at_step else "where the cost lines cross"
+    return (f"{be.first} vs {be.second}: {tokens(be.daily_tokens)} tokens/day "
+            f"(x{be.scale:.2f} today's volume), {usd(be.monthly_cost)}/month, {how}; "
+            f"{be.cheaper_below} is cheaper below, {be.cheaper_above} above")
+
+
+def verdict(result: PlanResult) -> list[str]:
+    """The headline answers: cheapest now, at the projected volume, and over each horizon."""
+    now, later = result.cheapest_now, result.cheapest_projected
+    lines = [
+        f"Cheapest now ({tokens(now.daily_tokens)} tokens/day): {now.option or 'nothing fits'}"
+        + (f" at {usd(now.monthly)}/month" if now.monthly is not None else ""),
+        f"Cheapest at the projected volume (month {result.economics.projection_months}, "
+        f"{tokens(later.daily_tokens)} tokens/day): {later.option or 'nothing fits'}"
+        + (f" at {usd(later.monthly)}/month" if later.monthly is not None else ""),
+    ]
+    rate = share(result.economics.discount_rate)
+    for years, answer in sorted(result.cheapest_by_horizon.items()):
+        lines.append(f"Cheapest over {years} year(s) (present value at {rate}/year): {answer.option or 'nothing fits'}"
+                     + (f" at {usd(answer.present_value)}" if answer.present_value is not None else ""))
+    return lines
+
+
+def plan_notes(result: PlanResult) -> list[str]:
+    """Workload caveats, pricing caveats and why an option does not fit today."""
+    found = list(result.workload.notes) + list(result.notes)
+    for report in result.options:
+        found += [f"{report.name}: {note}" for note in report.notes]
+        if not report.now.fits:
+            found.append(f"{report.name} does not fit today's volume: {report.now.why_not}")
+    return found

@@ -1,0 +1,163 @@
+"""Read real traffic back out of the gateway's ledger, as hourly totals per (provider, model).
+
+The ledger can hold millions of rows, so the database does the summing: one GROUP BY over hour and
+model returns a few thousand buckets whatever the row count. Only answered client traffic counts
+(status 'ok', not shadow copies), because that is what a deployment would have had to serve. SQLite and
+PostgreSQL sit behind one small reader interface; PostgreSQL needs `psycopg`, imported only when used.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from tollway.accounting.ledger_schema import LEDGER_COLUMNS
+from tollway.plan.scenario import ScenarioError
+
+NEEDED_COLUMNS = ("ts", "provider", "upstream_model", "prompt_tokens", "cached_tokens", "cache_write_tokens",
+                  "completion_tokens", "status", "shadow")
+assert set(NEEDED_COLUMNS) <= set(LEDGER_COLUMNS)
+
+# Hours are the first 13 characters of the ISO timestamp ("2026-11-22T06"); PostgreSQL renders a
+# timestamptz cast to text with a space instead of the T, which the parser accepts too.
+HOURLY_SQL = """
+SELECT substr(CAST(ts AS TEXT), 1, 13) AS hour, provider, upstream_model,
+       COUNT(*), SUM(prompt_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(completion_tokens)
+FROM requests
+WHERE status = 'ok' AND shadow = 0 {window}
+GROUP BY 1, 2, 3
+ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    """Answered requests of one model in one UTC hour."""
+
+    hour: datetime
+    provider: str
+    model: str
+    requests: int
+    prompt_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    completion_tokens: int
+
+
+class TrafficReader(Protocol):
+    """Anything that can sum ledger traffic by hour and model."""
+
+    description: str
+
+    def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]: ...
+
+
+def open_ledger(location: str) -> TrafficReader:
+    """A reader for a SQLite path, `sqlite:///path`, or a `postgresql://` URL."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return PostgresTrafficReader(location)
+    if location.startswith("sqlite:///"):
+        return SqliteTrafficReader(Path(location.removeprefix("sqlite:///")))
+    if "://" in location:
+        raise ScenarioError(f"--from-ledger: unsupported ledger URL scheme in {redact(location)!r}; "
+                            "use a SQLite path, sqlite:///path or postgresql://...")
+    return SqliteTrafficReader(Path(location))
+
+
+class SqliteTrafficReader:
+    """The embedded default ledger, opened read-only so a wrong path never creates an empty database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"sqlite:{path}"
+
+    def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]:
+        if not self.path.is_file():
+            raise ScenarioError(f"--from-ledger: no ledger file at {self.path}")
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise ScenarioError(f"--from-ledger: cannot open {self.path}: {exc}") from exc
+        try:
+            self._check_columns(conn)
+            where, params = window_clause(since, until, "?")
+            rows = conn.execute(HOURLY_SQL.format(window=where), params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ScenarioError(f"--from-ledger: {self.path} is not a readable SQLite ledger: {exc}") from exc
+        finally:
+            conn.close()
+        return [bucket_from_row(row) for row in rows]
+
+    def _check_columns(self, conn: sqlite3.Connection) -> None:
+        present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+        if not present:
+            raise ScenarioError(f"--from-ledger: {self.path} has no 'requests' table; is it a tollway ledger?")
+        missing = [name for name in NEEDED_COLUMNS if name not in present]
+        if missing:
+            raise ScenarioError(f"--from-ledger: table 'requests' in {self.path} lacks columns: {', '.join(missing)}")
+
+
+class PostgresTrafficReader:
+    """The ledger of a multi-replica deployment; needs psycopg (`pip install 'psycopg[binary]'`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.description = redact(url)
+
+    def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]:
+        try:
+            import psycopg  # type: ignore[import-not-found]
+        except ImportError:
+            raise ScenarioError("--from-ledger: reading a PostgreSQL ledger needs psycopg: "
+                                "pip install 'psycopg[binary]'") from None
+        where, params = window_clause(since, until, "%s")
+        try:
+            with psycopg.connect(self.url) as conn, conn.cursor() as cur:
+                cur.execute(HOURLY_SQL.format(window=where), params)
+                rows = cur.fetchall()
+        except psycopg.Error as exc:
+            message = str(exc).replace(self.url, self.description)
+            raise ScenarioError(f"--from-ledger: cannot read {self.description}: {message}") from None
+        return [bucket_from_row(row) for row in rows]
+
+
+def window_clause(since: datetime | None, until: datetime | None, placeholder: str) -> tuple[str, list[str]]:
+    """SQL for the optional [since, until) window; ISO text in UTC compares in time order."""
+    clauses, params = [], []
+    if since is not None:
+        clauses.append(f"AND ts >= {placeholder}")
+        params.append(utc(since).isoformat())
+    if until is not None:
+        clauses.append(f"AND ts < {placeholder}")
+        params.append(utc(until).isoformat())
+    return " ".join(clauses), params
+
+
+def bucket_from_row(row: tuple[Any, ...]) -> HourBucket:
+    hour_text, provider, model, requests, prompt, cached, cache_write, completion = row
+    try:
+        hour = datetime.strptime(str(hour_text).replace(" ", "T"), "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ScenarioError(f"--from-ledger: a row's ts {hour_text!r}... is not an ISO-8601 UTC time") from None
+    return HourBucket(hour=hour, provider=provider or "", model=model or "", requests=int(requests),
+                      prompt_tokens=int(prompt or 0), cached_tokens=int(cached or 0),
+                      cache_write_tokens=int(cache_write or 0), completion_tokens=int(completion or 0))
+
+
+def utc(moment: datetime) -> datetime:
+    """Naive times are taken as UTC, the ledger's clock."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,89 @@
+"""The plan in the terminal: workload, options side by side, break-evens, the verdict, sensitivity."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from tollway.plan.figures import (break_even_sentence, cost_cell, horizon_cell, part_of, plan_notes, share,
+                                  size_cell, tokens, usd, usd_short, verdict)
+from tollway.plan.planner import PlanResult
+
+
+def workload_table(result: PlanResult) -> Table:
+    w = result.workload
+    table = Table(title=f"workload ({w.source})", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("input tokens/day (incl. cached)", tokens(w.daily_input_tokens))
+    table.add_row("  of which cached", f"{tokens(w.daily_cached_tokens)} ({part_of(w.daily_cached_tokens, w.daily_input_tokens)})")
+    if w.daily_cache_write_tokens:
+        table.add_row("  of which cache writes", tokens(w.daily_cache_write_tokens))
+    table.add_row("output tokens/day", tokens(w.daily_output_tokens))
+    table.add_row("peak-to-average", f"{w.peak_to_average:.2f}")
+    table.add_row("growth per month", share(w.growth_per_month))
+    table.add_row("batchable share", share(w.batchable_share))
+    if w.mean_prompt_tokens:
+        table.add_row("mean prompt tokens", str(w.mean_prompt_tokens))
+    for model in w.model_mix[:8]:
+        table.add_row(f"  {model.provider}/{model.model}",
+                      f"{tokens(model.daily_input_tokens + model.daily_output_tokens)}/day")
+    return table
+
+
+def options_table(result: PlanResult) -> Table:
+    table = Table(title=f"options today, prices as of {result.pricing_at:%Y-%m-%d %H:%M} UTC")
+    for column in ("option", "kind", "size", "per month", "$/M tokens", "utilisation"):
+        table.add_column(column, justify="left" if column in ("option", "kind") else "right")
+    for report in result.options:
+        table.add_row(report.name, report.kind, size_cell(report), cost_cell(report.now),
+                      usd(report.usd_per_million), share(report.utilisation))
+    return table
+
+
+def horizons_table(result: PlanResult) -> Table:
+    economics = result.economics
+    table = Table(title=f"over time: growth {share(result.workload.growth_per_month)}/month, "
+                        f"discounted at {share(economics.discount_rate)}/year")
+    table.add_column("option")
+    table.add_column(f"per month at m{economics.projection_months}", justify="right")
+    for years in economics.horizons_years:
+        table.add_column(f"{years}y present value", justify="right")
+    for report in result.options:
+        table.add_row(report.name, cost_cell(report.projected),
+                      *[horizon_cell(report, years) for years in economics.horizons_years])
+    return table
+
+
+def sensitivity_table(result: PlanResult, limit: int = 12) -> Table:
+    years = max(result.economics.horizons_years)
+    table = Table(title=f"sensitivity: each input moved alone; the answer is the cheapest over {years}y")
+    for column in ("input", "low", "high", "cheapest low / high", "swing", "flips"):
+        table.add_column(column, justify="right" if column == "swing" else "left")
+    for row in result.sensitivity[:limit]:
+        table.add_row(row.input, row.low, row.high,
+                      f"{row.answer_low.option or '-'} / {row.answer_high.option or '-'}",
+                      usd_short(row.swing), "YES" if row.answer_changes else "no")
+    return table
+
+
+def print_plan(result: PlanResult, console: Console | None = None) -> None:
+    """Everything, in reading order."""
+    console = console or Console()
+    console.print(workload_table(result))
+    console.print(options_table(result))
+    console.print(horizons_table(result))
+    if result.break_evens:
+        console.print("[bold]Break-even volumes[/bold] (only where both options fit at their SLO):")
+        for index in range(len(result.break_evens)):
+            console.print(f"  {break_even_sentence(result, index)}")
+    else:
+        console.print(f"No break-even up to {tokens(result.volume_range * result.workload.daily_tokens)} tokens/day: "
+                      "the order of the options does not change in that range.")
+    for line in verdict(result):
+        console.print(f"[bold]{line}[/bold]")
+    if result.sensitivity:
+        console.print(sensitivity_table(result))
+    for note in plan_notes(result):
+        console.print(f"[dim]note: {note}[/dim]")
+
