@@ -19,7 +19,7 @@ def key_path(loc: tuple[str | int, ...], prefix: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith(("function-", "tagged-union", "union[")):
+        elif part.startswith(("function-", "tagged-union", "union[")) or part == "[key]":
             continue  # validator bookkeeping, not a key the user wrote
         else:
             path += f".{part}" if path else part
