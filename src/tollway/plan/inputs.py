@@ -22,7 +22,7 @@ from tollway.plan.options import needs_catalog
 from tollway.plan.options.token_rates import PriceLookup
 from tollway.plan.scenario import (EconomicsSpec, Option, PerTokenOption, Scenario, ScenarioError,
                                    SelfHostedOption, WorkloadSpec, format_validation_error, load_scenario)
-from tollway.plan.workload import HOURS_PER_WEEK, Workload, workload_from_spec
+from tollway.plan.workload import Workload, workload_from_spec
 
 WORKLOAD_FLAGS = {"daily_input_tokens": "--daily-input", "daily_cached_tokens": "--daily-cached",
                   "daily_cache_write_tokens": "--daily-cache-write", "daily_output_tokens": "--daily-output"}
@@ -129,7 +129,7 @@ def ledger_workload(scenario: Scenario, request: PlanRequest, overrides: dict[st
         workload = replace(workload, growth_per_month=overrides["growth_per_month"])
     if "peak_to_average" in overrides:
         peak = overrides["peak_to_average"]
-        if peak < max(workload.hour_weights) * HOURS_PER_WEEK:
+        if peak < workload.profile_peak_to_average:
             raise ScenarioError(f"--peak-to-average {peak} is below the ledger's own busiest hour "
                                 f"({workload.peak_to_average:.3f} x average)")
         workload = replace(workload, peak_to_average=peak)

@@ -52,7 +52,7 @@ def workload_from_ledger(reader: TrafficReader, since: datetime | None = None, u
         daily_cached_tokens=Decimal(totals["cached"]) / per_day,
         daily_cache_write_tokens=Decimal(totals["cache_write"]) / per_day,
         hour_weights=weights,
-        peak_to_average=max(weights) * HOURS_PER_WEEK,
+        peak_to_average=max(weights) * HOURS_PER_WEEK / sum(weights, Decimal(0)),
         growth_per_month=growth,
         batchable_share=batchable_share,
         mean_prompt_tokens=round(totals["prompt"] / totals["requests"]) if totals["requests"] else 0,
@@ -95,9 +95,8 @@ def hour_shape(buckets: list[HourBucket], first_day: date, days: int) -> tuple[t
             occurrences[day.weekday() * 24 + hour if weekly else hour] += 1
     means = [Decimal(tokens[i]) / occurrences[i] if occurrences[i] else Decimal(0) for i in range(slots)]
     week = means if weekly else means * 7
-    total = sum(week, Decimal(0))
     grain = "hour of week" if weekly else "hour of day (under 7 days of data)"
-    return tuple(value / total for value in week), f"hourly shape: mean tokens per {grain}, UTC"
+    return tuple(week), f"hourly shape: mean tokens per {grain}, UTC"
 
 
 def fit_growth(buckets: list[HourBucket], first_day: date, last_day: date) -> tuple[Decimal, str]:

@@ -91,7 +91,7 @@ def workload_dict(result: PlanResult) -> dict[str, Any]:
         "growth_per_month": number(w.growth_per_month),
         "batchable_share": number(w.batchable_share),
         "mean_prompt_tokens": w.mean_prompt_tokens,
-        "hour_weights": [number(x) for x in w.hour_weights],
+        "hour_shares": [number(x) for x in w.hour_shares],
         "model_mix": [{
             "provider": m.provider, "model": m.model, "daily_input_tokens": number(m.daily_input_tokens),
             "daily_cached_tokens": number(m.daily_cached_tokens),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 NonNegative = Annotated[Decimal, Field(ge=0)]
 Positive = Annotated[Decimal, Field(gt=0)]
@@ -158,6 +158,16 @@ class WorkloadSpec(_Strict):
     batchable_share: Share = Decimal(0)
     mean_prompt_tokens: int = Field(default=0, ge=0)
 
+    @field_validator("hourly_profile")
+    @classmethod
+    def _profile_shape(cls, profile: list[Decimal] | None) -> list[Decimal] | None:
+        if profile is not None:
+            if len(profile) not in (24, 168):
+                raise ValueError(f"has {len(profile)} values; give 24 (a day) or 168 (a week from Monday 00:00 UTC)")
+            if sum(profile) <= 0:
+                raise ValueError("sums to zero")
+        return profile
+
     @model_validator(mode="after")
     def _consistent(self) -> "WorkloadSpec":
         if self.daily_cached_tokens + self.daily_cache_write_tokens > self.daily_input_tokens:
@@ -165,12 +175,6 @@ class WorkloadSpec(_Strict):
                              "(input counts every prompt token, cached ones included)")
         if self.daily_input_tokens + self.daily_output_tokens <= 0:
             raise ValueError("the workload has no tokens: daily_input_tokens + daily_output_tokens must be > 0")
-        if self.hourly_profile is not None:
-            if len(self.hourly_profile) not in (24, 168):
-                raise ValueError(f"hourly_profile has {len(self.hourly_profile)} values; give 24 (a day) "
-                                 "or 168 (a week from Monday 00:00 UTC)")
-            if sum(self.hourly_profile) <= 0:
-                raise ValueError("hourly_profile sums to zero")
         return self
 
 
@@ -246,7 +250,9 @@ def format_validation_error(exc: ValidationError, origin: str, prefix: str = "")
     lines = []
     for error in exc.errors():
         where = ".".join(part for part in (prefix, field_path(error["loc"])) if part)
-        got = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
+        value = error.get("input")
+        shown = error["type"] != "missing" and not isinstance(value, dict) and len(repr(value)) <= 200
+        got = f" (got {value!r})" if shown else ""
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{origin}: {where or '(top level)'}: {message}{got}")
     return "\n".join(lines)

@@ -2,8 +2,9 @@
 
 One resolved record, whether it came from a scenario file, command-line flags or the ledger, so the
 pricing code never has to know where the numbers came from. Volumes are Decimal because they multiply
-prices; the weekly shape is 168 hourly weights (Monday 00:00 UTC first) so time-of-day prices such as
-DeepSeek's peak/off-peak can be applied hour by hour.
+prices; the weekly shape is 168 relative hourly weights (Monday 00:00 UTC first) so time-of-day prices such as
+DeepSeek's peak/off-peak can be applied hour by hour. The weights are kept as given (not normalised)
+and divided by their sum only at the end of each sum, so an integer profile prices exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tollway.plan.scenario import ScenarioError, WorkloadSpec
 
 HOURS_PER_WEEK = 168
 MINUTES_PER_DAY = Decimal(1440)
-FLAT_WEEK: tuple[Decimal, ...] = tuple(Decimal(1) / HOURS_PER_WEEK for _ in range(HOURS_PER_WEEK))
+FLAT_WEEK: tuple[Decimal, ...] = (Decimal(1),) * HOURS_PER_WEEK
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,20 @@ class Workload:
         return self.daily_input_tokens - self.daily_cached_tokens - self.daily_cache_write_tokens
 
     @property
+    def hour_total(self) -> Decimal:
+        """Sum of the relative hourly weights (a share of the week is weight / hour_total)."""
+        return sum(self.hour_weights, Decimal(0))
+
+    @property
+    def hour_shares(self) -> tuple[Decimal, ...]:
+        """The weekly shape normalised to shares that sum to 1 (for display)."""
+        total = self.hour_total
+        return tuple(weight / total for weight in self.hour_weights)
+
+    @property
     def profile_peak_to_average(self) -> Decimal:
         """Busiest hour of the weekly shape over the mean hour."""
-        return max(self.hour_weights) * HOURS_PER_WEEK
+        return max(self.hour_weights) * HOURS_PER_WEEK / self.hour_total
 
     def weighted_daily_tokens(self, output_weight: Decimal = Decimal(1)) -> Decimal:
         """Tokens as a capacity counts them when an output token uses `output_weight` input tokens' worth."""
@@ -89,7 +101,7 @@ class Workload:
 
     def hour_tpm_per_weight(self, output_weight: Decimal = Decimal(1)) -> Decimal:
         """Tokens per minute of an hour whose weight is 1 (an hour's rate is this times its weight)."""
-        return self.weighted_daily_tokens(output_weight) * 7 / 60
+        return self.weighted_daily_tokens(output_weight) * 7 / 60 / self.hour_total
 
     def scaled(self, factor: Decimal) -> "Workload":
         """The same mix and shape at `factor` times the volume."""
@@ -104,22 +116,21 @@ class Workload:
 
 
 def week_weights(profile: list[Decimal] | tuple[Decimal, ...] | None) -> tuple[Decimal, ...]:
-    """168 weights summing to 1 from a 24-hour (repeated each day) or 168-hour profile; flat if none."""
+    """168 relative weights from a 24-hour (repeated each day) or 168-hour profile; flat if none."""
     if not profile:
         return FLAT_WEEK
     week = list(profile) * 7 if len(profile) == 24 else list(profile)
     if len(week) != HOURS_PER_WEEK:
         raise ValueError(f"an hourly profile needs 24 or 168 values, got {len(profile)}")
-    total = sum(week, Decimal(0))
-    if total <= 0:
+    if sum(week, Decimal(0)) <= 0:
         raise ValueError("an hourly profile must not sum to zero")
-    return tuple(Decimal(value) / total for value in week)
+    return tuple(Decimal(value) for value in week)
 
 
 def workload_from_spec(spec: WorkloadSpec, source: str = "scenario") -> Workload:
     """Resolve a validated scenario workload; the peak defaults to the profile's own busiest hour."""
     weights = week_weights(spec.hourly_profile)
-    profile_peak = max(weights) * HOURS_PER_WEEK
+    profile_peak = max(weights) * HOURS_PER_WEEK / sum(weights, Decimal(0))
     notes: list[str] = []
     if spec.peak_to_average is None:
         peak = profile_peak

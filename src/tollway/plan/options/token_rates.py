@@ -72,14 +72,15 @@ class TokenPricer:
         object.__setattr__(self, "_blends", {})
 
     def blended(self, weights: tuple[Decimal, ...]) -> KindRates:
-        """The week's average rate per kind when traffic follows `weights` (which sum to 1)."""
+        """The week's average rate per kind when traffic follows the relative `weights`."""
         uniform: KindRates | None = getattr(self, "_uniform")
         if uniform is not None:
             return uniform
         cache: dict[tuple[Decimal, ...], KindRates] = getattr(self, "_blends")
         if weights not in cache:
+            total = sum(weights, ZERO)
             cache[weights] = KindRates(*(sum((w * getattr(r, kind) for w, r in zip(weights, self.hourly)), ZERO)
-                                         for kind in KINDS))
+                                         / total for kind in KINDS))
         return cache[weights]
 
     def monthly_cost(self, workload: Workload, hour_fractions: Sequence[Decimal] | None = None) -> Decimal:
@@ -92,10 +93,11 @@ class TokenPricer:
             return dot(tokens, self.blended(workload.hour_weights))
         uniform: KindRates | None = getattr(self, "_uniform")
         if uniform is not None:
-            share = sum((w * f for w, f in zip(workload.hour_weights, hour_fractions) if f), ZERO)
-            return dot(tokens, uniform) * share
+            weighted = sum((w * f for w, f in zip(workload.hour_weights, hour_fractions) if f), ZERO)
+            return dot(tokens, uniform) * weighted / workload.hour_total
         return sum((w * f * dot(tokens, rates)
-                    for w, f, rates in zip(workload.hour_weights, hour_fractions, self.hourly) if f), ZERO)
+                    for w, f, rates in zip(workload.hour_weights, hour_fractions, self.hourly) if f),
+                   ZERO) / workload.hour_total
 
 
 def week_start(at: datetime) -> datetime:
