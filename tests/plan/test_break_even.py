@@ -1,5 +1,6 @@
 """Break-evens against closed forms: where a flat fee equals volume x price, and where a unit is added."""
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -9,14 +10,11 @@ from tollway.plan.options import DAYS_PER_MONTH, build_options
 from tollway.plan.scenario import parse_scenario
 from tollway.plan.workload import Workload
 
-AT = None  # explicit prices only: the pricing moment does not matter
+AT = datetime(2026, 11, 23, tzinfo=timezone.utc)  # explicit prices only: the moment does not change them
 
 
 def priced(options: list[dict], workload: Workload):
-    scenario = parse_scenario({"options": options})
-    from datetime import datetime, timezone
-
-    return build_options(scenario.options, workload, None, datetime(2026, 11, 23, tzinfo=timezone.utc))
+    return build_options(parse_scenario({"options": options}).options, workload, None, AT)
 
 
 def workload(input_tokens: int = 1_000_000, output_tokens: int = 0, peak: str = "1") -> Workload:

@@ -63,7 +63,8 @@ def test_flat_traffic_blends_35_peak_hours_of_168(catalog):
 def test_unknown_model_is_named(catalog):
     with pytest.raises(ScenarioError) as caught:
         flash(tokens(None), catalog, {**DEEPSEEK, "model": "deepseek-imaginary-9"})
-    assert "options[0]" in str(caught.value) and "deepseek/deepseek-imaginary-9 is not in the price catalog" in str(caught.value)
+    message = str(caught.value)
+    assert "options[0]" in message and "deepseek/deepseek-imaginary-9 is not in the price catalog" in message
 
 
 def test_batchable_share_uses_the_catalogs_batch_tier(catalog):

@@ -70,8 +70,9 @@ def test_json_png_and_markdown_outputs(tmp_path):
 
 
 def test_terminal_table_from_flags_only(tmp_path):
+    options_only = scenario_file(tmp_path, {"options": SCENARIO["options"]})
     proc = run_plan("--daily-input", "2e8", "--daily-cached", "5e7", "--daily-output", "40_000_000",
-                    "--peak-to-average", "2", "--scenario", str(scenario_file(tmp_path, {"options": SCENARIO["options"]})),
+                    "--peak-to-average", "2", "--scenario", str(options_only),
                     "--no-sensitivity", "--horizon", "2", "--at", "2026-11-23")
     assert proc.returncode == 0, proc.stderr
     assert "options today" in proc.stdout and "2y present value" in proc.stdout

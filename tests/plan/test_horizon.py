@@ -7,7 +7,7 @@ from tollway.plan.economics import growth_factor, horizon_costs
 from tollway.plan.options import build_options
 from tollway.plan.planner import analyse
 from tollway.plan.scenario import EconomicsSpec, parse_scenario
-from tollway.plan.workload import Workload
+from tollway.plan.workload import Workload, workload_from_spec
 
 AT = datetime(2026, 11, 23, tzinfo=timezone.utc)
 FLAT_FEE = {"kind": "provisioned", "name": "flat", "reserved_tpm": 10**12, "monthly_fee": "1000"}
@@ -64,10 +64,9 @@ def test_cheapest_now_later_and_over_horizons():
         "workload": {"daily_input_tokens": 1_000_000, "daily_output_tokens": 0, "growth_per_month": "0.10"},
         "options": [{"kind": "per_token", "name": "api", "prices": {"input": 1, "output": 1}},
                     {**FLAT_FEE, "monthly_fee": 60}],
-        "economics": {"horizons_years": [1, 3], "discount_rate": 0, "projection_months": 12, "pricing_at": "2026-11-23"},
+        "economics": {"horizons_years": [1, 3], "discount_rate": 0, "projection_months": 12,
+                      "pricing_at": "2026-11-23"},
     })
-    from tollway.plan.workload import workload_from_spec
-
     result = analyse(scenario.options, workload_from_spec(scenario.workload), scenario.economics, None,
                      with_sensitivity=False)
     assert result.cheapest_now.option == "api"

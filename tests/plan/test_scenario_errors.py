@@ -123,7 +123,8 @@ def test_yaml_errors_and_missing_files_name_the_file(tmp_path):
 
 
 def test_yaml_floats_are_exact_decimals(tmp_path):
-    scenario = load_scenario(write(tmp_path, "options:\n  - {kind: per_token, name: a, prices: {input: 0.1, output: 0.3}}\n"))
+    text = "options:\n  - {kind: per_token, name: a, prices: {input: 0.1, output: 0.3}}\n"
+    scenario = load_scenario(write(tmp_path, text))
     prices = scenario.options[0].prices
     assert prices.input == Decimal("0.1") and prices.output == Decimal("0.3")
     assert prices.input + prices.input + prices.input == prices.output

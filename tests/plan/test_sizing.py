@@ -127,6 +127,7 @@ def test_effective_price_per_million_against_utilisation_of_a_dedicated_unit():
     assert [p.x for p in curve] == [Decimal("0.25"), Decimal("0.5"), Decimal("0.75"), Decimal(1)]
     for point in curve:
         monthly_tokens = point.x * 1000 * 1440 * Decimal(365) / 12
-        assert point.y.quantize(Decimal("1e-18")) == (Decimal(432) / monthly_tokens * 1_000_000).quantize(Decimal("1e-18"))
+        expected = Decimal(432) / monthly_tokens * 1_000_000
+        assert point.y.quantize(Decimal("1e-18")) == expected.quantize(Decimal("1e-18"))
     assert [p.fits for p in curve] == [True, True, True, True]
     assert usd_per_million(unit.monthly_cost(w).total, w) == curve[1].y

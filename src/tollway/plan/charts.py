@@ -91,9 +91,10 @@ def cost_vs_utilisation(result: PlanResult, path: Path, plt: Any) -> Path:
             xs = [float(p.x) * 100 for p in report.utilisation_curve]
             ys = [float(p.y) for p in report.utilisation_curve]
             ax.plot(xs, ys, label=f"{report.name} ({report.kind})", linewidth=1.8, color=color)
-            over = [(x, y) for x, y, p in zip(xs, ys, report.utilisation_curve) if not p.fits]
+            over = [(x, y) for x, y, p in zip(xs, ys, report.utilisation_curve, strict=True) if not p.fits]
             if over:
-                ax.plot(*zip(*over), linestyle="none", marker="x", color=color, markersize=5)
+                over_x, over_y = zip(*over, strict=True)
+                ax.plot(over_x, over_y, linestyle="none", marker="x", color=color, markersize=5)
             if report.load_share is not None and report.usd_per_million is not None and report.load_share <= 1:
                 ax.plot([float(report.load_share) * 100], [float(report.usd_per_million)], marker="o", color=color)
         elif report.usd_per_million is not None:

@@ -41,7 +41,8 @@ def _workload(result: PlanResult) -> str:
     w = result.workload
     rows = [
         ["input tokens/day (incl. cached)", tokens(w.daily_input_tokens)],
-        ["cached input tokens/day", f"{tokens(w.daily_cached_tokens)} ({part_of(w.daily_cached_tokens, w.daily_input_tokens)})"],
+        ["cached input tokens/day",
+         f"{tokens(w.daily_cached_tokens)} ({part_of(w.daily_cached_tokens, w.daily_input_tokens)})"],
         ["cache-write tokens/day", tokens(w.daily_cache_write_tokens)],
         ["output tokens/day", tokens(w.daily_output_tokens)],
         ["peak-to-average", f"{w.peak_to_average:.2f}"],

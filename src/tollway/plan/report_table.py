@@ -16,7 +16,8 @@ def workload_table(result: PlanResult) -> Table:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("input tokens/day (incl. cached)", tokens(w.daily_input_tokens))
-    table.add_row("  of which cached", f"{tokens(w.daily_cached_tokens)} ({part_of(w.daily_cached_tokens, w.daily_input_tokens)})")
+    cached_share = part_of(w.daily_cached_tokens, w.daily_input_tokens)
+    table.add_row("  of which cached", f"{tokens(w.daily_cached_tokens)} ({cached_share})")
     if w.daily_cache_write_tokens:
         table.add_row("  of which cache writes", tokens(w.daily_cache_write_tokens))
     table.add_row("output tokens/day", tokens(w.daily_output_tokens))

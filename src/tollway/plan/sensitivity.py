@@ -59,90 +59,123 @@ def answer(inputs: PlanInputs, years: int, catalog: PriceLookup | None, at: date
     best: Answer = Answer(None, None)
     for option in build_options(inputs.specs, inputs.workload, catalog, at):
         horizon = horizon_costs(option, inputs.workload, [years], inputs.discount_rate)[0]
-        if horizon.first_unfit_month is None and (best.present_value is None or horizon.present_value < best.present_value):
+        cheaper = best.present_value is None or horizon.present_value < best.present_value
+        if horizon.first_unfit_month is None and cheaper:
             best = Answer(option.name, horizon.present_value)
     return best
 
 
 def sensitivity_table(inputs: PlanInputs, years: int, step: Decimal, catalog: PriceLookup | None,
                       at: datetime, base: Answer | None = None) -> list[SensitivityRow]:
-    """Every applicable input moved by `step` both ways, largest swing first."""
+    """Every applicable input moved by `step` both ways; inputs that flip the answer first, then by swing."""
     base = base or answer(inputs, years, catalog, at)
     rows = []
-    for label, move, show in perturbations(inputs, step):
-        low, high = move(inputs, -1), move(inputs, +1)
+    for lever in LEVERS:
+        if not lever.applies(inputs):
+            continue
+        low, high = lever.move(inputs, -1, step), lever.move(inputs, +1, step)
         answer_low, answer_high = answer(low, years, catalog, at), answer(high, years, catalog, at)
         values = [a.present_value for a in (answer_low, answer_high) if a.present_value is not None]
         swing = max(values) - min(values) if len(values) == 2 else Decimal(0)
-        changes = base.option is not None and (answer_low.option != base.option or answer_high.option != base.option)
-        rows.append(SensitivityRow(label, show(low), show(high), answer_low, answer_high, swing, changes))
+        flips = answer_low.option != base.option or answer_high.option != base.option
+        rows.append(SensitivityRow(lever.label, lever.show(low), lever.show(high), answer_low, answer_high, swing,
+                                   flips))
     return sorted(rows, key=lambda row: (not row.answer_changes, -row.swing))
 
 
-Move = Callable[[PlanInputs, int], PlanInputs]
-Show = Callable[[PlanInputs], str]
+@dataclass(frozen=True)
+class Lever:
+    """One input of the answer: how to move it (direction -1 or +1 by `step`) and how to show its value."""
+
+    label: str
+    move: "Move"
+    show: Callable[[PlanInputs], str]
+    applies: Callable[[PlanInputs], bool] = lambda inputs: True
 
 
-def perturbations(inputs: PlanInputs, step: Decimal) -> list[tuple[str, Move, Show]]:
-    """The inputs that apply to this scenario, each with how to move it and how to show its value."""
-    w = inputs.workload
-
-    def factor(direction: int) -> Decimal:
-        return 1 + step * direction
-
-    def on_workload(change: Callable[[Workload, int], Workload]) -> Move:
-        return lambda i, d: replace(i, workload=change(i.workload, d))
-
-    def on_specs(kinds: tuple[type, ...], change: Callable[[Option, Decimal], Option]) -> Move:
-        return lambda i, d: replace(i, specs=tuple(change(s, factor(d)) if isinstance(s, kinds) else s
-                                                   for s in i.specs))
-
-    found: list[tuple[str, Move, Show]] = [
-        ("daily volume", on_workload(lambda x, d: x.scaled(factor(d))), lambda i: _tokens(i.workload.daily_tokens)),
-        ("output tokens", on_workload(lambda x, d: _scale_output(x, factor(d))),
-         lambda i: _tokens(i.workload.daily_output_tokens)),
-        ("peak-to-average", on_workload(lambda x, d: replace(x, peak_to_average=max(Decimal(1), x.peak_to_average * factor(d)))),
-         lambda i: f"{i.workload.peak_to_average:.2f}"),
-        ("growth per month", on_workload(lambda x, d: replace(x, growth_per_month=max(Decimal("-0.5"), x.growth_per_month + GROWTH_POINTS * d))),
-         lambda i: share(i.workload.growth_per_month)),
-        ("discount rate", lambda i, d: replace(i, discount_rate=max(Decimal(0), i.discount_rate + DISCOUNT_POINTS * d)),
-         lambda i: share(i.discount_rate)),
-    ]
-    if w.daily_cached_tokens > 0:
-        found.append(("cached share of input", on_workload(lambda x, d: _scale_cached(x, factor(d))),
-                      lambda i: f"{_share(i.workload.daily_cached_tokens, i.workload.daily_input_tokens)}"))
-    if w.batchable_share > 0:
-        found.append(("batchable share", on_workload(lambda x, d: replace(x, batchable_share=min(Decimal(1), x.batchable_share * factor(d)))),
-                      lambda i: f"{i.workload.batchable_share:.2f}"))
-    found.extend(_spec_perturbations(inputs.specs, on_specs))
-    return found
+Move = Callable[[PlanInputs, int, Decimal], PlanInputs]
 
 
-def _spec_perturbations(specs: Sequence[Option], on_specs: Callable) -> list[tuple[str, Move, Show]]:
-    kinds = {type(s) for s in specs}
-    found: list[tuple[str, Move, Show]] = []
-    if any(isinstance(s, PerTokenOption) or (isinstance(s, ProvisionedOption) and s.overflow) for s in specs):
-        found.append(("token prices", on_specs((PerTokenOption, ProvisionedOption), _scale_token_prices),
-                      lambda i: f"x{_first_multiplier(i.specs)}"))
-    if ProvisionedOption in kinds:
-        found.append(("provisioned fee", on_specs((ProvisionedOption,), lambda s, f: s.model_copy(update={"monthly_fee": s.monthly_fee * f})),
-                      lambda i: _first(i.specs, ProvisionedOption, "monthly_fee")))
-    if DedicatedOption in kinds:
-        found.append(("dedicated unit fee", on_specs((DedicatedOption,), lambda s, f: s.model_copy(update={"unit_monthly_fee": s.unit_monthly_fee * f})),
-                      lambda i: _first(i.specs, DedicatedOption, "unit_monthly_fee")))
-    hosted = [s for s in specs if isinstance(s, SelfHostedOption)]
-    if hosted:
-        found.append(("GPU $/hour", on_specs((SelfHostedOption,), _scale_gpu_price),
-                      lambda i: usd(next(s for s in i.specs if isinstance(s, SelfHostedOption)).gpu_hourly)))
-        found.append(("replica throughput", on_specs((SelfHostedOption,), _scale_throughput),
-                      lambda i: _throughput(next(s for s in i.specs if isinstance(s, SelfHostedOption)))))
-    if any(s.fte > 0 for s in hosted):
-        found.append(("people cost", on_specs((SelfHostedOption,), lambda s, f: s.model_copy(update={"fte_annual_usd": s.fte_annual_usd * f})),
-                      lambda i: _first(i.specs, SelfHostedOption, "fte_annual_usd")))
-    if any(s.gpu_watts > 0 and s.power_usd_per_kwh > 0 for s in hosted):
-        found.append(("power price", on_specs((SelfHostedOption,), lambda s, f: s.model_copy(update={"power_usd_per_kwh": s.power_usd_per_kwh * f})),
-                      lambda i: _first(i.specs, SelfHostedOption, "power_usd_per_kwh")))
-    return found
+def _on_workload(change: Callable[[Workload, int, Decimal], Workload]) -> Move:
+    return lambda inputs, direction, step: replace(inputs, workload=change(inputs.workload, direction, step))
+
+
+def _on_specs(kind: type | tuple[type, ...], change: Callable[[Option, Decimal], Option]) -> Move:
+    """Apply `change(spec, factor)` to every option of `kind`, factor = 1 +/- step."""
+    def move(inputs: PlanInputs, direction: int, step: Decimal) -> PlanInputs:
+        factor = 1 + step * direction
+        return replace(inputs, specs=tuple(change(s, factor) if isinstance(s, kind) else s for s in inputs.specs))
+    return move
+
+
+def _field_times(field: str) -> Callable[[Option, Decimal], Option]:
+    return lambda spec, factor: spec.model_copy(update={field: getattr(spec, field) * factor})
+
+
+def _first(kind: type, field: str) -> Callable[[PlanInputs], str]:
+    """Shows `field` of the first option of `kind`, as money."""
+    return lambda inputs: usd(getattr(next(s for s in inputs.specs if isinstance(s, kind)), field))
+
+
+def _has(kind: type, condition: Callable[[Option], bool] = lambda spec: True) -> Callable[[PlanInputs], bool]:
+    return lambda inputs: any(isinstance(s, kind) and condition(s) for s in inputs.specs)
+
+
+def _scaled_volume(w: Workload, direction: int, step: Decimal) -> Workload:
+    return w.scaled(1 + step * direction)
+
+
+def _moved_peak(w: Workload, direction: int, step: Decimal) -> Workload:
+    return replace(w, peak_to_average=max(Decimal(1), w.peak_to_average * (1 + step * direction)))
+
+
+def _moved_growth(w: Workload, direction: int, step: Decimal) -> Workload:
+    return replace(w, growth_per_month=max(Decimal("-0.5"), w.growth_per_month + GROWTH_POINTS * direction))
+
+
+def _moved_batchable(w: Workload, direction: int, step: Decimal) -> Workload:
+    return replace(w, batchable_share=min(Decimal(1), w.batchable_share * (1 + step * direction)))
+
+
+def _moved_discount(inputs: PlanInputs, direction: int, step: Decimal) -> PlanInputs:
+    return replace(inputs, discount_rate=max(Decimal(0), inputs.discount_rate + DISCOUNT_POINTS * direction))
+
+
+def _prices_per_token(inputs: PlanInputs) -> bool:
+    return any(isinstance(s, PerTokenOption) or (isinstance(s, ProvisionedOption) and s.overflow is not None)
+               for s in inputs.specs)
+
+
+LEVERS: tuple[Lever, ...] = (
+    Lever("daily volume", _on_workload(_scaled_volume), lambda i: _tokens(i.workload.daily_tokens)),
+    Lever("output tokens", _on_workload(lambda w, d, step: _scale_output(w, 1 + step * d)),
+          lambda i: _tokens(i.workload.daily_output_tokens)),
+    Lever("cached share of input", _on_workload(lambda w, d, step: _scale_cached(w, 1 + step * d)),
+          lambda i: _share(i.workload.daily_cached_tokens, i.workload.daily_input_tokens),
+          applies=lambda i: i.workload.daily_cached_tokens > 0),
+    Lever("peak-to-average", _on_workload(_moved_peak), lambda i: f"{i.workload.peak_to_average:.2f}"),
+    Lever("growth per month", _on_workload(_moved_growth), lambda i: share(i.workload.growth_per_month)),
+    Lever("batchable share", _on_workload(_moved_batchable), lambda i: share(i.workload.batchable_share),
+          applies=lambda i: i.workload.batchable_share > 0),
+    Lever("discount rate", _moved_discount, lambda i: share(i.discount_rate)),
+    Lever("token prices", _on_specs((PerTokenOption, ProvisionedOption), lambda s, f: _scale_token_prices(s, f)),
+          lambda i: f"x{_first_multiplier(i.specs)}", applies=_prices_per_token),
+    Lever("provisioned fee", _on_specs(ProvisionedOption, _field_times("monthly_fee")),
+          _first(ProvisionedOption, "monthly_fee"), applies=_has(ProvisionedOption)),
+    Lever("dedicated unit fee", _on_specs(DedicatedOption, _field_times("unit_monthly_fee")),
+          _first(DedicatedOption, "unit_monthly_fee"), applies=_has(DedicatedOption)),
+    Lever("GPU $/hour", _on_specs(SelfHostedOption, lambda s, f: _scale_gpu_price(s, f)),
+          lambda i: usd(next(s for s in i.specs if isinstance(s, SelfHostedOption)).gpu_hourly),
+          applies=_has(SelfHostedOption)),
+    Lever("replica throughput", _on_specs(SelfHostedOption, lambda s, f: _scale_throughput(s, f)),
+          lambda i: _throughput(next(s for s in i.specs if isinstance(s, SelfHostedOption))),
+          applies=_has(SelfHostedOption)),
+    Lever("people cost", _on_specs(SelfHostedOption, _field_times("fte_annual_usd")),
+          _first(SelfHostedOption, "fte_annual_usd"), applies=_has(SelfHostedOption, lambda s: s.fte > 0)),
+    Lever("power price", _on_specs(SelfHostedOption, _field_times("power_usd_per_kwh")),
+          _first(SelfHostedOption, "power_usd_per_kwh"),
+          applies=_has(SelfHostedOption, lambda s: s.gpu_watts > 0 and s.power_usd_per_kwh > 0)),
+)
 
 
 def _scale_output(workload: Workload, factor: Decimal) -> Workload:
@@ -166,7 +199,8 @@ def _scale_token_prices(spec: Option, factor: Decimal) -> Option:
     assert isinstance(spec, ProvisionedOption)
     if spec.overflow is None:
         return spec
-    overflow: TokenPriceSource = spec.overflow.model_copy(update={"price_multiplier": spec.overflow.price_multiplier * factor})
+    multiplier = spec.overflow.price_multiplier * factor
+    overflow: TokenPriceSource = spec.overflow.model_copy(update={"price_multiplier": multiplier})
     return spec.model_copy(update={"overflow": overflow})
 
 
@@ -178,14 +212,9 @@ def _scale_gpu_price(spec: Option, factor: Decimal) -> Option:
 
 def _scale_throughput(spec: Option, factor: Decimal) -> Option:
     assert isinstance(spec, SelfHostedOption)
-    update = {name: getattr(spec, name) * factor for name in ("replica_output_tokens_per_s", "replica_total_tokens_per_s")
-              if getattr(spec, name) is not None}
+    fields = ("replica_output_tokens_per_s", "replica_total_tokens_per_s")
+    update = {name: getattr(spec, name) * factor for name in fields if getattr(spec, name) is not None}
     return spec.model_copy(update=update)
-
-
-def _first(specs: Sequence[Option], kind: type, field: str) -> str:
-    """The value of `field` on the first option of `kind`, as money."""
-    return usd(getattr(next(s for s in specs if isinstance(s, kind)), field))
 
 
 def _first_multiplier(specs: Sequence[Option]) -> str:

@@ -89,7 +89,8 @@ class ProvisionedPriced(PricedOption):
         if self.overflow is None:
             details["overflow"] = "none (option fits only while the peak stays under the reservation)"
         else:
-            spilled = sum((w * f for w, f in zip(workload.hour_weights, self.overflow_fractions(workload))),
+            fractions = self.overflow_fractions(workload)
+            spilled = sum((w * f for w, f in zip(workload.hour_weights, fractions, strict=True)),
                           ZERO) / workload.hour_total
             details["overflow"] = f"{self.overflow.description}; {spilled * 100:.1f}% of tokens spill"
         return Sizing(unit_label=None, units=None, capacity_tpm=self.spec.reserved_tpm, details=details)

@@ -97,8 +97,8 @@ class SelfHostedPriced(PricedOption):
     def sizing(self, workload: Workload) -> Sizing:
         serving = self.serving_replicas(workload)
         details = {
-            "replicas": f"{serving} serving + {self.spec.spare_replicas} spare, "
-                        f"{self.spec.gpus_per_replica} GPU(s) each at {self.spec.gpu_hourly} USD/h ({self.spec.gpu_pricing})",
+            "replicas": f"{serving} serving + {self.spec.spare_replicas} spare, {self.spec.gpus_per_replica} "
+                        f"GPU(s) each at {self.spec.gpu_hourly} USD/h ({self.spec.gpu_pricing})",
         }
         for basis, capacity, average in self._bases(workload):
             details[f"{basis} tokens/min"] = (f"peak {average * workload.peak_to_average:.0f} vs "

@@ -57,31 +57,27 @@ def dot(tokens: KindRates, rates: KindRates) -> Decimal:
     return sum((getattr(tokens, kind) * getattr(rates, kind) for kind in KINDS), ZERO)
 
 
-@dataclass(frozen=True)
 class TokenPricer:
     """Rates for each of the 168 hours of the week, batch share already blended in."""
 
-    hourly: tuple[KindRates, ...]
-    description: str
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
+    def __init__(self, hourly: Sequence[KindRates], description: str, notes: tuple[str, ...] = ()) -> None:
+        self.hourly = tuple(hourly)
+        self.description = description
+        self.notes = notes
         # Most prices do not depend on the hour; then any traffic shape blends to the same rate.
-        uniform = self.hourly[0] if all(rates == self.hourly[0] for rates in self.hourly) else None
-        object.__setattr__(self, "_uniform", uniform)
-        object.__setattr__(self, "_blends", {})
+        self._uniform = self.hourly[0] if all(rates == self.hourly[0] for rates in self.hourly) else None
+        self._blends: dict[tuple[Decimal, ...], KindRates] = {}
 
     def blended(self, weights: tuple[Decimal, ...]) -> KindRates:
         """The week's average rate per kind when traffic follows the relative `weights`."""
-        uniform: KindRates | None = getattr(self, "_uniform")
-        if uniform is not None:
-            return uniform
-        cache: dict[tuple[Decimal, ...], KindRates] = getattr(self, "_blends")
-        if weights not in cache:
+        if self._uniform is not None:
+            return self._uniform
+        if weights not in self._blends:
             total = sum(weights, ZERO)
-            cache[weights] = KindRates(*(sum((w * getattr(r, kind) for w, r in zip(weights, self.hourly)), ZERO)
-                                         / total for kind in KINDS))
-        return cache[weights]
+            self._blends[weights] = KindRates(*(
+                sum((w * getattr(r, kind) for w, r in zip(weights, self.hourly, strict=True)), ZERO) / total
+                for kind in KINDS))
+        return self._blends[weights]
 
     def monthly_cost(self, workload: Workload, hour_fractions: Sequence[Decimal] | None = None) -> Decimal:
         """USD for a month of `workload`, or of only `hour_fractions[h]` of each hour's tokens."""
@@ -91,12 +87,11 @@ class TokenPricer:
         tokens = daily_tokens(workload)
         if hour_fractions is None:
             return dot(tokens, self.blended(workload.hour_weights))
-        uniform: KindRates | None = getattr(self, "_uniform")
-        if uniform is not None:
-            weighted = sum((w * f for w, f in zip(workload.hour_weights, hour_fractions) if f), ZERO)
-            return dot(tokens, uniform) * weighted / workload.hour_total
-        return sum((w * f * dot(tokens, rates)
-                    for w, f, rates in zip(workload.hour_weights, hour_fractions, self.hourly) if f),
+        pairs = zip(workload.hour_weights, hour_fractions, strict=True)
+        if self._uniform is not None:
+            weighted = sum((w * f for w, f in pairs if f), ZERO)
+            return dot(tokens, self._uniform) * weighted / workload.hour_total
+        return sum((w * f * dot(tokens, rates) for (w, f), rates in zip(pairs, self.hourly, strict=True) if f),
                    ZERO) / workload.hour_total
 
 
@@ -150,7 +145,7 @@ def _mix_pricer(source: TokenPriceSource, where: str, workload: Workload, catalo
                                           batch_share)
         notes.extend(model_notes)
         hourly = [acc.plus(KindRates(*(getattr(r, k) * getattr(fractions, k) for k in KINDS)))
-                  for acc, r in zip(hourly, week)]
+                  for acc, r in zip(hourly, week, strict=True)]
     names = ", ".join(f"{s.provider}/{s.model}" for s in workload.model_mix)
     return TokenPricer(tuple(hourly), f"workload mix at catalog prices ({names})", tuple(dict.fromkeys(notes)))
 
