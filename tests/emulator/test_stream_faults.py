@@ -33,6 +33,12 @@ def test_cut_stream_drops_the_connection_after_n_tokens(emulator, dialect: str) 
     assert emulator.stats()["m"]["by_status"] == {"200": 1}
 
 
+def test_cut_after_zero_tokens_sends_headers_and_no_chunk(emulator) -> None:
+    _fault(emulator, kind="cut_stream", after_tokens=0)
+    result = stream(_chat_url(emulator, "vllm"), chat_body())
+    assert result.status == 200 and not result.complete and result.events == []
+
+
 def test_cut_stream_raises_in_the_sdk_and_non_stream_gets_no_answer(emulator) -> None:
     _fault(emulator, kind="cut_stream", after_tokens=2)
     sdk = openai.OpenAI(base_url=emulator.base_url("openai"), api_key="k", max_retries=0)

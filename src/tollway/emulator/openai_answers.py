@@ -213,7 +213,8 @@ async def write_stream(request: web.Request, answer: Answer, headers: dict[str, 
     if answer.dialect.keepalive and first_at >= answer.keepalive_s:
         await _keepalive_until(resp, answer, first_at, KEEPALIVE_COMMENT)
     await wait_until(answer.start, first_at)
-    if answer.endpoint == "chat" and answer.dialect.role_style == "separate":
+    role_due = bool(schedule.pieces) or not schedule.cut  # the role chunk rides with the first token
+    if answer.endpoint == "chat" and answer.dialect.role_style == "separate" and role_due:
         await resp.write(writer.role_chunk())
     reasoning = content = 0
     for piece in schedule.pieces:
