@@ -106,8 +106,9 @@ def test_provisioned_overflow_follows_the_hourly_profile():
     expected_overflow = spilled_daily * 2 / 1_000_000 * 365 / 12
     assert cost.parts["overflow"].quantize(Decimal("1e-18")) == expected_overflow.quantize(Decimal("1e-18"))
     assert cost.total == cost.parts["fee"] + cost.parts["overflow"]
-    # utilisation: busy hours use 1000 of 1000, quiet 500 of 1000 -> 75%
-    assert ptu.utilisation(w) == Decimal("0.75")
+    # utilisation is the average load over the reservation: 1000 tpm over 1000
+    assert ptu.utilisation(w) == Decimal(1)
+    assert "25.0% of tokens spill" in ptu.sizing(w).details["overflow"]
 
 
 def test_provisioned_without_overflow_does_not_fit_above_the_reservation():

@@ -95,8 +95,8 @@ def cost_vs_utilisation(result: PlanResult, path: Path, plt: Any) -> Path:
             if over:
                 over_x, over_y = zip(*over, strict=True)
                 ax.plot(over_x, over_y, linestyle="none", marker="x", color=color, markersize=5)
-            if report.load_share is not None and report.usd_per_million is not None and report.load_share <= 1:
-                ax.plot([float(report.load_share) * 100], [float(report.usd_per_million)], marker="o", color=color)
+            if report.utilisation is not None and report.usd_per_million is not None and report.utilisation <= 1:
+                ax.plot([float(report.utilisation) * 100], [float(report.usd_per_million)], marker="o", color=color)
         elif report.usd_per_million is not None:
             ax.axhline(float(report.usd_per_million), linestyle="--", linewidth=1.2, color=color,
                        label=f"{report.name} ({report.kind}, flat)")

@@ -59,7 +59,8 @@ def cost_cell(cost: MonthlyCost) -> str:
 def size_cell(report: OptionReport) -> str:
     if report.now.units is None:
         return "-"
-    return f"{report.now.units} {report.sizing.unit_label or 'units'}"
+    label = report.sizing.unit_label or "units"
+    return f"{report.now.units} {label[:-1] if report.now.units == 1 else label}"
 
 
 def horizon_cell(report: OptionReport, years: int) -> str:

@@ -25,8 +25,8 @@ from tollway.plan.workload import Workload
 class OptionReport:
     """One option: today, at the projected volume, over each horizon, and its curves.
 
-    `utilisation` is the share of paid capacity doing work (for provisioned: of the reservation, overflow
-    excluded); `load_share` is average load over paid capacity, the x axis of the utilisation curve.
+    `utilisation` is average load over paid capacity, the x axis of the utilisation curve (for a
+    provisioned option it exceeds 100% when the average itself overflows the reservation).
     """
 
     name: str
@@ -34,7 +34,6 @@ class OptionReport:
     now: MonthlyCost
     usd_per_million: Decimal | None
     utilisation: Decimal | None
-    load_share: Decimal | None
     max_daily_tokens: Decimal | None
     sizing: Sizing
     projected: MonthlyCost
@@ -117,14 +116,12 @@ def option_report(option: PricedOption, workload: Workload, economics: Economics
                   projected_scale: Decimal) -> OptionReport:
     now = option.monthly_cost(workload)
     limit = option.max_scale(workload)
-    full = option.capacity_scale(workload, now.units)
     return OptionReport(
         name=option.name,
         kind=option.kind,
         now=now,
         usd_per_million=usd_per_million(now.total, workload),
         utilisation=option.utilisation(workload),
-        load_share=None if not full else 1 / full,
         max_daily_tokens=None if limit is None else limit * workload.daily_tokens,
         sizing=option.sizing(workload),
         projected=option.monthly_cost(workload.scaled(projected_scale)),

@@ -56,14 +56,18 @@ def horizons_table(result: PlanResult) -> Table:
     return table
 
 
-def sensitivity_table(result: PlanResult, limit: int = 12) -> Table:
+def _winners(low: str | None, high: str | None) -> str:
+    return (low or "-") if low == high else f"{low or '-'} / {high or '-'}"
+
+
+def sensitivity_table(result: PlanResult, limit: int = 20) -> Table:
     years = max(result.economics.horizons_years)
     table = Table(title=f"sensitivity: each input moved alone; the answer is the cheapest over {years}y")
     for column in ("input", "low", "high", "cheapest low / high", "swing", "flips"):
         table.add_column(column, justify="right" if column == "swing" else "left")
     for row in result.sensitivity[:limit]:
         table.add_row(row.input, row.low, row.high,
-                      f"{row.answer_low.option or '-'} / {row.answer_high.option or '-'}",
+                      _winners(row.answer_low.option, row.answer_high.option),
                       usd_short(row.swing), "YES" if row.answer_changes else "no")
     return table
 

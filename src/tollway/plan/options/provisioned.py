@@ -75,13 +75,6 @@ class ProvisionedPriced(PricedOption):
     def capacity_scale(self, workload: Workload, units: int | None) -> Decimal | None:
         return self.spec.reserved_tpm / workload.average_tpm(self.spec.output_token_weight)
 
-    def utilisation(self, workload: Workload) -> Decimal | None:
-        """Share of the reservation actually used over the week (overflow does not count)."""
-        reserved = self.spec.reserved_tpm
-        week_tpm = workload.hour_tpm_per_weight(self.spec.output_token_weight)
-        used = sum((min(week_tpm * weight, reserved) for weight in workload.hour_weights), ZERO)
-        return used / HOURS_PER_WEEK / reserved
-
     def sizing(self, workload: Workload) -> Sizing:
         details = {"reserved": f"{self.spec.reserved_tpm} tokens/min", "monthly fee": f"{self.spec.monthly_fee}"}
         if self.spec.output_token_weight != 1:
