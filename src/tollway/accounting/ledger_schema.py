@@ -39,6 +39,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "error",              # TEXT message of the failure, "" if ok
     "streamed",           # INTEGER 0/1
     "shadow",             # INTEGER 0/1: a mirrored copy, not the client's answer
+    "priced",             # INTEGER 1 when cost_usd is known; 0 when a needed rate was missing (cost_usd "0")
 )
 
 CREATE_TABLE_SQL = """
@@ -67,7 +68,8 @@ CREATE TABLE IF NOT EXISTS requests (
   http_status INTEGER NOT NULL,
   error TEXT NOT NULL DEFAULT '',
   streamed INTEGER NOT NULL DEFAULT 0,
-  shadow INTEGER NOT NULL DEFAULT 0
+  shadow INTEGER NOT NULL DEFAULT 0,
+  priced INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
@@ -103,3 +105,4 @@ class LedgerRow:
     error: str = ""
     streamed: int = 0
     shadow: int = 0
+    priced: int = 1

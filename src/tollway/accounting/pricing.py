@@ -21,7 +21,8 @@ def _override_price(override: PriceOverride) -> Price:
     return Price(input=override.input, cached_input=override.cached_input if override.cached_input is not None else override.input,
                  cache_write=override.cache_write if override.cache_write is not None else override.input,
                  output=override.output, currency="USD", original=None, effective_from=date.min,
-                 source="tollway.yaml deployment price", verified=True, note="config override")
+                 source="tollway.yaml deployment price", verified=True, note="config override",
+                 provider="", model="")
 
 
 SELF_HOSTED_PRICE = Price(input=_ZERO, cached_input=_ZERO, cache_write=_ZERO, output=_ZERO, currency="USD",
@@ -47,4 +48,9 @@ class DeploymentPricer:
 
     def unpriced(self, deployments: list[RoutedDeployment], at: datetime) -> list[str]:
         """Deployments whose tokens could not be priced now: the operator must add a price."""
-        return [d.name for d in deployments if self.price(d, at) is None]
+        names = []
+        for dep in deployments:
+            price = self.price(dep, at)
+            if price is None or price.unknown:
+                names.append(dep.name if price is None else f"{dep.name} (no {', '.join(price.unknown)} rate)")
+        return names

@@ -31,6 +31,7 @@ class UsageLine:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: int = 0
+    unpriced: int = 0
     cost_usd: Decimal = field(default_factory=Decimal)
 
 
@@ -42,10 +43,10 @@ def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
     try:
         rows = conn.execute(
             "SELECT substr(ts, 1, 10), requested_model, provider, status, prompt_tokens, cached_tokens, "
-            "completion_tokens, reasoning_tokens, usage_source, cost_usd FROM requests "
+            "completion_tokens, reasoning_tokens, usage_source, cost_usd, priced FROM requests "
             "WHERE shadow = 0 AND ts >= ? ORDER BY ts", ((since or datetime.min.replace(tzinfo=timezone.utc)).isoformat(),))
         lines: dict[tuple[str, str, str], UsageLine] = {}
-        for day, model, provider, status, prompt, cached, completion, reasoning, source, cost in rows:
+        for day, model, provider, status, prompt, cached, completion, reasoning, source, cost, priced in rows:
             line = lines.get((day, model, provider))
             if line is None:
                 line = lines[(day, model, provider)] = UsageLine(day, model, provider)
@@ -56,6 +57,7 @@ def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
             line.completion_tokens += completion
             line.reasoning_tokens += reasoning
             line.estimated += source == "estimated"
+            line.unpriced += not priced
             line.cost_usd += Decimal(cost)
     finally:
         conn.close()
@@ -95,14 +97,15 @@ def _print_table(lines: list[UsageLine]) -> None:
     from rich.table import Table
 
     table = Table(title="tollway usage")
-    for name in ("day", "model", "provider", "requests", "errors", "prompt", "cached", "completion", "est.", "cost USD"):
+    for name in ("day", "model", "provider", "requests", "errors", "prompt", "cached", "completion", "est.", "unpriced", "cost USD"):
         table.add_column(name, justify="right" if name not in ("day", "model", "provider") else "left")
     for l in lines:
         table.add_row(l.day, l.model, l.provider or "-", str(l.requests), str(l.errors), f"{l.prompt_tokens:,}",
-                      f"{l.cached_tokens:,}", f"{l.completion_tokens:,}", str(l.estimated), f"{l.cost_usd:f}")
+                      f"{l.cached_tokens:,}", f"{l.completion_tokens:,}", str(l.estimated), str(l.unpriced),
+                      f"{l.cost_usd:f}")
     total = sum((l.cost_usd for l in lines), Decimal(0))
     table.add_section()
     table.add_row("total", "", "", str(sum(l.requests for l in lines)), str(sum(l.errors for l in lines)),
                   f"{sum(l.prompt_tokens for l in lines):,}", f"{sum(l.cached_tokens for l in lines):,}",
-                  f"{sum(l.completion_tokens for l in lines):,}", "", f"{total:f}")
+                  f"{sum(l.completion_tokens for l in lines):,}", "", str(sum(l.unpriced for l in lines)), f"{total:f}")
     Console().print(table)

@@ -119,8 +119,9 @@ class Walk:
             raise _client_error(failure, dep)
         if kind in (FailureKind.OUT_OF_FUNDS, FailureKind.CONTENT_FILTER):
             self._excluded_providers.add(dep.provider)
-            if kind is FailureKind.OUT_OF_FUNDS:
-                dep.breaker.force_open(OUT_OF_FUNDS_OPEN_S)
+            if kind is FailureKind.OUT_OF_FUNDS:  # the balance is the account's: hold off all its deployments
+                for sibling in dep.same_provider:
+                    sibling.breaker.force_open(OUT_OF_FUNDS_OPEN_S)
             return None
         if kind is FailureKind.CONTEXT_LENGTH:
             self._min_context = max(self._min_context, dep.context_window)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import orjson
 from aiohttp import web
 
-from tollway.accounting.cost import cost_usd
+from tollway.accounting.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.gateway import upstream
 from tollway.gateway.errors import GatewayError, body_too_large, model_not_found, unauthorized
@@ -36,7 +36,7 @@ class RequestLife:
     """The state of one request, from arrival to its ledger row."""
 
     __slots__ = ("gw", "http", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
-                 "deployment", "usage", "cost", "ttft", "status", "http_status", "error", "group")
+                 "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group")
 
     def __init__(self, gw: "Gateway", http: web.Request, endpoint: str) -> None:
         self.gw = gw
@@ -51,6 +51,7 @@ class RequestLife:
         self.deployment: RoutedDeployment | None = None
         self.usage: Usage | None = None
         self.cost = Decimal(0)
+        self.priced = True
         self.ttft: float | None = None
         self.status, self.http_status, self.error, self.group = "ok", 200, "", ""
 
@@ -81,7 +82,7 @@ class RequestLife:
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
-        self.headers["x-tollway-cost-usd"] = str(self.cost)
+        self.headers["x-tollway-cost-usd"] = str(self.cost) if self.priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
         return web.Response(body=reply.body, headers={**self.headers, "Content-Type": reply.content_type})
 
@@ -141,8 +142,9 @@ class RequestLife:
         dep, usage = self.deployment, self.usage
         if dep is None or usage is None:
             return
-        price = self.gw.pricer.price(dep, self.arrived, usage.prompt_tokens)
-        self.cost = cost_usd(usage, price)
+        cost = try_cost_usd(usage, self.gw.pricer.price(dep, self.arrived, usage.prompt_tokens))
+        self.priced = cost is not None
+        self.cost = cost if cost is not None else Decimal(0)
 
     def _failed(self, exc: GatewayError) -> None:
         self.http_status = exc.status
@@ -164,6 +166,7 @@ class RequestLife:
             reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=str(self.cost),
             ttft_ms=(self.ttft - self.started) * 1000 if self.ttft is not None else None,
             latency_ms=(now - self.started) * 1000, error=self.error, streamed=int(bool(creq and creq.stream)),
+            priced=int(self.priced),
         )
 
 

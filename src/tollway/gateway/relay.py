@@ -60,7 +60,10 @@ class StreamRelay:
 
     async def _pump(self, opened: OpenStream, response: web.StreamResponse) -> str:
         loop = asyncio.get_running_loop()
-        buffer, separator = opened.rest, opened.separator
+        separator = opened.separator
+        events, buffer = split_events(opened.rest, separator)
+        if events:
+            await self._forward(events, response)
         content = opened.response.content
         try:
             async with asyncio.timeout(self._between_chunks_s) as deadline:

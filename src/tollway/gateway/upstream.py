@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 import aiohttp
+import orjson
 
 from tollway.providers.failure import Failure, FailureKind, classify_response
 from tollway.routing.table import RoutedDeployment
@@ -85,21 +86,48 @@ async def open_stream(session: aiohttp.ClientSession, dep: RoutedDeployment, end
 
 
 async def _read_first_event(resp: aiohttp.ClientResponse) -> OpenStream:
+    """Read until the first substantive event; keep-alive comments and role-only preambles do not count,
+    so a stream that dies right after its preamble still fails over without the client noticing."""
     buffer = b""
     separator = b"\n\n"
+    held: list[bytes] = []
     comments = 0
     async for chunk in resp.content.iter_any():
-        if not buffer and b"\r\n" in chunk:
+        if not buffer and not held and b"\r\n" in chunk:
             separator = b"\r\n\r\n"
         buffer += chunk
         events, buffer = split_events(buffer, separator)
-        data_events = [e for e in events if not e.startswith(b":")]
-        comments += len(events) - len(data_events)
-        if data_events:
-            loop = asyncio.get_running_loop()
-            return OpenStream(resp, data_events, buffer, separator, loop.time(), comments)
+        for index, event in enumerate(events):
+            if event.startswith(b":"):
+                comments += 1
+            elif _is_preamble(event):
+                held.append(event)
+            else:
+                rest = b"".join(events[index + 1:]) + buffer
+                return OpenStream(resp, [*held, event], rest, separator, asyncio.get_running_loop().time(), comments)
     resp.close()
-    raise UpstreamFailure(Failure(FailureKind.STREAM_CUT, "stream ended before its first event"))
+    raise UpstreamFailure(Failure(FailureKind.STREAM_CUT, "stream ended before its first token"))
+
+
+_SUBSTANCE_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls", "function_call", "refusal")
+
+
+def _is_preamble(event: bytes) -> bool:
+    """A chunk that only announces the assistant's role (no text, no tool call, no finish, no usage)."""
+    if b'"role"' not in event or b'"finish_reason":"' in event or b'"finish_reason": "' in event:
+        return False
+    payload = event.partition(b"data:")[2].strip()
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(chunk, dict) or chunk.get("usage"):
+        return False
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict) or any(delta.get(key) for key in _SUBSTANCE_KEYS):
+            return False
+    return True
 
 
 def split_events(buffer: bytes, separator: bytes) -> tuple[list[bytes], bytes]:

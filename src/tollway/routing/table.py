@@ -35,6 +35,7 @@ class RoutedDeployment:
     config: Deployment
     launch: str | None = None
     client_timeout: object | None = None  # aiohttp.ClientTimeout built on first use
+    same_provider: list["RoutedDeployment"] = field(default_factory=list)  # incl. itself: one account, one balance
 
 
     def url(self, endpoint: str) -> str:
@@ -59,6 +60,8 @@ class RouteTable:
         self.deployments: dict[str, RoutedDeployment] = {
             name: _routed(name, dep, config.providers[dep.provider], config) for name, dep in config.deployments.items()
         }
+        for dep in self.deployments.values():
+            dep.same_provider = [d for d in self.deployments.values() if d.provider == dep.provider]
         self.groups: dict[str, RouteGroupEntry] = {}
         self._by_public_name: dict[str, RouteGroupEntry] = {}
         for name, group in config.route_groups.items():
