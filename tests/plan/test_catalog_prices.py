@@ -1,12 +1,16 @@
 """Per-token options priced from the real catalog: DeepSeek's peak/off-peak by hour of week, batch tiers,
 today's model mix, unknown models."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
+from tests.plan.ledger_files import MONDAY as LEDGER_MONDAY
+from tests.plan.ledger_files import request, write_ledger
 from tollway.catalog import Catalog
+from tollway.plan.ledger_source import open_ledger
+from tollway.plan.ledger_workload import workload_from_ledger
 from tollway.plan.options import build_options
 from tollway.plan.scenario import ScenarioError, parse_scenario
 from tollway.plan.workload import ModelShare, Workload, week_weights
@@ -108,3 +112,19 @@ def test_workload_mix_needs_a_mix():
     w = Workload(daily_input_tokens=Decimal(1), daily_output_tokens=Decimal(1))
     with pytest.raises(ScenarioError, match="use_workload_mix needs a workload with a model mix"):
         flash(w, Catalog.load(), {"kind": "per_token", "name": "today", "use_workload_mix": True})
+
+
+def test_a_ledger_whose_traffic_is_all_off_peak_prices_at_the_off_peak_rate(tmp_path, catalog):
+    """The ledger's real hourly shape meets DeepSeek's Beijing peak hours: evening-only traffic is off-peak."""
+    rows = [request(n, LEDGER_MONDAY + timedelta(days=day, hours=hour), prompt=1000, cached=600, cache_write=0,
+                    completion=100)
+            for n, (day, hour) in enumerate((d, h) for d in range(14) for h in range(12, 24))]
+    w = workload_from_ledger(open_ledger(str(write_ledger(tmp_path / "ledger.db", rows))))
+    cost = flash(w, catalog).monthly_cost(w).total
+    # 12 requests a day: 4,800 uncached + 7,200 cached input and 1,200 output tokens, all at off-peak rates
+    per_day = (4800 * Decimal("0.15") + 7200 * Decimal("0.003") + 1200 * Decimal("0.60")) / 1_000_000
+    assert cost == per_day * 365 / 12
+    # the same tokens spread over the whole day would pay more: some land in peak hours
+    flat = Workload(daily_input_tokens=w.daily_input_tokens, daily_cached_tokens=w.daily_cached_tokens,
+                    daily_output_tokens=w.daily_output_tokens)
+    assert flash(flat, catalog).monthly_cost(flat).total > cost

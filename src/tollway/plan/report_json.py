@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from tollway.plan.economics import CurvePoint
+from tollway.plan.figures import plan_notes
 from tollway.plan.options import MonthlyCost
 from tollway.plan.planner import OptionReport, PlanResult
 
@@ -75,6 +76,7 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
             "cheapest_high": row.answer_high.option, "present_value_high_usd": money(row.answer_high.present_value),
             "swing_usd": money(row.swing), "answer_changes": row.answer_changes,
         } for row in result.sensitivity],
+        "notes": plan_notes(result),
     }
 
 
