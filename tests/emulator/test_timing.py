@@ -26,10 +26,11 @@ def test_cli_ttft_and_tpot_are_honoured_within_a_few_percent(emulator_factory) -
     _stream_times(emu.base_url("vllm"), max_tokens=1)  # warm the connection path
     times, _ = _stream_times(emu.base_url("vllm"))
     assert len(times) == 21
-    ttft = times[0]
-    tpot = (times[-1] - times[0]) / 20
-    assert 0.200 <= ttft <= 0.240, ttft
-    assert 0.019 <= tpot <= 0.022, tpot
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    # the schedule never sends early, so lower bounds are exact; upper bounds allow for a busy machine
+    assert 0.200 <= times[0] <= 0.250, times[0]
+    assert 0.018 <= gaps[len(gaps) // 2] <= 0.022, gaps  # median inter-token gap
+    assert 0.600 <= times[-1] <= 0.660, times[-1]  # ttft + 20 * tpot
 
 
 def test_tokens_per_chunk_keeps_the_token_clock(emulator) -> None:
@@ -37,7 +38,7 @@ def test_tokens_per_chunk_keeps_the_token_clock(emulator) -> None:
     times, text = _stream_times(emulator.base_url("openai"))
     assert len(times) == 3  # 4 + 4 + 1 tokens
     # chunks leave when their last token is ready: 100 + 3*20, 100 + 7*20, 100 + 8*20 ms
-    assert 0.160 <= times[0] <= 0.200 and 0.240 <= times[1] <= 0.280 and 0.260 <= times[2] <= 0.300
+    assert 0.160 <= times[0] <= 0.220 and 0.240 <= times[1] <= 0.300 and 0.260 <= times[2] <= 0.320
 
 
 def test_non_stream_waits_for_the_whole_answer(emulator) -> None:
@@ -45,7 +46,7 @@ def test_non_stream_waits_for_the_whole_answer(emulator) -> None:
     start = time.monotonic()
     reply = post(f"{emulator.base_url('qwen')}/chat/completions", chat_body())
     elapsed = time.monotonic() - start
-    assert reply.status == 200 and 0.200 <= elapsed <= 0.260, elapsed
+    assert reply.status == 200 and 0.200 <= elapsed <= 0.270, elapsed
 
 
 def test_deepseek_sends_keepalive_comments_while_queued(emulator) -> None:
