@@ -14,7 +14,7 @@ from decimal import Decimal
 from tollway.plan.options.base import MonthlyCost, PricedOption, Sizing
 from tollway.plan.options.token_rates import TokenPricer
 from tollway.plan.scenario import ProvisionedOption
-from tollway.plan.workload import HOURS_PER_WEEK, Workload
+from tollway.plan.workload import Workload
 
 ZERO = Decimal(0)
 
