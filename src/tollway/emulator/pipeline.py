@@ -102,7 +102,8 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
     if fault and fault.kind == "hang":
         if fault.hang_s is None:
             await asyncio.Event().wait()  # until the client disconnects (the handler is then cancelled)
-        await asyncio.sleep(fault.hang_s)
+        else:
+            await asyncio.sleep(fault.hang_s)
         fault = None
     if fault and (fault.kind in ERROR_KINDS or (fault.kind == "content_filter" and dialect in FILTER_AS_ERROR)):
         return _fault_error(dialect, fault, ctx, recent, outcome)
