@@ -19,9 +19,12 @@ from tollway import __version__
 from tollway.accounting.ledger import LedgerWriter
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.catalog import Catalog
-from tollway.config import Config, default_ledger_path, resolve_client_keys
+from tollway.accounting.admission import Admission
+from tollway.config import Config, default_ledger_path
 from tollway.gateway.handler import RequestLife
 from tollway.gateway.managed import ManagedBackends
+from tollway.observe.observer import Observer
+from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
 
 log = logging.getLogger("tollway.gateway")
@@ -32,7 +35,9 @@ class Gateway:
         self.config = config
         self.config_path = config_path
         self.table = RouteTable(config)
-        self.client_keys = resolve_client_keys(config.server)
+        self.admission = Admission(config)
+        self.router = Router(config, self.table)
+        self.observer = Observer(self)
         self.pricer = DeploymentPricer(Catalog.from_config_section(
             {"catalog": config.catalog, "cny_per_usd": config.cny_per_usd}))
         self.ledger = LedgerWriter(config.ledger.path or default_ledger_path(), config.ledger.flush_interval_s,
@@ -48,6 +53,7 @@ class Gateway:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_routes([*self.admission.routes(), *self.observer.routes()])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -78,6 +84,9 @@ class Gateway:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self.session = aiohttp.ClientSession(connector=connector)
         await self.ledger.start()
+        await self.admission.start(app)
+        await self.router.start(app)
+        await self.observer.start(app)
         self.managed.start()
         unpriced = self.pricer.unpriced(list(self.table.deployments.values()), datetime.now(timezone.utc))
         if unpriced:
@@ -88,6 +97,9 @@ class Gateway:
 
     async def _stop(self, app: web.Application) -> None:
         await self.managed.stop()
+        await self.router.stop()
+        await self.observer.stop()
+        await self.admission.stop()
         await self.ledger.close()
         await self.session.close()
         log.info("ledger flushed (%d rows written); stopped", self.ledger.written)

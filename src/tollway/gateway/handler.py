@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 import orjson
 from aiohttp import web
 
+from tollway.accounting.admission import Key, Ticket
 from tollway.accounting.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.gateway import upstream
-from tollway.gateway.errors import GatewayError, body_too_large, model_not_found, unauthorized
+from tollway.gateway.errors import GatewayError, body_too_large, model_not_found
 from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
@@ -36,7 +37,8 @@ class RequestLife:
     """The state of one request, from arrival to its ledger row."""
 
     __slots__ = ("gw", "http", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
-                 "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group")
+                 "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
+                 "key", "ticket")
 
     def __init__(self, gw: "Gateway", http: web.Request, endpoint: str) -> None:
         self.gw = gw
@@ -54,6 +56,8 @@ class RequestLife:
         self.priced = True
         self.ttft: float | None = None
         self.status, self.http_status, self.error, self.group = "ok", 200, "", ""
+        self.key: Key | None = None
+        self.ticket: Ticket | None = None
 
     async def handle(self) -> web.StreamResponse:
         try:
@@ -62,22 +66,32 @@ class RequestLife:
             self._failed(exc)
             return exc.response(self.headers)
         finally:
-            self.gw.ledger.append(self._row())
+            await self._account()
+
+    async def _account(self) -> None:
+        """Exactly once per request: ledger row, budget settlement, observers."""
+        row = self._row()
+        self.gw.ledger.append(row)
+        if self.ticket is not None:
+            await self.gw.admission.settle(self.ticket, row)
+        self.gw.observer.record(row)
 
     async def _serve(self) -> web.StreamResponse:
         gw = self.gw
-        if gw.client_keys and _bearer(self.http) not in gw.client_keys:
-            raise unauthorized()
+        self.key = key = await gw.admission.authenticate(self.http)
         self.creq = creq = parse_request(self.endpoint, await self._read_body())
         group = gw.table.group_for(creq.model)
         if group is None:
             raise model_not_found(creq.model, gw.table.public_names())
         self.group = group.name
+        plan = gw.router.plan(group, creq, key, self.http)
+        self.headers["x-tollway-route"] = plan.reason
+        self.ticket = await gw.admission.reserve(key, creq, group.name)
         self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s)
         payloads = _Payloads(creq)
         if creq.stream:
-            return await self._stream(group.deployments, payloads)
-        dep, reply = await self.walk.run(creq.model, group.deployments,
+            return await self._stream(plan.deployments, payloads)
+        dep, reply = await self.walk.run(creq.model, plan.deployments,
                                          lambda d: upstream.call(gw.session, d, self.endpoint, payloads.for_(d)))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
@@ -157,6 +171,7 @@ class RequestLife:
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or Usage(source=""), self.walk
         return LedgerRow(
             id=self.request_id, ts=self.arrived.isoformat(), endpoint=self.endpoint,
+            key_id=self.key.id if self.key else "",
             requested_model=creq.model if creq else "", status=self.status, http_status=self.http_status,
             route_group=self.group, deployment=dep.name if dep else "", provider=dep.provider if dep else "",
             upstream_model=dep.upstream_model if dep else "", jurisdiction=dep.jurisdiction if dep else "",
@@ -187,11 +202,6 @@ class _Payloads:
                 body["stream_options"] = {**(self._creq.body.get("stream_options") or {}), "include_usage": True}
             payload = self._cache[dep.name] = orjson.dumps(body)
         return payload
-
-
-def _bearer(http: web.Request) -> str:
-    value = http.headers.get("Authorization", "")
-    return value[7:].strip() if value[:7].lower() == "bearer " else http.headers.get("api-key", "")
 
 
 def _answer_text(parsed: object) -> str:
