@@ -14,11 +14,16 @@ from typing import Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from tollway.config_base import Strict as _Strict
+from tollway.observe.settings import ObserveSettings
+from tollway.routing.settings import Deployment, PriceOverride, RouteGroup  # re-exported: sections live with their owners
+
+__all__ = ["Config", "ConfigError", "Deployment", "PriceOverride", "Provider", "RouteGroup", "load_config"]
 
 DIALECTS = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
 SELF_HOSTED_KINDS = ("vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
-CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
 ENV_CONFIG = "TOLLWAY_CONFIG"
 BUILTIN_CONFIG = Path(__file__).with_name("default-config.yaml")
 
@@ -27,16 +32,13 @@ class ConfigError(Exception):
     """A config problem a user must fix; the message names the file, the key path and the fix."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     request_deadline_s: float = Field(300.0, gt=0)
     api_keys_env: list[str] = Field(default_factory=list, description="env vars holding accepted client keys")
+    admin_key_env: str | None = Field(None, description="env var holding the key for /admin/ and /dashboard")
 
 
 class Timeouts(_Strict):
@@ -97,39 +99,6 @@ class Provider(_Strict):
         return self.dialect or self.kind
 
 
-class PriceOverride(_Strict):
-    """Prices for one deployment, USD per million tokens, when the catalog has none or they differ."""
-
-    input: Decimal = Field(ge=0)
-    output: Decimal = Field(ge=0)
-    cached_input: Decimal | None = Field(None, ge=0)
-    cache_write: Decimal | None = Field(None, ge=0)
-
-
-class Deployment(_Strict):
-    provider: str
-    model: str = Field(description="model name sent upstream")
-    aliases: list[str] = Field(default_factory=list, description="public names served by this deployment alone")
-    context_window: int = Field(8192, gt=0)
-    max_output: int = Field(4096, gt=0)
-    capabilities: list[str] = Field(default_factory=list)
-    price: PriceOverride | None = None
-
-    @field_validator("capabilities")
-    @classmethod
-    def _known_capabilities(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(CAPABILITIES))
-        if unknown:
-            raise ValueError(f"unknown capabilities {unknown}; known: {', '.join(CAPABILITIES)}")
-        return value
-
-
-class RouteGroup(_Strict):
-    deployments: list[str] = Field(min_length=1)
-    aliases: list[str] = Field(default_factory=list)
-    strategy: Literal["priority"] = "priority"
-
-
 class Config(_Strict):
     server: ServerSettings = ServerSettings()
     retry: RetrySettings = RetrySettings()
@@ -140,6 +109,7 @@ class Config(_Strict):
     providers: dict[str, Provider] = Field(min_length=1)
     deployments: dict[str, Deployment] = Field(min_length=1)
     route_groups: dict[str, RouteGroup] = Field(default_factory=dict)
+    observe: ObserveSettings = ObserveSettings()
 
     @model_validator(mode="after")
     def _check_references(self) -> "Config":

@@ -43,6 +43,7 @@ class Gateway:
         self.ledger = LedgerWriter(config.ledger.path or default_ledger_path(), config.ledger.flush_interval_s,
                                    config.ledger.batch_size)
         self.managed = ManagedBackends(self.table)
+        self.in_flight = 0  # requests between arrival and their ledger row
         self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop
 
     def app(self) -> web.Application:

@@ -60,6 +60,7 @@ class RequestLife:
         self.ticket: Ticket | None = None
 
     async def handle(self) -> web.StreamResponse:
+        self.gw.in_flight += 1
         try:
             return await self._serve()
         except GatewayError as exc:
@@ -70,6 +71,7 @@ class RequestLife:
 
     async def _account(self) -> None:
         """Exactly once per request: ledger row, budget settlement, observers."""
+        self.gw.in_flight -= 1
         row = self._row()
         self.gw.ledger.append(row)
         if self.ticket is not None:
