@@ -7,9 +7,11 @@ out); with --at it shows the one price each model had at that moment, peak/off-p
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 import yaml
@@ -156,7 +158,11 @@ def _name(entry: ModelEntry) -> str:
 
 
 def _provenance(source: str, verified: bool) -> str:
-    return f"{'✓' if verified else '✗ unverified'} {source}"
+    """A short provenance for the table (the host of the first URL); --json carries the full source."""
+    words = source.split()
+    url = next((w for w in words if "://" in w), None)
+    short = urlsplit(url).netloc if url else (source if len(source) <= 24 else source[:23] + "…")
+    return f"{'✓' if verified else '✗'} {short}"
 
 
 def _rule_notes(version: PriceVersion) -> list[str]:
@@ -185,10 +191,17 @@ def _entry_json(cat: Catalog, entry: ModelEntry) -> dict:
 
 
 def _print_table(rows: list[list[str]], caption: str) -> None:
-    table = Table(title="tollway price catalog (USD per 1M tokens)", caption=caption, show_lines=False)
-    for header in ("provider", "model", "input", "cached", "cache write", "output", "currency (original)",
+    table = Table(title="tollway price catalog (USD per 1M tokens; ✗ = unverified source, see --json)",
+                  caption=caption, show_lines=False)
+    for header in ("provider", "model", "input", "cached", "cache write", "output", "currency",
                    "effective", "source", "notes"):
-        table.add_column(header, overflow="fold")
+        numeric = header in ("input", "cached", "cache write", "output")
+        table.add_column(header, overflow="fold", no_wrap=numeric or header in ("provider", "effective"),
+                         justify="right" if numeric else "left", max_width=32 if header == "model" else None,
+                         min_width=90 if header == "notes" else None)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal and not os.environ.get("COLUMNS"):  # piped: wide, not 80 folded columns
+        console = Console(width=240)
+    console.print(table)
