@@ -74,7 +74,7 @@ def test_table_shows_rules_sources_and_unknowns() -> None:
     assert result.exit_code == 0, result.output
     assert "peak Mon-Fri 09:00-12:00, 14:00-18:00 Asia/Shanghai, except cn-mainland holidays" in result.output
     assert "off-peak x0.5" in result.output
-    assert "✗ unverified seed material" in result.output
+    assert "✗ seed material" in result.output
     assert "unknown" in result.output and "start unknown" in result.output
 
 
