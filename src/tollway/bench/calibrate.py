@@ -113,10 +113,11 @@ def calibrate(levels: tuple[int, ...] = DEFAULT_LEVELS, duration_s: float = 3.0,
     return points
 
 
-def run_calibration(console: Console) -> list[CalibrationPoint]:
-    """Calibrate and print the table and a one-line verdict."""
+def run_calibration(console: Console, levels: tuple[int, ...] = DEFAULT_LEVELS,
+                    duration_s: float = 3.0) -> list[CalibrationPoint]:
+    """Calibrate and print the table and a short verdict."""
     console.print("calibrating: tollway bench against the built-in emulator (zero delays, 1 token per event)")
-    points = calibrate()
+    points = calibrate(levels, duration_s)
     table = Table(title="client calibration (this machine)", header_style="bold")
     for column in ("concurrency", "req/s", "SSE events/s", "client CPU %", "loop lag p99 ms", "CPU us/event",
                    "events/s at 100% of a core"):
