@@ -13,7 +13,7 @@ from collections import deque
 import numpy as np
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from tollway.bench.level_summary import LevelSummary
 from tollway.bench.loadgen import LoadLevel, RunBounds
@@ -39,6 +39,7 @@ class LiveProgress:
         self.done = self.ok = self.failed = self.warmup = self.output_tokens = 0
         self.ttft_ms: deque[float] = deque(maxlen=WINDOW)
         self.tpot_ms: deque[float] = deque(maxlen=WINDOW)
+        self.completions: deque[tuple[float, int]] = deque(maxlen=WINDOW)  # (monotonic time, output tokens)
 
     def level_started(self, target: Target, level: LoadLevel, bounds: RunBounds) -> None:
         self._reset(target, level, bounds)
@@ -58,6 +59,7 @@ class LiveProgress:
         self.ok += 1
         tokens = record.completion_tokens or 0
         self.output_tokens += tokens
+        self.completions.append((time.monotonic(), tokens))
         if record.content_ns:
             ttft_ns = record.content_ns[0] - record.origin_ns
             self.ttft_ms.append(ttft_ns / 1e6)
@@ -78,22 +80,28 @@ class LiveProgress:
             self._live.stop()
             self._live = None
 
-    def _render(self) -> Table:
+    def _render(self) -> Text:
         elapsed = time.monotonic() - self.started
-        table = Table(title="tollway bench (running)", show_header=True, header_style="bold")
-        for column in ("target", "load", "elapsed", "done", "ok", "failed", "warm-up", "req/s", "out tok/s",
-                       "TTFT p50 ms", "TPOT p50 ms"):
-            table.add_column(column, justify="right")
         name = self.target.name if self.target else "-"
         label = self.level.label if self.level else "-"
-        goal = ""
-        if self.bounds is not None and self.bounds.requests:
-            goal = f"/{self.bounds.requests}"
-        table.add_row(name, label, f"{elapsed:.0f}s", f"{self.done}{goal}", str(self.ok), str(self.failed),
-                      str(self.warmup), f"{self.ok / elapsed:.2f}" if elapsed > 0 else "-",
-                      f"{self.output_tokens / elapsed:,.0f}" if elapsed > 0 else "-",
-                      _median(self.ttft_ms), _median(self.tpot_ms))
-        return table
+        goal = f"/{self.bounds.requests}" if self.bounds is not None and self.bounds.requests else ""
+        rate, tokens = self._recent_rates()
+        return Text.assemble(
+            ("running ", "bold"), (f"{name} {label}", "cyan"), f" | {elapsed:.0f}s | {self.done}{goal} done ",
+            (f"({self.ok} ok, {self.failed} failed)", "red" if self.failed else ""), f", {self.warmup} warm-up | ",
+            f"{rate} req/s | {tokens} out tok/s | TTFT p50 {_median(self.ttft_ms)} ms | "
+            f"TPOT p50 {_median(self.tpot_ms)} ms")
+
+
+    def _recent_rates(self) -> tuple[str, str]:
+        """Requests/s and output tokens/s over the last WINDOW completions (warm-up excluded)."""
+        if len(self.completions) < 2:
+            return "-", "-"
+        span = self.completions[-1][0] - self.completions[0][0]
+        if span <= 0:
+            return "-", "-"
+        later_tokens = sum(tokens for _, tokens in list(self.completions)[1:])
+        return f"{(len(self.completions) - 1) / span:.2f}", f"{later_tokens / span:,.0f}"
 
 
 def _median(values: deque[float]) -> str:

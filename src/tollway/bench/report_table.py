@@ -31,7 +31,7 @@ def _p99(dist: Summary | None) -> str:
 
 
 def error_text(summary: LevelSummary) -> str:
-    """A compact error breakdown such as '429x3 (Retry-After 3), timeout x1'."""
+    """A compact error breakdown such as '429x3 RA:3, timeoutx1' (RA: how many 429s carried Retry-After)."""
     parts = []
     for kind, label in ERROR_LABELS.items():
         count = summary.errors.get(kind, 0)
@@ -39,7 +39,7 @@ def error_text(summary: LevelSummary) -> str:
             continue
         text = f"{label}x{count}"
         if kind == "rate_limited" and summary.errors.get("retry_after_seen"):
-            text += f" (Retry-After {summary.errors['retry_after_seen']})"
+            text += f" RA:{summary.errors['retry_after_seen']}"
         parts.append(text)
     return ", ".join(parts) or "-"
 
@@ -48,10 +48,11 @@ def results_table(result: BenchResult) -> Table:
     slo = result.config.slo.describe()
     open_loop = [lv for lv in result.config.levels if lv.mode != "concurrency"]
     loop = f"open loop, {open_loop[0].arrivals} arrivals" if open_loop else "closed loop"
-    table = Table(title=f"tollway bench ({loop}): latencies in ms, p99 with 95% CI; SLO {slo}",
+    table = Table(title=f"tollway bench ({loop}): latencies in ms, [CI] = 95% interval of p99; SLO {slo}",
+                  caption="RA: 429 responses that carried Retry-After. Definitions: docs/bench.md",
                   header_style="bold")
     for column in ("load", "target", "ok/sent", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
-                   "TPOT p99", "ITL p99", "E2E p50", "E2E p99", "goodput", "errors", "valid"):
+                   "TPOT p99", "ITL/token p99", "E2E p50", "E2E p99", "goodput", "errors", "valid"):
         table.add_column(column, justify="left" if column in ("load", "target", "errors") else "right")
     by_level: dict[tuple[str, float], list[LevelSummary]] = {}
     for target_result in result.results:
@@ -65,7 +66,7 @@ def results_table(result: BenchResult) -> Table:
             table.add_row(
                 summary.label, summary.target, f"{summary.ok_requests}/{summary.measured_requests}",
                 f"{summary.throughput.requests_per_s:.2f}", f"{summary.throughput.output_tokens_per_s:,.0f}",
-                _ms(lat["ttft"]), _p99(lat["ttft"]), _ms(lat["tpot"]), _p99(lat["tpot"]),
+                _ms(lat["ttft"]), _p99(lat["ttft"]), _ms(lat["tpot"]), _ms(lat["tpot"], "p99"),
                 _ms(lat["itl_token"], "p99"), _ms(lat["e2e"]), _p99(lat["e2e"]),
                 f"{summary.goodput.share:.0%}", error_text(summary),
                 "yes" if summary.valid else "[red]NO[/red]")
@@ -85,7 +86,7 @@ def capacity_table(result: BenchResult) -> Table:
         load = f"c={cap.max_concurrency}" if cap.max_concurrency is not None else f"{cap.max_rate:g} req/s"
         table.add_row(cap.target, cap.model, load, f"{cap.requests_per_s:.2f}", f"{cap.output_tokens_per_s:,.0f}",
                       f"{cap.total_tokens_per_s:,.0f}", f"{cap.goodput_share:.0%}",
-                      "" if cap.bounded else "lower bound: highest level tested still met the SLOs")
+                      "" if cap.bounded else "lower bound: sweep higher")
     return table
 
 
