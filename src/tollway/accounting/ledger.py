@@ -21,7 +21,9 @@ import orjson
 from tollway.accounting.ledger_schema import CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
 
 log = logging.getLogger("tollway.ledger")
-_INSERT_SQL = (f"INSERT OR REPLACE INTO requests ({', '.join(LEDGER_COLUMNS)}) "
+# No unique key on id: a client may send the same x-request-id twice, and both requests are kept. (A random
+# text primary key also doubled the CPU of every insert, measured in docs/performance.md.)
+_INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) "
                f"VALUES ({', '.join('?' for _ in LEDGER_COLUMNS)})")
 _ATTEMPTS_INDEX = LEDGER_COLUMNS.index("attempts")
 _row_values = attrgetter(*LEDGER_COLUMNS)

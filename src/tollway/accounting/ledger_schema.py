@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 #    "prompt_tokens", "completion_tokens"}
 # outcome is one of: "ok", "retry", "failover", "fatal", "cancelled" (a hedge loser), "shadow".
 LEDGER_COLUMNS: tuple[str, ...] = (
-    "id",                 # TEXT primary key: the request id (x-request-id)
+    "id",                 # TEXT the request id (x-request-id); not unique: clients may reuse theirs
     "ts",                 # TEXT ISO-8601 UTC time the request arrived, e.g. 2026-11-22T06:40:00.123456+00:00
     "key_id",             # TEXT virtual key id or "" when keys are off
     "endpoint",           # TEXT "chat", "completions" or "embeddings"
@@ -44,7 +44,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 
 CREATE_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS requests (
-  id TEXT PRIMARY KEY,
+  id TEXT NOT NULL,
   ts TEXT NOT NULL,
   key_id TEXT NOT NULL DEFAULT '',
   endpoint TEXT NOT NULL,

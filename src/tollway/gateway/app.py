@@ -1,7 +1,9 @@
 """The gateway process: its aiohttp application, shared state, and start-up and shutdown.
 
-State that lives for the whole process (the routing table, the pricer, the ledger writer, one pooled
-HTTP client session) is built here once; each request gets a RequestLife (handler.py).
+State that lives for the whole process (the routing table, the pricer, the ledger writer, the pooled
+upstream client) is built here once; each request gets a RequestLife (handler.py). Upstream calls on the
+request path use the lean `HttpClient`; `session` (aiohttp) is for work off that path (metric scrapes,
+webhooks).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tollway.catalog import Catalog
 from tollway.accounting.admission import Admission
 from tollway.config import Config, default_ledger_path
 from tollway.gateway.handler import RequestLife
+from tollway.gateway.http_client import HttpClient
 from tollway.gateway.managed import ManagedBackends
 from tollway.observe.observer import Observer
 from tollway.routing.router import Router
@@ -44,6 +47,7 @@ class Gateway:
                                    config.ledger.batch_size)
         self.managed = ManagedBackends(self.table)
         self.in_flight = 0  # requests between arrival and their ledger row
+        self.upstream = HttpClient()
         self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop
 
     def app(self) -> web.Application:
@@ -103,4 +107,5 @@ class Gateway:
         await self.admission.stop()
         await self.ledger.close()
         await self.session.close()
+        await self.upstream.close()
         log.info("ledger flushed (%d rows written); stopped", self.ledger.written)

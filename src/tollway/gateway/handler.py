@@ -94,7 +94,7 @@ class RequestLife:
         if creq.stream:
             return await self._stream(plan.deployments, payloads)
         dep, reply = await self.walk.run(creq.model, plan.deployments,
-                                         lambda d: upstream.call(gw.session, d, self.endpoint, payloads.for_(d)))
+                                         lambda d: upstream.call(gw.upstream, d, self.endpoint, payloads.for_(d)))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
@@ -106,7 +106,7 @@ class RequestLife:
         assert self.creq is not None and self.walk is not None
         gw = self.gw
         dep, opened = await self.walk.run(self.creq.model, plan,
-                                          lambda d: upstream.open_stream(gw.session, d, self.endpoint, payloads.for_(d)))
+                                          lambda d: upstream.open_stream(gw.upstream, d, self.endpoint, payloads.for_(d)))
         self._served_by(dep)
         response = web.StreamResponse(headers={**self.headers, **_SSE_HEADERS})
         try:

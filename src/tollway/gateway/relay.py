@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from tollway.gateway.http_client import UpstreamConnectionError
 from tollway.gateway.upstream import OpenStream, split_events
 from tollway.protocol.usage import Usage, usage_from_chunk
 
@@ -64,10 +65,9 @@ class StreamRelay:
         events, buffer = split_events(opened.rest, separator)
         if events:
             await self._forward(events, response)
-        content = opened.response.content
         try:
             async with asyncio.timeout(self._between_chunks_s) as deadline:
-                async for chunk in content.iter_any():
+                async for chunk in opened.response.iter_chunks():
                     deadline.reschedule(loop.time() + self._between_chunks_s)
                     buffer += chunk
                     events, buffer = split_events(buffer, separator)
@@ -75,10 +75,8 @@ class StreamRelay:
                         await self._forward(events, response)
         except TimeoutError:
             return f"upstream sent nothing for {self._between_chunks_s:g}s"
-        except aiohttp.ClientPayloadError as exc:
+        except UpstreamConnectionError as exc:
             return f"upstream stream broke: {exc}"
-        except aiohttp.ClientError as exc:
-            return f"upstream connection failed: {type(exc).__name__}"
         if buffer.strip():
             await self._forward([buffer + separator], response)
         return ""

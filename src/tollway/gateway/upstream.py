@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import aiohttp
 import orjson
 
+from tollway.gateway.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
 from tollway.providers.failure import Failure, FailureKind, classify_response
 from tollway.routing.table import RoutedDeployment
 
@@ -36,7 +36,7 @@ class Reply:
 class OpenStream:
     """A stream whose first data event has arrived; `events` holds the complete events read so far."""
 
-    response: aiohttp.ClientResponse
+    response: Response
     events: list[bytes]
     rest: bytes
     separator: bytes
@@ -45,36 +45,36 @@ class OpenStream:
     extra: dict = field(default_factory=dict)
 
 
-async def call(session: aiohttp.ClientSession, dep: RoutedDeployment, endpoint: str, payload: bytes) -> Reply:
+async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes) -> Reply:
     """POST a non-streamed request and read the whole answer within the deployment's response_s."""
     try:
         async with asyncio.timeout(dep.response_s):
-            async with session.post(dep.url(endpoint), data=payload, headers=dep.headers,
-                                    timeout=_timeout(dep)) as resp:
+            resp = await client.post(dep.url(endpoint), payload, dep.headers, dep.connect_s)
+            try:
                 body = await resp.read()
-                if resp.status != 200:
-                    raise UpstreamFailure(classify_response(dep.dialect, resp.status, body,
-                                                            resp.headers.get("Retry-After")))
-                return Reply(body, resp.headers.get("Content-Type", "application/json"))
-    except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's connect timeouts are both
+            finally:
+                resp.close()
+    except UpstreamConnectionError as exc:
         raise UpstreamFailure(_connection_failure(exc)) from None
     except TimeoutError:
         raise UpstreamFailure(Failure(FailureKind.TIMEOUT, f"no complete answer within {dep.response_s:g}s")) from None
+    if resp.status != 200:
+        raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.headers.get("retry-after")))
+    return Reply(body, resp.headers.get("content-type", "application/json"))
 
 
-async def open_stream(session: aiohttp.ClientSession, dep: RoutedDeployment, endpoint: str,
-                      payload: bytes) -> OpenStream:
-    """Send a streamed request and wait (up to first_byte_s) for its first data event."""
-    resp: aiohttp.ClientResponse | None = None
+async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes) -> OpenStream:
+    """Send a streamed request and wait (up to first_byte_s) for its first substantive event."""
+    resp: Response | None = None
     try:
         async with asyncio.timeout(dep.first_byte_s):
-            resp = await session.post(dep.url(endpoint), data=payload, headers=dep.headers, timeout=_timeout(dep))
+            resp = await client.post(dep.url(endpoint), payload, dep.headers, dep.connect_s)
             if resp.status != 200:
                 body = await resp.read()
                 raise UpstreamFailure(classify_response(dep.dialect, resp.status, body,
-                                                        resp.headers.get("Retry-After")))
+                                                        resp.headers.get("retry-after")))
             return await _read_first_event(resp)
-    except aiohttp.ClientError as exc:
+    except UpstreamConnectionError as exc:
         _close(resp)
         raise UpstreamFailure(_connection_failure(exc)) from None
     except TimeoutError:
@@ -85,14 +85,14 @@ async def open_stream(session: aiohttp.ClientSession, dep: RoutedDeployment, end
         raise
 
 
-async def _read_first_event(resp: aiohttp.ClientResponse) -> OpenStream:
+async def _read_first_event(resp: Response) -> OpenStream:
     """Read until the first substantive event; keep-alive comments and role-only preambles do not count,
     so a stream that dies right after its preamble still fails over without the client noticing."""
     buffer = b""
     separator = b"\n\n"
     held: list[bytes] = []
     comments = 0
-    async for chunk in resp.content.iter_any():
+    async for chunk in resp.iter_chunks():
         if not buffer and not held and b"\r\n" in chunk:
             separator = b"\r\n\r\n"
         buffer += chunk
@@ -139,21 +139,14 @@ def split_events(buffer: bytes, separator: bytes) -> tuple[list[bytes], bytes]:
     return [p + separator for p in parts if p], rest
 
 
-def _timeout(dep: RoutedDeployment) -> aiohttp.ClientTimeout:
-    timeout = dep.client_timeout
-    if timeout is None:
-        timeout = dep.client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=dep.connect_s)
-    return timeout
+def _connection_failure(exc: UpstreamConnectionError) -> Failure:
+    if isinstance(exc, UpstreamProtocolError):
+        return Failure(FailureKind.SERVER, str(exc))
+    if "timeout" in str(exc):
+        return Failure(FailureKind.TIMEOUT, str(exc))
+    return Failure(FailureKind.CONNECT, str(exc))
 
 
-def _connection_failure(exc: aiohttp.ClientError) -> Failure:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure(FailureKind.CONNECT, f"cannot connect: {exc.os_error.strerror or exc.os_error}")
-    if isinstance(exc, (aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError)):
-        return Failure(FailureKind.TIMEOUT, "connect timeout")
-    return Failure(FailureKind.SERVER, f"connection failed: {type(exc).__name__}: {exc}")
-
-
-def _close(resp: aiohttp.ClientResponse | None) -> None:
+def _close(resp: Response | None) -> None:
     if resp is not None:
         resp.close()
