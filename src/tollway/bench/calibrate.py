@@ -95,7 +95,7 @@ def calibrate(levels: tuple[int, ...] = DEFAULT_LEVELS, duration_s: float = 3.0,
         workload = SyntheticWorkload(LengthDist("fixed", 32), LengthDist("fixed", output_tokens), seed=0)
         config = BenchConfig(targets=[target], levels=[LoadLevel(CONCURRENCY, c) for c in levels],
                              bounds=RunBounds(duration_s=duration_s, warmup_s=0.5), workload=workload,
-                             timeout_s=30.0)
+                             timeout_s=30.0, keep_records=True)
         result = run_benchmark(config)
     finally:
         _stop(proc)

@@ -176,7 +176,7 @@ def bench(targets, model, api_key_env, concurrency, sweep, rate, arrivals, durat
         workload=build_workload(prompts, input_tokens, output_tokens, output_given, prefix_tokens, prefix_groups,
                                 seed),
         slo=slo_value, goodput_target=goodput_target, timeout_s=timeout_s, rate_tolerance=rate_tolerance,
-        extra_body=_extra_body(extra_body), stop_at_first_miss=stop_at_first_miss)
+        extra_body=_extra_body(extra_body), stop_at_first_miss=stop_at_first_miss, keep_records=raw)
     if (html or raw) and out is None:
         raise click.UsageError("--html and --raw write into the --out directory; give --out DIR")
     execute(config, console, out, html=html, raw=raw, plots=not no_plots,

@@ -7,6 +7,7 @@ time.perf_counter_ns() readings: monotonic, high resolution, and from one clock 
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 RATE_LIMITED = "rate_limited"      # HTTP 429
@@ -48,7 +49,7 @@ class RequestRecord:
     sent_ns: int = 0
     response_ns: int | None = None
     end_ns: int = 0
-    content_ns: list[int] = field(default_factory=list)
+    content_ns: array = field(default_factory=lambda: array("q"))  # int64: 8 bytes per event, not 36
     events: int = 0
     done: bool = False
     status: int | None = None

@@ -59,6 +59,7 @@ class BenchConfig:
     rate_tolerance: float = 0.05
     extra_body: dict[str, Any] = field(default_factory=dict)
     stop_at_first_miss: bool = False
+    keep_records: bool = False  # keep every RequestRecord after summarising (for --raw); costs memory
 
 
 @dataclass(slots=True)
@@ -116,7 +117,8 @@ async def _run_target(config: BenchConfig, result: TargetResult, progress: Progr
         summary = summarize_level(result.target.name, run, config.slo, result.exact_output,
                                   config.rate_tolerance, config.workload.seed)
         result.levels.append(summary)
-        result.records[level.label] = run.records
+        if config.keep_records:
+            result.records[level.label] = run.records
         if progress:
             progress.level_finished(summary)
         if config.stop_at_first_miss and not qualifies(summary, config.goodput_target):

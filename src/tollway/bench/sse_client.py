@@ -117,6 +117,8 @@ class StreamingClient:
             record.fail(kind, self._redact(f"{type(exc).__name__}: {exc}"))
         except OSError as exc:
             record.fail(CONNECTION, self._redact(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001  one odd response must not end an hour-long run
+            record.fail(BAD_RESPONSE, self._redact(f"{type(exc).__name__}: {exc}"))
         if not record.end_ns:
             record.end_ns = time.perf_counter_ns()
         return record
