@@ -88,7 +88,7 @@ def start_emulator(work: Path) -> tuple[subprocess.Popen, str]:
     config = work / "emulator.yaml"
     config.write_text(yaml.safe_dump({"seed": 1, "models": models}))
     port = free_port()
-    log = open(work / "emulator.log", "wb")
+    log = open(work / "emulator.log", "wb")  # noqa: SIM115  (stays open while the emulator runs)
     proc = subprocess.Popen([sys.executable, "-m", "tollway.cli", "emulate", "--port", str(port), "--config",
                              str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
@@ -228,7 +228,8 @@ def main() -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
     existing = args.results.read_text() if args.results.exists() else ""
-    analysis = existing[existing.index("## What the differences mean"):] if "## What the differences mean" in existing else ""
+    marker = "## What the differences mean"
+    analysis = existing[existing.index(marker):] if marker in existing else ""
     args.results.write_text(markdown(results) + ("\n" + analysis if analysis else ""))
     print(f"wrote {args.results}")
 

@@ -18,11 +18,11 @@ from tollway.bench.workload import SyntheticWorkload
 pytestmark = pytest.mark.slow
 
 
-def config(targets: list[Target], levels: list[LoadLevel], bounds: RunBounds, slo: Slo = Slo(),
+def config(targets: list[Target], levels: list[LoadLevel], bounds: RunBounds, slo: Slo | None = None,
            output_tokens: str = "32", timeout_s: float = 30.0) -> BenchConfig:
     workload = SyntheticWorkload(parse_length("24", "--input-tokens"), parse_length(output_tokens, "--output-tokens"),
                                  seed=11)
-    return BenchConfig(targets=targets, levels=levels, bounds=bounds, workload=workload, slo=slo,
+    return BenchConfig(targets=targets, levels=levels, bounds=bounds, workload=workload, slo=slo or Slo(),
                        timeout_s=timeout_s)
 
 

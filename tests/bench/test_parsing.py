@@ -91,7 +91,8 @@ def test_target_spec_with_options(monkeypatch):
 
 
 @pytest.mark.parametrize("text,fragment", [("http://h/v1", "NAME=URL"), ("a=ftp://h/v1", "not an http"),
-                                           ("a=http://h/v1,colour=red", "colour=red"), ("a=http://h/v1,exact=maybe", "exact")])
+                                           ("a=http://h/v1,colour=red", "colour=red"),
+                                           ("a=http://h/v1,exact=maybe", "exact")])
 def test_target_errors(text, fragment):
     with pytest.raises(TargetError, match=fragment):
         parse_target(text, "m")

@@ -100,7 +100,7 @@ def calibrate(levels: tuple[int, ...] = DEFAULT_LEVELS, duration_s: float = 3.0,
     finally:
         _stop(proc)
     points = []
-    for summary, level_records in zip(result.results[0].levels, result.results[0].records.values()):
+    for summary, level_records in zip(result.results[0].levels, result.results[0].records.values(), strict=True):
         client = summary.client
         events = sum(len(r.content_ns) for r in level_records)
         cpu_s = client.cpu_percent / 100.0 * client.wall_s

@@ -9,6 +9,7 @@ the report, with warnings when they are large enough to distort the figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -61,10 +62,8 @@ class ClientMonitor:
     async def stop(self) -> ClientLoad:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         wall_s = (time.perf_counter_ns() - self._wall0) / 1e9
         cpu_percent = 100.0 * (time.process_time() - self._cpu0) / wall_s if wall_s > 0 else 0.0
         lags = np.asarray(self._lags_ns or [0], dtype=np.float64) / 1e6

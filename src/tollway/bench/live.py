@@ -71,7 +71,8 @@ class LiveProgress:
         self.console.print(
             f"{summary.target} {summary.label}: {summary.ok_requests}/{summary.measured_requests} ok, "
             f"{summary.throughput.requests_per_s:.2f} req/s, {summary.throughput.output_tokens_per_s:,.0f} out tok/s, "
-            f"TTFT p50 {ttft.p50 if ttft else float('nan'):.1f} ms, TPOT p50 {tpot.p50 if tpot else float('nan'):.1f} ms, "
+            f"TTFT p50 {ttft.p50 if ttft else float('nan'):.1f} ms, "
+            f"TPOT p50 {tpot.p50 if tpot else float('nan'):.1f} ms, "
             f"goodput {summary.goodput.share:.0%}, errors {error_text(summary)}"
             + ("" if summary.valid else " [red]INVALID[/red]"))
 

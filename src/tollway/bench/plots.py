@@ -48,7 +48,7 @@ def latency_plot(result: BenchResult, path: Path) -> Path:
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
     all_levels = sorted({s.level for r in result.results for s in r.levels})
     slo_ms = result.config.slo.as_ms()
-    for axis, (metric, title) in zip(axes.flat, LATENCY_PANELS):
+    for axis, (metric, title) in zip(axes.flat, LATENCY_PANELS, strict=True):
         for index, target_result in enumerate(result.results):
             color = f"C{index}"
             levels = sorted(target_result.levels, key=lambda s: s.level)
@@ -59,10 +59,10 @@ def latency_plot(result: BenchResult, path: Path) -> Path:
             axis.plot(xs, p50, "o-", color=color, label=f"{target_result.target.name} p50")
             axis.plot(xs, p99, "s--", color=color, label=f"{target_result.target.name} p99")
             axis.fill_between(xs, low, high, color=color, alpha=0.15)
-            bad = [(s.level, getattr(s.latency_ms[metric], "p99")) for s in levels
-                   if not s.valid and s.latency_ms.get(metric) is not None]
+            bad = [s for s in levels if not s.valid and s.latency_ms.get(metric) is not None]
             if bad:
-                axis.plot(*zip(*bad), "x", color="red", markersize=10)
+                axis.plot([s.level for s in bad], [s.latency_ms[metric].p99 for s in bad], "x", color="red",
+                          markersize=10)
         bound = slo_ms.get(metric)
         if bound:
             axis.axhline(bound, color="grey", linestyle=":", label="SLO")
@@ -87,7 +87,7 @@ def _throughput_value(summary: LevelSummary, key: str) -> float:
 def throughput_plot(result: BenchResult, path: Path) -> Path:
     figure, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
     all_levels = sorted({s.level for r in result.results for s in r.levels})
-    for axis, (key, title) in zip(axes, THROUGHPUT_PANELS):
+    for axis, (key, title) in zip(axes, THROUGHPUT_PANELS, strict=True):
         for index, target_result in enumerate(result.results):
             levels = sorted(target_result.levels, key=lambda s: s.level)
             axis.plot([s.level for s in levels], [_throughput_value(s, key) for s in levels], "o-",

@@ -41,7 +41,7 @@ class Slo:
     def as_ms(self) -> dict[str, float | None]:
         """Bounds in milliseconds keyed by metric name (the form written to JSON)."""
         return {key: None if value is None else value * 1000.0 for key, value in
-                zip(SLO_KEYS, (self.ttft_s, self.tpot_s, self.e2e_s, self.itl_s))}
+                zip(SLO_KEYS, (self.ttft_s, self.tpot_s, self.e2e_s, self.itl_s), strict=True)}
 
 
 def parse_slo(text: str | None) -> Slo:
@@ -77,7 +77,7 @@ def meets_slo(slo: Slo, ok: bool, measured_s: dict[str, float | None],
     """
     if not ok:
         return False
-    for key, bound in zip(SLO_KEYS, (slo.ttft_s, slo.tpot_s, slo.e2e_s, slo.itl_s)):
+    for key, bound in zip(SLO_KEYS, (slo.ttft_s, slo.tpot_s, slo.e2e_s, slo.itl_s), strict=True):
         if bound is None or key in not_applicable:
             continue
         value = measured_s.get(key)
