@@ -85,13 +85,10 @@ class Walk:
         retries = 0
         while True:
             started = loop.time()
-            try:
-                async with asyncio.timeout_at(self.deadline):
-                    result = await attempt(dep)
+            try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
+                result = await attempt(dep)
             except UpstreamFailure as exc:
                 failure = exc.failure
-            except TimeoutError:
-                failure = Failure(FailureKind.TIMEOUT, "request deadline reached")
             except BaseException:
                 dep.breaker.abandon()
                 raise

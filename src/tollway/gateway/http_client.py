@@ -207,15 +207,18 @@ class _HostPool:
         self._idle.clear()
 
 
+Target = tuple[_HostPool, bytes]
+
+
 class HttpClient:
     """POST JSON to upstreams over pooled keep-alive connections."""
 
     def __init__(self) -> None:
         self._pools: dict[tuple[str, int, bool], _HostPool] = {}
-        self._targets: dict[str, tuple[_HostPool, bytes]] = {}
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], connect_timeout: float) -> Response:
-        pool, head = self._target(url, headers)
+    async def post(self, target: "Target", body: bytes, connect_timeout: float) -> Response:
+        """POST `body` to a target made once by `target()` (callers cache it: building it costs more than sending)."""
+        pool, head = target
         request = head + str(len(body)).encode() + b"\r\n\r\n" + body
         while True:
             conn = await pool.connection(connect_timeout)
@@ -228,23 +231,19 @@ class HttpClient:
                     raise
                 # an idle keep-alive connection the upstream had closed: try once more on a fresh one
 
-    def _target(self, url: str, headers: dict[str, str]) -> tuple[_HostPool, bytes]:
-        """The pool and the request head (up to Content-Length) per URL+headers, built once."""
-        key = url + "\0" + "\0".join(f"{k}:{v}" for k, v in headers.items())
-        target = self._targets.get(key)
-        if target is None:
-            parts = urlsplit(url)
-            tls = parts.scheme == "https"
-            port = parts.port or (443 if tls else 80)
-            host = parts.hostname or ""
-            pool = self._pools.get((host, port, tls))
-            if pool is None:
-                pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls)
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            lines = [f"POST {path} HTTP/1.1", f"Host: {pool.host_header}", "Connection: keep-alive"]
-            lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
-            target = self._targets[key] = (pool, ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1"))
-        return target
+    def target(self, url: str, headers: dict[str, str]) -> "Target":
+        """The connection pool and the request head (up to Content-Length) for POSTs to `url` with `headers`."""
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        host = parts.hostname or ""
+        pool = self._pools.get((host, port, tls))
+        if pool is None:
+            pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = [f"POST {path} HTTP/1.1", f"Host: {pool.host_header}", "Connection: keep-alive"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
+        return pool, ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
     async def close(self) -> None:
         for pool in self._pools.values():

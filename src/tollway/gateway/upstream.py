@@ -45,11 +45,12 @@ class OpenStream:
     extra: dict = field(default_factory=dict)
 
 
-async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes) -> Reply:
-    """POST a non-streamed request and read the whole answer within the deployment's response_s."""
+async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float) -> Reply:
+    """POST a non-streamed request and read the whole answer within response_s (and the request's deadline)."""
+    limit, what = _limit(dep.response_s, deadline, "no complete answer within")
     try:
-        async with asyncio.timeout(dep.response_s):
-            resp = await client.post(dep.url(endpoint), payload, dep.headers, dep.connect_s)
+        async with asyncio.timeout_at(limit):
+            resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s)
             try:
                 body = await resp.read()
             finally:
@@ -57,18 +58,20 @@ async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload
     except UpstreamConnectionError as exc:
         raise UpstreamFailure(_connection_failure(exc)) from None
     except TimeoutError:
-        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, f"no complete answer within {dep.response_s:g}s")) from None
+        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, what)) from None
     if resp.status != 200:
         raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.headers.get("retry-after")))
     return Reply(body, resp.headers.get("content-type", "application/json"))
 
 
-async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes) -> OpenStream:
-    """Send a streamed request and wait (up to first_byte_s) for its first substantive event."""
+async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
+                      deadline: float) -> OpenStream:
+    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
+    limit, what = _limit(dep.first_byte_s, deadline, "no first token within")
     resp: Response | None = None
     try:
-        async with asyncio.timeout(dep.first_byte_s):
-            resp = await client.post(dep.url(endpoint), payload, dep.headers, dep.connect_s)
+        async with asyncio.timeout_at(limit):
+            resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s)
             if resp.status != 200:
                 body = await resp.read()
                 raise UpstreamFailure(classify_response(dep.dialect, resp.status, body,
@@ -79,7 +82,7 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         raise UpstreamFailure(_connection_failure(exc)) from None
     except TimeoutError:
         _close(resp)
-        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, f"no first token within {dep.first_byte_s:g}s")) from None
+        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, what)) from None
     except BaseException:
         _close(resp)
         raise
@@ -137,6 +140,14 @@ def split_events(buffer: bytes, separator: bytes) -> tuple[list[bytes], bytes]:
     parts = buffer.split(separator)
     rest = parts.pop()
     return [p + separator for p in parts if p], rest
+
+
+def _limit(timeout_s: float, deadline: float, what: str) -> tuple[float, str]:
+    """The earlier of the attempt's own timeout and the request's deadline, and how to say it ran out."""
+    own = asyncio.get_running_loop().time() + timeout_s
+    if deadline < own:
+        return deadline, "request deadline reached"
+    return own, f"{what} {timeout_s:g}s"
 
 
 def _connection_failure(exc: UpstreamConnectionError) -> Failure:

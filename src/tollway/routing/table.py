@@ -35,11 +35,20 @@ class RoutedDeployment:
     config: Deployment
     launch: str | None = None
     client_timeout: object | None = None  # aiohttp.ClientTimeout built on first use
-    same_provider: list["RoutedDeployment"] = field(default_factory=list)  # incl. itself: one account, one balance
+    same_provider: list["RoutedDeployment"] = field(default_factory=list)
+    http_targets: dict = field(default_factory=dict)  # (endpoint, base_url) -> prepared upstream request head  # incl. itself: one account, one balance
 
 
     def url(self, endpoint: str) -> str:
         return f"{self.base_url}/{ENDPOINT_PATHS[endpoint]}"
+
+    def target(self, endpoint: str, client) -> object:
+        """The upstream client's prepared target for this endpoint, built on first use."""
+        key = (endpoint, self.base_url)
+        target = self.http_targets.get(key)
+        if target is None:
+            target = self.http_targets[key] = client.target(self.url(endpoint), self.headers)
+        return target
 
 
 ENDPOINT_PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings": "embeddings"}
