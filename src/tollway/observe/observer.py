@@ -1,34 +1,235 @@
-"""The observer: sees every finished request's ledger row, off the request path's critical work.
+"""The observer: sees every finished request's ledger row, and turns rows into metrics, alerts and views.
 
-The gateway hands each row to `record` right after queueing it for the ledger; metrics, alerts and the
-dashboard build on this. The default does nothing.
+`record(row)` runs on the request path, so it only appends the row to a queue. A background task (and
+every /metrics scrape, so a scrape is always current) drains the queue and folds each row into the
+Prometheus figures, the dashboard's figures, the spend windows and baselines, the drift guards, the
+request log and the optional trace exporter. At start-up it reads the last weeks of the ledger back
+(baselines, dashboard window, drift references) in a thread, and checks whether a config change
+repointed a public model to another price class since the last start.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tollway.accounting.ledger_schema import LedgerRow
+from tollway.config import ConfigError, default_ledger_path, resolve_client_keys
+from tollway.observe import logs, route_snapshot
+from tollway.observe.admin_auth import AdminGate, resolve_admin_key
+from tollway.observe.alerts import AlertCenter
+from tollway.observe.anomalies import SpendWatch
+from tollway.observe.budget_view import fetch_budgets
+from tollway.observe.dashboard import Dashboard
+from tollway.observe.drift import DriftWatch
+from tollway.observe.ledger_rows import LedgerReadError, read_rows
+from tollway.observe.live_figures import LiveFigures
+from tollway.observe.metrics import GatewayMetrics, make_registry
+from tollway.observe.tracing import RequestTracer
+from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
 
 if TYPE_CHECKING:
     from tollway.gateway.app import Gateway
+
+log = logging.getLogger("tollway.observe")
+_FINGERPRINT = "system_fingerprint"
+_HAS_FINGERPRINT = _FINGERPRINT in LedgerRow.__dataclass_fields__  # set by the handler when it is recorded
+BUDGET_POLL_S = 5.0
 
 
 class Observer:
     def __init__(self, gateway: "Gateway") -> None:
         self.gateway = gateway
-
-    async def start(self, app: web.Application) -> None:
-        """Start background work (alert evaluation, webhooks)."""
-
-    async def stop(self) -> None:
-        """Flush and stop."""
-
-    def routes(self) -> list[web.RouteDef]:
-        """Extra HTTP routes (e.g. /metrics, /dashboard)."""
-        return []
+        self.settings = settings = gateway.config.observe
+        try:
+            url = webhook_url(settings.alerts.webhook)
+        except WebhookConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        self._admin_key = resolve_admin_key(gateway.config.server)
+        self.metrics = GatewayMetrics(settings.metrics, gateway)
+        self.live = LiveFigures(settings.dashboard.window_h, settings.dashboard.latency_samples)
+        self.spend = SpendWatch(settings.alerts)
+        self.drift = DriftWatch(settings.alerts.drift)
+        self.webhook = WebhookSender(url, settings.alerts.webhook) if url else None
+        self.alerts = AlertCenter(self.metrics, settings.alerts.keep_recent, self.webhook, gateway.admission,
+                                  settings.alerts.brownout)
+        self.gate = AdminGate(self._admin_key)
+        self.dashboard = Dashboard(self.gate, self.dashboard_data, settings.dashboard.refresh_s)
+        self._registry = make_registry(self.metrics, self.drain)
+        self._secrets = self._known_secrets(url)
+        self._pending: deque[LedgerRow] = deque()
+        self._held: deque[tuple[LedgerRow, float]] | None = deque()  # rows seen while history loads
+        self._tracer: RequestTracer | None = None
+        self._redactor: logs.SecretRedactor | None = None
+        self._task: asyncio.Task | None = None
+        self._history_task: asyncio.Task | None = None
+        self.history_rows = 0
 
     def record(self, row: LedgerRow) -> None:
         """Called once per request, after its row is queued. Must be cheap and never raise."""
+        self._pending.append(row)
+
+    def routes(self) -> list[web.RouteDef]:
+        routes = self.dashboard.routes() if self.settings.dashboard.enabled else []
+        if self.settings.metrics.enabled:
+            routes.append(web.get("/metrics", self._metrics))
+        return routes
+
+    async def start(self, app: web.Application) -> None:
+        self._redactor = logs.install(self.settings.logs, self._secrets)
+        self._tracer = RequestTracer.create(self.settings.tracing)
+        if self.webhook is not None:
+            self.webhook.start()
+        self._check_repoints()
+        started = datetime.now(timezone.utc)
+        self._history_task = asyncio.create_task(self._load_history(started), name="observe-history")
+        self._task = asyncio.create_task(self._run(), name="observe")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._history_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self.drain()
+        if self._held is None:
+            self._evaluate(time.time())
+        if self.webhook is not None:
+            await self.webhook.stop()
+        if self._tracer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._tracer.shutdown)
+        if self._redactor is not None:
+            logs.uninstall(self._redactor)
+
+    def drain(self) -> None:
+        """Fold every recorded row into the figures; runs in the event loop, never concurrently."""
+        now = time.time()
+        pending = self._pending
+        while pending:
+            row = pending.popleft()
+            try:
+                self._fold(row, now)
+            except Exception:  # one odd row must not stop the observer
+                log.exception("could not fold request %s into the figures", row.id)
+
+    def _fold(self, row: LedgerRow, now: float) -> None:
+        self.metrics.add(row)
+        logs.log_request(row)
+        if self._tracer is not None:
+            self._tracer.export(row)
+        if self._held is not None:
+            self._held.append((row, now))
+            return
+        self._analyse(row, now)
+
+    def _analyse(self, row: LedgerRow, now: float) -> None:
+        self.live.add(row, now)
+        self.spend.observe(row, now)
+        fingerprint = getattr(row, _FINGERPRINT) if _HAS_FINGERPRINT else ""
+        for alert in self.drift.observe(row, fingerprint or ""):
+            self.alerts.raise_alert(alert)
+
+    async def _run(self) -> None:
+        settings = self.settings
+        last_evaluation = last_budgets = 0.0
+        while True:
+            await asyncio.sleep(settings.drain_every_s)
+            self.drain()
+            now = time.time()
+            if self._held is None and settings.alerts.enabled and now - last_evaluation >= settings.alerts.evaluate_every_s:
+                last_evaluation = now
+                self._evaluate(now)
+            if now - last_budgets >= BUDGET_POLL_S:
+                last_budgets = now
+                self.metrics.budgets = await fetch_budgets(self.gateway.admission)
+
+    def _evaluate(self, now: float) -> None:
+        if not self.settings.alerts.enabled:
+            return
+        for alert in self.spend.evaluate(now):
+            self.alerts.raise_alert(alert)
+
+    async def _load_history(self, until: datetime) -> None:
+        """Read the ledger's recent past in a thread; rows that arrive meanwhile wait in `_held`."""
+        path = self._ledger_path()
+        weeks = self.settings.alerts.baseline.weeks
+        since = until - max(timedelta(weeks=weeks), timedelta(hours=self.settings.dashboard.window_h))
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(None, _read_history, path, since, until)
+        except LedgerReadError as exc:
+            log.warning("no ledger history for baselines and the dashboard: %s", exc)
+            rows = []
+        for row, epoch_s in rows:
+            self.live.add(row, epoch_s)
+            self.spend.learn(row, epoch_s)
+            self.drift.observe(row, getattr(row, _FINGERPRINT) if _HAS_FINGERPRINT else "", alert=False)
+        self.history_rows = len(rows)
+        held, self._held = self._held or deque(), None
+        for row, now in held:
+            self._analyse(row, now)
+        log.info("observer: %d ledger rows since %s read for baselines and the dashboard", len(rows),
+                 since.isoformat(timespec="seconds"))
+
+    def _ledger_path(self) -> Path:
+        return Path(getattr(self.gateway.ledger, "path", None) or default_ledger_path())
+
+    def _check_repoints(self) -> None:
+        gw = self.gateway
+        path = route_snapshot.state_path(self._ledger_path())
+        current = route_snapshot.current_targets(gw.table, gw.pricer, datetime.now(timezone.utc))
+        previous = route_snapshot.load_targets(path)
+        if previous is not None and self.settings.alerts.enabled:
+            for alert in route_snapshot.repoint_alerts(previous, current,
+                                                       self.settings.alerts.drift.repoint_price_factor):
+                self.alerts.raise_alert(alert)
+        try:
+            route_snapshot.save_targets(path, current)
+        except OSError as exc:
+            log.warning("cannot write the route snapshot %s: %s", path, exc.strerror)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def dashboard_data(self) -> dict:
+        """Everything /dashboard/data.json returns (see docs/observability.md)."""
+        self.drain()
+        gw = self.gateway
+        now = time.time()
+        return {
+            "generated_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+            "window_h": self.settings.dashboard.window_h,
+            "history_loaded": self._held is None,
+            **self.live.snapshot(now),
+            "in_flight": gw.in_flight,
+            "breakers": [{"deployment": name, "provider": dep.provider, "state": dep.breaker.state,
+                          "opened": dep.breaker.opened_count} for name, dep in gw.table.deployments.items()],
+            "budgets": None if self.metrics.budgets is None else [b.to_json() for b in self.metrics.budgets],
+            "alerts": [alert.to_json() for alert in self.alerts.recent],
+        }
+
+    def _known_secrets(self, webhook: str | None) -> list[str]:
+        secrets = [webhook or "", self._admin_key or ""]
+        for dep in self.gateway.table.deployments.values():
+            secrets.append(dep.headers.get("Authorization", "").removeprefix("Bearer ").strip())
+        try:
+            secrets += list(resolve_client_keys(self.gateway.config.server))
+        except ConfigError:
+            pass  # admission reports a missing client key env var
+        return [s for s in secrets if s]
+
+
+def _read_history(path: Path, since: datetime, until: datetime) -> list[tuple[LedgerRow, float]]:
+    if not path.is_file():
+        return []
+    return [(row, datetime.fromisoformat(row.ts).timestamp()) for row in read_rows(path, since, until)]
+

@@ -1,0 +1,223 @@
+"""GET /metrics: Prometheus counters and histograms built from ledger rows, gauges read from the gateway.
+
+Rows are folded in by the observer's drain (never on the request path), so counters are plain dicts and
+Python ints: no locks, no per-increment objects. Cost is summed as an exact Decimal and converted to a
+float exactly once, when a scrape renders it, so `tollway_cost_usd_total` is the correctly rounded value
+of the ledger's exact sum. Every series is labelled by route group, deployment and provider; those come
+from the config, so cardinality is bounded. Per-key series are opt-in and capped (`metrics.max_keys`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from decimal import Decimal
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from tollway.accounting.ledger_schema import LedgerRow
+from tollway.observe.budget_view import BudgetUse
+from tollway.observe.row_facts import error_reason, fell_back, hedged
+from tollway.observe.settings import MetricsSettings
+from tollway.routing.breaker import CLOSED, HALF_OPEN, OPEN
+
+if TYPE_CHECKING:
+    from tollway.gateway.app import Gateway
+
+ROUTE_LABELS = ["route_group", "deployment", "provider"]
+TOKEN_KINDS = ("prompt", "cached", "cache_write", "completion", "reasoning")
+BREAKER_STATES = (CLOSED, OPEN, HALF_OPEN)
+OTHER_KEYS = "other"
+
+Route = tuple[str, str, str]
+
+
+class LatencyHistogram:
+    """Counts per bucket and a sum, in seconds; Prometheus-style cumulative buckets on output."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: list[float]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip([*map(str, self.bounds), "+Inf"], self.counts):
+            running += count
+            out.append((bound, running))
+        return out
+
+
+class GatewayMetrics:
+    """The figures behind /metrics. `add(row)` per finished request; `collect()` at scrape time."""
+
+    def __init__(self, settings: MetricsSettings, gateway: "Gateway | None" = None) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.requests: Counter[tuple[str, str, str, str]] = Counter()
+        self.tokens: dict[Route, list[int]] = {}
+        self.cost: dict[Route, Decimal] = {}
+        self.errors: Counter[tuple[str, str, str, str]] = Counter()
+        self.attempts: Counter[tuple[str, str, str, str]] = Counter()
+        self.fallbacks: Counter[Route] = Counter()
+        self.hedges: Counter[Route] = Counter()
+        self.unpriced: Counter[Route] = Counter()
+        self.ttft: dict[Route, LatencyHistogram] = {}
+        self.latency: dict[Route, LatencyHistogram] = {}
+        self.key_requests: Counter[str] = Counter()
+        self.key_tokens: Counter[str] = Counter()
+        self.key_cost: dict[str, Decimal] = {}
+        self.alerts: Counter[tuple[str, str]] = Counter()
+        self.budgets: list[BudgetUse] | None = None
+
+    def add(self, row: LedgerRow) -> None:
+        route = (row.route_group, row.deployment, row.provider)
+        self.requests[(*route, row.status)] += 1
+        tokens = self.tokens.get(route)
+        if tokens is None:
+            tokens = self.tokens[route] = [0] * len(TOKEN_KINDS)
+        tokens[0] += row.prompt_tokens
+        tokens[1] += row.cached_tokens
+        tokens[2] += row.cache_write_tokens
+        tokens[3] += row.completion_tokens
+        tokens[4] += row.reasoning_tokens
+        self.cost[route] = self.cost.get(route, Decimal(0)) + Decimal(row.cost_usd)
+        if not row.priced:
+            self.unpriced[route] += 1
+        reason = error_reason(row)
+        if reason is not None:
+            self.errors[(*route, reason)] += 1
+        for attempt in row.attempts:
+            self.attempts[(row.route_group, str(attempt.get("deployment", "")), str(attempt.get("provider", "")),
+                           str(attempt.get("outcome", "")))] += 1
+        if fell_back(row):
+            self.fallbacks[route] += 1
+        if hedged(row):
+            self.hedges[route] += 1
+        if row.ttft_ms is not None:
+            self._histogram(self.ttft, route).observe(row.ttft_ms / 1000)
+        if row.latency_ms is not None:
+            self._histogram(self.latency, route).observe(row.latency_ms / 1000)
+        if self.settings.key_labels:
+            self._add_key(row)
+
+    def count_alert(self, kind: str, severity: str) -> None:
+        self.alerts[(kind, severity)] += 1
+
+    def _histogram(self, table: dict[Route, LatencyHistogram], route: Route) -> LatencyHistogram:
+        histogram = table.get(route)
+        if histogram is None:
+            histogram = table[route] = LatencyHistogram(self.settings.latency_buckets_s)
+        return histogram
+
+    def _add_key(self, row: LedgerRow) -> None:
+        key = row.key_id
+        if key not in self.key_requests and len(self.key_requests) >= self.settings.max_keys:
+            key = OTHER_KEYS
+        self.key_requests[key] += 1
+        self.key_tokens[key] += row.prompt_tokens + row.completion_tokens
+        self.key_cost[key] = self.key_cost.get(key, Decimal(0)) + Decimal(row.cost_usd)
+
+    def collect(self) -> Iterator[Metric]:
+        yield _counter("tollway_requests", "Finished requests, by outcome status.", [*ROUTE_LABELS, "status"],
+                       self.requests.items())
+        yield _counter("tollway_tokens", "Tokens by kind (prompt includes cached and cache_write; completion "
+                       "includes reasoning).", [*ROUTE_LABELS, "kind"],
+                       (((*route, kind), counts[i]) for route, counts in self.tokens.items()
+                        for i, kind in enumerate(TOKEN_KINDS)))
+        yield _counter("tollway_cost_usd", "Spend in US dollars (exact ledger sum, rendered once).", ROUTE_LABELS,
+                       self.cost.items())
+        yield _counter("tollway_unpriced_requests", "Requests whose cost is unknown (a needed rate is missing).",
+                       ROUTE_LABELS, self.unpriced.items())
+        yield _counter("tollway_errors", "Failed requests, by reason.", [*ROUTE_LABELS, "reason"], self.errors.items())
+        yield _counter("tollway_attempts", "Upstream attempts, by the deployment tried and the outcome.",
+                       [*ROUTE_LABELS, "outcome"], self.attempts.items())
+        yield _counter("tollway_fallbacks", "Requests answered by a deployment other than the plan's first.",
+                       ROUTE_LABELS, self.fallbacks.items())
+        yield _counter("tollway_hedged_requests", "Requests that ran a hedge attempt.", ROUTE_LABELS,
+                       self.hedges.items())
+        yield _histogram("tollway_ttft_seconds", "Time to the first byte of content sent to the client.", self.ttft)
+        yield _histogram("tollway_request_duration_seconds", "Time from arrival to the last byte.", self.latency)
+        yield _counter("tollway_alerts", "Alerts raised, by kind.", ["kind", "severity"], self.alerts.items())
+        if self.settings.key_labels:
+            yield _counter("tollway_key_requests", "Requests per virtual key (capped).", ["key_id"],
+                           (((k,), v) for k, v in self.key_requests.items()))
+            yield _counter("tollway_key_tokens", "Prompt plus completion tokens per virtual key (capped).", ["key_id"],
+                           (((k,), v) for k, v in self.key_tokens.items()))
+            yield _counter("tollway_key_cost_usd", "Spend per virtual key (capped).", ["key_id"],
+                           (((k,), v) for k, v in self.key_cost.items()))
+        yield from self._gauges()
+
+    def _gauges(self) -> Iterator[Metric]:
+        gw = self.gateway
+        if gw is not None:
+            yield _gauge("tollway_in_flight_requests", "Requests between arrival and their ledger row.", [],
+                         [((), gw.in_flight)])
+            states = GaugeMetricFamily("tollway_breaker_state", "1 for the current circuit-breaker state.",
+                                       labels=["deployment", "provider", "state"])
+            opened = CounterMetricFamily("tollway_breaker_opened", "Times the breaker opened.",
+                                         labels=["deployment", "provider"])
+            for name, dep in gw.table.deployments.items():
+                current = dep.breaker.state
+                for state in BREAKER_STATES:
+                    states.add_metric([name, dep.provider, state], 1 if state == current else 0)
+                opened.add_metric([name, dep.provider], dep.breaker.opened_count)
+            yield states
+            yield opened
+            yield _gauge("tollway_ledger_pending_rows", "Rows queued for the ledger writer.", [],
+                         [((), gw.ledger.pending)])
+        if self.budgets is not None:
+            yield _gauge("tollway_budget_spent_usd", "Spend counted against each budget.", ["budget"],
+                         (((b.name,), b.spent_usd) for b in self.budgets))
+            yield _gauge("tollway_budget_limit_usd", "Each budget's limit.", ["budget"],
+                         (((b.name,), b.limit_usd) for b in self.budgets if b.limit_usd is not None))
+            yield _gauge("tollway_budget_used_ratio", "Spend over limit.", ["budget"],
+                         (((b.name,), b.ratio) for b in self.budgets if b.ratio is not None))
+
+
+class _Collector:
+    """Adapts GatewayMetrics to prometheus_client's registry; `before` folds pending rows in first."""
+
+    def __init__(self, metrics: GatewayMetrics, before: Callable[[], None]) -> None:
+        self._metrics = metrics
+        self._before = before
+
+    def collect(self) -> Iterator[Metric]:
+        self._before()
+        return self._metrics.collect()
+
+
+def make_registry(metrics: GatewayMetrics, before: Callable[[], None]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(metrics, before))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def _counter(name: str, doc: str, labels: list[str], items) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for label_values, value in items:
+        family.add_metric(list(label_values), value)
+    return family
+
+
+def _gauge(name: str, doc: str, labels: list[str], items) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for label_values, value in items:
+        family.add_metric(list(label_values), value)
+    return family
+
+
+def _histogram(name: str, doc: str, table: dict[Route, LatencyHistogram]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=ROUTE_LABELS)
+    for route, histogram in table.items():
+        family.add_metric(list(route), histogram.cumulative(), histogram.total)
+    return family

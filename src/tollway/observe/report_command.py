@@ -1,0 +1,140 @@
+"""`tollway report`: spend, tokens, latency, errors and fallbacks per provider and model, with savings.
+
+Reads the ledger (never the running gateway), so it works on a copy of a production ledger as well as on
+the live one. `--baseline openai/gpt-4o` adds what the same traffic would have cost on that catalog model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import click
+import orjson
+
+from tollway.catalog import Catalog
+from tollway.config import ConfigError, default_ledger_path, load_config
+from tollway.observe.ledger_rows import LedgerReadError, read_rows
+from tollway.observe.report_data import BaselineError, Report, ReportLine, baseline_pricer, build_report
+from tollway.observe.time_window import parse_when
+
+CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbacks", "fallback_rate",
+               "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
+               "unpriced_requests", "ttft_ms_p50", "ttft_ms_p99", "latency_ms_p50", "latency_ms_p99",
+               "baseline_cost_usd", "savings_usd")
+
+
+@click.command()
+@click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the config's, else the gateway's default).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="tollway.yaml: its ledger path, catalog overrides and cny_per_usd are used.")
+@click.option("--since", default="7d", show_default=True, help="Start: 7d, 12h, 30m or an ISO date/time (UTC).")
+@click.option("--until", help="End (exclusive), same forms; default now.")
+@click.option("--baseline", metavar="PROVIDER/MODEL", help="Also price the traffic on this catalog model, e.g. openai/gpt-4o.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one line per provider and model, then the total.")
+@click.option("--png", "png_dir", type=click.Path(path_type=Path), help="Write PNG charts into this directory.")
+def report(ledger: Path | None, config_path: Path | None, since: str, until: str | None, baseline: str | None,
+           as_json: bool, as_csv: bool, png_dir: Path | None) -> None:
+    """Spend, tokens, requests, TTFT/latency percentiles, error and fallback rates per provider and model."""
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    catalog, configured_ledger = _catalog_and_ledger(config_path)
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    try:
+        pricer = baseline_pricer(catalog, baseline) if baseline else None
+        rows = read_rows(ledger or configured_ledger, start, end)
+        result = build_report(rows, pricer, baseline, start, end)
+    except (LedgerReadError, BaselineError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if png_dir is not None:
+        from tollway.observe.report_charts import write_charts
+
+        for path in write_charts(result, png_dir):
+            click.echo(f"wrote {path}", err=True)
+    if as_json:
+        click.echo(orjson.dumps(report_json(result), option=orjson.OPT_INDENT_2).decode())
+    elif as_csv:
+        click.echo(report_csv(result), nl=False)
+    else:
+        _print_tables(result)
+
+
+def _catalog_and_ledger(config_path: Path | None) -> tuple[Catalog, Path]:
+    if config_path is None:
+        return Catalog.load(), default_ledger_path()
+    try:
+        config, _ = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    catalog = Catalog.from_config_section({"catalog": config.catalog, "cny_per_usd": config.cny_per_usd})
+    return catalog, config.ledger.path or default_ledger_path()
+
+
+def report_json(result: Report) -> dict[str, object]:
+    return {
+        "since": result.since.isoformat() if result.since else None,
+        "until": result.until.isoformat() if result.until else None,
+        "baseline": result.baseline,
+        "lines": [line.to_json() for line in result.lines],
+        "total": result.total.to_json(),
+        "attempts": [{"provider": a.provider, "attempts": a.attempts, "failed": a.failed,
+                      "failure_rate": a.failure_rate} for a in result.attempts],
+        "shadow_cost_usd": f"{result.shadow_cost_usd:f}",
+        "daily_cost_usd": {day: f"{cost:f}" for day, cost in result.daily_cost_usd.items()},
+    }
+
+
+def report_csv(result: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for line in [*result.lines, result.total]:
+        writer.writerow({name: "" if value is None else value for name, value in line.to_json().items()})
+    return out.getvalue()
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _print_tables(result: Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    window = f"{result.since:%Y-%m-%d %H:%M} UTC" if result.since else "the start"
+    table = Table(title=f"tollway report: since {window}" + (f", savings against {result.baseline}" if result.baseline else ""))
+    names = ["provider", "model", "requests", "err %", "fallback %", "prompt", "cached", "completion", "spend USD",
+             "TTFT p50/p99 ms", "latency p50/p99 ms"]
+    if result.baseline:
+        names += [f"on {result.baseline}", "saved USD"]
+    for name in names:
+        table.add_column(name, justify="left" if name in ("provider", "model") else "right")
+    for line in result.lines:
+        table.add_row(*_cells(line, bool(result.baseline)))
+    table.add_section()
+    table.add_row(*_cells(result.total, bool(result.baseline)))
+    console = Console()
+    console.print(table)
+    if result.attempts:
+        attempts = Table(title="upstream attempts per provider")
+        for name in ("provider", "attempts", "failed", "failure %"):
+            attempts.add_column(name, justify="left" if name == "provider" else "right")
+        for a in result.attempts:
+            attempts.add_row(a.provider, f"{a.attempts:,}", f"{a.failed:,}", f"{100 * a.failure_rate:.1f}")
+        console.print(attempts)
+    if result.shadow_cost_usd:
+        console.print(f"shadow traffic (not in the lines above) cost {result.shadow_cost_usd:f} USD")
+
+
+def _cells(line: ReportLine, with_baseline: bool) -> list[str]:
+    cells = [line.provider, line.model, f"{line.requests:,}", f"{100 * line.error_rate:.1f}",
+             f"{100 * line.fallback_rate:.1f}", f"{line.prompt_tokens:,}", f"{line.cached_tokens:,}",
+             f"{line.completion_tokens:,}", f"{line.cost_usd:f}" + (f" ({line.unpriced} unpriced)" if line.unpriced else ""),
+             f"{_ms(line.quantile('ttft_ms', 50))} / {_ms(line.quantile('ttft_ms', 99))}",
+             f"{_ms(line.quantile('latency_ms', 50))} / {_ms(line.quantile('latency_ms', 99))}"]
+    if with_baseline:
+        savings = line.savings_usd
+        cells += [f"{line.baseline_cost_usd or 0:f}", "-" if savings is None else f"{savings:f}"]
+    return cells

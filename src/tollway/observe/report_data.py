@@ -1,0 +1,190 @@
+"""The figures of `tollway report`: per provider and model, from ledger rows, with exact money.
+
+Definitions (shared with the dashboard through row_facts.py and percentiles.py):
+
+- a line is one (provider, upstream model); requests that no deployment answered are on a line with
+  provider "(none)" and the model the client asked for;
+- error rate = requests with status other than "ok" / requests;
+- fallback rate = requests answered by a deployment other than the plan's first / requests;
+- TTFT and latency percentiles are over the line's answered (status "ok") requests, linear interpolation;
+- savings = what the line's priced requests would have cost at the baseline model's catalog price at the
+  same moments, minus what they cost. Unpriced rows (a rate was unknown, cost recorded as 0) are left
+  out of both sides and counted.
+
+Shadow copies are real spend but not client traffic: their cost is totalled separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from tollway.accounting.cost import UnknownPriceError, cost_usd
+from tollway.accounting.ledger_schema import LedgerRow
+from tollway.catalog import Catalog, Price
+from tollway.observe.live_figures import model_of
+from tollway.observe.percentiles import percentile
+from tollway.observe.row_facts import fell_back
+from tollway.protocol.usage import Usage
+
+
+class BaselineError(Exception):
+    """The baseline model cannot price this traffic; the message names the model and what is missing."""
+
+
+@dataclass
+class ReportLine:
+    provider: str
+    model: str
+    requests: int = 0
+    errors: int = 0
+    fallbacks: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: Decimal = field(default_factory=Decimal)
+    unpriced: int = 0
+    baseline_cost_usd: Decimal | None = None
+    ttft_ms: list[float] = field(default_factory=list, repr=False)
+    latency_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def fallback_rate(self) -> float:
+        return self.fallbacks / self.requests if self.requests else 0.0
+
+    @property
+    def savings_usd(self) -> Decimal | None:
+        # unpriced rows add 0 to cost_usd and nothing to the baseline, so both sides cover the same rows
+        return None if self.baseline_cost_usd is None else self.baseline_cost_usd - self.cost_usd
+
+    def quantile(self, which: str, q: float) -> float | None:
+        return percentile(sorted(getattr(self, which)), q)
+
+    def to_json(self) -> dict[str, object]:
+        savings = self.savings_usd
+        return {
+            "provider": self.provider, "model": self.model, "requests": self.requests, "errors": self.errors,
+            "error_rate": self.error_rate, "fallbacks": self.fallbacks, "fallback_rate": self.fallback_rate,
+            "prompt_tokens": self.prompt_tokens, "cached_tokens": self.cached_tokens,
+            "completion_tokens": self.completion_tokens, "reasoning_tokens": self.reasoning_tokens,
+            "cost_usd": f"{self.cost_usd:f}", "unpriced_requests": self.unpriced,
+            "ttft_ms_p50": self.quantile("ttft_ms", 50), "ttft_ms_p99": self.quantile("ttft_ms", 99),
+            "latency_ms_p50": self.quantile("latency_ms", 50), "latency_ms_p99": self.quantile("latency_ms", 99),
+            "baseline_cost_usd": None if self.baseline_cost_usd is None else f"{self.baseline_cost_usd:f}",
+            "savings_usd": None if savings is None else f"{savings:f}",
+        }
+
+
+@dataclass
+class ProviderAttempts:
+    provider: str
+    attempts: int = 0
+    failed: int = 0
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.attempts if self.attempts else 0.0
+
+
+@dataclass
+class Report:
+    lines: list[ReportLine]
+    attempts: list[ProviderAttempts]
+    shadow_cost_usd: Decimal
+    daily_cost_usd: dict[str, Decimal]  # UTC day -> spend of client traffic
+    baseline: str | None
+    since: datetime | None
+    until: datetime | None
+
+    @property
+    def total(self) -> ReportLine:
+        total = ReportLine("total", "")
+        for line in self.lines:
+            for name in ("requests", "errors", "fallbacks", "prompt_tokens", "cached_tokens", "completion_tokens",
+                         "reasoning_tokens", "cost_usd", "unpriced"):
+                setattr(total, name, getattr(total, name) + getattr(line, name))
+            total.ttft_ms += line.ttft_ms
+            total.latency_ms += line.latency_ms
+            if line.baseline_cost_usd is not None:
+                total.baseline_cost_usd = (total.baseline_cost_usd or Decimal(0)) + line.baseline_cost_usd
+        return total
+
+
+BaselinePricer = Callable[[LedgerRow], Decimal]
+
+
+def baseline_pricer(catalog: Catalog, spec: str) -> BaselinePricer:
+    """`provider/model` from the catalog -> a function pricing a row's tokens at that model's rates."""
+    provider, _, model = spec.partition("/")
+    if not provider or not model or catalog.entry(provider, model) is None:
+        raise BaselineError(f"--baseline {spec!r}: not a catalog model; use PROVIDER/MODEL as listed by "
+                            "`tollway catalog` (e.g. openai/gpt-4o)")
+
+    def price_row(row: LedgerRow) -> Decimal:
+        at = datetime.fromisoformat(row.ts)
+        price: Price | None = catalog.price(provider, model, at, row.prompt_tokens)
+        if price is None:
+            raise BaselineError(f"--baseline {spec}: the catalog has no price in force at {row.ts}")
+        usage = Usage(row.prompt_tokens, row.cached_tokens, row.cache_write_tokens, row.completion_tokens,
+                      row.reasoning_tokens)
+        try:
+            return cost_usd(usage, price)
+        except UnknownPriceError as exc:
+            raise BaselineError(f"--baseline {spec}: {exc}") from None
+
+    return price_row
+
+
+def build_report(rows: Iterable[LedgerRow], baseline: BaselinePricer | None = None, baseline_name: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None) -> Report:
+    lines: dict[tuple[str, str], ReportLine] = {}
+    attempts: dict[str, ProviderAttempts] = {}
+    shadow_cost = Decimal(0)
+    daily: dict[str, Decimal] = {}
+    for row in rows:
+        if row.shadow:
+            shadow_cost += Decimal(row.cost_usd)
+            continue
+        daily[row.ts[:10]] = daily.get(row.ts[:10], Decimal(0)) + Decimal(row.cost_usd)
+        key = model_of(row)
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = ReportLine(*key, baseline_cost_usd=Decimal(0) if baseline else None)
+        _add(line, row, baseline)
+        for attempt in row.attempts:
+            if attempt.get("outcome") in ("skipped", "shadow"):
+                continue
+            provider = str(attempt.get("provider", ""))
+            counted = attempts.setdefault(provider, ProviderAttempts(provider))
+            counted.attempts += 1
+            counted.failed += attempt.get("outcome") not in ("ok", "cancelled")
+    ordered = sorted(lines.values(), key=lambda line: (-line.cost_usd, line.provider, line.model))
+    return Report(ordered, sorted(attempts.values(), key=lambda a: a.provider), shadow_cost, dict(sorted(daily.items())),
+                  baseline_name, since, until)
+
+
+def _add(line: ReportLine, row: LedgerRow, baseline: BaselinePricer | None) -> None:
+    line.requests += 1
+    line.errors += row.status != "ok"
+    line.fallbacks += fell_back(row)
+    line.prompt_tokens += row.prompt_tokens
+    line.cached_tokens += row.cached_tokens
+    line.completion_tokens += row.completion_tokens
+    line.reasoning_tokens += row.reasoning_tokens
+    line.cost_usd += Decimal(row.cost_usd)
+    if not row.priced:
+        line.unpriced += 1
+    elif baseline is not None and line.baseline_cost_usd is not None and (row.prompt_tokens or row.completion_tokens):
+        line.baseline_cost_usd += baseline(row)
+    if row.status == "ok":
+        if row.ttft_ms is not None:
+            line.ttft_ms.append(row.ttft_ms)
+        if row.latency_ms is not None:
+            line.latency_ms.append(row.latency_ms)

@@ -1,0 +1,53 @@
+"""Sliding sums over the last few minutes: spend, tokens, requests and errors of one series.
+
+Alerts ask "how much in the last N seconds?" every few seconds for every series, so traffic is kept as
+one bucket per second that saw any (a quiet series costs nothing), and old buckets fall off the left.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+
+METRIC_INDEX = {"cost_usd": 1, "tokens": 2, "requests": 3, "errors": 4}
+
+
+class WindowSums:
+    __slots__ = ("_buckets", "_horizon")
+
+    def __init__(self, horizon_s: float) -> None:
+        self._buckets: deque[list] = deque()  # [second, cost, tokens, requests, errors]
+        self._horizon = horizon_s
+
+    def add(self, now: float, cost: Decimal, tokens: int, error: bool) -> None:
+        second = int(now)
+        buckets = self._buckets
+        if buckets and buckets[-1][0] == second:
+            bucket = buckets[-1]
+            bucket[1] += cost
+            bucket[2] += tokens
+            bucket[3] += 1
+            bucket[4] += error
+        else:
+            buckets.append([second, cost, tokens, 1, int(error)])
+        self.prune(now)
+
+    def prune(self, now: float) -> None:
+        oldest = now - self._horizon - 1
+        buckets = self._buckets
+        while buckets and buckets[0][0] < oldest:
+            buckets.popleft()
+
+    def total(self, now: float, window_s: float, metric: str) -> Decimal:
+        """The sum of `metric` over the buckets of the last `window_s` seconds (whole seconds)."""
+        index = METRIC_INDEX[metric]
+        start = now - window_s
+        total = Decimal(0)
+        for bucket in reversed(self._buckets):
+            if bucket[0] < start:
+                break
+            total += bucket[index]
+        return total
+
+    def empty(self) -> bool:
+        return not self._buckets
