@@ -84,7 +84,7 @@ def test_rate_limits_and_timeouts_are_goodput_misses(emulator):
     assert not capacity.met  # 65% of requests met the SLOs, below the 95% goodput target
 
 
-def test_open_loop_flags_a_target_that_cannot_keep_up(emulator):
+def test_open_loop_flags_a_target_that_cannot_keep_up(emulator, tmp_path):
     # one request at a time, ~125 ms each: about 8 req/s of capacity
     emulator.set_profile("one-slot", {"ttft_ms": 20, "tpot_ms": 5, "max_running": 1})
     target = Target("emu", emulator.base_url("openai"), "one-slot")
@@ -98,6 +98,8 @@ def test_open_loop_flags_a_target_that_cannot_keep_up(emulator):
     # latency counts from the scheduled time, so the queue shows: the last requests waited seconds
     assert heavy.latency_ms["ttft"].max > 1500.0
     assert result.capacity.targets["emu"].max_rate == 3.0
+    from tollway.bench.plots import write_plots  # the invalid level is drawn with a red cross
+    assert all(path.stat().st_size > 10_000 for path in write_plots(result, tmp_path))
 
 
 def test_open_loop_latency_counts_from_the_schedule_when_the_client_falls_behind(emulator):

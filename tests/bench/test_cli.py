@@ -122,3 +122,36 @@ def test_read_capacity_names_the_file_and_field(tmp_path, content, fragment):
     with pytest.raises(BenchFileError, match=fragment) as info:
         read_capacity(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.slow
+def test_jsonl_prompts_in_open_loop(emulator, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "alpha beta", "output_tokens": 3}\n'
+                       '{"messages": [{"role": "user", "content": "gamma"}], "max_tokens": 5}\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(bench, [
+        "--target", f"emu={emulator.base_url('openai')}", "--model", "m", "--prompts", str(prompts),
+        "--rate", "10", "--arrivals", "poisson", "--duration", "1s", "--warmup", "0", "--seed", "5",
+        "--out", str(out), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    report = orjson.loads((out / "bench.json").read_bytes())
+    assert report["provenance"]["workload"]["kind"] == "jsonl"
+    assert len(report["provenance"]["workload"]["file_sha256"]) == 64
+    (level,) = report["results"]
+    assert level["mode"] == "rate" and level["arrivals"] == "poisson" and level["open_loop"]["target_rate"] == 10
+    received = {e["body"]["messages"][-1]["content"]: e["body"]["max_tokens"] for e in emulator.requests("m")[1:]}
+    assert received == {"alpha beta": 3, "gamma": 5}
+
+
+@pytest.mark.slow
+def test_shared_prefix_workload_sends_the_prefixes(emulator, tmp_path):
+    result = CliRunner().invoke(bench, [
+        "--target", f"emu={emulator.base_url('openai')}", "--model", "m", "--prefix-tokens", "50",
+        "--prefix-groups", "2", "--input-tokens", "5", "--output-tokens", "2", "--concurrency", "2",
+        "--requests", "12", "--warmup", "0"])
+    assert result.exit_code == 0, result.output
+    bodies = [e["body"]["messages"] for e in emulator.requests("m")[1:]]
+    assert len(bodies) == 12
+    assert len({m[0]["content"] for m in bodies}) == 2 and all(m[0]["role"] == "system" for m in bodies)
+    assert all(len(m[0]["content"].split()) == 50 for m in bodies)
