@@ -75,6 +75,9 @@ def test_keys_come_from_the_environment_and_never_reach_the_output(emulator, tmp
     assert wrong.returncode == 1
     assert "target locked" in wrong.stderr and "probe" in wrong.stderr and "client_error" in wrong.stderr
     assert "sk-wrong-key-1717" not in wrong.stderr + wrong.stdout
+    assert "the key came from $LOCKED_KEY" in wrong.stderr
+    missing = run_cli(["--target", target, "--concurrency", "1", "--requests", "1"], env={"LOCKED_KEY": ""})
+    assert missing.returncode == 1 and "no API key sent: $LOCKED_KEY is unset" in missing.stderr
     out = tmp_path / "ok"
     right = run_cli(["--target", target, "--concurrency", "1", "--requests", "2", "--warmup", "0",
                      "--out", str(out), "--raw", "--no-plots"], env={"LOCKED_KEY": "sk-right-key-4242"})

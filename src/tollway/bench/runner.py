@@ -156,8 +156,12 @@ async def probe(target: Target, config: BenchConfig) -> tuple[bool, list[str]]:
                              f"(max_tokens), not exact: {record.error_detail}")
                 record, wants_exact = retry, False
     if not record.ok:
+        hint = ""
+        if record.status in (401, 403):
+            hint = (f" (no API key sent: ${target.key_env} is unset)" if target.api_key() is None
+                    else f" (the key came from ${target.key_env})")
         raise BenchError(f"target {target.name} ({target.display_url}, model {target.model}) failed the probe "
-                         f"request: {record.error}: {record.error_detail}")
+                         f"request: {record.error}: {record.error_detail}{hint}")
     if record.completion_tokens is None:
         notes.append("the stream carried no usage (stream_options.include_usage ignored): token counts, "
                      "TPOT and token throughput are unavailable")
