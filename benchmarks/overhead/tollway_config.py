@@ -1,0 +1,125 @@
+"""tollway configured the way a team would run it, with every feature that exists switched on.
+
+The base config is what tollway supports today: a client key, two priced deployments in one route group
+(priority failover, a circuit breaker each), the SQLite ledger. Features still being built (virtual keys
+with RPM/TPM limits and a budget, metrics) are *probes*: config fragments tried against tollway's own
+config loader, kept when it accepts them and listed as "not yet supported" in the report when it does
+not, so the benchmark keeps working while the gateway grows and picks each feature up as it lands.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CLIENT_KEY_ENV = "BENCH_CLIENT_KEY"
+UPSTREAM_KEY_ENV = "BENCH_UPSTREAM_KEY"
+CLIENT_KEY = "sk-bench-client-0001"
+
+
+@dataclass(frozen=True)
+class FeatureProbe:
+    """One feature: the config it needs, merged into the base config, and what it is called in the report."""
+
+    name: str
+    fragment: dict[str, Any]
+
+
+# Shapes follow the config sections their owners document (docs/budgets.md, docs/observability.md); a probe
+# whose shape is rejected is reported, never silently dropped.
+PROBES = (
+    FeatureProbe("virtual key with RPM/TPM limits and a monthly budget", {
+        "keys": {"bench": {"key_env": CLIENT_KEY_ENV, "rpm": 10_000_000, "tpm": 10_000_000_000,
+                           "budget": {"usd": "1000000", "period": "month"}}},
+    }),
+    FeatureProbe("metrics (Prometheus /metrics)", {"observe": {"metrics": {"enabled": True}}}),
+)
+
+
+@dataclass
+class TollwayConfig:
+    path: Path
+    env: dict[str, str]
+    features_on: list[str]
+    features_missing: list[str] = field(default_factory=list)
+
+
+def base_config(upstream_base: str) -> dict[str, Any]:
+    timeouts = {"connect_s": 2, "first_byte_s": 30, "between_chunks_s": 30, "response_s": 60}
+    return {
+        "server": {"api_keys_env": [CLIENT_KEY_ENV]},
+        "retry": {"max_attempts": 3, "retries_per_deployment": 1},
+        "breaker": {"consecutive_failures": 5, "error_rate": 0.5, "window": 20, "open_s": 10},
+        "ledger": {"flush_interval_s": 0.25, "batch_size": 1000},
+        "providers": {
+            "primary": {"kind": "openai", "base_url": f"{upstream_base}/v1", "api_key_env": UPSTREAM_KEY_ENV,
+                        "jurisdiction": "us", "timeouts": timeouts},
+            "secondary": {"kind": "deepseek", "base_url": f"{upstream_base}/v1", "api_key_env": UPSTREAM_KEY_ENV,
+                          "jurisdiction": "cn", "timeouts": timeouts},
+        },
+        "deployments": {
+            "primary-mini": {"provider": "primary", "model": "gpt-4o-mini", "context_window": 128000,
+                             "price": {"input": "0.15", "output": "0.60", "cached_input": "0.075"}},
+            "secondary-chat": {"provider": "secondary", "model": "deepseek-chat", "context_window": 64000,
+                               "price": {"input": "0.27", "output": "1.10", "cached_input": "0.07"}},
+        },
+        "route_groups": {"chat": {"deployments": ["primary-mini", "secondary-chat"], "aliases": ["gpt-4o-mini"]}},
+    }
+
+
+BASE_FEATURES = ["client key check", "two-deployment route group (priority + failover)",
+                 "circuit breakers", "exact cost per request", "SQLite ledger (batched)"]
+
+
+def _merge(into: dict, fragment: dict) -> dict:
+    out = copy.deepcopy(into)
+    for key, value in fragment.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _accepted(config: dict, path: Path, env: dict[str, str]) -> str | None:
+    """None if tollway's loader accepts the config, else its error lines."""
+    from tollway.config import ConfigError, load_config
+
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        load_config(path)
+        return None
+    except ConfigError as exc:
+        lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        return "; ".join(lines) or str(exc)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def write_config(upstream_base: str, upstream_key: str, work: Path) -> TollwayConfig:
+    """The richest config this tollway accepts, written to work/tollway.yaml."""
+    env = {CLIENT_KEY_ENV: CLIENT_KEY, UPSTREAM_KEY_ENV: upstream_key}
+    path = work / "tollway.yaml"
+    config = base_config(upstream_base)
+    problem = _accepted(config, path, env)
+    if problem:
+        raise RuntimeError(f"tollway rejected the benchmark's base config ({path}): {problem}")
+    on, missing = list(BASE_FEATURES), []
+    for probe in PROBES:
+        candidate = _merge(config, probe.fragment)
+        problem = _accepted(candidate, path, env)
+        if problem is None:
+            config = candidate
+            on.append(probe.name)
+        else:
+            missing.append(f"{probe.name}: not yet supported ({problem})")
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return TollwayConfig(path, env, on, missing)
