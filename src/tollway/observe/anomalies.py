@@ -9,6 +9,7 @@ evaluation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
@@ -87,69 +88,112 @@ class SpendWatch:
             window.add(now, cost, tokens, row.status != "ok")
 
     def evaluate(self, now: float) -> list[Alert]:
-        alerts: list[Alert] = []
+        """Alerts that start now. Series that fire on the very same traffic (a key, its route group and
+        its deployment during one spike) share one alert, which names them all."""
         hour = hour_of(now)
         self.history.prune(hour)
+        findings: dict[tuple, list[_Finding]] = {}
         for series, window in list(self._windows.items()):
             window.prune(now)
             if series[0] in self._baseline_scopes:
-                alerts += self._against_baseline(series, window, now, hour)
+                finding = self._against_baseline(series, window, now, hour)
+                if finding is not None:
+                    findings.setdefault(("baseline", finding.seen), []).append(finding)
             for index, rule in enumerate(self.settings.thresholds):
                 if rule.scope == series[0]:
-                    alert = self._against_rule(index, rule, series, window, now)
-                    if alert is not None:
-                        alerts.append(alert)
+                    finding = self._against_rule(index, rule, series, window, now)
+                    if finding is not None:
+                        findings.setdefault(("rule", index, finding.seen), []).append(finding)
             if window.empty():
                 del self._windows[series]
                 self._episodes.forget(series)
-        return alerts
+        return [self._alert(sorted(group, key=_specific_first)) for group in findings.values()]
 
-    def _against_baseline(self, series: Series, window: WindowSums, now: float, hour: int) -> list[Alert]:
+    def _against_baseline(self, series: Series, window: WindowSums, now: float, hour: int) -> "_Finding | None":
         settings = self.settings.baseline
-        window_s = self.settings.window_s
-        alerts = []
+        window_s = Decimal(str(self.settings.window_s))
+        seen: dict[str, Decimal] = {}
+        expected: dict[str, Decimal] = {}
+        basis = ""
         for metric, floor in (("cost_usd", settings.min_cost_usd), ("tokens", Decimal(settings.min_tokens))):
             baseline = self.history.baseline(series, metric, hour, settings.min_history_hours)
             if baseline is None:
                 continue
-            seen = window.total(now, window_s, metric)
-            expected = baseline.per_hour * Decimal(str(window_s)) / 3600
-            holds = seen > expected * settings.factor and seen - expected >= floor
-            if self._episodes.update(("baseline", metric, series), holds, now):
-                alerts.append(self._anomaly(series, metric, seen, expected, baseline.basis))
-        return alerts
-
-    def _anomaly(self, series: Series, metric: str, seen: Decimal, expected: Decimal, basis: str) -> Alert:
-        scope, name = series
-        unit = _UNITS[metric]
-        ratio = "no usual traffic" if expected == 0 else f"{(seen / expected):.1f}x the usual"
-        window = f"{self.settings.window_s:g}s"
-        return Alert(
-            kind="spend_anomaly", severity="critical" if metric == "cost_usd" else "warning",
-            title=f"{'Spend' if metric == 'cost_usd' else 'Token use'} spike on {scope} {name}: "
-                  f"{_amount(seen, metric)} {unit} in the last {window} ({ratio})",
-            detail=f"{scope} {name} used {_amount(seen, metric)} {unit} in the last {window}; the baseline for "
-                   f"{basis} is {_amount(expected, metric)} {unit} per {window}.",
-            scope=scope, subject=name, value=_amount(seen, metric), expected=_amount(expected, metric))
+            total = window.total(now, self.settings.window_s, metric)
+            usual = baseline.per_hour * window_s / 3600
+            if total > usual * settings.factor and total - usual >= floor:
+                seen[metric], expected[metric], basis = total, usual, baseline.basis
+        if not self._episodes.update(("baseline", series), bool(seen), now):
+            return None
+        return _Finding(series, tuple(sorted(seen.items())), expected, basis)
 
     def _against_rule(self, index: int, rule: ThresholdRule, series: Series, window: WindowSums,
-                      now: float) -> Alert | None:
-        seen = window.total(now, rule.window_s, rule.metric)
-        if not self._episodes.update(("rule", index, series), seen > rule.above, now):
+                      now: float) -> "_Finding | None":
+        total = window.total(now, rule.window_s, rule.metric)
+        if not self._episodes.update(("rule", index, series), total > rule.above, now):
             return None
-        scope, name = series
-        unit = _UNITS[rule.metric]
+        return _Finding(series, ((rule.metric, total),), {rule.metric: rule.above}, "", rule)
+
+    def _alert(self, group: list["_Finding"]) -> Alert:
+        first = group[0]
+        scope, name = first.series
         where = "all traffic" if scope == "total" else f"{scope} {name}"
+        others = [f"{s} {n}" for s, n in (f.series for f in group[1:])]
+        also = f" (also {', '.join(others)})" if others else ""
+        if first.rule is not None:
+            return self._threshold_alert(first, where, also)
+        window = f"{self.settings.window_s:g}s"
+        seen = dict(first.seen)
+        parts = [f"{_amount(value, metric)} {_UNITS[metric]} (usual {_amount(first.expected[metric], metric)}, "
+                 f"{_ratio(value, first.expected[metric])})" for metric, value in seen.items()]
+        lead = "cost_usd" if "cost_usd" in seen else "tokens"
+        return Alert(
+            kind="spend_anomaly", severity="critical" if lead == "cost_usd" else "warning",
+            title=f"{'Spend' if lead == 'cost_usd' else 'Token use'} spike on {where}: "
+                  f"{_amount(seen[lead], lead)} {_UNITS[lead]} in the last {window}{also}",
+            detail=f"In the last {window}, {where} used {' and '.join(parts)}; the usual amount is {first.basis}.",
+            scope=scope, subject=name if scope != "total" else "", value=_amount(seen[lead], lead),
+            expected=_amount(first.expected[lead], lead))
+
+    def _threshold_alert(self, finding: "_Finding", where: str, also: str) -> Alert:
+        rule = finding.rule
+        assert rule is not None
+        metric, total = finding.seen[0]
+        unit = _UNITS[metric]
+        scope, name = finding.series
         return Alert(
             kind="threshold", severity="critical",
-            title=f"{rule.label}: {where} reached {_amount(seen, rule.metric)} {unit}",
-            detail=f"{where} used {_amount(seen, rule.metric)} {unit} in the last {rule.window_s:g}s, above the "
+            title=f"{rule.label}: {where} reached {_amount(total, metric)} {unit}{also}",
+            detail=f"{where} used {_amount(total, metric)} {unit} in the last {rule.window_s:g}s, above the "
                    f"fixed limit of {rule.above} {unit}.",
-            scope=scope, subject=name if scope != "total" else "", value=_amount(seen, rule.metric),
+            scope=scope, subject=name if scope != "total" else "", value=_amount(total, metric),
             expected=str(rule.above))
 
 
+_SPECIFICITY = {"key": 0, "deployment": 1, "provider": 2, "route_group": 3, "total": 4}
+
+
+@dataclass(frozen=True)
+class _Finding:
+    series: Series
+    seen: tuple[tuple[str, Decimal], ...]
+    expected: dict[str, Decimal]
+    basis: str
+    rule: ThresholdRule | None = None
+
+
+def _specific_first(finding: _Finding) -> tuple[int, str]:
+    return _SPECIFICITY[finding.series[0]], finding.series[1]
+
+
+def _ratio(seen: Decimal, usual: Decimal) -> str:
+    return "none usual" if usual == 0 else f"{seen / usual:.1f}x"
+
+
 def _amount(value: Decimal, metric: str) -> str:
+    """Money to the micro-dollar, counts whole (averages to one decimal), no trailing zeros."""
     if metric == "cost_usd":
-        return f"{value.quantize(Decimal('0.000001')):f}" if value.as_tuple().exponent < -6 else f"{value:f}"
-    return f"{value:f}" if value == value.to_integral_value() else f"{value:.1f}"
+        if value.as_tuple().exponent < -6:  # type: ignore[operator]
+            value = value.quantize(Decimal("0.000001"))
+        return f"{value.normalize():f}"
+    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:.1f}"

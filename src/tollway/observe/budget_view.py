@@ -73,6 +73,8 @@ def parse_budgets(result: object) -> list[BudgetUse]:
         name = _first(fields, _NAME_FIELDS) or default_name
         scope = fields.get("scope")
         label = f"{scope}:{name}" if scope and name and scope != name else str(name or scope or "?")
+        if fields.get("window"):
+            label += f" ({fields['window']})"
         budgets.append(BudgetUse(label, spent, _decimal(_first(fields, _LIMIT_FIELDS))))
     return budgets
 

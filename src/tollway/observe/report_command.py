@@ -116,6 +116,8 @@ def _print_tables(result: Report) -> None:
     table.add_section()
     table.add_row(*_cells(result.total, bool(result.baseline)))
     console = Console()
+    if not console.is_terminal:  # piped to a file or a pager: do not squeeze thirteen columns into 80
+        console = Console(width=max(console.width, 200))
     console.print(table)
     if result.attempts:
         attempts = Table(title="upstream attempts per provider")

@@ -29,7 +29,8 @@ function svg(tag, attrs) {
 function usd(text) {
   const value = Number(text);
   if (value === 0) return "0";
-  if (value >= 0.01) return value.toFixed(value >= 100 ? 0 : 2);
+  if (value >= 1) return value.toFixed(value >= 100 ? 0 : 2);
+  if (value >= 0.01) return value.toFixed(4);
   return text;
 }
 
@@ -104,8 +105,8 @@ function drawBreakers(breakers) {
 
 function drawBudgets(budgets) {
   const box = document.getElementById("budgets");
-  if (budgets === null) {
-    box.replaceChildren(el("p", {class: "muted"}, "no budgets reported by admission"));
+  if (budgets === null || !budgets.length) {
+    box.replaceChildren(el("p", {class: "muted"}, "no budgets configured"));
     return;
   }
   box.replaceChildren(...budgets.map((b) => {

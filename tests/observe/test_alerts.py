@@ -1,0 +1,85 @@
+"""Alerts reach a real webhook receiver: a spend spike against the weekly baseline, and a repointed alias."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.gateway.support import PROVIDER_KEYS, chat
+from tests.observe.support import ADMIN_KEY, WebhookReceiver, observed_config, row, scrape, write_ledger
+
+pytestmark = pytest.mark.slow
+ENV = {**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY}
+
+
+def _usual_traffic(now: datetime) -> list:
+    """Two past weeks at this hour and weekday: 0.0036 USD and 60,000 tokens an hour on group chat, i.e.
+    0.00006 USD and 1,000 tokens in a 60 s window."""
+    rows = []
+    for week in (1, 2):
+        at = now - timedelta(weeks=week)
+        for i in range(6):
+            ts = (at + timedelta(seconds=i)).isoformat()
+            rows.append(row(f"w{week}-{i}", ts, cost="0.0006", prompt=5000, completion=5000))
+    return rows
+
+
+def _alert_config(emu, receiver: WebhookReceiver) -> dict:
+    return observed_config(emu, observe={"alerts": {
+        "window_s": 60, "evaluate_every_s": 0.2, "thresholds": [],
+        "baseline": {"factor": 3, "min_cost_usd": "0.001", "min_tokens": 1000},
+        "drift": {"enabled": False}, "webhook": {"url": receiver.url, "retries": 0}}})
+
+
+def test_spend_spike_raises_exactly_one_alert(emulator_factory, gateway_factory, tmp_path):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 16}}})
+    ledger = tmp_path / "history.db"
+    write_ledger(ledger, _usual_traffic(datetime.now(timezone.utc)))
+    with WebhookReceiver() as receiver:
+        gw = gateway_factory(_alert_config(emu, receiver), env=ENV, extra_args=("--ledger", str(ledger)))
+        client = gw.client()
+        for _ in range(5):  # usual traffic: far below 3x the baseline
+            client.chat.completions.create(**chat())
+        time.sleep(1.5)
+        assert receiver.bodies == [], "ordinary traffic must not page"
+        emu.set_profile("deepseek-flash", {"output_tokens": 4000})  # the same requests now cost ~250x more
+        for _ in range(5):
+            client.chat.completions.create(**chat())
+        bodies = receiver.wait_for(1)
+        time.sleep(1.5)  # several more evaluations while the spike is still in the window
+        assert len(receiver.bodies) == 1, [b["text"] for b in receiver.bodies]
+    body = bodies[0]
+    alert = body["tollway"]
+    assert alert["kind"] == "spend_anomaly" and alert["severity"] == "critical"
+    assert (alert["scope"], alert["subject"]) == ("deployment", "ds-flash")
+    assert "route_group chat" in alert["title"], "the group's identical spike is named in the same alert"
+    assert body["text"].startswith(":rotating_light: tollway critical: Spend spike")
+    assert body["attachments"][0]["text"] == alert["detail"]
+    assert "this hour on this weekday over 2 week(s)" in alert["detail"]
+    m = scrape(gw.url)
+    assert m[("tollway_alerts_total", (("kind", "spend_anomaly"), ("severity", "critical")))] == 1
+    assert "alert" in gw.log_text() and "Spend spike" in gw.log_text()
+
+
+def test_repointed_alias_raises_one_alert_then_none(emulator_factory, gateway_factory, tmp_path):
+    emu = emulator_factory()
+    ledger = tmp_path / "shared.db"
+    with WebhookReceiver() as receiver:
+        cheap = _alert_config(emu, receiver)  # chat (alias gpt-4o-mini) -> ds-flash first
+        first = gateway_factory(cheap, env=ENV, extra_args=("--ledger", str(ledger)))
+        first.terminate()
+        pricier = _alert_config(emu, receiver)
+        pricier["route_groups"]["chat"]["deployments"] = ["kimi-big", "ds-flash"]
+        second = gateway_factory(pricier, env=ENV, extra_args=("--ledger", str(ledger)))
+        receiver.wait_for(1)
+        second.terminate()
+        third = gateway_factory(pricier, env=ENV, extra_args=("--ledger", str(ledger)))
+        third.client().chat.completions.create(**chat(model="gpt-4o-mini"))
+        time.sleep(1.0)
+        third.terminate()
+        assert len(receiver.bodies) == 1, [b["text"] for b in receiver.bodies]
+    alert = receiver.alerts()[0]
+    assert alert["kind"] == "route_repointed"
+    assert alert["subject"] == "chat, gpt-4o-mini", "a group and its alias moved together: one alert"
+    assert "from ds-flash to kimi-big" in alert["title"] and "upgrade" in alert["title"]
+    assert (ledger.parent / "shared.db.routes.json").is_file()
