@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,8 @@ from tollway.observe.anomalies import SpendWatch
 from tollway.observe.budget_view import fetch_budgets
 from tollway.observe.dashboard import Dashboard
 from tollway.observe.drift import DriftWatch
-from tollway.observe.ledger_rows import LedgerReadError, read_rows
+from tollway.observe.history import load_history
+from tollway.observe.ledger_rows import LedgerReadError
 from tollway.observe.live_figures import LiveFigures
 from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.tracing import RequestTracer
@@ -43,6 +44,7 @@ log = logging.getLogger("tollway.observe")
 _FINGERPRINT = "system_fingerprint"
 _HAS_FINGERPRINT = _FINGERPRINT in LedgerRow.__dataclass_fields__  # set by the handler when it is recorded
 BUDGET_POLL_S = 5.0
+DRAIN_CHUNK = 200  # rows folded between yields to the event loop (each takes tens of microseconds)
 
 
 class Observer:
@@ -111,16 +113,19 @@ class Observer:
         if self._redactor is not None:
             logs.uninstall(self._redactor)
 
-    def drain(self) -> None:
-        """Fold every recorded row into the figures; runs in the event loop, never concurrently."""
+    def drain(self, limit: int | None = None) -> int:
+        """Fold recorded rows (all, or up to `limit`) into the figures; runs in the event loop. Returns
+        how many rows are still waiting."""
         now = time.time()
         pending = self._pending
-        while pending:
+        count = len(pending) if limit is None else min(limit, len(pending))
+        for _ in range(count):
             row = pending.popleft()
             try:
                 self._fold(row, now)
             except Exception:  # one odd row must not stop the observer
                 log.exception("could not fold request %s into the figures", row.id)
+        return len(pending)
 
     def _fold(self, row: LedgerRow, now: float) -> None:
         self.metrics.add(row)
@@ -144,7 +149,8 @@ class Observer:
         last_evaluation = last_budgets = 0.0
         while True:
             await asyncio.sleep(settings.drain_every_s)
-            self.drain()
+            while self.drain(DRAIN_CHUNK):
+                await asyncio.sleep(0)  # let requests run between chunks of a big backlog
             now = time.time()
             if self._held is None and settings.alerts.enabled and now - last_evaluation >= settings.alerts.evaluate_every_s:
                 last_evaluation = now
@@ -160,25 +166,20 @@ class Observer:
             self.alerts.raise_alert(alert)
 
     async def _load_history(self, until: datetime) -> None:
-        """Read the ledger's recent past in a thread; rows that arrive meanwhile wait in `_held`."""
+        """Read the ledger's past in a thread; rows that finish meanwhile wait in `_held`, then follow it."""
         path = self._ledger_path()
-        weeks = self.settings.alerts.baseline.weeks
-        since = until - max(timedelta(weeks=weeks), timedelta(hours=self.settings.dashboard.window_h))
         try:
-            rows = await asyncio.get_running_loop().run_in_executor(None, _read_history, path, since, until)
+            loaded = await asyncio.get_running_loop().run_in_executor(None, load_history, path, self.settings, until)
         except LedgerReadError as exc:
             log.warning("no ledger history for baselines and the dashboard: %s", exc)
-            rows = []
-        for row, epoch_s in rows:
-            self.live.add(row, epoch_s)
-            self.spend.learn(row, epoch_s)
-            self.drift.observe(row, getattr(row, _FINGERPRINT) if _HAS_FINGERPRINT else "", alert=False)
-        self.history_rows = len(rows)
+        else:
+            self.live, self.spend.history, self.drift = loaded.live, loaded.hourly, loaded.drift
+            self.history_rows = loaded.window_rows
+            log.info("observer: read %d hourly sums for baselines and %d rows of the last %d h from %s",
+                     loaded.hourly_groups, loaded.window_rows, self.settings.dashboard.window_h, path)
         held, self._held = self._held or deque(), None
         for row, now in held:
             self._analyse(row, now)
-        log.info("observer: %d ledger rows since %s read for baselines and the dashboard", len(rows),
-                 since.isoformat(timespec="seconds"))
 
     def _ledger_path(self) -> Path:
         return Path(getattr(self.gateway.ledger, "path", None) or default_ledger_path())
@@ -228,8 +229,4 @@ class Observer:
         return [s for s in secrets if s]
 
 
-def _read_history(path: Path, since: datetime, until: datetime) -> list[tuple[LedgerRow, float]]:
-    if not path.is_file():
-        return []
-    return [(row, datetime.fromisoformat(row.ts).timestamp()) for row in read_rows(path, since, until)]
 
