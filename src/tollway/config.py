@@ -16,6 +16,8 @@ import platformdirs
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from tollway.accounting.settings import (BudgetSettings, KeysSettings, LimitsSettings, TeamSettings,
+                                         check_admission_references, check_database_url, check_redis_url)
 from tollway.config_base import Strict as _Strict
 from tollway.observe.settings import ObserveSettings
 from tollway.routing.settings import Deployment, PriceOverride, RouteGroup  # re-exported: sections live with their owners
@@ -110,6 +112,13 @@ class Config(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     route_groups: dict[str, RouteGroup] = Field(default_factory=dict)
     observe: ObserveSettings = ObserveSettings()
+    redis_url: str | None = Field(None, description="shared limits, budgets and revocations for many replicas")
+    database_url: str | None = Field(None, description="postgresql://... for the ledger and keys (default: SQLite)")
+    on_redis_failure: Literal["closed", "open"] = "closed"
+    keys: KeysSettings = KeysSettings()
+    teams: dict[str, TeamSettings] = Field(default_factory=dict)
+    limits: LimitsSettings = LimitsSettings()
+    budgets: BudgetSettings = BudgetSettings()
 
     @model_validator(mode="after")
     def _check_references(self) -> "Config":
@@ -128,6 +137,13 @@ class Config(_Strict):
                 if public in public_names and public_names[public] != owner:
                     raise ValueError(f"public model name {public!r} is used by both {public_names[public]} and {owner}")
                 public_names[public] = owner
+        return self
+
+    @model_validator(mode="after")
+    def _check_admission(self) -> "Config":
+        check_redis_url(self.redis_url)
+        check_database_url(self.database_url)
+        check_admission_references(self)
         return self
 
     def _public_names(self) -> list[tuple[str, list[str]]]:

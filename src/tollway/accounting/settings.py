@@ -1,0 +1,95 @@
+"""Config sections admission owns: virtual keys, teams, rate limits, budgets and where shared state lives.
+
+They are plain reviewed data, like the rest of tollway.yaml: an unknown key or a bad value stops the
+start with its key path. See docs/budgets.md for the reference and the guarantees they buy.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from tollway.config_base import Strict
+
+
+class RateLimit(Strict):
+    """Requests and tokens per rolling minute; None means no limit on that measure."""
+
+    rpm: int | None = Field(None, ge=1, description="requests per rolling 60 s")
+    tpm: int | None = Field(None, ge=1, description="prompt + completion tokens per rolling 60 s")
+
+    @property
+    def limited(self) -> bool:
+        return self.rpm is not None or self.tpm is not None
+
+
+class TeamSettings(Strict):
+    """A team's shared limits: every key with `team: NAME` counts against them as well as its own."""
+
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    daily_usd: Decimal | None = Field(None, gt=0)
+    monthly_usd: Decimal | None = Field(None, gt=0)
+
+
+class KeysSettings(Strict):
+    required: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto: once any virtual key exists, every request needs one (or a server.api_keys_env key)")
+    refresh_ms: int = Field(250, ge=10, le=5000, description="how often each replica checks the key store for changes")
+    path: Path | None = Field(None, description="SQLite file for keys when there is no database_url; default: the ledger file")
+
+
+class LimitsSettings(Strict):
+    deployments: dict[str, RateLimit] = Field(
+        default_factory=dict, description="pace calls to a deployment below the provider's own limits")
+
+
+class BudgetSettings(Strict):
+    soft_threshold: Decimal = Field(Decimal("0.8"), gt=0, le=1, description="share of a budget that raises an alert")
+    brownout: dict[str, str] = Field(
+        default_factory=dict, description="route group -> cheaper route group used once a budget passes soft_threshold")
+    daily_reset_hour_utc: int = Field(0, ge=0, le=23)
+    monthly_reset_day: int = Field(1, ge=1, le=28)
+    reservation_timeout_s: float | None = Field(
+        None, gt=0, description="a hold not settled in this time is released (a gateway died); default: deadline + 60 s")
+    tokens_per_image: int = Field(1600, ge=0, description="prompt tokens held for each image part")
+
+
+def check_redis_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"redis_url {redact_url(url)!r} must start with redis://, rediss:// or unix://")
+    return url
+
+
+def check_database_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"database_url {redact_url(url)!r} must start with postgresql:// (SQLite is the default "
+                         "without one)")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://{user}@{host}"
+
+
+def check_admission_references(config) -> None:
+    """Names in the admission sections must exist elsewhere in the config (called by Config's validator)."""
+    for name in config.limits.deployments:
+        if name not in config.deployments:
+            raise ValueError(f"limits.deployments.{name}: no deployment named {name!r} "
+                             f"(deployments: {', '.join(config.deployments)})")
+    groups = set(config.route_groups) | {d for d, dep in config.deployments.items() if dep.aliases}
+    for source, target in config.budgets.brownout.items():
+        for where, name in (("", source), (f".{source}", target)):
+            if name not in groups:
+                raise ValueError(f"budgets.brownout{where}: no route group named {name!r} "
+                                 f"(route groups: {', '.join(sorted(groups))})")

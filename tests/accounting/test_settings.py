@@ -1,0 +1,59 @@
+"""Admission's config sections: defaults change nothing, and mistakes name the key path and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tollway.config import ConfigError, load_config
+
+BASE = {
+    "providers": {"p": {"kind": "vllm", "base_url": "http://127.0.0.1:1/v1"}},
+    "deployments": {"a": {"provider": "p", "model": "m"}, "b": {"provider": "p", "model": "n"}},
+    "route_groups": {"chat": {"deployments": ["a", "b"]}, "cheap": {"deployments": ["b"]}},
+}
+
+
+def load(tmp_path: Path, **sections):
+    path = tmp_path / "tollway.yaml"
+    path.write_text(yaml.safe_dump({**BASE, **sections}))
+    return load_config(path)[0]
+
+
+def test_defaults_need_no_redis_no_database_and_no_keys(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert (config.redis_url, config.database_url, config.on_redis_failure) == (None, None, "closed")
+    assert config.keys.required == "auto" and config.keys.refresh_ms == 250
+    assert str(config.budgets.soft_threshold) == "0.8" and config.budgets.brownout == {}
+
+
+def test_a_full_admission_config_loads(tmp_path: Path) -> None:
+    config = load(tmp_path, redis_url="redis://:secret@cache:6379/0", database_url="postgresql://gw@db/tollway",
+                  on_redis_failure="open", teams={"ml": {"rpm": 100, "daily_usd": "50", "monthly_usd": "900"}},
+                  limits={"deployments": {"a": {"rpm": 60, "tpm": 100000}}},
+                  budgets={"soft_threshold": "0.9", "brownout": {"chat": "cheap"}, "daily_reset_hour_utc": 8})
+    assert str(config.teams["ml"].daily_usd) == "50"
+    assert config.limits.deployments["a"].tpm == 100000 and config.budgets.brownout == {"chat": "cheap"}
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"redis_url": "localhost:6379"}, "redis_url 'localhost:6379' must start with redis://"),
+    ({"database_url": "sqlite:///x.db"}, "database_url 'sqlite:///x.db' must start with postgresql://"),
+    ({"database_url": "mysql://u:hunter2@db/x"}, "'mysql://u:***@db/x'"),
+    ({"on_redis_failure": "maybe"}, "on_redis_failure: Input should be 'closed' or 'open'"),
+    ({"limits": {"deployments": {"zz": {"rpm": 5}}}}, "limits.deployments.zz: no deployment named 'zz'"),
+    ({"limits": {"deployments": {"a": {"rpm": 0}}}}, "limits.deployments.a.rpm: Input should be greater than or equal to 1"),
+    ({"budgets": {"brownout": {"chat": "nope"}}}, "budgets.brownout.chat: no route group named 'nope'"),
+    ({"budgets": {"brownout": {"nope": "cheap"}}}, "budgets.brownout: no route group named 'nope'"),
+    ({"budgets": {"soft_threshold": 1.5}}, "budgets.soft_threshold: Input should be less than or equal to 1"),
+    ({"teams": {"ml": {"daily_usd": "-3"}}}, "teams.ml.daily_usd: Input should be greater than 0"),
+    ({"keys": {"required": "yes"}}, "keys.required: Input should be 'auto', 'always' or 'never'"),
+    ({"teams": {"ml": {"rpn": 5}}}, "teams.ml.rpn: unknown key"),
+])
+def test_mistakes_name_the_key_path(tmp_path: Path, sections: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, **sections)
+    assert message in str(caught.value)
+    assert "hunter2" not in str(caught.value), "a password in a URL is never echoed"
