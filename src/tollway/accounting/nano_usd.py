@@ -1,0 +1,39 @@
+"""Money in shared counters: whole nano-dollars (1e-9 USD).
+
+Redis scripts do arithmetic in Lua doubles, which hold integers exactly up to 2**53: in nano-dollars that
+is about nine million dollars per budget window, and a catalog rate given to three decimals per million
+tokens is a whole number of nano-dollars per token, so most costs convert without rounding. A cost that
+is finer (a CNY price converted to USD) is rounded UP, so counters never under-state spend: the ledger
+keeps the exact Decimal, and the two differ by less than one nano-dollar per request.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+NANO_PER_USD = 10**9
+MAX_NANO = 2**53 - 1  # the largest integer a Lua double (and so a Redis script) holds exactly
+
+
+def to_nano(usd: Decimal | str) -> int:
+    """USD to whole nano-dollars, rounded up; raises ValueError for NaN, infinities and out-of-range sums."""
+    value = Decimal(usd)
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount of money: {usd!r}")
+    nano = int((value * NANO_PER_USD).to_integral_value(rounding=ROUND_CEILING))
+    if abs(nano) > MAX_NANO:
+        raise ValueError(f"${value} is beyond what a budget counter holds exactly (${MAX_NANO / NANO_PER_USD:,.0f})")
+    return nano
+
+
+def from_nano(nano: int) -> Decimal:
+    """Whole nano-dollars back to an exact USD Decimal."""
+    return Decimal(nano).scaleb(-9)
+
+
+def usd_text(nano: int) -> str:
+    """An exact, human-friendly USD amount: trailing zeros dropped, at least two decimals."""
+    value = from_nano(nano).normalize()
+    if value == value.to_integral_value():
+        return f"{value:.2f}"
+    return f"{value:f}" if -value.as_tuple().exponent > 2 else f"{value:.2f}"

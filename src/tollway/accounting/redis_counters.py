@@ -1,0 +1,128 @@
+"""Rate-limit and budget counters in Redis, shared by every replica: one script call to admit, one to settle.
+
+The scripts (accounting/lua/*.lua) run atomically inside Redis with Redis's own clock, so N replicas
+enforce one limit exactly, not N limits. Scripts are sent by SHA (EVALSHA) and reloaded after a Redis
+restart. Errors are not retried here, except a broken pooled connection once; the ResilientCounters
+around this class decide what an outage means (fail closed or open).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from tollway.accounting.counters import (OK, AdmitRequest, BudgetState, Decision, RateCheck, Settlement)
+
+PREFIX = "tw:"
+REVOKED_KEY = PREFIX + "revoked"
+DONE_TTL_S = 2 * 24 * 3600
+
+
+def _script(name: str) -> str:
+    return (resources.files("tollway.accounting") / "lua" / name).read_text()
+
+
+def connect(url: str, timeout_s: float = 1.0) -> aioredis.Redis:
+    """A client that fails fast: a dead Redis must cost a request milliseconds, not the default seconds."""
+    return aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+                                   socket_connect_timeout=timeout_s,
+                                   retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
+
+
+def rate_keys(subject: str) -> list[str]:
+    base = f"{PREFIX}rl:{subject}"
+    return [base, base + ":tok", base + ":sum"]
+
+
+def budget_keys(name: str) -> list[str]:
+    base = f"{PREFIX}bud:{name}"
+    return [base, base + ":res", base + ":hold"]
+
+
+class RedisCounters:
+    name = "redis"
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._admit = client.register_script(_script("admit.lua"))
+        self._settle = client.register_script(_script("settle.lua"))
+        self._state = client.register_script(_script("budget_state.lua"))
+
+    async def admit(self, request: AdmitRequest) -> Decision:
+        keys = [REVOKED_KEY]
+        args: list[str | int] = [request.ticket, request.key_id, request.hold_ms, len(request.rates),
+                                 len(request.budgets), len(request.pacing)]
+        for check in request.rates:
+            keys += rate_keys(check.subject)
+            args += _rate_args(check)
+        for budget in request.budgets:
+            keys += budget_keys(budget.name)
+            args += [budget.limit_nano, budget.soft_nano, budget.hold_nano, budget.expire_at_s]
+        for check in request.pacing:
+            keys += rate_keys(check.subject)
+            args += _rate_args(check)
+        return _decision(await self._admit(keys=keys, args=args))
+
+    async def settle(self, settlement: Settlement) -> list[BudgetState]:
+        keys = [f"{PREFIX}done:{settlement.ticket}"]
+        args: list[str | int] = [settlement.ticket, DONE_TTL_S, len(settlement.rates), len(settlement.budgets)]
+        for fix in settlement.rates:
+            keys += rate_keys(fix.subject)
+            args += [fix.op, fix.tokens]
+        for name, cost, expire_at in settlement.budgets:
+            keys += budget_keys(name)
+            args += [cost, expire_at]
+        return _states(await self._settle(keys=keys, args=args))
+
+    async def revoke(self, key_ids: list[str]) -> None:
+        if key_ids:
+            await self.client.sadd(REVOKED_KEY, *key_ids)
+
+    async def budgets(self, names: list[str]) -> list[BudgetState]:
+        if not names:
+            return []
+        keys = [k for name in names for k in budget_keys(name)]
+        return _states(await self._state(keys=keys, args=[]))
+
+    async def add_spend(self, name: str, nano: int, expire_at_s: int) -> None:
+        """Count spend settled while Redis was unreachable (reconciling)."""
+        key = budget_keys(name)[0]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "spent", nano)
+            if expire_at_s:
+                pipe.expireat(key, expire_at_s)
+            await pipe.execute()
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _rate_args(check: RateCheck) -> list[str | int]:
+    return ["" if check.rpm is None else check.rpm, "" if check.tpm is None else check.tpm, check.tokens]
+
+
+def _decision(reply: list) -> Decision:
+    outcome = reply[0]
+    if outcome == OK:
+        states, crossed = [], []
+        for index, at in enumerate(range(2, len(reply), 3)):
+            states.append(BudgetState(int(reply[at]), int(reply[at + 1])))
+            if int(reply[at + 2]):
+                crossed.append(index)
+        return Decision(OK, budgets=states, soft_crossed=crossed, paced=int(reply[1]))
+    if outcome == "budget":
+        return Decision(outcome, int(reply[1]), budgets=[BudgetState(int(reply[2]), int(reply[3]))])
+    if len(reply) == 1:
+        return Decision(outcome)
+    return Decision(outcome, int(reply[1]), int(reply[2]))
+
+
+def _states(reply: list) -> list[BudgetState]:
+    return [BudgetState(int(reply[i]), int(reply[i + 1])) for i in range(0, len(reply), 2)]

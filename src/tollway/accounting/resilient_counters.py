@@ -1,0 +1,198 @@
+"""The counters admission talks to: Redis when configured, in-process otherwise, and what an outage means.
+
+When Redis cannot be reached, `on_redis_failure` decides:
+- closed: admissions are refused (503) until it answers again; nothing is admitted that is not counted.
+- open: admissions use in-process counters seeded with the last spend this replica saw, and an alert
+  event goes out. Limits then hold per replica only.
+Either way settles are never lost: a settle Redis did not acknowledge is kept and replayed (settles are
+idempotent per ticket), and spend settled on local counters is added to Redis when it returns.
+A probe pings Redis every `probe_s` while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Callable
+
+from redis.exceptions import RedisError
+
+from tollway.accounting.counters import AdmitRequest, BudgetState, Decision, Settlement
+from tollway.accounting.local_counters import LocalCounters
+from tollway.accounting.redis_counters import RedisCounters
+
+log = logging.getLogger("tollway.admission")
+REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class CountersUnavailable(Exception):
+    """Redis is down and the config says to fail closed; the message says so without secrets."""
+
+
+class ResilientCounters:
+    def __init__(self, redis: RedisCounters | None, fail_open: bool, where: str = "",
+                 on_event: Callable[[dict], None] = lambda event: None, probe_s: float = 0.5) -> None:
+        self.redis = redis
+        self.local = LocalCounters()
+        self.fail_open = fail_open
+        self.where = where
+        self.known: dict[str, BudgetState] = {}   # last state seen per budget name
+        self._expiry: dict[str, int] = {}
+        self._on_event = on_event
+        self._probe_s = probe_s
+        self._down_reason = ""
+        self._pending: deque[Settlement] = deque()      # Redis-admitted settles Redis has not acknowledged
+        self._unreconciled: dict[str, int] = {}          # spend settled locally, not yet added to Redis
+        self._seeded: set[str] = set()                   # budgets started from `known` in this outage
+        self._probe: asyncio.Task | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.redis is not None
+
+    @property
+    def down(self) -> bool:
+        return bool(self._down_reason)
+
+    async def admit(self, request: AdmitRequest) -> tuple[Decision, str]:
+        """The decision and which counters made it ("redis" or "local")."""
+        if self.redis is not None and not self.down:
+            try:
+                decision = await self.redis.admit(request)
+            except REDIS_ERRORS as exc:
+                self._went_down(exc)
+            else:
+                self._remember(request, decision)
+                return decision, "redis"
+        if self.redis is not None and not self.fail_open:
+            raise CountersUnavailable(f"The rate-limit and budget store (Redis at {self.where}) is unreachable; "
+                                      "requests are refused until it is back (on_redis_failure: closed).")
+        if self.redis is not None:
+            self._seed_local(request)
+        decision = self.local.admit_now(request)
+        self._remember(request, decision)
+        return decision, "local"
+
+    async def settle(self, settlement: Settlement, backend: str) -> None:
+        """Never raises: what Redis cannot take now is kept and replayed when it answers again."""
+        for name, _, expire in settlement.budgets:
+            self._expiry[name] = expire
+        if backend == "local":
+            states = self.local.settle_now(settlement)
+            if self.redis is not None:
+                for name, cost, _ in settlement.budgets:
+                    self._unreconciled[name] = self._unreconciled.get(name, 0) + cost
+                if not self.down:  # admitted during an outage that has ended: add its spend now
+                    try:
+                        await self._push_unreconciled()
+                    except REDIS_ERRORS as exc:
+                        self._went_down(exc)
+                return
+        else:
+            if self.down:
+                self._pending.append(settlement)
+                return
+            try:
+                states = await self.redis.settle(settlement)  # type: ignore[union-attr]
+            except REDIS_ERRORS as exc:
+                self._pending.append(settlement)
+                self._went_down(exc)
+                return
+        for (name, _, _), state in zip(settlement.budgets, states):
+            self.known[name] = state
+
+    async def revoke(self, key_ids: list[str]) -> None:
+        await self.local.revoke(key_ids)
+        if self.redis is not None:
+            try:
+                await self.redis.revoke(key_ids)
+            except REDIS_ERRORS as exc:
+                self._went_down(exc)
+
+    async def refresh(self, names: list[str]) -> None:
+        """Update `known` for these budgets from the counters (the admin API and dashboards read it)."""
+        source = self.local
+        if self.redis is not None and not self.down:
+            source = self.redis  # type: ignore[assignment]
+        try:
+            states = await source.budgets(names)
+        except REDIS_ERRORS as exc:
+            self._went_down(exc)
+            return
+        if source is self.local and self.redis is not None:
+            return  # local counters during an outage hold only this replica's part
+        self.known.update(zip(names, states))
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            try:
+                await self._probe
+            except asyncio.CancelledError:
+                pass
+        if self.redis is not None:
+            if self.down:
+                await self._try_recover()
+            if self._pending or self._unreconciled:
+                log.error("Redis at %s is unreachable at shutdown: %d settles and spend on %d budgets could not be "
+                          "written there; the ledger has every row (see docs/budgets.md, reconciling)",
+                          self.where, len(self._pending), len(self._unreconciled))
+            await self.redis.close()
+
+    def _remember(self, request: AdmitRequest, decision: Decision) -> None:
+        for check in request.budgets:
+            self._expiry[check.name] = check.expire_at_s
+        if decision.ok:
+            self.known.update((b.name, s) for b, s in zip(request.budgets, decision.budgets))
+        elif decision.budgets and decision.index >= 0:
+            self.known[request.budgets[decision.index].name] = decision.budgets[0]
+
+    def _seed_local(self, request: AdmitRequest) -> None:
+        """The first time a budget is counted locally in an outage, start it at what Redis last said."""
+        for check in request.budgets:
+            if check.name not in self._seeded:
+                self._seeded.add(check.name)
+                last = self.known.get(check.name)
+                if last is not None:
+                    self.local.add_spend(check.name, last.spent_nano + last.reserved_nano, check.expire_at_s)
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self.down:
+            return
+        self._down_reason = f"{type(exc).__name__}: {exc}"
+        self._seeded = set()
+        mode = "open: counting in this process" if self.fail_open else "closed: refusing requests"
+        log.error("Redis at %s is unreachable (%s); failing %s until it is back", self.where, self._down_reason, mode)
+        self._on_event({"event": "redis_unavailable", "where": self.where, "mode": "open" if self.fail_open else "closed",
+                        "reason": self._down_reason})
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_back(), name="redis-probe")
+
+    async def _probe_until_back(self) -> None:
+        while self.down:
+            await asyncio.sleep(self._probe_s)
+            await self._try_recover()
+
+    async def _push_unreconciled(self) -> None:
+        assert self.redis is not None
+        for name in list(self._unreconciled):
+            await self.redis.add_spend(name, self._unreconciled[name], self._expiry.get(name, 0))
+            del self._unreconciled[name]
+
+    async def _try_recover(self) -> None:
+        """Ping; on an answer, replay pending settles and add locally settled spend, then use Redis again."""
+        assert self.redis is not None
+        try:
+            await self.redis.ping()
+            while self._pending:
+                await self.redis.settle(self._pending[0])
+                self._pending.popleft()
+            await self._push_unreconciled()
+        except REDIS_ERRORS:
+            return
+        was = self._down_reason
+        self._down_reason = ""
+        self.local = LocalCounters()  # what it counted is in Redis now; the next outage starts afresh
+        log.warning("Redis at %s is back; pending settles replayed and local spend reconciled", self.where)
+        self._on_event({"event": "redis_recovered", "where": self.where, "was": was})
