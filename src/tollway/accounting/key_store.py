@@ -1,0 +1,55 @@
+"""Where virtual keys live: SQLite on one machine (the ledger file by default), PostgreSQL for many replicas.
+
+Both stores are synchronous and small; the gateway calls them from a worker thread, never on a request's
+path (requests read the in-process KeyCache). Every change bumps the store's `seq`, so a replica learns
+what changed with one cheap query (`changed_since`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from tollway.accounting.keys import KeyRecord, KeySpec
+
+
+class KeyStoreError(Exception):
+    """A key store problem a user can act on (unknown id, unreachable database)."""
+
+
+class DatabaseUnavailable(KeyStoreError):
+    """PostgreSQL could not be reached or failed mid-work; the message names the redacted URL."""
+
+
+class KeyNotFound(KeyStoreError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no key with id {key_id!r} (see `tollway keys list`)")
+        self.key_id = key_id
+
+
+class KeyStore(Protocol):
+    where: str  # for messages: a file path or a redacted URL
+
+    def create(self, record: KeyRecord) -> KeyRecord: ...
+    def get(self, key_id: str) -> KeyRecord | None: ...
+    def list(self) -> list[KeyRecord]: ...
+    def update(self, key_id: str, spec: KeySpec) -> KeyRecord: ...
+    def revoke(self, key_id: str) -> KeyRecord: ...
+    def changed_since(self, seq: int) -> list[KeyRecord]: ...
+    def close(self) -> None: ...
+
+
+def open_key_store(database_url: str | None, sqlite_path: Path) -> KeyStore:
+    """PostgreSQL when a database URL is given, else the SQLite file."""
+    if database_url:
+        from tollway.accounting.key_store_postgres import PostgresKeyStore
+
+        return PostgresKeyStore(database_url)
+    from tollway.accounting.key_store_sqlite import SqliteKeyStore
+
+    return SqliteKeyStore(sqlite_path)
+
+
+def money_or_none(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,118 @@
+"""Virtual keys in PostgreSQL, shared by every replica (the `keys` table of migration 001).
+
+Each change takes an exclusive lock on the table for its short transaction, so `seq` values commit in
+the order they were drawn and a replica polling `changed_since` never skips one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from tollway.accounting.key_store import DatabaseUnavailable, KeyNotFound, KeyStoreError, money_or_none
+from tollway.accounting.keys import KeyRecord, KeySpec, apply_spec
+from tollway.accounting.postgres import connect, migrate
+from tollway.accounting.settings import redact_url
+
+_COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
+            "created_at", "updated_at", "revoked_at", "seq")
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys"
+
+
+class PostgresKeyStore:
+    def __init__(self, url: str) -> None:
+        self.where = redact_url(url)
+        self._url = url
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self._connection()  # fail at start, with a clear message, if the database is not there
+
+    def create(self, record: KeyRecord) -> KeyRecord:
+        def work(conn: psycopg.Connection) -> KeyRecord:
+            with conn.transaction():
+                conn.execute("LOCK TABLE keys IN EXCLUSIVE MODE")
+                created = replace(record, seq=conn.execute("SELECT nextval('keys_seq')").fetchone()[0])
+                conn.execute(f"INSERT INTO keys ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})",
+                             _values(created))
+            return created
+        return self._run(work)
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        row = self._run(lambda conn: conn.execute(f"{_SELECT} WHERE id = %s", (key_id,)).fetchone())
+        return _record(row) if row else None
+
+    def list(self) -> list[KeyRecord]:
+        return [_record(r) for r in self._run(lambda conn: conn.execute(f"{_SELECT} ORDER BY created_at, id").fetchall())]
+
+    def update(self, key_id: str, spec: KeySpec) -> KeyRecord:
+        return self._change(key_id, lambda r: apply_spec(r, spec))
+
+    def revoke(self, key_id: str) -> KeyRecord:
+        return self._change(key_id, lambda r: r if r.revoked else replace(r, revoked_at=_now()))
+
+    def changed_since(self, seq: int) -> list[KeyRecord]:
+        rows = self._run(lambda conn: conn.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (seq,)).fetchall())
+        return [_record(r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _change(self, key_id: str, change) -> KeyRecord:
+        def work(conn: psycopg.Connection) -> KeyRecord:
+            with conn.transaction():
+                conn.execute("LOCK TABLE keys IN EXCLUSIVE MODE")
+                row = conn.execute(f"{_SELECT} WHERE id = %s", (key_id,)).fetchone()
+                if row is None:
+                    raise KeyNotFound(key_id)
+                seq = conn.execute("SELECT nextval('keys_seq')").fetchone()[0]
+                record = replace(change(_record(row)), updated_at=_now(), seq=seq)
+                conn.execute(f"UPDATE keys SET {', '.join(f'{c} = %s' for c in _COLUMNS[1:])} WHERE id = %s",
+                             (*_values(record)[1:], key_id))
+            return record
+        return self._run(work)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url)
+            migrate(self._conn)
+        return self._conn
+
+    def _run(self, work):
+        """Run `work(conn)` once, reconnecting first if the last connection broke."""
+        with self._lock:
+            try:
+                return work(self._connection())
+            except KeyNotFound:
+                raise
+            except psycopg.OperationalError as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                raise DatabaseUnavailable(f"the key store at {self.where} failed: {str(exc).strip()}") from None
+            except psycopg.Error as exc:
+                raise KeyStoreError(f"the key store at {self.where} refused the change: {str(exc).strip()}") from None
+
+
+def _values(r: KeyRecord) -> tuple:
+    return (r.id, r.name, r.salt, r.hash, r.team, r.daily_usd, r.monthly_usd, r.rpm, r.tpm, Jsonb(list(r.models)),
+            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq)
+
+
+def _record(row: tuple) -> KeyRecord:
+    values = dict(zip(_COLUMNS, row))
+    values["daily_usd"] = money_or_none(values["daily_usd"])
+    values["monthly_usd"] = money_or_none(values["monthly_usd"])
+    values["models"] = tuple(values["models"])
+    values["residency"] = tuple(values["residency"])
+    return KeyRecord(**values)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -1,0 +1,91 @@
+"""Virtual keys: secrets are shown once and stored only as salted hashes; both stores (SQLite and a real
+PostgreSQL) keep and change keys the same way; field checks name the field and the value."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from tollway.accounting.key_fields import KeyFieldError, budget_pair, count, money, spec_from_json
+from tollway.accounting.key_store import KeyNotFound, open_key_store
+from tollway.accounting.keys import UNSET, KeySpec, key_id_of, new_record, new_secret, verify
+
+
+def test_a_secret_names_its_key_and_only_its_hash_is_kept() -> None:
+    key_id, secret = new_secret()
+    assert secret.startswith(f"tw_{key_id}_") and len(secret) == len(f"tw_{key_id}_") + 48
+    record = new_record(key_id, secret, KeySpec(name="ci"))
+    assert key_id_of(secret) == key_id
+    assert secret not in repr(record) and secret.split("_")[-1] not in record.hash
+    assert verify(record, secret)
+    assert not verify(record, secret[:-1] + ("0" if secret[-1] != "0" else "1"))
+    other_id, other = new_secret()
+    assert new_record(other_id, secret, KeySpec()).salt != record.salt, "every key has its own salt"
+
+
+@pytest.mark.parametrize("token", ["", "sk-abc", "tw_", "tw__abc", "tw_ab_", "tw_UPPER_abc", "tw_a/b_c"])
+def test_tokens_that_are_not_tollway_secrets_have_no_key_id(token: str) -> None:
+    assert key_id_of(token) is None
+
+
+def test_field_checks_name_the_field_and_the_value() -> None:
+    assert budget_pair("5/100") == (Decimal("5"), Decimal("100"))
+    assert budget_pair("/12.50") == (None, Decimal("12.50"))
+    with pytest.raises(KeyFieldError, match=r"--budget-usd: expected DAILY/MONTHLY.*got '5'"):
+        budget_pair("5")
+    with pytest.raises(KeyFieldError, match=r"--budget-usd \(daily\): must be more than 0, got '-1'"):
+        budget_pair("-1/")
+    with pytest.raises(KeyFieldError, match="daily_usd: expected a USD amount"):
+        money("lots", "daily_usd")
+    with pytest.raises(KeyFieldError, match="rpm: expected a whole number of at least 1, got 0"):
+        count(0, "rpm")
+    with pytest.raises(KeyFieldError, match="rpm: expected a whole number"):
+        count(2.5, "rpm")
+    with pytest.raises(KeyFieldError, match="colour: unknown field"):
+        spec_from_json({"name": "x", "colour": "red"})
+    spec = spec_from_json({"rpm": None, "models": ["chat"], "daily_usd": "2"})
+    assert (spec.rpm, spec.models, spec.daily_usd, spec.tpm) == (None, ("chat",), Decimal("2"), UNSET)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        store = open_key_store(None, tmp_path / "ledger.db")
+    else:
+        store = open_key_store(request.getfixturevalue("postgres_url"), tmp_path / "unused.db")
+    yield store
+    store.close()
+
+
+def test_stores_create_update_revoke_and_report_changes_in_order(store) -> None:
+    key_id, secret = new_secret()
+    created = store.create(new_record(key_id, secret, KeySpec(
+        name="ci", team="ml", daily_usd=Decimal("5.50"), rpm=10, models=("chat",), residency=("eu", "sg"))))
+    other = store.create(new_record(*new_secret(), KeySpec(name="other")))
+    assert store.get(key_id) == created
+    assert (created.daily_usd, created.monthly_usd, created.rpm, created.models, created.residency) == (
+        Decimal("5.50"), None, 10, ("chat",), ("eu", "sg"))
+    updated = store.update(key_id, KeySpec(monthly_usd=Decimal("100"), rpm=None, tpm=5000))
+    assert (updated.daily_usd, updated.monthly_usd, updated.rpm, updated.tpm, updated.team) == (
+        Decimal("5.50"), Decimal("100"), None, 5000, "ml"), "fields not given are kept"
+    assert updated.seq > other.seq > created.seq
+    seen = created.seq
+    revoked = store.revoke(key_id)
+    assert revoked.revoked and revoked.seq > updated.seq
+    assert [r.id for r in store.changed_since(seen)] == [other.id, key_id]
+    assert store.changed_since(revoked.seq) == []
+    assert verify(store.get(key_id), secret)
+    assert [r.id for r in store.list()] == [key_id, other.id]
+    with pytest.raises(KeyNotFound, match="no key with id 'missing'"):
+        store.update("missing", KeySpec(rpm=1))
+
+
+def test_sqlite_keys_live_beside_the_ledger_and_keep_no_secret(tmp_path) -> None:
+    store = open_key_store(None, tmp_path / "ledger.db")
+    key_id, secret = new_secret()
+    store.create(new_record(key_id, secret, KeySpec(name="ci")))
+    store.close()
+    dump = "\n".join(sqlite3.connect(tmp_path / "ledger.db").iterdump())
+    assert key_id in dump and secret not in dump and secret.rsplit("_", 1)[1] not in dump
