@@ -15,10 +15,14 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from operator import attrgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from tollway.accounting.ledger_schema import CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+
+if TYPE_CHECKING:
+    from tollway.config import Config
 
 log = logging.getLogger("tollway.ledger")
 # No unique key on id: a client may send the same x-request-id twice, and both requests are kept. (A random
@@ -27,6 +31,20 @@ _INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) "
                f"VALUES ({', '.join('?' for _ in LEDGER_COLUMNS)})")
 _ATTEMPTS_INDEX = LEDGER_COLUMNS.index("attempts")
 _row_values = attrgetter(*LEDGER_COLUMNS)
+
+
+def open_ledger(config: "Config"):
+    """The ledger writer the config asks for: PostgreSQL with `database_url` (rows it cannot take yet are
+    spooled next to the SQLite ledger path), else SQLite. Both have start/append/pending/close/written/path."""
+    from tollway.config import default_ledger_path
+
+    path = config.ledger.path or default_ledger_path()
+    if config.database_url:
+        from tollway.accounting.ledger_postgres import PostgresLedgerWriter
+
+        return PostgresLedgerWriter(config.database_url, path.with_name(path.name + ".spool.jsonl"),
+                                    config.ledger.flush_interval_s, config.ledger.batch_size)
+    return LedgerWriter(path, config.ledger.flush_interval_s, config.ledger.batch_size)
 
 
 def open_sqlite(path: Path) -> sqlite3.Connection:
