@@ -6,6 +6,12 @@ UpstreamFailure. What happens next depends on what the failure means (see provid
 balance or a content refusal rules out the whole provider for this request, a context-length error rules
 out every deployment no larger than the one that refused, a rate limit is retried after Retry-After when
 that is short, a client error goes straight back to the client.
+
+With a hedge policy in the plan, a deployment that has not answered within the policy's delay gets a
+racing partner (the next eligible candidate); the first to answer wins and the other is cancelled and
+recorded as a `cancelled` attempt with its estimated cost (see routing/hedging.py). The walker also
+keeps each deployment's in-flight count exact, for spillover: an attempt counts from its start until it
+fails, is cancelled, or (when it answered) until the request is finished and `release()` is called.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from tollway.config import RetrySettings
 from tollway.gateway.errors import GatewayError
@@ -21,56 +28,100 @@ from tollway.gateway.upstream import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.table import RoutedDeployment
 
+if TYPE_CHECKING:
+    from tollway.routing.router import RoutePlan
+
 T = TypeVar("T")
 OUT_OF_FUNDS_OPEN_S = 60.0  # an empty balance does not refill in seconds: keep the breaker open longer
+EXTRA_COST_OUTCOMES = ("cancelled", "routing_overhead")  # attempts whose cost adds to the answer's
+NOT_TRIES = ("skipped", "routing_overhead")  # records that were not an attempt at answering
 
 
 @dataclass(slots=True)
 class AttemptRecord:
     deployment: RoutedDeployment
-    outcome: str  # ok | retry | failover | fatal | skipped
+    outcome: str  # ok | retry | failover | fatal | skipped | cancelled (hedge loser) | routing_overhead
     error: str = ""
     status: int | None = None
     latency_ms: float = 0.0
     kind: str = ""
+    cost_usd: Decimal | None = None  # for EXTRA_COST_OUTCOMES: what this attempt cost (None: no price known)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ended_at: float = 0.0            # loop time it ended; live statistics use it, the ledger does not
 
     def to_ledger(self) -> dict:
         dep = self.deployment
-        return {"deployment": dep.name, "provider": dep.provider, "jurisdiction": dep.jurisdiction,
-                "outcome": self.outcome, "status": self.status, "error": self.error, "kind": self.kind,
-                "latency_ms": round(self.latency_ms, 3)}
+        entry = {"deployment": dep.name, "provider": dep.provider, "jurisdiction": dep.jurisdiction,
+                 "outcome": self.outcome, "status": self.status, "error": self.error, "kind": self.kind,
+                 "latency_ms": round(self.latency_ms, 3)}
+        if self.outcome in EXTRA_COST_OUTCOMES:
+            entry.update(cost_usd=None if self.cost_usd is None else str(self.cost_usd),
+                         prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
+        return entry
 
 
 class Walk:
     """One request's journey through its plan; `attempts` is what the ledger and headers report."""
 
-    def __init__(self, settings: RetrySettings, deadline: float) -> None:
+    def __init__(self, settings: RetrySettings, deadline: float, plan: "RoutePlan | None" = None) -> None:
         self.settings = settings
         self.deadline = deadline
-        self.attempts: list[AttemptRecord] = []
+        self.plan = plan
+        self.attempts: list[AttemptRecord] = list(plan.overhead) if plan is not None else []
+        self.hedged: RoutedDeployment | None = None  # the partner started by a hedge, if one was
+        self._hedge = plan.hedge if plan is not None else None
+        self._allowed = plan.residency if plan is not None else None
         self._excluded_providers: set[str] = set()
         self._min_context = 0
         self._failures: list[Failure] = []
+        self._held: list[RoutedDeployment] = []    # answered; in flight until release()
+        self._losers: set[RoutedDeployment] = set()
 
     @property
     def tries(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome != "skipped")
+        return sum(1 for a in self.attempts if a.outcome not in NOT_TRIES)
 
     async def run(self, model: str, plan: list[RoutedDeployment],
                   attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T]:
-        for dep in plan:
+        pending = list(plan)
+        while pending:
+            dep = pending.pop(0)
             if not self._eligible(dep):
                 continue
-            outcome = await self._try_deployment(dep, attempt)
-            if outcome is not None:
-                return dep, outcome
+            if self._hedge is not None and pending:
+                found = await self._race(dep, pending, attempt)
+            else:
+                outcome = await self._try_deployment(dep, attempt)
+                found = (dep, outcome) if outcome is not None else None
+            if found is not None:
+                return found
             if self.tries >= self.settings.max_attempts or self._past_deadline():
                 break
         raise self._final_error(model)
 
+    def release(self) -> None:
+        """The request is finished: the deployment that answered no longer counts as in flight."""
+        for dep in self._held:
+            dep.in_flight -= 1
+        self._held.clear()
+
+    def extra_cost(self) -> tuple[Decimal, bool]:
+        """What hedge losers and routing overhead cost on top of the answer, and whether all of it is priced."""
+        total, priced = Decimal(0), True
+        for record in self.attempts:
+            if record.outcome in EXTRA_COST_OUTCOMES:
+                if record.cost_usd is None:
+                    priced = False
+                else:
+                    total += record.cost_usd
+        return total, priced
+
     def _eligible(self, dep: RoutedDeployment) -> bool:
         reason = ""
-        if dep.provider in self._excluded_providers:
+        if self._allowed is not None and dep.jurisdiction not in self._allowed:
+            reason = f"jurisdiction {dep.jurisdiction} is outside the residency policy"
+        elif dep.provider in self._excluded_providers:
             reason = f"provider {dep.provider} ruled out earlier in this request"
         elif dep.context_window <= self._min_context:
             reason = f"context window {dep.context_window} is not larger than one that was too small"
@@ -80,24 +131,99 @@ class Walk:
             self.attempts.append(AttemptRecord(dep, "skipped", reason))
         return not reason
 
+    async def _race(self, first: RoutedDeployment, pending: list[RoutedDeployment],
+                    attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T] | None:
+        """Try `first`; if it has not answered within the hedge delay, race it against the next candidate."""
+        hedge = self._hedge
+        assert hedge is not None
+        tasks = {asyncio.create_task(self._try_deployment(first, attempt)): first}
+        order = [first]
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=hedge.delay_s(first))
+            if not done and hedge.budget.has_credit() and self.tries < self.settings.max_attempts:
+                partner = self._next_eligible(pending)
+                if partner is not None and hedge.budget.spend():
+                    tasks[asyncio.create_task(self._try_deployment(partner, attempt))] = partner
+                    order.append(partner)
+                    self.hedged = partner
+            while tasks:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: order.index(tasks[t])):
+                    dep = tasks.pop(task)
+                    result = task.result()  # a client error raises here; `finally` cancels the other
+                    if result is not None:
+                        await self._cancel_losers(tasks)
+                        return dep, result
+            return None
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _next_eligible(self, pending: list[RoutedDeployment]) -> RoutedDeployment | None:
+        while pending:
+            dep = pending.pop(0)
+            if self._eligible(dep):
+                return dep
+        return None
+
+    async def _cancel_losers(self, tasks: dict[asyncio.Task, RoutedDeployment]) -> None:
+        """Cancel the slower racer; one that answered in the same instant is closed and recorded as the loser."""
+        for task, dep in tasks.items():
+            self._losers.add(dep)
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for dep, result in zip(tasks.values(), results):
+            if result is None or isinstance(result, BaseException):
+                continue
+            _discard(result)
+            self._held.remove(dep)
+            dep.in_flight -= 1
+            answered = next(a for a in reversed(self.attempts) if a.deployment is dep and a.outcome == "ok")
+            self.attempts[self.attempts.index(answered)] = self._loser(dep, answered.ended_at - answered.latency_ms / 1000)
+        tasks.clear()
+
+    def _loser(self, dep: RoutedDeployment, started: float) -> AttemptRecord:
+        """A hedge loser, priced at its estimated prompt: the upstream has likely read it before the cancel."""
+        now = asyncio.get_running_loop().time()
+        prompt_tokens, cost = self._hedge.estimate_loser(dep) if self._hedge is not None else (0, None)
+        return AttemptRecord(dep, "cancelled", "lost the hedge race", None, (now - started) * 1000, "hedge_loser",
+                             cost, prompt_tokens, 0, now)
+
+    async def _call(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]]
+                    ) -> tuple[T | None, Failure | None, float]:
+        """One upstream attempt: (result, None, started) or (None, failure, started); keeps in_flight exact."""
+        started = asyncio.get_running_loop().time()
+        dep.in_flight += 1
+        try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
+            result = await attempt(dep)
+        except UpstreamFailure as exc:
+            failure = exc.failure
+        except BaseException as exc:
+            dep.in_flight -= 1
+            dep.breaker.abandon()
+            if isinstance(exc, asyncio.CancelledError) and dep in self._losers:
+                self.attempts.append(self._loser(dep, started))
+            raise
+        else:
+            self._held.append(dep)
+            return result, None, started
+        dep.in_flight -= 1
+        return None, failure, started
+
     async def _try_deployment(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> T | None:
         loop = asyncio.get_running_loop()
         retries = 0
         while True:
-            started = loop.time()
-            try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
-                result = await attempt(dep)
-            except UpstreamFailure as exc:
-                failure = exc.failure
-            except BaseException:
-                dep.breaker.abandon()
-                raise
-            else:
+            result, failure, started = await self._call(dep, attempt)
+            now = loop.time()
+            if failure is None:
                 dep.breaker.record(True)
-                self.attempts.append(AttemptRecord(dep, "ok", latency_ms=(loop.time() - started) * 1000))
+                self.attempts.append(AttemptRecord(dep, "ok", latency_ms=(now - started) * 1000, ended_at=now))
                 return result
             record = AttemptRecord(dep, "failover", _redact(failure.message, dep), failure.status,
-                                   (loop.time() - started) * 1000, failure.kind.value)
+                                   (now - started) * 1000, failure.kind.value, ended_at=now)
             self.attempts.append(record)
             self._failures.append(failure)
             delay = self._after_failure(dep, failure, retries)
@@ -145,7 +271,8 @@ class Walk:
 
     def _final_error(self, model: str) -> GatewayError:
         detail = "; ".join(f"{a.deployment.name} ({a.deployment.provider}): {a.kind + ' ' if a.kind else ''}"
-                           f"{a.status or ''} {a.error}".replace("  ", " ") for a in self.attempts)
+                           f"{a.status or ''} {a.error}".replace("  ", " ") for a in self.attempts
+                           if a.outcome != "routing_overhead")
         kinds = {f.kind for f in self._failures}
         if not self._failures:
             return GatewayError(503, f"No deployment is available for model '{model}': {detail}.",
@@ -169,6 +296,13 @@ class Walk:
                                 "service_unavailable", "no_deployment_available")
         return GatewayError(502, f"Every deployment for model '{model}' failed: {detail}.",
                             "upstream_error", "all_deployments_failed")
+
+
+def _discard(result: object) -> None:
+    """Close a stream that answered but lost the race, so its connection is not left open."""
+    response = getattr(result, "response", None)
+    if response is not None:
+        response.close()
 
 
 def _client_error(failure: Failure, dep: RoutedDeployment) -> GatewayError:

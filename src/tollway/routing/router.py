@@ -1,37 +1,150 @@
-"""The router: from a route group and a request, the ordered plan of deployments to try.
+"""The router: from a route group and a request, the ordered plan of deployments to try, and what it learns.
 
-This default keeps the group's configured order (`strategy: priority`) and drops deployments the caller's
-key may not use. Strategies, request filters, residency and explanations build on this interface.
+`plan` runs the pipeline (routing/planner.py: residency, capability and context filters, the group's
+strategy, spillover), asks the model classifier when a tiers group uses one, and attaches what the walker
+and handler need for the rest of the request: the residency policy (binding every retry, fallback and
+hedge), the hedge policy, the classifier's cost, and a shadow copy. `finished` is called once per request
+with its ledger row: it releases in-flight counts, feeds each deployment's live statistics from the
+attempts, and starts the shadow copy. Background work (scraping self-hosted backends' metrics) starts in
+`start`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from tollway.accounting.admission import Key
+from tollway.accounting.cost import try_cost_usd
+from tollway.accounting.ledger_schema import LedgerRow
 from tollway.config import Config
+from tollway.gateway.failover import AttemptRecord, Walk
 from tollway.gateway.request import ClientRequest
+from tollway.protocol.usage import Usage
+from tollway.routing.hedging import HedgePolicy
+from tollway.routing.model_classifier import model_complexity
+from tollway.routing.planner import Decision, Planner
+from tollway.routing.shadow import ShadowCopy, ShadowMirror
+from tollway.routing.spillover import MetricsScraper
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
+
+if TYPE_CHECKING:
+    from tollway.gateway.app import Gateway
 
 
 @dataclass(slots=True)
 class RoutePlan:
     deployments: list[RoutedDeployment]
-    reason: str  # a few words for the x-tollway-route header
+    reason: str                                  # a few words for the x-tollway-route header
+    residency: frozenset[str] | None = None      # the walker refuses anything outside it
+    hedge: HedgePolicy | None = None
+    overhead: list[AttemptRecord] = field(default_factory=list)  # routing's own upstream calls (classifier)
+    shadow: ShadowCopy | None = None
 
 
 class Router:
-    def __init__(self, config: Config, table: RouteTable) -> None:
+    def __init__(self, config: Config, table: RouteTable, gateway: "Gateway | None" = None) -> None:
         self.config = config
         self.table = table
+        self.gateway = gateway
+        pricer = getattr(gateway, "pricer", None)
+        self.planner = Planner(pricer, random.Random())
+        self.shadow = ShadowMirror(gateway.ledger.append if gateway is not None else _nowhere, pricer)
+        self.scraper = _scraper(table)
 
     async def start(self, app: web.Application) -> None:
-        """Start background work (e.g. scraping backend metrics)."""
+        """Start scraping self-hosted backends' metrics for groups with spillover."""
+        if self.gateway is not None and self.scraper is not None:
+            self.scraper.start(self.gateway.session)
 
     async def stop(self) -> None:
-        """Stop what start() began."""
+        """Stop scraping; let shadow copies finish briefly (their rows reach the ledger before it closes)."""
+        if self.scraper is not None:
+            await self.scraper.stop()
+        await self.shadow.stop()
 
-    def plan(self, group: RouteGroupEntry, creq: ClientRequest, key: Key, request: web.Request) -> RoutePlan:
-        return RoutePlan(list(group.deployments), "priority: configured order")
+    async def plan(self, group: RouteGroupEntry, creq: ClientRequest, key: Key, request: web.Request) -> RoutePlan:
+        """Raises GatewayError: 503 when the residency policy allows nothing, 400 when no deployment can
+        handle what the request needs, 400 for a malformed x-tollway-residency header."""
+        decision = self.planner.filter(group, creq, key, request.headers)
+        if decision.error is not None:
+            raise decision.error
+        overhead: list[AttemptRecord] = []
+        complexity = None
+        if group.classifier is not None and group.strategy == "tiers" and self.gateway is not None:
+            complexity, record = await model_complexity(self.gateway.upstream, group.classifier, decision.features,
+                                                        group.options.complexity, decision.policy, self.planner.pricer)
+            if record is not None:
+                overhead.append(record)
+        self.planner.rank(decision, request.headers, complexity)
+        shadow = None
+        if decision.shadow is not None and group.options.shadow is not None:
+            shadow = ShadowCopy(decision.shadow, creq, creq.endpoint, group.options.shadow.max_in_flight)
+        return RoutePlan(decision.ordered, decision.reason, decision.policy.allowed, self._hedge(group, creq, decision),
+                         overhead, shadow)
+
+    def finished(self, walk: Walk | None, row: LedgerRow) -> None:
+        """Once per request, after its ledger row is built: release, learn, mirror. Never raises."""
+        if walk is None:
+            return
+        walk.release()
+        learn(walk, row, asyncio.get_running_loop().time())
+        plan = walk.plan
+        if plan is not None and plan.shadow is not None and row.status == "ok" and self.gateway is not None:
+            self.shadow.launch(self.gateway.upstream, plan.shadow, row)
+
+    def _hedge(self, group: RouteGroupEntry, creq: ClientRequest, decision: Decision) -> HedgePolicy | None:
+        settings = group.options.hedge
+        if settings is None or group.hedge_budget is None or len(decision.ordered) < 2:
+            return None
+        group.hedge_budget.earn()
+        prompt_tokens = decision.features.prompt_tokens
+        pricer = self.planner.pricer
+        arrived = datetime.now(timezone.utc)
+
+        def estimate_loser(dep: RoutedDeployment) -> tuple[int, Decimal | None]:
+            price = pricer.price(dep, arrived, prompt_tokens) if pricer is not None else None
+            return prompt_tokens, try_cost_usd(Usage(prompt_tokens=prompt_tokens, source="estimated"), price)
+
+        return HedgePolicy(settings, group.hedge_budget, creq.stream, estimate_loser)
+
+
+def learn(walk: Walk, row: LedgerRow, now: float) -> None:
+    """Feed live statistics from a finished request's attempts.
+
+    The answering attempt gives a time to first token (a stream's first event) or a whole reply time, and
+    for a completed stream the pace of the rest; a timeout counts as a (censored) first-token time, so a
+    deployment that stalls ranks as slow, not as unknown."""
+    for attempt in walk.attempts:
+        stats = attempt.deployment.stats
+        seconds = attempt.latency_ms / 1000
+        if attempt.outcome == "ok":
+            if row.streamed:
+                stats.observe_ttft(seconds)
+                if row.status == "ok" and row.completion_tokens > 1 and attempt.ended_at:
+                    stats.observe_tpot(max(0.0, now - attempt.ended_at) / (row.completion_tokens - 1))
+            else:
+                stats.observe_reply(seconds, row.completion_tokens)
+            if row.usage_source == "reported":
+                stats.observe_cache(row.prompt_tokens, row.cached_tokens)
+        elif attempt.kind == "timeout":
+            stats.observe_ttft(seconds)
+
+
+def _scraper(table: RouteTable) -> MetricsScraper | None:
+    groups = [g for g in table.groups.values() if g.settings is not None and g.settings.spillover is not None]
+    if not groups:
+        return None
+    deployments = {d.name: d for g in groups for d in g.deployments if d.self_hosted}
+    interval = min(g.options.spillover.scrape_interval_s for g in groups)  # type: ignore[union-attr]
+    return MetricsScraper(list(deployments.values()), interval)
+
+
+def _nowhere(row: LedgerRow) -> None:
+    """Without a gateway (tests, --explain) there is no ledger to write shadow rows to."""

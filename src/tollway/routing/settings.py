@@ -1,15 +1,25 @@
-"""Config sections routing owns: deployments and route groups (see docs/gateway.md for the reference)."""
+"""Config sections routing owns: deployments and route groups (see docs/gateway.md and docs/routing.md).
+
+A route group is a public model name with a candidate set and a strategy. Options that only make sense
+for one strategy (weights, tiers, the latency SLO) are refused on another, so a typo'd strategy cannot
+leave an option silently unused.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tollway.config_base import Strict as _Strict
 
 CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
+STRATEGIES = ("priority", "cheapest", "fastest", "weighted", "tiers")
+COMPLEXITY_LEVELS = ("low", "medium", "high")
+PREFERENCE_TOPICS = ("zh", "code")  # what a request can be recognised as, to prefer deployments strong_in it
+_STRATEGY_OPTIONS = {"weights": "weighted", "sticky_header": "weighted", "tiers": "tiers",
+                     "slo_p99_ttft_ms": "fastest", "explore": "fastest"}
 
 
 class PriceOverride(_Strict):
@@ -25,9 +35,12 @@ class Deployment(_Strict):
     provider: str
     model: str = Field(description="model name sent upstream")
     aliases: list[str] = Field(default_factory=list, description="public names served by this deployment alone")
-    context_window: int = Field(8192, gt=0)
+    context_window: int = Field(8192, gt=0, description="default: the catalog's window for the model, else 8192")
     max_output: int = Field(4096, gt=0)
-    capabilities: list[str] = Field(default_factory=list)
+    capabilities: list[str] = Field(default_factory=list, description="default: the catalog's list for the model")
+    strong_in: list[str] | None = Field(None, description="e.g. [zh, code]; default: the catalog's list")
+    metrics_url: str | None = Field(None, description="Prometheus endpoint of a self-hosted backend; default: "
+                                                      "base_url without /v1, plus /metrics")
     price: PriceOverride | None = None
 
     @field_validator("capabilities")
@@ -38,8 +51,125 @@ class Deployment(_Strict):
             raise ValueError(f"unknown capabilities {unknown}; known: {', '.join(CAPABILITIES)}")
         return value
 
+    @field_validator("metrics_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"metrics_url {value!r} must start with http:// or https://")
+        return value
+
+
+class ComplexitySettings(_Strict):
+    """How a request's complexity (low / medium / high) is judged for `strategy: tiers`."""
+
+    classifier: Literal["heuristic", "model"] = "heuristic"
+    deployment: str | None = Field(None, description="model classifier: the cheap deployment asked to grade")
+    timeout_ms: float = Field(1500, gt=0, description="model classifier: past this, the heuristic decides")
+    medium_at: float = Field(0.3, ge=0, le=1, description="heuristic score from which a request is medium")
+    high_at: float = Field(0.6, ge=0, le=1, description="heuristic score from which a request is high")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ComplexitySettings":
+        if self.classifier == "model" and not self.deployment:
+            raise ValueError("classifier: model needs `deployment` (the cheap deployment that grades requests)")
+        if self.medium_at > self.high_at:
+            raise ValueError(f"medium_at ({self.medium_at}) must not be above high_at ({self.high_at})")
+        return self
+
+
+class HedgeSettings(_Strict):
+    """Race the next candidate when the first has not produced a token in time."""
+
+    after_ms: float | None = Field(None, gt=0, description="fixed delay; default: the observed percentile")
+    percentile: float = Field(95, gt=0, lt=100, description="of the first deployment's time to first token")
+    min_samples: int = Field(20, ge=1, description="samples before the observed percentile is trusted")
+    fallback_ms: float = Field(1000, gt=0, description="delay used until min_samples are observed")
+    budget_percent: float = Field(10, gt=0, le=100, description="at most this many hedges per 100 requests")
+
+
+class ShadowSettings(_Strict):
+    """Mirror a sampled share of requests to another deployment, in the background."""
+
+    deployment: str
+    sample: float = Field(0.05, ge=0, le=1, description="share of the group's requests mirrored")
+    max_in_flight: int = Field(32, ge=1, description="mirrors running at once; more are dropped, never queued")
+
+
+class SpilloverSettings(_Strict):
+    """When a self-hosted deployment counts as saturated, so requests spill to the next candidate."""
+
+    max_in_flight: int | None = Field(None, ge=1, description="this gateway's requests running on one deployment")
+    waiting_above: float | None = Field(0, ge=0, description="backend queue (vllm:num_requests_waiting, "
+                                                              "sglang:num_queue_reqs) above which it spills")
+    kv_cache_above: float | None = Field(0.95, gt=0, le=1, description="KV-cache usage above which it spills")
+    scrape_interval_s: float = Field(2.0, gt=0, description="how often backend metrics are read")
+
 
 class RouteGroup(_Strict):
     deployments: list[str] = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    strategy: Literal["priority"] = "priority"
+    strategy: Literal["priority", "cheapest", "fastest", "weighted", "tiers"] = "priority"
+    residency: list[str] | None = Field(None, description="jurisdictions this group's requests may go to")
+    expected_output_tokens: int = Field(256, ge=1, description="cheapest/fastest: output assumed when "
+                                                                "max_tokens is not given")
+    prefer_strong_in: dict[str, float] = Field(default_factory=dict, description="e.g. {zh: 0.3}: a request "
+                                               "mostly in Chinese favours deployments strong_in zh by 30%")
+    weights: dict[str, float] = Field(default_factory=dict, description="weighted: deployment -> share")
+    sticky_header: str = Field("x-tollway-sticky", description="weighted: keeps a caller on one arm when the "
+                                                               "body has no `user`")
+    tiers: dict[Literal["low", "medium", "high", "default"], list[str]] = Field(default_factory=dict)
+    complexity: ComplexitySettings = ComplexitySettings()
+    slo_p99_ttft_ms: float | None = Field(None, gt=0, description="fastest: demote deployments whose p99 TTFT "
+                                                                   "is above this")
+    explore: float = Field(0.05, ge=0, le=0.5, description="fastest: share of requests sent to another "
+                                                            "candidate so stale statistics refresh")
+    hedge: HedgeSettings | None = None
+    shadow: ShadowSettings | None = None
+    spillover: SpilloverSettings | None = None
+
+    @field_validator("residency")
+    @classmethod
+    def _jurisdictions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = [item.strip().lower() for item in value]
+        if not cleaned or any(not item for item in cleaned):
+            raise ValueError("list at least one jurisdiction, e.g. [eu, self-hosted]; leave residency out for any")
+        return cleaned
+
+    @field_validator("prefer_strong_in")
+    @classmethod
+    def _preferences(cls, value: dict[str, float]) -> dict[str, float]:
+        for topic, weight in value.items():
+            if topic not in PREFERENCE_TOPICS:
+                raise ValueError(f"{topic!r} cannot be recognised in a request; use one of {', '.join(PREFERENCE_TOPICS)}")
+            if not 0 <= weight < 1:
+                raise ValueError(f"{topic}: weight {weight} must be at least 0 and below 1")
+        return value
+
+    @model_validator(mode="after")
+    def _strategy_options(self) -> "RouteGroup":
+        for option, strategy in _STRATEGY_OPTIONS.items():
+            if option in self.model_fields_set and self.strategy != strategy:
+                raise ValueError(f"{option} only applies to strategy: {strategy} (this group's strategy is {self.strategy})")
+        members = set(self.deployments)
+        if self.strategy == "weighted":
+            self._check_weights(members)
+        if self.strategy == "tiers":
+            if not self.tiers:
+                raise ValueError("strategy: tiers needs `tiers`, e.g. {low: [cheap], high: [strong], default: [mid]}")
+            for level, names in self.tiers.items():
+                stray = [n for n in names if n not in members]
+                if stray or not names:
+                    raise ValueError(f"tiers.{level}: {stray or 'an empty list'} must name deployments of this group "
+                                     f"({', '.join(self.deployments)})")
+        return self
+
+    def _check_weights(self, members: set[str]) -> None:
+        if not self.weights:
+            raise ValueError("strategy: weighted needs `weights`, e.g. {arm-a: 90, arm-b: 10}")
+        stray = sorted(set(self.weights) - members)
+        if stray:
+            raise ValueError(f"weights: {stray} are not deployments of this group ({', '.join(sorted(members))})")
+        if any(w < 0 for w in self.weights.values()) or not any(w > 0 for w in self.weights.values()):
+            raise ValueError("weights must not be negative and at least one must be above 0")

@@ -1,15 +1,26 @@
 """The routing table: every public model name resolved, at config load, to its deployments.
 
-Everything a request needs to pick and call a deployment (URL, auth header, limits, breaker) is computed
-once here, so the hot path does dictionary lookups only.
+Everything a request needs to pick and call a deployment (URL, auth header, limits, breaker, live
+statistics, capabilities) is computed once here, so the hot path does dictionary lookups only. A
+deployment's facts come from its config entry first and the catalog second (context window,
+capabilities, strong_in), so a config names only what differs from the published facts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tollway.config import Config, Deployment, Provider, resolve_api_key
+from tollway.config import SELF_HOSTED_KINDS, Config, ConfigError, Deployment, Provider, RouteGroup, resolve_api_key
 from tollway.routing.breaker import CircuitBreaker
+from tollway.routing.live_stats import DeploymentStats
+
+if TYPE_CHECKING:
+    from tollway.catalog import Catalog
+    from tollway.routing.hedging import HedgeBudget
+    from tollway.routing.spillover import BackendLoad
+
+DEFAULT_CONTEXT_WINDOW = 8192
 
 
 @dataclass(slots=True, eq=False)
@@ -35,9 +46,14 @@ class RoutedDeployment:
     config: Deployment
     launch: str | None = None
     client_timeout: object | None = None  # aiohttp.ClientTimeout built on first use
-    same_provider: list["RoutedDeployment"] = field(default_factory=list)
-    http_targets: dict = field(default_factory=dict)  # (endpoint, base_url) -> prepared upstream request head  # incl. itself: one account, one balance
-
+    same_provider: list["RoutedDeployment"] = field(default_factory=list)  # incl. itself: one account, one balance
+    http_targets: dict = field(default_factory=dict)  # (endpoint, base_url) -> prepared upstream request head
+    capabilities_known: bool = True       # False: neither the config nor the catalog lists them; not filtered
+    strong_in: frozenset[str] = frozenset()
+    self_hosted: bool = False
+    stats: DeploymentStats = field(default_factory=DeploymentStats)
+    in_flight: int = 0                    # this process's attempts running on it now
+    backend_load: "BackendLoad | None" = None  # last scraped queue/KV metrics (self-hosted only)
 
     def url(self, endpoint: str) -> str:
         return f"{self.base_url}/{ENDPOINT_PATHS[endpoint]}"
@@ -50,6 +66,12 @@ class RoutedDeployment:
             target = self.http_targets[key] = client.target(self.url(endpoint), self.headers)
         return target
 
+    def metrics_url(self) -> str:
+        """Where a self-hosted backend publishes Prometheus metrics: configured, or next to its /v1."""
+        if self.config.metrics_url:
+            return self.config.metrics_url
+        return f"{self.base_url.removesuffix('/v1')}/metrics"
+
 
 ENDPOINT_PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings": "embeddings"}
 
@@ -60,26 +82,61 @@ class RouteGroupEntry:
     deployments: list[RoutedDeployment]
     strategy: str = "priority"
     aliases: list[str] = field(default_factory=list)
+    settings: RouteGroup | None = None    # None for a deployment's own aliases: priority, no options
+    tiers: dict[str, list[RoutedDeployment]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    shadow_target: RoutedDeployment | None = None
+    classifier: RoutedDeployment | None = None
+    hedge_budget: "HedgeBudget | None" = None
+
+    @property
+    def options(self) -> RouteGroup:
+        settings = self.settings
+        if settings is None:
+            settings = self.settings = RouteGroup(deployments=[d.name for d in self.deployments])
+        return settings
 
 
 class RouteTable:
     """Public model name -> route group; built once per config."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, catalog: "Catalog | None" = None, resolve_secrets: bool = True) -> None:
+        """`catalog` fills facts the config leaves out; `resolve_secrets=False` (for `tollway route --explain`)
+        builds the table without reading provider keys."""
         self.deployments: dict[str, RoutedDeployment] = {
-            name: _routed(name, dep, config.providers[dep.provider], config) for name, dep in config.deployments.items()
+            name: _routed(name, dep, config.providers[dep.provider], config, catalog, resolve_secrets)
+            for name, dep in config.deployments.items()
         }
         for dep in self.deployments.values():
             dep.same_provider = [d for d in self.deployments.values() if d.provider == dep.provider]
         self.groups: dict[str, RouteGroupEntry] = {}
         self._by_public_name: dict[str, RouteGroupEntry] = {}
         for name, group in config.route_groups.items():
-            entry = RouteGroupEntry(name, [self.deployments[d] for d in group.deployments], group.strategy,
-                                    list(group.aliases))
-            self._add(entry, [name, *group.aliases])
+            self._add(self._group(name, group), [name, *group.aliases])
         for name, dep in config.deployments.items():
             if dep.aliases:
                 self._add(RouteGroupEntry(name, [self.deployments[name]], "priority", list(dep.aliases)), dep.aliases)
+
+    def _group(self, name: str, group: RouteGroup) -> RouteGroupEntry:
+        from tollway.routing.hedging import HedgeBudget  # routing modules import the table, not the reverse
+
+        entry = RouteGroupEntry(name, [self.deployments[d] for d in group.deployments], group.strategy,
+                                list(group.aliases), group)
+        entry.tiers = {level: [self.deployments[d] for d in names] for level, names in group.tiers.items()}
+        entry.weights = dict(group.weights)
+        if group.shadow is not None:
+            entry.shadow_target = self._reference(f"route_groups.{name}.shadow.deployment", group.shadow.deployment)
+        if group.complexity.deployment is not None:
+            entry.classifier = self._reference(f"route_groups.{name}.complexity.deployment", group.complexity.deployment)
+        if group.hedge is not None:
+            entry.hedge_budget = HedgeBudget(group.hedge.budget_percent)
+        return entry
+
+    def _reference(self, where: str, deployment: str) -> RoutedDeployment:
+        found = self.deployments.get(deployment)
+        if found is None:
+            raise ConfigError(f"{where}: no deployment named {deployment!r} (deployments: {', '.join(self.deployments)})")
+        return found
 
     def _add(self, entry: RouteGroupEntry, public_names: list[str]) -> None:
         self.groups[entry.name] = entry
@@ -99,20 +156,43 @@ class RouteTable:
                 dep.base_url = base_url.rstrip("/")
 
 
-def _routed(name: str, dep: Deployment, provider: Provider, config: Config) -> RoutedDeployment:
+def _routed(name: str, dep: Deployment, provider: Provider, config: Config, catalog: "Catalog | None",
+            resolve_secrets: bool) -> RoutedDeployment:
     # identity: tollway relays bytes as they come; compressing and decompressing them would cost CPU twice
     headers = {"Content-Type": "application/json", "Accept-Encoding": "identity", **provider.headers}
-    key = resolve_api_key(dep.provider, provider)
+    key = resolve_api_key(dep.provider, provider) if resolve_secrets else None
     if key:
         headers["Authorization"] = f"Bearer {key}"
     b = config.breaker
+    facts = _CatalogFacts(dep, provider, catalog)
     return RoutedDeployment(
         name=name, provider=dep.provider, kind=provider.kind, dialect=provider.resolved_dialect,
-        jurisdiction=provider.jurisdiction, upstream_model=dep.model,
+        jurisdiction=provider.jurisdiction.lower(), upstream_model=dep.model,
         base_url=(provider.base_url or "http://127.0.0.1:0/v1").rstrip("/"), headers=headers,
-        context_window=dep.context_window, max_output=dep.max_output, capabilities=frozenset(dep.capabilities),
+        context_window=facts.context_window, max_output=dep.max_output, capabilities=facts.capabilities,
         connect_s=provider.timeouts.connect_s, first_byte_s=provider.timeouts.first_byte_s,
         between_chunks_s=provider.timeouts.between_chunks_s, response_s=provider.timeouts.response_s,
         breaker=CircuitBreaker(b.consecutive_failures, b.error_rate, b.window, b.min_requests, b.open_s),
-        config=dep, launch=provider.launch,
+        config=dep, launch=provider.launch, capabilities_known=facts.capabilities_known,
+        strong_in=facts.strong_in, self_hosted=provider.kind in SELF_HOSTED_KINDS,
     )
+
+
+class _CatalogFacts:
+    """A deployment's context window, capabilities and strengths: what its config says, else the catalog's."""
+
+    def __init__(self, dep: Deployment, provider: Provider, catalog: "Catalog | None") -> None:
+        entry = catalog.entry(provider.kind, dep.model) if catalog is not None else None
+        if entry is not None and entry.model == "*":  # a self-hosted server's catch-all price, not model facts
+            entry = None
+        given = dep.model_fields_set
+        window = entry.context_window if entry is not None else None
+        self.context_window = dep.context_window if "context_window" in given or not window else window
+        if "capabilities" in given:
+            self.capabilities, self.capabilities_known = frozenset(dep.capabilities), True
+        elif entry is not None and entry.capabilities:
+            self.capabilities, self.capabilities_known = frozenset(entry.capabilities), True
+        else:
+            self.capabilities, self.capabilities_known = frozenset(), False
+        strong = dep.strong_in if dep.strong_in is not None else (entry.strong_in if entry is not None else [])
+        self.strong_in = frozenset(s.lower() for s in strong)

@@ -1,0 +1,175 @@
+"""The routing pipeline, without I/O: candidates -> residency -> capabilities -> context -> strategy -> spillover.
+
+The gateway's Router and `tollway route --explain` run exactly this code, so what --explain prints is
+what the gateway does. Every removal is recorded with its filter and reason; the cost of that is a list
+append per removed deployment.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Mapping
+
+from tollway.accounting.admission import Key
+from tollway.accounting.pricing import DeploymentPricer
+from tollway.gateway.errors import GatewayError
+from tollway.gateway.request import ClientRequest
+from tollway.routing.complexity import Complexity, heuristic_complexity
+from tollway.routing.features import RequestFeatures, request_features
+from tollway.routing.residency import RESIDENCY_HEADER, ResidencyPolicy, residency_policy, residency_unavailable
+from tollway.routing.spillover import saturation
+from tollway.routing.strategies import RankInput, rank
+from tollway.routing.table import RoutedDeployment, RouteGroupEntry
+
+CAPABILITY_WORDS = {"vision": "image input", "tools": "tool calls", "json": "JSON output (response_format)"}
+
+
+@dataclass(slots=True)
+class Removal:
+    deployment: RoutedDeployment
+    filter: str    # residency | capability | context
+    reason: str
+
+
+@dataclass(slots=True)
+class Decision:
+    """Everything routing decided for one request, and why."""
+
+    group: RouteGroupEntry
+    model: str
+    features: RequestFeatures
+    policy: ResidencyPolicy
+    candidates: list[RoutedDeployment]                 # after the filters
+    removed: list[Removal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ordered: list[RoutedDeployment] = field(default_factory=list)
+    scores: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    complexity: Complexity | None = None
+    spilled: dict[str, str] = field(default_factory=dict)  # deployment -> why it is saturated
+    shadow: RoutedDeployment | None = None
+    error: GatewayError | None = None
+
+
+class Planner:
+    def __init__(self, pricer: DeploymentPricer | None, rng: random.Random | None = None) -> None:
+        self.pricer = pricer
+        self.rng = rng or random.Random()
+
+    def filter(self, group: RouteGroupEntry, creq: ClientRequest, key: Key | None,
+               headers: Mapping[str, str]) -> Decision:
+        """Residency, then capabilities, then the context window. Sets `error` when nothing may serve.
+
+        Raises GatewayError(400) for a malformed residency header."""
+        policy = residency_policy(key, group.name, group.options.residency, headers.get(RESIDENCY_HEADER))
+        decision = Decision(group, creq.model, request_features(creq), policy, [])
+        allowed = self._residency(decision, group.deployments)
+        if not allowed:
+            outside = [f"{r.deployment.name} ({r.deployment.jurisdiction})" for r in decision.removed]
+            decision.error = residency_unavailable(creq.model, policy, outside)
+            return decision
+        capable = self._capabilities(decision, allowed)
+        if not capable:
+            decision.error = _incapable(decision)
+            return decision
+        decision.candidates = self._context(decision, capable)
+        return decision
+
+    def classify(self, decision: Decision) -> Complexity:
+        return heuristic_complexity(decision.features, decision.group.options.complexity)
+
+    def rank(self, decision: Decision, headers: Mapping[str, str], complexity: Complexity | None = None,
+             now: datetime | None = None) -> Decision:
+        """Order the candidates by the group's strategy, then move saturated self-hosted ones back."""
+        group = decision.group
+        if group.strategy == "tiers":
+            decision.complexity = complexity or self.classify(decision)
+        inp = RankInput(group, decision.candidates, decision.features, headers, self.pricer,
+                        now or datetime.now(timezone.utc), self.rng, decision.complexity)
+        ranking = rank(inp)
+        decision.ordered, decision.reason, decision.scores = ranking.ordered, ranking.reason, ranking.scores
+        spill = group.options.spillover
+        if spill is not None:
+            self._spill(decision, spill)
+        shadow = group.options.shadow
+        if shadow is not None and group.shadow_target is not None and self.rng.random() < shadow.sample:
+            target = group.shadow_target
+            if decision.policy.permits(target.jurisdiction):
+                decision.shadow = target
+            else:
+                decision.notes.append(f"shadow copy to {target.name} skipped: {target.jurisdiction} is outside "
+                                      f"the residency policy")
+        return decision
+
+    def _residency(self, decision: Decision, deployments: list[RoutedDeployment]) -> list[RoutedDeployment]:
+        policy = decision.policy
+        if policy.allowed is None:
+            return list(deployments)
+        kept = []
+        for dep in deployments:
+            if policy.permits(dep.jurisdiction):
+                kept.append(dep)
+            else:
+                decision.removed.append(Removal(dep, "residency", f"jurisdiction {dep.jurisdiction} is not in "
+                                                                  f"{', '.join(sorted(policy.allowed))}"))
+        return kept
+
+    def _capabilities(self, decision: Decision, deployments: list[RoutedDeployment]) -> list[RoutedDeployment]:
+        needs = decision.features.needs
+        if not needs:
+            return deployments
+        kept = []
+        for dep in deployments:
+            if not dep.capabilities_known:
+                kept.append(dep)
+                decision.notes.append(f"{dep.name}: capabilities unknown (not in the config or the catalog), "
+                                      f"kept for {', '.join(sorted(needs))}")
+                continue
+            missing = needs - dep.capabilities
+            if missing:
+                decision.removed.append(Removal(dep, "capability", "cannot handle " +
+                                                ", ".join(CAPABILITY_WORDS[m] for m in sorted(missing))))
+            else:
+                kept.append(dep)
+        return kept
+
+    def _context(self, decision: Decision, deployments: list[RoutedDeployment]) -> list[RoutedDeployment]:
+        """Drop deployments the prompt plus max_tokens cannot fit. The prompt size is an estimate, so when
+        nothing fits, the largest windows are kept and the upstream decides (the walker handles its refusal)."""
+        features = decision.features
+        needed = features.prompt_tokens + (features.max_tokens or 1)
+        fitting = [d for d in deployments if d.context_window >= needed]
+        if not fitting:
+            largest = max(d.context_window for d in deployments)
+            decision.notes.append(f"~{needed} tokens (prompt estimate + max_tokens) fit no window; kept the "
+                                  f"largest ({largest}) and let the upstream decide")
+            fitting = [d for d in deployments if d.context_window == largest]
+        for dep in deployments:
+            if dep not in fitting:
+                decision.removed.append(Removal(dep, "context", f"~{features.prompt_tokens} prompt tokens + "
+                                                                f"{features.max_tokens or 1} max_tokens > window {dep.context_window}"))
+        return fitting
+
+    def _spill(self, decision: Decision, settings) -> None:
+        kept, spilled = [], []
+        for dep in decision.ordered:
+            why = saturation(dep, settings, settings.scrape_interval_s)
+            if why is None:
+                kept.append(dep)
+            else:
+                spilled.append(dep)
+                decision.spilled[dep.name] = why
+        if spilled and kept:
+            decision.ordered = kept + spilled
+            first = spilled[0]
+            decision.reason += f"; spill: {first.name} saturated ({decision.spilled[first.name]}) -> {kept[0].name}"
+
+
+def _incapable(decision: Decision) -> GatewayError:
+    needs = ", ".join(CAPABILITY_WORDS[n] for n in sorted(decision.features.needs))
+    which = "; ".join(f"{r.deployment.name} {r.reason}" for r in decision.removed if r.filter == "capability")
+    return GatewayError(400, f"No deployment of model '{decision.model}' supports {needs}: {which}. Use a model "
+                             f"that does, or declare the deployment's `capabilities` in the config if it can.",
+                        "invalid_request_error", "unsupported_capability")
