@@ -37,15 +37,15 @@ class Gateway:
     def __init__(self, config: Config, config_path: Path | None = None) -> None:
         self.config = config
         self.config_path = config_path
-        self.table = RouteTable(config)
-        self.admission = Admission(config)
-        self.router = Router(config, self.table)
-        self.observer = Observer(self)
         self.pricer = DeploymentPricer(Catalog.from_config_section(
             {"catalog": config.catalog, "cny_per_usd": config.cny_per_usd}))
+        self.table = RouteTable(config, self.pricer.catalog)  # the catalog fills facts the config leaves out
+        self.admission = Admission(config)
+        self.observer = Observer(self)
         self.ledger = LedgerWriter(config.ledger.path or default_ledger_path(), config.ledger.flush_interval_s,
                                    config.ledger.batch_size)
         self.managed = ManagedBackends(self.table)
+        self.router = Router(config, self.table, self)  # after the pricer and ledger it uses
         self.in_flight = 0  # requests between arrival and their ledger row
         self.upstream = HttpClient()
         self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop

@@ -77,6 +77,7 @@ class RequestLife:
         self.gw.in_flight -= 1
         row = self._row()
         self.gw.ledger.append(row)
+        self.gw.router.finished(self.walk, row)
         if self.ticket is not None:
             await self.gw.admission.settle(self.ticket, row)
         self.gw.observer.record(row)
@@ -89,10 +90,10 @@ class RequestLife:
         if group is None:
             raise model_not_found(creq.model, gw.table.public_names())
         self.group = group.name
-        plan = gw.router.plan(group, creq, key, self.http)
+        plan = await gw.router.plan(group, creq, key, self.http)
         self.headers["x-tollway-route"] = plan.reason
+        self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s, plan)
         self.ticket = await gw.admission.reserve(key, creq, group.name)
-        self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s)
         payloads = _Payloads(creq)
         if creq.stream:
             return await self._stream(plan.deployments, payloads)
@@ -102,7 +103,8 @@ class RequestLife:
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
-        self.headers["x-tollway-cost-usd"] = str(self.cost) if self.priced else "unknown"
+        cost, priced = self._total_cost()
+        self.headers["x-tollway-cost-usd"] = str(cost) if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
         return web.Response(body=reply.body, headers={**self.headers, "Content-Type": reply.content_type})
 
@@ -167,6 +169,11 @@ class RequestLife:
         self.priced = cost is not None
         self.cost = cost if cost is not None else Decimal(0)
 
+    def _total_cost(self) -> tuple[Decimal, bool]:
+        """The answer's cost plus what routing spent on the way (hedge losers, a model classifier)."""
+        extra, extra_priced = self.walk.extra_cost() if self.walk is not None else (Decimal(0), True)
+        return self.cost + extra, self.priced and extra_priced
+
     def _failed(self, exc: GatewayError) -> None:
         self.http_status = exc.status
         self.error = exc.message
@@ -176,6 +183,7 @@ class RequestLife:
     def _row(self) -> LedgerRow:
         now = asyncio.get_running_loop().time()
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or Usage(source=""), self.walk
+        cost, priced = self._total_cost()
         return LedgerRow(
             id=self.request_id, ts=self.arrived.isoformat(), endpoint=self.endpoint,
             key_id=self.key.id if self.key else "",
@@ -185,10 +193,10 @@ class RequestLife:
             attempts=[a.to_ledger() for a in walk.attempts] if walk else [],
             prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
             cache_write_tokens=usage.cache_write_tokens, completion_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=str(self.cost),
+            reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=str(cost),
             ttft_ms=(self.ttft - self.started) * 1000 if self.ttft is not None else None,
             latency_ms=(now - self.started) * 1000, error=self.error, streamed=int(bool(creq and creq.stream)),
-            priced=int(self.priced),
+            priced=int(priced),
         )
 
 
