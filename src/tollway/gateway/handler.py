@@ -104,7 +104,7 @@ class RequestLife:
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
         cost, priced = self._total_cost()
-        self.headers["x-tollway-cost-usd"] = str(cost) if priced else "unknown"
+        self.headers["x-tollway-cost-usd"] = usd_text(cost) if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
         return web.Response(body=reply.body, headers={**self.headers, "Content-Type": reply.content_type})
 
@@ -193,7 +193,7 @@ class RequestLife:
             attempts=[a.to_ledger() for a in walk.attempts] if walk else [],
             prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
             cache_write_tokens=usage.cache_write_tokens, completion_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=str(cost),
+            reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=usd_text(cost),
             ttft_ms=(self.ttft - self.started) * 1000 if self.ttft is not None else None,
             latency_ms=(now - self.started) * 1000, error=self.error, streamed=int(bool(creq and creq.stream)),
             priced=int(priced),
@@ -217,6 +217,11 @@ class _Payloads:
                 body["stream_options"] = {**(self._creq.body.get("stream_options") or {}), "include_usage": True}
             payload = self._cache[dep.name] = orjson.dumps(body)
         return payload
+
+
+def usd_text(amount: Decimal) -> str:
+    """Exact, canonical text for an amount: no exponent, no trailing zeros ("0", "0.0000123")."""
+    return f"{amount.normalize():f}"
 
 
 def _answer_text(parsed: object) -> str:
