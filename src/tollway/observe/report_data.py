@@ -26,7 +26,7 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.catalog import Catalog, Price
 from tollway.observe.live_figures import model_of
 from tollway.observe.percentiles import percentile
-from tollway.observe.row_facts import fell_back
+from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back
 from tollway.protocol.usage import Usage
 
 
@@ -159,12 +159,13 @@ def build_report(rows: Iterable[LedgerRow], baseline: BaselinePricer | None = No
             line = lines[key] = ReportLine(*key, baseline_cost_usd=Decimal(0) if baseline else None)
         _add(line, row, baseline)
         for attempt in row.attempts:
-            if attempt.get("outcome") in ("skipped", "shadow"):
+            outcome = attempt.get("outcome")
+            if outcome == "skipped" or outcome in SIDE_OUTCOMES and outcome != "cancelled":
                 continue
             provider = str(attempt.get("provider", ""))
             counted = attempts.setdefault(provider, ProviderAttempts(provider))
             counted.attempts += 1
-            counted.failed += attempt.get("outcome") not in ("ok", "cancelled")
+            counted.failed += outcome not in ("ok", "cancelled")  # a hedge loser was not a failure
     ordered = sorted(lines.values(), key=lambda line: (-line.cost_usd, line.provider, line.model))
     return Report(ordered, sorted(attempts.values(), key=lambda a: a.provider), shadow_cost, dict(sorted(daily.items())),
                   baseline_name, since, until)

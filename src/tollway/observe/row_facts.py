@@ -8,6 +8,9 @@ Metrics, the dashboard and `tollway report` must agree on these definitions, so 
 - fallback: the answer came from another deployment than the plan's first, because an earlier one failed
   or was skipped (a retry on the same deployment is not a fallback).
 - hedged: a second attempt ran alongside the first (the loser is recorded with outcome `cancelled`).
+
+Attempts with a side outcome (`shadow`, `cancelled` hedge losers, `routing_overhead`) are not steps of
+the answer's own walk: they never count as the failure that caused a fallback or an error.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from tollway.accounting.ledger_schema import LedgerRow
 
 _NOT_TRIED = ("skipped",)
-_SIDE_OUTCOMES = ("shadow", "cancelled")
+SIDE_OUTCOMES = ("shadow", "cancelled", "routing_overhead")  # attempts beside the answer's own path
 
 
 def error_reason(row: LedgerRow) -> str | None:
@@ -28,7 +31,7 @@ def error_reason(row: LedgerRow) -> str | None:
         return "client_disconnected"
     attempts = row.attempts
     for attempt in reversed(attempts):
-        if attempt.get("outcome") not in ("ok", *_NOT_TRIED, *_SIDE_OUTCOMES) and attempt.get("kind"):
+        if attempt.get("outcome") not in ("ok", *_NOT_TRIED, *SIDE_OUTCOMES) and attempt.get("kind"):
             return str(attempt["kind"])
     if attempts and all(a.get("outcome") in _NOT_TRIED for a in attempts):
         return "breaker_open"
@@ -42,7 +45,7 @@ def fell_back(row: LedgerRow) -> bool:
     for attempt in row.attempts:
         if attempt.get("outcome") == "ok":
             return False
-        if attempt.get("outcome") in _SIDE_OUTCOMES:
+        if attempt.get("outcome") in SIDE_OUTCOMES:
             continue
         if attempt.get("deployment") != row.deployment:
             return True
