@@ -23,25 +23,33 @@ from tollway.observe.settings import DriftSettings
 
 
 class _MeanShift:
-    """Recent values against a reference of the values just before them."""
+    """Recent values against a reference of the values just before them; sums kept running (O(1) per value)."""
 
-    __slots__ = ("recent", "reference")
+    __slots__ = ("recent", "reference", "recent_sum", "reference_sum")
 
     def __init__(self, recent: int, reference: int) -> None:
         self.recent: deque[Decimal] = deque(maxlen=recent)
         self.reference: deque[Decimal] = deque(maxlen=reference)
+        self.recent_sum = Decimal(0)
+        self.reference_sum = Decimal(0)
 
     def add(self, value: Decimal) -> None:
         if len(self.recent) == self.recent.maxlen:
-            self.reference.append(self.recent[0])
+            moved = self.recent[0]
+            self.recent_sum -= moved
+            if len(self.reference) == self.reference.maxlen:
+                self.reference_sum -= self.reference[0]
+            self.reference.append(moved)
+            self.reference_sum += moved
         self.recent.append(value)
+        self.recent_sum += value
 
     def shift(self, min_reference: int, factor: Decimal) -> tuple[Decimal, Decimal] | None:
         """(recent mean, reference mean) when they differ by `factor` either way, else None."""
         if len(self.recent) < (self.recent.maxlen or 0) or len(self.reference) < min_reference:
             return None
-        recent = sum(self.recent, Decimal(0)) / len(self.recent)
-        reference = sum(self.reference, Decimal(0)) / len(self.reference)
+        recent = self.recent_sum / len(self.recent)
+        reference = self.reference_sum / len(self.reference)
         if reference == 0:
             return (recent, reference) if recent > 0 else None
         ratio = recent / reference
@@ -50,7 +58,9 @@ class _MeanShift:
     def adopt_recent(self) -> None:
         self.reference.clear()
         self.reference.extend(self.recent)
+        self.reference_sum = sum(self.reference, Decimal(0))
         self.recent.clear()
+        self.recent_sum = Decimal(0)
 
 
 class _Fingerprint:
