@@ -1,22 +1,47 @@
 """Admission: who may send a request, and whether it fits their limits and budget.
 
 The gateway calls `authenticate` before reading the body (a bad key costs nothing), `reserve` once the
-request is parsed and routed to a group (the most it can cost is held against budgets and limits), and
-`settle` exactly once for every reserved request, success or failure, with its ledger row (the real cost
-replaces the hold). This default accepts the static keys of `server.api_keys_env` and enforces no limits;
-virtual keys, rate limits and budgets replace it (see docs/budgets.md).
+request is parsed and routed to a group (the most it can cost is held against budgets, its estimated
+tokens against rate limits), and `settle` exactly once for every reserved request, success or failure,
+with its ledger row (the real cost and tokens replace the holds). Keys are read from an in-process cache
+(key_cache.py); counters live in this process or in Redis (resilient_counters.py), one call to admit and
+one to settle. See docs/budgets.md for the model and its guarantees.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import logging
+import os
+import uuid
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
 
 from aiohttp import web
 
+from tollway.accounting.budgets import BudgetLine, Budgets
+from tollway.accounting.counters import BudgetCheck, Decision, RateCheck, RateFix, Settlement, AdmitRequest
+from tollway.accounting.holds import HoldCalculator
+from tollway.accounting.key_cache import KeyCache
+from tollway.accounting.key_store import open_key_store
+from tollway.accounting.keys import KeyRecord, key_id_of, verify
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.config import Config, resolve_client_keys
-from tollway.gateway.errors import unauthorized
+from tollway.accounting.limits import RateLimits, deployment_subject
+from tollway.accounting.nano_usd import exact_text, from_nano, to_nano, usd_text
+from tollway.accounting import refusals
+from tollway.accounting.pricing import DeploymentPricer
+from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
+from tollway.accounting.settings import redact_url
+from tollway.catalog import Catalog
+from tollway.config import Config, ConfigError, default_ledger_path, resolve_client_keys
+from tollway.gateway.errors import GatewayError, unauthorized
 from tollway.gateway.request import ClientRequest
+
+log = logging.getLogger("tollway.admission")
+STATUS_REFRESH_S = 1.0
 
 
 @dataclass(slots=True)
@@ -27,6 +52,8 @@ class Key:
     team: str = ""
     allowed_models: frozenset[str] | None = None  # None: every model
     residency: frozenset[str] | None = None       # None: any jurisdiction
+    name: str = ""
+    record: KeyRecord | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -37,39 +64,304 @@ class Ticket:
     held_usd: str = "0"
     held_tokens: int = 0
     extra: dict = field(default_factory=dict)
+    id: str = ""
+    backend: str = ""            # "redis" | "local"; "" when no counter was touched
+    rates: list[RateCheck] = field(default_factory=list)
+    budgets: list[BudgetCheck] = field(default_factory=list)
+    paced: str = ""              # the deployment pacing charged this request to ("" for none)
 
 
 ANONYMOUS = Key()
 
 
 class Admission:
-    def __init__(self, config: Config) -> None:
-        self._keys = resolve_client_keys(config.server)
+    def __init__(self, config: Config, pricer: DeploymentPricer | None = None) -> None:
+        self.config = config
+        self._static = resolve_client_keys(config.server)
+        self.admin_key = resolve_admin_key(config)
+        pricer = pricer or DeploymentPricer(Catalog.from_config_section(config))
+        self.holds = HoldCalculator(config, pricer, config.budgets.tokens_per_image)
+        self.limits = RateLimits(config.teams, config.limits.deployments)
+        self.budgets = Budgets(config.budgets, config.teams)
+        timeout_s = config.budgets.reservation_timeout_s or config.server.request_deadline_s + 60
+        self.hold_ms = int(timeout_s * 1000)
+        self.keys_path = config.keys.path or config.ledger.path or default_ledger_path()
+        self.cache: KeyCache | None = None
+        self.counters = ResilientCounters(None, fail_open=False)
+        self.events: deque[dict] = deque(maxlen=1000)
+        self._keys: dict[str, Key] = {}
+        self._brownouts: dict[str, tuple[str, datetime]] = {}   # "key:<id>" / "team:<name>" -> (reason, until)
+        self._listeners: list[Callable[[dict], None]] = []
+        self._settling: set[asyncio.Task] = set()
+        self._status_task: asyncio.Task | None = None
 
-    async def start(self, app: web.Application) -> None:
-        """Open connections (e.g. Redis); called at gateway start-up."""
+    async def start(self, app: web.Application | None = None) -> None:
+        """Load keys and connect to Redis; called at gateway start-up."""
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(None, open_key_store, self.config.database_url, self.keys_path)
+        except Exception as exc:
+            raise ConfigError(f"cannot open the key store: {exc}") from None
+        self.cache = KeyCache(store, self.config.keys.refresh_ms / 1000, self._keys_changed)
+        await self.cache.start()
+        if self.config.redis_url:
+            from tollway.accounting.redis_counters import RedisCounters, connect
+
+            where = redact_url(self.config.redis_url)
+            self.counters = ResilientCounters(RedisCounters(connect(self.config.redis_url)),
+                                              self.config.on_redis_failure == "open", where, self._emit)
+            revoked = [r.id for r in self.cache.records.values() if r.revoked]
+            await self.counters.revoke(revoked)
+        self._status_task = asyncio.create_task(self._refresh_status(), name="budget-status")
+        log.info("admission: %d virtual keys from %s; counters %s", len(self.cache.records), store.where,
+                 f"in Redis at {redact_url(self.config.redis_url)}" if self.config.redis_url else "in process")
 
     async def stop(self) -> None:
-        """Release what start() opened; called at shutdown after in-flight requests finished."""
+        """Finish settling, then release connections; called after in-flight requests finished."""
+        if self._status_task is not None:
+            self._status_task.cancel()
+        if self._settling:
+            await asyncio.wait(list(self._settling), timeout=10)
+        await self.counters.close()
+        if self.cache is not None:
+            await self.cache.stop()
 
     def routes(self) -> list[web.RouteDef]:
-        """Extra HTTP routes (e.g. the admin API)."""
-        return []
+        """The admin API under /admin/ (keys, budgets)."""
+        from tollway.accounting.admin_api import admin_routes
+
+        return admin_routes(self)
+
+    def subscribe(self, listener: Callable[[dict], None]) -> None:
+        """Call `listener(event)` for every alert event (soft thresholds, Redis outages, brownouts)."""
+        self._listeners.append(listener)
 
     async def authenticate(self, request: web.Request) -> Key:
-        """Raise GatewayError(401) for a missing or wrong key."""
-        if not self._keys:
-            return ANONYMOUS
-        if bearer_token(request) not in self._keys:
+        """Raise GatewayError(401) for a missing, wrong or revoked key."""
+        token = bearer_token(request)
+        key_id = key_id_of(token) if token else None
+        if key_id is not None and self.cache is not None:
+            record = await self.cache.get_or_refresh(key_id)
+            if record is None or not verify(record, token):
+                raise unauthorized()
+            if record.revoked:
+                raise refusals.key_revoked()
+            return self._keys.get(record.id) or self._key_of(record)
+        if self._static:
+            if token in self._static:
+                return ANONYMOUS
+            raise unauthorized()
+        if self._keys_required():
             raise unauthorized()
         return ANONYMOUS
 
     async def reserve(self, key: Key, creq: ClientRequest, group: str) -> Ticket:
         """Hold the most this request can cost; raise GatewayError(429 budget_exceeded / rate_limited) if it can't."""
-        return Ticket(key)
+        record = key.record
+        if record is not None:
+            self._check_permissions(record, creq, group)
+        elif not self.limits.deployments:
+            return Ticket(key)
+        candidates = self.holds.groups.get(group, [])
+        hold = self.holds.hold(creq, group)
+        lines = self.budgets.lines(record)
+        request = AdmitRequest(uuid.uuid4().hex, record.id if record and self.counters.shared else "",
+                               self.limits.checks(record, hold.estimated_tokens), self.budgets.checks(lines, hold.nano),
+                               self.limits.pacing(candidates, hold.estimated_tokens), self.hold_ms)
+        if request.empty:
+            return Ticket(key)
+        try:
+            decision, backend = await self.counters.admit(request)
+        except CountersUnavailable as exc:
+            raise refusals.limits_unavailable(str(exc)) from None
+        if not decision.ok:
+            raise self._refusal(decision, request, lines, creq, candidates, hold.nano)
+        self._watch_thresholds(lines, request.budgets, decision)
+        paced = candidates[decision.paced].name if request.pacing and decision.paced >= 0 else ""
+        return Ticket(key, str(from_nano(hold.nano)) if lines else "0", hold.estimated_tokens, id=request.ticket,
+                      backend=backend, rates=request.rates, budgets=request.budgets, paced=paced)
 
     async def settle(self, ticket: Ticket, row: LedgerRow) -> None:
-        """Replace the hold with the real cost and tokens of `row`; never raises."""
+        """Replace the holds with the real cost and tokens of `row`, in the background; never raises."""
+        if not ticket.backend:
+            return
+        task = asyncio.create_task(self._settle(ticket, row))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    def route_group(self, key: Key, group: str) -> str:
+        """The route group to serve `group` from: a cheaper one while the key or its team is in brownout."""
+        cheaper = self.config.budgets.brownout.get(group)
+        if cheaper is None or not self._brownouts:
+            return group
+        now = datetime.now(timezone.utc)
+        for owner in (f"key:{key.id}", f"team:{key.team}" if key.team else ""):
+            entry = self._brownouts.get(owner)
+            if entry is not None and entry[1] > now:
+                return cheaper
+        return group
+
+    def order_plan(self, ticket: Ticket, deployments: list) -> list:
+        """`deployments` with the one pacing charged this request to first (others keep their order)."""
+        if not ticket.paced:
+            return deployments
+        return sorted(deployments, key=lambda dep: dep.name != ticket.paced)
+
+    def brownout(self, key_id: str, reason: str) -> None:
+        """Serve this key from the cheaper route groups of `budgets.brownout` until the end of the UTC day."""
+        until = self.budgets.clock.current("daily").resets_at
+        self._brownouts[f"key:{key_id}"] = (reason, until)
+        self._emit({"event": "brownout", "scope": "key", "id": key_id, "reason": reason, "until": until.isoformat()})
+
+    def budget_status(self) -> list[dict]:
+        """Every key and team budget: window, limit_usd, spent_usd, reserved_usd, resets_at (refreshed each second)."""
+        known = self.counters.known
+        names = {r.id: r.name for r in self.cache.records.values()} if self.cache else {}
+        return [self.budgets.status(line, known.get(self.budgets.counter_name(line)), names.get(line.owner, ""))
+                for line in self._all_budget_lines()]
+
+    async def budget_status_now(self) -> list[dict]:
+        """budget_status() after reading the counters (one Redis call): what the admin API shows."""
+        await self.counters.refresh([self.budgets.counter_name(line) for line in self._all_budget_lines()])
+        return self.budget_status()
+
+    def keys_required(self) -> bool:
+        return self._keys_required()
+
+    def key_changed(self, record: KeyRecord) -> None:
+        """Take a key the admin API just wrote into the cache, without waiting for the next refresh."""
+        if self.cache is not None:
+            self.cache.apply([record])
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _keys_required(self) -> bool:
+        mode = self.config.keys.required
+        return mode == "always" or (mode == "auto" and self.cache is not None and bool(self.cache.records))
+
+    def _key_of(self, record: KeyRecord) -> Key:
+        key = Key(record.id, record.team, frozenset(record.models) if record.models else None,
+                  frozenset(record.residency) if record.residency else None, record.name, record)
+        self._keys[record.id] = key
+        return key
+
+    def _keys_changed(self, records: list[KeyRecord]) -> None:
+        revoked = []
+        for record in records:
+            self._key_of(record)
+            if record.revoked:
+                revoked.append(record.id)
+        if revoked and self.counters.shared:
+            task = asyncio.get_running_loop().create_task(self.counters.revoke(revoked))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+    def _check_permissions(self, record: KeyRecord, creq: ClientRequest, group: str) -> None:
+        if record.models and creq.model not in record.models and group not in record.models:
+            raise refusals.model_not_allowed(creq.model, list(record.models))
+        if record.residency:
+            where = [c.jurisdiction for c in self.holds.groups.get(group, [])]
+            if where and not set(where) & set(record.residency):
+                raise refusals.residency_not_met(creq.model, list(record.residency), where)
+
+    def _refusal(self, decision: Decision, request: AdmitRequest, lines: list[BudgetLine], creq: ClientRequest,
+                 candidates: list, hold_nano: int) -> GatewayError:
+        names = {r.id: r.name for r in self.cache.records.values()} if self.cache else {}
+        if decision.outcome == "revoked":
+            return refusals.key_revoked()
+        if decision.outcome == "budget":
+            line, state = lines[decision.index], decision.budgets[0]
+            return refusals.budget_exceeded(
+                _who(line, names), line.window, usd_text(to_nano(line.limit_usd)), usd_text(state.spent_nano),
+                usd_text(state.reserved_nano), usd_text(hold_nano),
+                self.budgets.resets_at(line).isoformat().replace("+00:00", "Z"))
+        if decision.outcome == "pacing":
+            return refusals.deployments_busy(creq.model, [c.name for c in candidates], decision.retry_after_ms)
+        check = request.rates[decision.index]
+        limit = check.rpm if decision.outcome == "rpm" else check.tpm
+        return refusals.rate_limited(self.limits.describe(check.subject, names), decision.outcome, limit or 0,
+                                     decision.retry_after_ms, check.tokens)
+
+    def _watch_thresholds(self, lines: list[BudgetLine], checks: list[BudgetCheck], decision: Decision) -> None:
+        """Past a soft threshold: an alert (once per budget period, from the replica that crossed it) and,
+        with `budgets.brownout` configured, cheaper route groups for the key or team (on every replica)."""
+        for index, (line, check, state) in enumerate(zip(lines, checks, decision.budgets)):
+            if not check.soft_nano or state.spent_nano + state.reserved_nano < check.soft_nano:
+                continue
+            owner = f"{line.scope}:{line.owner}"
+            if index in decision.soft_crossed:
+                self._emit({"event": "budget_soft_threshold", "scope": line.scope, "id": line.owner,
+                            "window": line.window, "limit_usd": str(line.limit_usd),
+                            "used_usd": exact_text(state.spent_nano + state.reserved_nano),
+                            "threshold": str(self.config.budgets.soft_threshold)})
+            current = self._brownouts.get(owner)
+            if self.config.budgets.brownout and (current is None or current[1] <= datetime.now(timezone.utc)):
+                until = self.budgets.resets_at(line)
+                self._brownouts[owner] = (f"{line.window} budget past {self.config.budgets.soft_threshold:%}", until)
+                self._emit({"event": "brownout", "scope": line.scope, "id": line.owner,
+                            "reason": self._brownouts[owner][0], "until": until.isoformat()})
+
+    async def _settle(self, ticket: Ticket, row: LedgerRow) -> None:
+        try:
+            tokens = row.prompt_tokens + row.completion_tokens
+            cost = to_nano(row.cost_usd or "0")
+            fixes = [RateFix("fix", check.subject, tokens) for check in ticket.rates]
+            if ticket.paced:
+                op = "fix" if row.deployment == ticket.paced else "drop"
+                fixes.append(RateFix(op, deployment_subject(ticket.paced), tokens))
+            if row.deployment and row.deployment != ticket.paced and self.limits.is_paced(row.deployment):
+                fixes.append(RateFix("add", deployment_subject(row.deployment), tokens))
+            if ticket.budgets and cost > ticket.budgets[0].hold_nano:
+                log.warning("request %s cost $%s, more than the $%s held for it: the upstream reported more tokens "
+                            "than the request allowed", row.id, row.cost_usd, ticket.held_usd)
+            budgets = [(check.name, cost, check.expire_at_s) for check in ticket.budgets]
+            await self.counters.settle(Settlement(ticket.id, fixes, budgets), ticket.backend)
+        except Exception:
+            log.exception("settling request %s failed; its hold is released when it expires", row.id)
+
+    def _all_budget_lines(self) -> list[BudgetLine]:
+        records = self.cache.records.values() if self.cache else ()
+        return [line for r in records if not r.revoked for line in self.budgets.lines(r) if line.scope == "key"] \
+            + self.budgets.team_lines()
+
+    async def _refresh_status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_REFRESH_S)
+            try:
+                await self.budget_status_now()
+            except Exception:
+                log.exception("refreshing budget status failed")
+
+    def _emit(self, event: dict) -> None:
+        event = {"ts": datetime.now(timezone.utc).isoformat(), **event}
+        self.events.append(event)
+        log.warning("alert: %s", event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("alert listener %r failed", listener)
+
+
+def _who(line: BudgetLine, names: dict[str, str]) -> str:
+    if line.scope == "key":
+        return f"key '{names.get(line.owner, line.owner)}' ({line.owner})"
+    return f"team '{line.owner}'"
+
+
+def resolve_admin_key(config: Config) -> str | None:
+    """The admin key from `server.admin_key_env`; None when the admin API is off."""
+    env = config.server.admin_key_env
+    if not env:
+        return None
+    value = os.environ.get(env, "").strip()
+    if not value:
+        raise ConfigError(f"server.admin_key_env: environment variable {env} is not set")
+    return value
+
+
+def admin_key_matches(admission: Admission, token: str) -> bool:
+    return admission.admin_key is not None and hmac.compare_digest(token.encode(), admission.admin_key.encode())
 
 
 def bearer_token(request: web.Request) -> str:

@@ -43,7 +43,7 @@ def open_ledger(config: "Config"):
         from tollway.accounting.ledger_postgres import PostgresLedgerWriter
 
         return PostgresLedgerWriter(config.database_url, path.with_name(path.name + ".spool.jsonl"),
-                                    config.ledger.flush_interval_s, config.ledger.batch_size)
+                                    config.ledger.flush_interval_s, config.ledger.batch_size, local_path=path)
     return LedgerWriter(path, config.ledger.flush_interval_s, config.ledger.batch_size)
 
 

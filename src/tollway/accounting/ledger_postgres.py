@@ -35,9 +35,11 @@ RECONNECT_S = 0.5
 
 
 class PostgresLedgerWriter:
-    def __init__(self, url: str, spool_path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000) -> None:
+    def __init__(self, url: str, spool_path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000,
+                 local_path: Path | None = None) -> None:
         self.url = url
-        self.path = redact_url(url)  # what start-up and shutdown messages print
+        self.where = redact_url(url)  # for messages: never the password
+        self.path = local_path or spool_path  # the local ledger path: files that live beside a ledger go here
         self.spool = Spool(spool_path)
         self._interval = flush_interval_s
         self._batch = batch_size
@@ -50,7 +52,8 @@ class PostgresLedgerWriter:
         self.written = 0
 
     async def start(self) -> None:
-        await self._connect()
+        if await self._connect():
+            log.info("ledger: PostgreSQL at %s (rows it cannot take yet are spooled to %s)", self.where, self.spool.path)
         self._task = asyncio.create_task(self._run(), name="ledger-writer")
 
     def append(self, row: LedgerRow) -> None:
@@ -118,7 +121,7 @@ class PostgresLedgerWriter:
             if not await self._write(rows[start:start + self._batch]):
                 return False
         self.spool.clear()
-        log.warning("ledger: wrote %d spooled rows to %s", len(rows), self.path)
+        log.warning("ledger: wrote %d spooled rows to %s", len(rows), self.where)
         return True
 
     async def _connect(self) -> bool:
@@ -136,7 +139,7 @@ class PostgresLedgerWriter:
             self._went_down(str(exc))
             return False
         if self._down:
-            log.warning("ledger: PostgreSQL at %s is back", self.path)
+            log.warning("ledger: PostgreSQL at %s is back", self.where)
         self._down = False
         return True
 
@@ -146,7 +149,7 @@ class PostgresLedgerWriter:
         self._conn = None
         if not self._down:
             log.error("ledger: cannot write to PostgreSQL at %s (%s); spooling rows to %s until it is back",
-                      self.path, reason, self.spool.path)
+                      self.where, reason, self.spool.path)
         self._down = True
 
     def _spool(self, rows: list[LedgerRow]) -> None:

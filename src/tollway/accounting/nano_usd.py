@@ -37,3 +37,8 @@ def usd_text(nano: int) -> str:
     if value == value.to_integral_value():
         return f"{value:.2f}"
     return f"{value:f}" if -value.as_tuple().exponent > 2 else f"{value:.2f}"
+
+
+def exact_text(nano: int) -> str:
+    """An exact USD amount with no exponent and no trailing zeros, for JSON: "0.078", "0"."""
+    return format(from_nano(nano).normalize(), "f")

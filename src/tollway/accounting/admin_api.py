@@ -1,0 +1,132 @@
+"""The admin API under /admin/: manage virtual keys and read budgets over HTTP.
+
+Every route needs the admin key (`server.admin_key_env`) as a Bearer token; with no admin key
+configured the API answers 404 saying how to turn it on. Writes go to the key store and take effect on
+this replica at once and on the others within `keys.refresh_ms` (a revocation at once everywhere
+when Redis is shared). Secrets appear once, in the answer to POST /admin/keys.
+
+  GET    /admin/keys                 every key (no secrets)
+  POST   /admin/keys                 create: {"name", "team", "daily_usd", "monthly_usd", "rpm", "tpm",
+                                              "models", "residency"} -> 201 with "secret"
+  GET    /admin/keys/{id}            one key
+  PATCH  /admin/keys/{id}            change the fields given (null clears a limit)
+  POST   /admin/keys/{id}/revoke     revoke (also DELETE /admin/keys/{id})
+  GET    /admin/budgets              budget_status(): every key and team budget, read from the counters
+  GET    /admin/events               recent alert events (soft thresholds, Redis outages, brownouts)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from tollway.accounting.key_fields import KeyFieldError, spec_from_json
+from tollway.accounting.key_store import KeyNotFound, KeyStoreError
+from tollway.accounting.keys import new_record, new_secret
+
+if TYPE_CHECKING:
+    from tollway.accounting.admission import Admission
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def admin_routes(admission: "Admission") -> list[web.RouteDef]:
+    api = _AdminApi(admission)
+    guard = api.guarded
+    return [
+        web.get("/admin/keys", guard(api.list_keys)),
+        web.post("/admin/keys", guard(api.create_key)),
+        web.get("/admin/keys/{key_id}", guard(api.get_key)),
+        web.patch("/admin/keys/{key_id}", guard(api.update_key)),
+        web.post("/admin/keys/{key_id}/revoke", guard(api.revoke_key)),
+        web.delete("/admin/keys/{key_id}", guard(api.revoke_key)),
+        web.get("/admin/budgets", guard(api.budgets)),
+        web.get("/admin/events", guard(api.events)),
+    ]
+
+
+class _AdminApi:
+    def __init__(self, admission: "Admission") -> None:
+        self.admission = admission
+
+    def guarded(self, handler: Handler) -> Handler:
+        async def run(request: web.Request) -> web.Response:
+            from tollway.accounting.admission import admin_key_matches, bearer_token
+
+            if self.admission.admin_key is None:
+                return _error(404, "The admin API is off: set server.admin_key_env to the name of an environment "
+                                   "variable holding the admin key.", "admin_api_disabled")
+            if not admin_key_matches(self.admission, bearer_token(request)):
+                return _error(401, "The admin API needs the admin key as 'Authorization: Bearer <key>'.",
+                              "invalid_admin_key")
+            try:
+                return await handler(request)
+            except KeyNotFound as exc:
+                return _error(404, str(exc), "key_not_found")
+            except KeyFieldError as exc:
+                return _error(400, str(exc), "invalid_field")
+            except KeyStoreError as exc:
+                return _error(503, str(exc), "key_store_unavailable")
+        return run
+
+    async def list_keys(self, request: web.Request) -> web.Response:
+        records = await self._call("list")
+        return _json({"object": "list", "data": [r.public() for r in records]})
+
+    async def create_key(self, request: web.Request) -> web.Response:
+        spec = spec_from_json(await _body(request))
+        if not spec.name:
+            raise KeyFieldError("name: required, e.g. {\"name\": \"ci-bot\"}")
+        key_id, secret = new_secret()
+        record = await self._call("create", new_record(key_id, secret, spec))
+        self.admission.key_changed(record)
+        return _json({**record.public(), "secret": secret}, 201)
+
+    async def get_key(self, request: web.Request) -> web.Response:
+        record = await self._call("get", request.match_info["key_id"])
+        if record is None:
+            raise KeyNotFound(request.match_info["key_id"])
+        return _json(record.public())
+
+    async def update_key(self, request: web.Request) -> web.Response:
+        spec = spec_from_json(await _body(request))
+        record = await self._call("update", request.match_info["key_id"], spec)
+        self.admission.key_changed(record)
+        return _json(record.public())
+
+    async def revoke_key(self, request: web.Request) -> web.Response:
+        record = await self._call("revoke", request.match_info["key_id"])
+        self.admission.key_changed(record)
+        await self.admission.counters.revoke([record.id])
+        return _json(record.public())
+
+    async def budgets(self, request: web.Request) -> web.Response:
+        return _json({"object": "list", "data": await self.admission.budget_status_now(),
+                      "counters": "redis" if self.admission.counters.shared else "local",
+                      "counters_down": self.admission.counters.down})
+
+    async def events(self, request: web.Request) -> web.Response:
+        return _json({"object": "list", "data": list(self.admission.events)})
+
+    async def _call(self, method: str, *args):
+        cache = self.admission.cache
+        if cache is None:
+            raise KeyStoreError("the key store is not open yet")
+        return await cache.call(getattr(cache.store, method), *args)
+
+
+async def _body(request: web.Request) -> object:
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise KeyFieldError(f"body: not valid JSON ({exc})") from None
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str, code: str) -> web.Response:
+    return _json({"error": {"message": message, "type": "admin_error", "code": code, "param": None}}, status)

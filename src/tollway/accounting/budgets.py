@@ -1,0 +1,87 @@
+"""USD budgets per key and per team over daily and monthly windows: which apply, and how they read.
+
+A budget's counters are named "<scope>:<owner>:<window>:<period id>", e.g. "key:ab12:daily:2026-11-22",
+so a new period starts from zero by itself and old ones expire in Redis a week after they end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from tollway.accounting.counters import BudgetCheck, BudgetState
+from tollway.accounting.keys import KeyRecord
+from tollway.accounting.nano_usd import exact_text, to_nano
+from tollway.accounting.periods import WINDOWS, PeriodClock, Window
+from tollway.accounting.settings import BudgetSettings, TeamSettings
+
+KEEP_AFTER_RESET = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """One budget that applies to a request: a key's or a team's, daily or monthly."""
+
+    scope: str          # "key" | "team"
+    owner: str          # key id or team name
+    window: Window
+    limit_usd: Decimal
+
+    def counter_name(self, period_id: str) -> str:
+        return f"{self.scope}:{self.owner}:{self.window}:{period_id}"
+
+
+class Budgets:
+    def __init__(self, settings: BudgetSettings, teams: dict[str, TeamSettings]) -> None:
+        self.settings = settings
+        self.teams = teams
+        self.clock = PeriodClock(settings.daily_reset_hour_utc, settings.monthly_reset_day)
+
+    def lines(self, record: KeyRecord | None) -> list[BudgetLine]:
+        if record is None:
+            return []
+        found = [BudgetLine("key", record.id, window, limit) for window, limit in
+                 zip(WINDOWS, (record.daily_usd, record.monthly_usd)) if limit is not None]
+        team = self.teams.get(record.team) if record.team else None
+        if team is not None:
+            found += [BudgetLine("team", record.team, window, limit) for window, limit in
+                      zip(WINDOWS, (team.daily_usd, team.monthly_usd)) if limit is not None]
+        return found
+
+    def team_lines(self) -> list[BudgetLine]:
+        return [BudgetLine("team", name, window, limit) for name, team in self.teams.items()
+                for window, limit in zip(WINDOWS, (team.daily_usd, team.monthly_usd)) if limit is not None]
+
+    def checks(self, lines: list[BudgetLine], hold_nano: int, now: datetime | None = None) -> list[BudgetCheck]:
+        now = now or datetime.now(timezone.utc)
+        checks = []
+        for line in lines:
+            period = self.clock.current(line.window, now)
+            limit = to_nano(line.limit_usd)
+            checks.append(BudgetCheck(line.counter_name(period.id), limit, self.soft_nano(limit), hold_nano,
+                                      int((period.resets_at + KEEP_AFTER_RESET).timestamp())))
+        return checks
+
+    def soft_nano(self, limit_nano: int) -> int:
+        return int(limit_nano * self.settings.soft_threshold)
+
+    def counter_name(self, line: BudgetLine, now: datetime | None = None) -> str:
+        return line.counter_name(self.clock.current(line.window, now).id)
+
+    def resets_at(self, line: BudgetLine, now: datetime | None = None) -> datetime:
+        return self.clock.current(line.window, now).resets_at
+
+    def status(self, line: BudgetLine, state: BudgetState | None, name: str = "") -> dict:
+        """One budget as budget_status() and the admin API report it (exact decimal strings)."""
+        period = self.clock.current(line.window)
+        state = state or BudgetState(0, 0)
+        limit = to_nano(line.limit_usd)
+        return {"scope": line.scope, "id": line.owner, "name": name or line.owner, "window": line.window,
+                "period": period.id, "limit_usd": exact_text(limit), "spent_usd": exact_text(state.spent_nano),
+                "reserved_usd": exact_text(state.reserved_nano),
+                "remaining_usd": exact_text(max(0, limit - state.spent_nano - state.reserved_nano)),
+                "soft_threshold": str(self.settings.soft_threshold),
+                "over_soft_threshold": state.spent_nano + state.reserved_nano >= self.soft_nano(limit),
+                "resets_at": period.resets_at.isoformat().replace("+00:00", "Z"),
+                "spent_nano": state.spent_nano, "reserved_nano": state.reserved_nano}

@@ -1,0 +1,236 @@
+"""`tollway keys`: create, list, update and revoke virtual keys.
+
+The command writes the key store the gateway reads (the config's database_url, or the SQLite ledger
+file), so running gateways see a change within `keys.refresh_ms`; with Redis configured a revocation
+is also published there and takes effect on every replica at once. A new key's secret is printed once
+and never stored: only its salted hash is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from tollway.accounting.key_fields import KeyFieldError, budget_pair, count, names
+from tollway.accounting.key_store import KeyStore, KeyStoreError, open_key_store
+from tollway.accounting.keys import UNSET, KeyRecord, KeySpec, new_record, new_secret
+from tollway.accounting.settings import check_database_url, check_redis_url, redact_url
+from tollway.config import Config, ConfigError, default_ledger_path, load_config
+
+
+class _Context:
+    def __init__(self, config_path: Path | None, ledger: Path | None, database_url: str | None,
+                 redis_url: str | None) -> None:
+        self.config_path, self.ledger, self.database_url, self.redis_url = config_path, ledger, database_url, redis_url
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)[0]
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._config
+
+    def store(self) -> KeyStore:
+        database_url = self.database_url or self.config.database_url
+        path = self.ledger or self.config.keys.path or self.config.ledger.path or default_ledger_path()
+        try:
+            return open_key_store(database_url, path)
+        except KeyStoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def redis(self) -> str | None:
+        return self.redis_url or self.config.redis_url
+
+
+def _url_option(checker):
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        try:
+            return checker(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return check
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file (as for `tollway serve`).")
+@click.option("--ledger", type=click.Path(path_type=Path), help="SQLite file holding keys (default: keys.path, then the ledger).")
+@click.option("--database-url", callback=_url_option(check_database_url), help="PostgreSQL holding keys (overrides database_url).")
+@click.option("--redis-url", callback=_url_option(check_redis_url), help="Redis to publish revocations to (overrides redis_url).")
+@click.pass_context
+def keys(ctx: click.Context, config_path: Path | None, ledger: Path | None, database_url: str | None,
+         redis_url: str | None) -> None:
+    """Create, list, update and revoke virtual keys with budgets and limits."""
+    ctx.obj = _Context(config_path, ledger, database_url, redis_url)
+
+
+def _limit_options(command):
+    options = [
+        click.option("--budget-usd", help="USD budgets as DAILY/MONTHLY, e.g. 5/100, 5/ (daily only), /100 (monthly "
+                                          "only); 'none' on a side clears it."),
+        click.option("--rpm", help="Requests per rolling minute ('none' clears)."),
+        click.option("--tpm", help="Tokens (prompt + completion) per rolling minute ('none' clears)."),
+        click.option("--models", help="Comma-separated model names (route groups or aliases) the key may use; "
+                                      "'' allows all."),
+        click.option("--residency", help="Comma-separated jurisdictions its requests may go to (e.g. eu,sg); '' allows any."),
+        click.option("--team", help="Team whose limits and budgets also apply (see `teams:` in the config)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _spec(name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | None, models: str | None,
+          residency: str | None, team: str | None) -> KeySpec:
+    try:
+        daily = monthly = UNSET
+        if budget_usd is not None:  # a side left empty stays as it is ("5/" on update changes only the daily)
+            given_daily, given_monthly = budget_pair(budget_usd)
+            left, _, right = budget_usd.partition("/")
+            daily = given_daily if left.strip() else UNSET
+            monthly = given_monthly if right.strip() else UNSET
+        return KeySpec(name=name, team=team, daily_usd=daily, monthly_usd=monthly,
+                       rpm=count(rpm, "--rpm") if rpm is not None else UNSET,
+                       tpm=count(tpm, "--tpm") if tpm is not None else UNSET,
+                       models=_names(models, "--models"), residency=_names(residency, "--residency"))
+    except KeyFieldError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _names(value: str | None, field: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return names(value, field) if value.strip() else ()
+
+
+@keys.command()
+@click.option("--name", required=True, help="A name people recognise, e.g. the app or person using it.")
+@_limit_options
+@click.pass_obj
+def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tpm: str | None, models: str | None,
+           residency: str | None, team: str | None, as_json: bool) -> None:
+    """Create a key and print its secret (shown only this once)."""
+    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team)
+    _warn_unknown_team(obj, team)
+    key_id, secret = new_secret()
+    store = obj.store()
+    try:
+        record = store.create(new_record(key_id, secret, spec))
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(orjson.dumps({**record.public(), "secret": secret}, option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_keys([record], f"created in {store.where}")
+    click.echo(f"\nsecret: {secret}")
+    click.echo("Store it now: it is not kept and cannot be shown again. Send it as 'Authorization: Bearer <secret>'.",
+               err=True)
+
+
+@keys.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
+    """List keys (without secrets)."""
+    store = obj.store()
+    try:
+        records = [r for r in store.list() if show_all or not r.revoked]
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    if as_json:
+        click.echo(orjson.dumps([r.public() for r in records], option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_keys(records, f"{len(records)} keys in {store.where}")
+
+
+@keys.command()
+@click.argument("key_id")
+@click.option("--name", help="A new name.")
+@_limit_options
+@click.pass_obj
+def update(obj: _Context, key_id: str, name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | None,
+           models: str | None, residency: str | None, team: str | None, as_json: bool) -> None:
+    """Change a key's name, budgets, limits, models, residency or team."""
+    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team)
+    _warn_unknown_team(obj, team)
+    record = _change(obj, lambda store: store.update(key_id, spec))
+    _show(record, as_json, "updated")
+
+
+@keys.command()
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def revoke(obj: _Context, key_id: str, as_json: bool) -> None:
+    """Revoke a key: every replica refuses it within a second."""
+    record = _change(obj, lambda store: store.revoke(key_id))
+    _publish_revocation(obj, record.id)
+    _show(record, as_json, "revoked")
+
+
+def _change(obj: _Context, change) -> KeyRecord:
+    store = obj.store()
+    try:
+        return change(store)
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _publish_revocation(obj: _Context, key_id: str) -> None:
+    url = obj.redis()
+    if not url:
+        return
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+            from tollway.accounting.redis_counters import REVOKED_KEY
+
+            client.sadd(REVOKED_KEY, key_id)
+    except redis.RedisError as exc:
+        click.echo(f"warning: could not publish the revocation to Redis at {redact_url(url)} ({exc}); gateways "
+                   "still refuse the key once they next read the key store (keys.refresh_ms)", err=True)
+
+
+def _warn_unknown_team(obj: _Context, team: str | None) -> None:
+    if team and team not in obj.config.teams:
+        known = ", ".join(obj.config.teams) or "none"
+        click.echo(f"warning: team {team!r} is not under `teams:` in the config (known: {known}); it groups keys "
+                   "but adds no limits until it is", err=True)
+
+
+def _show(record: KeyRecord, as_json: bool, verb: str) -> None:
+    if as_json:
+        click.echo(orjson.dumps(record.public(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_keys([record], verb)
+
+
+def _print_keys(records: list[KeyRecord], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("id", "name", "team", "daily USD", "monthly USD", "rpm", "tpm", "models", "residency", "state"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), _text(r.rpm),
+                      _text(r.tpm), ",".join(r.models) or "all", ",".join(r.residency) or "any",
+                      f"revoked {r.revoked_at[:19]}" if r.revoked else "active")
+    Console().print(table)
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,60 @@
+"""Admission's answers when it says no, in OpenAI's error shape, each saying what to do next.
+
+429s that waiting a few seconds will not fix (a spent budget, a request larger than a whole minute's
+token limit) carry `x-should-retry: false`, which the official OpenAI SDKs honour, so clients do not
+retry them in vain.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tollway.gateway.errors import GatewayError
+
+_NO_RETRY = {"x-should-retry": "false"}
+
+
+def key_revoked() -> GatewayError:
+    return GatewayError(401, "This API key has been revoked. Ask the gateway's operator for a new one.",
+                        "authentication_error", "key_revoked")
+
+
+def model_not_allowed(model: str, allowed: list[str]) -> GatewayError:
+    return GatewayError(403, f"This API key may not use model '{model}'. It may use: {', '.join(sorted(allowed))}.",
+                        "permission_error", "model_not_allowed", "model")
+
+
+def residency_not_met(model: str, residency: list[str], found: list[str]) -> GatewayError:
+    return GatewayError(403, f"This API key may only send data to {', '.join(sorted(residency))}, and no deployment "
+                             f"of model '{model}' is there (they are in {', '.join(sorted(set(found)))}).",
+                        "permission_error", "residency_not_met", "model")
+
+
+def budget_exceeded(who: str, window: str, limit: str, spent: str, reserved: str, hold: str,
+                    resets_at: str) -> GatewayError:
+    held = f" and ${reserved} is held by requests in flight" if reserved not in ("0", "0.00") else ""
+    return GatewayError(429, f"Budget exceeded: the {window} budget of {who} is ${limit}; ${spent} is spent{held}, "
+                             f"and this request may cost up to ${hold}. It resets at {resets_at}.",
+                        "rate_limit_error", "budget_exceeded", headers=_NO_RETRY)
+
+
+def rate_limited(who: str, measure: str, limit: int, retry_after_ms: int, tokens: int = 0) -> GatewayError:
+    unit = "requests" if measure == "rpm" else "tokens"
+    if retry_after_ms < 0:
+        return GatewayError(429, f"Rate limit: {who} allows {limit} tokens per minute, and this request alone is "
+                                 f"estimated at {tokens} tokens (prompt + max_tokens). Lower max_tokens.",
+                            "rate_limit_error", "rate_limited", headers=_NO_RETRY)
+    seconds = max(1, math.ceil(retry_after_ms / 1000))
+    return GatewayError(429, f"Rate limit: {who} allows {limit} {unit} per minute. Retry in {seconds} s.",
+                        "rate_limit_error", "rate_limited", headers={"Retry-After": str(seconds)})
+
+
+def deployments_busy(model: str, names: list[str], retry_after_ms: int) -> GatewayError:
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after_ms / 1000)))} if retry_after_ms >= 0 else {}
+    return GatewayError(429, f"Every deployment of model '{model}' is at its configured rate limit "
+                             f"({', '.join(names)}: limits.deployments). Retry shortly.",
+                        "rate_limit_error", "rate_limited", headers=headers)
+
+
+def limits_unavailable(message: str) -> GatewayError:
+    return GatewayError(503, message, "service_unavailable", "limits_unavailable")
