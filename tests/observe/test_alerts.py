@@ -1,12 +1,19 @@
 """Alerts reach a real webhook receiver: a spend spike against the weekly baseline, and a repointed alias."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat
-from tests.observe.support import ADMIN_KEY, WebhookReceiver, observed_config, row, scrape, write_ledger
+from tests.observe.support import (
+    ADMIN_KEY,
+    WebhookReceiver,
+    observed_config,
+    row,
+    scrape,
+    write_ledger,
+)
 
 pytestmark = pytest.mark.slow
 ENV = {**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY}
@@ -34,7 +41,7 @@ def _alert_config(emu, receiver: WebhookReceiver) -> dict:
 def test_spend_spike_raises_exactly_one_alert(emulator_factory, gateway_factory, tmp_path):
     emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 16}}})
     ledger = tmp_path / "history.db"
-    write_ledger(ledger, _usual_traffic(datetime.now(timezone.utc)))
+    write_ledger(ledger, _usual_traffic(datetime.now(UTC)))
     with WebhookReceiver() as receiver:
         gw = gateway_factory(_alert_config(emu, receiver), env=ENV, extra_args=("--ledger", str(ledger)))
         client = gw.client()

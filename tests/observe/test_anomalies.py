@@ -1,6 +1,6 @@
 """Weekly baselines and fixed thresholds on synthetic traffic, with a controlled clock (no processes)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tests.observe.support import row
@@ -9,7 +9,7 @@ from tollway.observe.baselines import HourlyHistory, hour_of
 from tollway.observe.settings import AlertSettings
 
 WEEK = 7 * 24 * 3600
-NOW = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc).timestamp()  # a Monday, 10:30 UTC
+NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC).timestamp()  # a Monday, 10:30 UTC
 
 
 def settings(**alerts) -> AlertSettings:
@@ -28,7 +28,7 @@ def test_baseline_is_the_same_hour_on_the_same_weekday():
     monday_10 = hour_of(NOW)
     history.add(series, monday_10 - 168, Decimal("3.0"), 100)        # last Monday 10:00
     history.add(series, monday_10 - 2 * 168, Decimal("1.0"), 100)    # the Monday before
-    history.add(series, monday_10 - 24, Decimal("50"), 100)          # Sunday 10:00: another weekday
+    history.add(series, monday_10 - 24, Decimal(50), 100)          # Sunday 10:00: another weekday
     baseline = history.baseline(series, "cost_usd", monday_10, min_history_hours=24)
     assert baseline.per_hour == Decimal("2.0")
     assert baseline.basis == "this hour on this weekday over 2 week(s)"
@@ -40,7 +40,7 @@ def test_without_a_week_of_history_the_same_hour_of_the_last_days_counts():
     hour = hour_of(NOW)
     for day in (1, 2, 3):
         history.add(series, hour - 24 * day, Decimal(day), 0)
-    history.add(series, hour - 5, Decimal("100"), 0)  # another hour of the day: not this hour's baseline
+    history.add(series, hour - 5, Decimal(100), 0)  # another hour of the day: not this hour's baseline
     baseline = history.baseline(series, "cost_usd", hour, min_history_hours=24)
     assert baseline.per_hour == Decimal(2) and baseline.basis == "this hour over 3 day(s)"
     assert history.baseline(series, "cost_usd", hour, min_history_hours=100) is None, "too little history"
@@ -50,7 +50,7 @@ def test_quiet_hours_count_as_zero():
     history = HourlyHistory(weeks=4)
     hour = hour_of(NOW)
     history.add(("route_group", "other"), hour - 2 * 168, Decimal(1), 0)  # traffic began two weeks ago
-    history.add(("route_group", "chat"), hour - 168, Decimal("4"), 0)      # chat: only last week
+    history.add(("route_group", "chat"), hour - 168, Decimal(4), 0)      # chat: only last week
     assert history.baseline(("route_group", "chat"), "cost_usd", hour, 24).per_hour == Decimal(2)
 
 

@@ -3,7 +3,7 @@ and updates itself after new requests."""
 
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -70,7 +70,7 @@ def _wait(predicate, what: str, timeout: float = 15.0) -> None:
 def test_dashboard_shows_the_ledger_and_updates(emulator_factory, gateway_factory, browser, tmp_path):
     emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 9}}})
     ledger = tmp_path / "known.db"
-    write_ledger(ledger, _known_ledger(datetime.now(timezone.utc)))
+    write_ledger(ledger, _known_ledger(datetime.now(UTC)))
     config = observed_config(emu, observe={"dashboard": {"refresh_s": 0.3}})
     gw = gateway_factory(config, env={**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY},
                          extra_args=("--ledger", str(ledger)))

@@ -6,7 +6,13 @@ from decimal import Decimal
 from tests.observe.support import row
 from tollway.observe.budget_view import parse_budgets
 from tollway.observe.drift import DriftWatch
-from tollway.observe.route_snapshot import Target, load_targets, price_class_changed, repoint_alerts, save_targets
+from tollway.observe.route_snapshot import (
+    Target,
+    load_targets,
+    price_class_changed,
+    repoint_alerts,
+    save_targets,
+)
 from tollway.observe.settings import DriftSettings
 
 DRIFT = DriftSettings(recent_requests=5, reference_requests=20, min_reference=10, fingerprint_samples=3)

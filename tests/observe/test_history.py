@@ -1,6 +1,6 @@
 """The ledger's past read back at start: hourly sums for baselines (exact), the dashboard window, drift."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tests.observe.support import row, write_ledger
@@ -8,7 +8,7 @@ from tollway.observe.baselines import hour_of
 from tollway.observe.history import load_history
 from tollway.observe.settings import ObserveSettings
 
-UNTIL = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
+UNTIL = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 
 
 def test_baseline_sums_window_rows_and_drift_references(tmp_path):

@@ -9,7 +9,14 @@ import orjson
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat
-from tests.observe.support import ADMIN_KEY, labels, observed_config, scrape, start_emulator, start_gateway
+from tests.observe.support import (
+    ADMIN_KEY,
+    labels,
+    observed_config,
+    scrape,
+    start_emulator,
+    start_gateway,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from tests.observe.support import row, write_ledger
 from tollway.observe.report_command import report
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 TS = (NOW - timedelta(hours=2)).isoformat()
 FAILOVER = {"deployment": "ds-flash", "provider": "deepseek", "outcome": "failover", "kind": "server_error"}
 

@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -34,7 +34,7 @@ class Alert:
     value: str = ""    # what was seen (exact decimal text)
     expected: str = ""  # the baseline or threshold it was compared with
     severity: str = "warning"
-    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def to_json(self) -> dict[str, Any]:
@@ -60,7 +60,7 @@ class AlertSink(Protocol):
 class AlertCenter:
     """Fans each alert out; keeps the latest for the dashboard."""
 
-    def __init__(self, metrics: "GatewayMetrics", keep_recent: int, webhook: AlertSink | None = None,
+    def __init__(self, metrics: GatewayMetrics, keep_recent: int, webhook: AlertSink | None = None,
                  admission: object | None = None, brownout: bool = False) -> None:
         self.metrics = metrics
         self.recent: deque[Alert] = deque(maxlen=keep_recent)

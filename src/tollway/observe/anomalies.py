@@ -109,7 +109,7 @@ class SpendWatch:
                 self._episodes.forget(series)
         return [self._alert(sorted(group, key=_specific_first)) for group in findings.values()]
 
-    def _against_baseline(self, series: Series, window: WindowSums, now: float, hour: int) -> "_Finding | None":
+    def _against_baseline(self, series: Series, window: WindowSums, now: float, hour: int) -> _Finding | None:
         settings = self.settings.baseline
         window_s = Decimal(str(self.settings.window_s))
         seen: dict[str, Decimal] = {}
@@ -128,13 +128,13 @@ class SpendWatch:
         return _Finding(series, tuple(sorted(seen.items())), expected, basis)
 
     def _against_rule(self, index: int, rule: ThresholdRule, series: Series, window: WindowSums,
-                      now: float) -> "_Finding | None":
+                      now: float) -> _Finding | None:
         total = window.total(now, rule.window_s, rule.metric)
         if not self._episodes.update(("rule", index, series), total > rule.above, now):
             return None
         return _Finding(series, ((rule.metric, total),), {rule.metric: rule.above}, "", rule)
 
-    def _alert(self, group: list["_Finding"]) -> Alert:
+    def _alert(self, group: list[_Finding]) -> Alert:
         first = group[0]
         scope, name = first.series
         where = "all traffic" if scope == "total" else f"{scope} {name}"
@@ -155,7 +155,7 @@ class SpendWatch:
             scope=scope, subject=name if scope != "total" else "", value=_amount(seen[lead], lead),
             expected=_amount(first.expected[lead], lead))
 
-    def _threshold_alert(self, finding: "_Finding", where: str, also: str) -> Alert:
+    def _threshold_alert(self, finding: _Finding, where: str, also: str) -> Alert:
         rule = finding.rule
         assert rule is not None
         metric, total = finding.seen[0]

@@ -7,9 +7,9 @@ and redraws. Everything under /dashboard is behind the admin key (admin_auth.py)
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import orjson
 from aiohttp import web
@@ -22,7 +22,7 @@ _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> tuple[bytes, str] | None:
     path = ASSETS_DIR / name
     if path.parent != ASSETS_DIR or path.suffix not in _TYPES or not path.is_file():

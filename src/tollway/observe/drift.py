@@ -25,7 +25,7 @@ from tollway.observe.settings import DriftSettings
 class _MeanShift:
     """Recent values against a reference of the values just before them; sums kept running (O(1) per value)."""
 
-    __slots__ = ("recent", "reference", "recent_sum", "reference_sum")
+    __slots__ = ("recent", "recent_sum", "reference", "reference_sum")
 
     def __init__(self, recent: int, reference: int) -> None:
         self.recent: deque[Decimal] = deque(maxlen=recent)
@@ -64,7 +64,7 @@ class _MeanShift:
 
 
 class _Fingerprint:
-    __slots__ = ("known", "candidate", "streak")
+    __slots__ = ("candidate", "known", "streak")
 
     def __init__(self) -> None:
         self.known = ""
@@ -89,7 +89,7 @@ class _Fingerprint:
 
 
 class _DeploymentDrift:
-    __slots__ = ("cost", "output", "fingerprint")
+    __slots__ = ("cost", "fingerprint", "output")
 
     def __init__(self, settings: DriftSettings) -> None:
         self.cost = _MeanShift(settings.recent_requests, settings.reference_requests)

@@ -9,10 +9,10 @@ written by an older or newer tollway still loads.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 

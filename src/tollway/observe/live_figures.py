@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
@@ -41,7 +41,7 @@ class Totals:
         self.completion_tokens += row.completion_tokens
         self.cost_usd += Decimal(row.cost_usd)
 
-    def merge(self, other: "Totals") -> None:
+    def merge(self, other: Totals) -> None:
         self.requests += other.requests
         self.errors += other.errors
         self.fallbacks += other.fallbacks
@@ -122,4 +122,4 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
 
 
 def _iso(hour: int) -> str:
-    return datetime.fromtimestamp(hour * 3600, timezone.utc).isoformat()
+    return datetime.fromtimestamp(hour * 3600, UTC).isoformat()

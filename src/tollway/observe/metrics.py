@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.budget_view import BudgetUse
@@ -59,7 +65,7 @@ class LatencyHistogram:
 class GatewayMetrics:
     """The figures behind /metrics. `add(row)` per finished request; `collect()` at scrape time."""
 
-    def __init__(self, settings: MetricsSettings, gateway: "Gateway | None" = None) -> None:
+    def __init__(self, settings: MetricsSettings, gateway: Gateway | None = None) -> None:
         self.settings = settings
         self.gateway = gateway
         self.requests: Counter[tuple[str, str, str, str]] = Counter()

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,7 +48,7 @@ DRAIN_CHUNK = 200  # rows folded between yields to the event loop (each takes te
 
 
 class Observer:
-    def __init__(self, gateway: "Gateway") -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.settings = settings = gateway.config.observe
         try:
@@ -91,7 +91,7 @@ class Observer:
         if self.webhook is not None:
             self.webhook.start()
         self._check_repoints()
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         self._history_task = asyncio.create_task(self._load_history(started), name="observe-history")
         self._task = asyncio.create_task(self._run(), name="observe")
 
@@ -187,7 +187,7 @@ class Observer:
     def _check_repoints(self) -> None:
         gw = self.gateway
         path = route_snapshot.state_path(self._ledger_path())
-        current = route_snapshot.current_targets(gw.table, gw.pricer, datetime.now(timezone.utc))
+        current = route_snapshot.current_targets(gw.table, gw.pricer, datetime.now(UTC))
         previous = route_snapshot.load_targets(path)
         if previous is not None and self.settings.alerts.enabled:
             for alert in route_snapshot.repoint_alerts(previous, current,
@@ -207,7 +207,7 @@ class Observer:
         gw = self.gateway
         now = time.time()
         return {
-            "generated_at": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+            "generated_at": datetime.fromtimestamp(now, UTC).isoformat(),
             "window_h": self.settings.dashboard.window_h,
             "history_loaded": self._held is None,
             **self.live.snapshot(now),

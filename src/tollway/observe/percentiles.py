@@ -7,7 +7,7 @@ report can be checked by hand against the ledger.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:

@@ -7,7 +7,7 @@ job can page), 2 for bad input (click's usage errors) and 1 with a message for u
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +18,8 @@ import orjson
 from tollway.config import ConfigError, default_ledger_path, load_config
 from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
-from tollway.observe.reconciliation import DayModel, Tolerance, reconcile as compare
+from tollway.observe.reconciliation import DayModel, Tolerance
+from tollway.observe.reconciliation import reconcile as compare
 
 
 @click.command()
@@ -51,8 +52,8 @@ def reconcile(invoice: Path, ledger: Path | None, config_path: Path | None, prov
         lines = read_invoice(invoice, Columns(date_column, model_column, cost_column), currency, rate,
                              _mapping(model_map))
         days = sorted({date.fromisoformat(line.day) for line in lines})
-        since = datetime.combine(days[0] - timedelta(days=1), datetime.min.time(), timezone.utc)
-        until = datetime.combine(days[-1] + timedelta(days=2), datetime.min.time(), timezone.utc)
+        since = datetime.combine(days[0] - timedelta(days=1), datetime.min.time(), UTC)
+        until = datetime.combine(days[-1] + timedelta(days=2), datetime.min.time(), UTC)
         result = compare(read_rows(ledger or configured_ledger, since, until), lines, tz, limits, provider)
     except (InvoiceError, LedgerReadError) as exc:
         raise click.ClickException(str(exc)) from None

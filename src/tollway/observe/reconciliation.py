@@ -11,10 +11,10 @@ price in tollway's catalog.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from tollway.accounting.ledger_schema import LedgerRow

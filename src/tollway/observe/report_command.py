@@ -16,7 +16,13 @@ import orjson
 from tollway.catalog import Catalog
 from tollway.config import ConfigError, default_ledger_path, load_config
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
-from tollway.observe.report_data import BaselineError, Report, ReportLine, baseline_pricer, build_report
+from tollway.observe.report_data import (
+    BaselineError,
+    Report,
+    ReportLine,
+    baseline_pricer,
+    build_report,
+)
 from tollway.observe.time_window import parse_when
 
 CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbacks", "fallback_rate",

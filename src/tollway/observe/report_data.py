@@ -16,10 +16,10 @@ Shadow copies are real spend but not client traffic: their cost is totalled sepa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from tollway.accounting.cost import UnknownPriceError, cost_usd
 from tollway.accounting.ledger_schema import LedgerRow

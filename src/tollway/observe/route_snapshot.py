@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +57,7 @@ def state_path(ledger_path: Path) -> Path:
     return ledger_path.with_name(ledger_path.name + ".routes.json")
 
 
-def current_targets(table: "RouteTable", pricer: "DeploymentPricer", at: datetime) -> dict[str, Target]:
+def current_targets(table: RouteTable, pricer: DeploymentPricer, at: datetime) -> dict[str, Target]:
     targets = {}
     for public in table.public_names():
         group = table.group_for(public)
@@ -68,7 +68,7 @@ def current_targets(table: "RouteTable", pricer: "DeploymentPricer", at: datetim
     return targets
 
 
-def _blended(pricer: "DeploymentPricer", dep, at: datetime) -> str | None:
+def _blended(pricer: DeploymentPricer, dep, at: datetime) -> str | None:
     price = pricer.price(dep, at)
     if price is None or price.input.is_nan() or price.output.is_nan():
         return None
@@ -89,7 +89,7 @@ def load_targets(path: Path) -> dict[str, Target] | None:
 
 def save_targets(path: Path, targets: dict[str, Target]) -> None:
     """Write atomically: a crash mid-write must not lose the previous snapshot."""
-    data = {"version": STATE_VERSION, "written_at": datetime.now(timezone.utc).isoformat(),
+    data = {"version": STATE_VERSION, "written_at": datetime.now(UTC).isoformat(),
             "targets": {name: _fields(t) for name, t in targets.items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

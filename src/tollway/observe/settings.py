@@ -26,7 +26,7 @@ class MetricsSettings(Strict):
         min_length=1, description="upper bounds of the TTFT and total-latency histograms, seconds")
 
     @model_validator(mode="after")
-    def _sorted(self) -> "MetricsSettings":
+    def _sorted(self) -> MetricsSettings:
         if sorted(self.latency_buckets_s) != self.latency_buckets_s or len(set(self.latency_buckets_s)) != len(self.latency_buckets_s):
             raise ValueError(f"latency_buckets_s must be strictly increasing (got {self.latency_buckets_s})")
         return self
@@ -92,7 +92,7 @@ class WebhookSettings(Strict):
     retries: int = Field(3, ge=0)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "WebhookSettings":
+    def _one_source(self) -> WebhookSettings:
         if self.url_env and self.url:
             raise ValueError("give url_env or url, not both")
         if self.url is not None and not self.url.startswith(("http://", "https://")):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -15,10 +15,10 @@ def parse_when(value: str | None, option: str, now: datetime | None = None) -> d
         return None
     unit = _UNITS.get(value[-1:])
     if unit and value[:-1].isdigit():
-        return (now or datetime.now(timezone.utc)) - timedelta(**{unit: int(value[:-1])})
+        return (now or datetime.now(UTC)) - timedelta(**{unit: int(value[:-1])})
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a time: use e.g. 7d, 12h, 30m, 2026-11-01 or "
                                  "2026-11-01T08:00", param_hint=option) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -26,11 +26,13 @@ class RequestTracer:
         self._tracer = tracer
 
     @classmethod
-    def create(cls, settings: TracingSettings) -> "RequestTracer | None":
+    def create(cls, settings: TracingSettings) -> RequestTracer | None:
         if not settings.otlp_endpoint:
             return None
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor

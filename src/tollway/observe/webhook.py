@@ -75,7 +75,7 @@ class WebhookSender:
                     problem = f"HTTP {response.status}"
                     if response.status < 500 and response.status != 429:
                         break
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 problem = type(exc).__name__
             await asyncio.sleep(min(0.5 * 2 ** attempt, 10))
         self.failed += 1
@@ -86,7 +86,7 @@ class WebhookSender:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._queue.join(), flush_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("%d alerts not delivered to the webhook before shutdown", self._queue.qsize())
             self._task.cancel()
             try:
