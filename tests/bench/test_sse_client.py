@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from tollway.bench.record import RATE_LIMITED, SERVER_ERROR, STREAM_CUT, STREAM_ERROR, TIMEOUT
-from tollway.bench.sse_client import StreamingClient
+from tollway.bench.sse_client import StreamingClient, connection_reuse_trace
 from tollway.bench.workload import RequestSpec
 
 SPEC = RequestSpec(index=0, messages=({"role": "user", "content": "hi"},), output_tokens=3)
@@ -79,6 +79,17 @@ async def stall(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def close_after_answer(request: web.Request) -> web.StreamResponse:
+    """Like llama-server: a complete streamed answer, then the keep-alive connection is dropped unannounced."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    await resp.write(_event(_delta("a", "stop")))
+    await resp.write(b"data: [DONE]\n\n")
+    await resp.write_eof()
+    request.transport.close()
+    return resp
+
+
 async def whole_json(request: web.Request) -> web.Response:
     return web.json_response({"choices": [{"message": {"content": "abc"}, "finish_reason": "stop"}],
                               "usage": {"prompt_tokens": 5, "completion_tokens": 3}})
@@ -87,10 +98,10 @@ async def whole_json(request: web.Request) -> web.Response:
 ROUTES = {"/role/chat/completions": role_first, "/cut/chat/completions": cut,
           "/error/chat/completions": error_event, "/limited/chat/completions": limited,
           "/unavailable/chat/completions": unavailable, "/stall/chat/completions": stall,
-          "/json/chat/completions": whole_json}
+          "/json/chat/completions": whole_json, "/closer/chat/completions": close_after_answer}
 
 
-async def _send(path: str, timeout_s: float = 5.0):
+async def _send(path: str, timeout_s: float = 5.0, count: int = 1):
     app = web.Application()
     for route, handler in ROUTES.items():
         app.router.add_post(route, handler)
@@ -102,15 +113,16 @@ async def _send(path: str, timeout_s: float = 5.0):
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(trace_configs=[connection_reuse_trace()]) as session:
             client = StreamingClient(session, f"http://127.0.0.1:{port}{path}", "m", SECRET, timeout_s, True)
-            return await client.send(SPEC, measured=True)
+            records = [await client.send(SPEC, measured=True) for _ in range(count)]
+            return records[0] if count == 1 else records
     finally:
         await runner.cleanup()
 
 
-def send(path: str, timeout_s: float = 5.0):
-    return asyncio.run(_send(path, timeout_s))
+def send(path: str, timeout_s: float = 5.0, count: int = 1):
+    return asyncio.run(_send(path, timeout_s, count))
 
 
 def test_ttft_is_the_first_content_event_not_the_role_chunk():
@@ -146,6 +158,12 @@ def test_a_stalled_stream_times_out():
     record = send("/stall/chat/completions", timeout_s=0.5)
     assert record.error == TIMEOUT
     assert 0.5 <= (record.end_ns - record.origin_ns) / 1e9 < 2.0
+
+
+def test_a_pooled_connection_the_server_dropped_is_resent_not_failed():
+    records = send("/closer/chat/completions", count=4)
+    assert [r.error for r in records] == [None] * 4
+    assert [r.stale_connection_retries for r in records] == [0, 1, 1, 1]
 
 
 def test_a_server_that_ignores_stream_true_is_read_as_one_event():

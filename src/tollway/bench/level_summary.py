@@ -99,6 +99,7 @@ class LevelSummary:
     client: ClientLoad
     open_loop: OpenLoopCheck | None = None
     exact_output: bool = False
+    stale_connection_retries: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -118,7 +119,8 @@ def summarize_level(target: str, run: LevelRun, slo: Slo, exact_output: bool, ra
         failed_requests=len(measured) - len(ok), warmup_requests=len(run.records) - len(measured),
         duration_s=duration_s, throughput=_throughput(measured, ok, duration_s),
         goodput=_goodput(metrics, duration_s), latency_ms=latency, tokens=_tokens(measured, ok, exact_output, seed),
-        errors=errors, error_examples=examples, client=run.client, exact_output=exact_output)
+        errors=errors, error_examples=examples, client=run.client, exact_output=exact_output,
+        stale_connection_retries=sum(r.stale_connection_retries for r in measured))
     if run.level.mode == RATE:
         summary.open_loop = _open_loop(run, measured, rate_tolerance, summary, seed)
     summary.warnings.extend(_warnings(summary))

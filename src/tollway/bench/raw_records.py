@@ -40,5 +40,5 @@ def _line(target: str, label: str, r: RequestRecord, base_ns: int) -> dict:
         "error_detail": r.error_detail, "retry_after": r.retry_after,
         "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
         "cached_tokens": r.cached_tokens, "requested_output_tokens": r.requested_output_tokens,
-        "finish_reason": r.finish_reason,
+        "finish_reason": r.finish_reason, "stale_connection_retries": r.stale_connection_retries,
     }

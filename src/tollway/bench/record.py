@@ -60,6 +60,7 @@ class RequestRecord:
     error: str | None = None
     error_detail: str | None = None
     retry_after: str | None = None
+    stale_connection_retries: int = 0  # resent at once: a pooled connection the server had closed
 
     @property
     def ok(self) -> bool:

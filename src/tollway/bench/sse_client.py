@@ -21,6 +21,25 @@ from tollway.bench.workload import RequestSpec
 
 DETAIL_LIMIT = 300
 DRAIN_AFTER_DONE_S = 1.0
+STALE_CONNECTION_RETRIES = 3
+
+
+def connection_reuse_trace() -> aiohttp.TraceConfig:
+    """A trace that marks a request's context when it was sent on a pooled (reused) connection.
+
+    Why: some servers (llama-server among them) close a keep-alive connection right after a streamed
+    answer without saying so. The next request written to it fails at once, before the server saw it;
+    that is a stale pooled connection, not a server failure, so it is retried on a new connection (the
+    time it took stays in the request's latency). Pass the result to ClientSession(trace_configs=[...]).
+    """
+    trace = aiohttp.TraceConfig()
+
+    async def on_reuse(session, context, params) -> None:  # noqa: ANN001  (aiohttp's callback signature)
+        if isinstance(context.trace_request_ctx, dict):
+            context.trace_request_ctx["reused"] = True
+
+    trace.on_connection_reuseconn.append(on_reuse)
+    return trace
 
 
 class SseParser:
@@ -109,7 +128,7 @@ class StreamingClient:
         record.origin_ns = scheduled_ns if scheduled_ns is not None else record.sent_ns
         try:
             async with asyncio.timeout(self.timeout_s):
-                await self._exchange(payload, record)
+                await self._send_with_fresh_connection_retry(payload, record)
         except TimeoutError:
             record.fail(TIMEOUT, f"no complete answer within {self.timeout_s:g}s")
         except aiohttp.ClientError as exc:
@@ -123,8 +142,21 @@ class StreamingClient:
             record.end_ns = time.perf_counter_ns()
         return record
 
-    async def _exchange(self, payload: bytes, record: RequestRecord) -> None:
-        async with self.session.post(self.url, data=payload, headers=self._headers) as resp:
+    async def _send_with_fresh_connection_retry(self, payload: bytes, record: RequestRecord) -> None:
+        for _ in range(STALE_CONNECTION_RETRIES):
+            context = {"reused": False}
+            try:
+                await self._exchange(payload, record, context)
+                return
+            except aiohttp.ClientConnectionError:
+                if not context["reused"] or record.status is not None:
+                    raise
+                record.stale_connection_retries += 1
+        await self._exchange(payload, record, {"reused": False})
+
+    async def _exchange(self, payload: bytes, record: RequestRecord, context: dict) -> None:
+        async with self.session.post(self.url, data=payload, headers=self._headers,
+                                     trace_request_ctx=context) as resp:
             record.response_ns = time.perf_counter_ns()
             record.status = resp.status
             if resp.status != 200:
