@@ -14,7 +14,6 @@ import sys
 
 import httptools
 import orjson
-
 from fake_upstream import PLAIN
 
 HEADERS_END = PLAIN.index(b"\r\n\r\n")

@@ -110,6 +110,9 @@ def write(out: Path, meta: dict, results: dict[str, TargetResult], extras: dict[
           f"Command: `{meta['command']}`", "",
           "| | |", "| --- | --- |"]
     md += [f"| {k} | {v} |" for k, v in meta.items() if k not in ("command", "date")]
+    features = results[TOLLWAY].extra.get("features_on") if TOLLWAY in results else None
+    if features:
+        md += ["", "tollway ran with: " + "; ".join(features) + "."]
     md += ["", "## Closed loop (wrk, maximum throughput)", "", *closed_table(results), "",
            "## Ratios", "", *ratio_table(results), "",
            "## Open loop (fixed rate, latency from the scheduled send time)", "", *open_table(results), "",

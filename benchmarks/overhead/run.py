@@ -17,6 +17,7 @@ import os
 import platform
 import shlex
 import sqlite3
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from pathlib import Path
 import measure
 import report
 import targets
+import tollway_config
 from measure import MODES, TargetResult
 from tollway_config import write_config
 from wrk import ensure_wrk
@@ -43,6 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (closed loop)")
     parser.add_argument("--rounds", type=int, help="closed-loop rounds over all targets; medians reported (default 3, quick 1)")
     parser.add_argument("--soak", type=int, help="requests tollway answers in the soak (default 200000, quick 2000)")
+    parser.add_argument("--tollway-rev", help="benchmark this git revision of tollway (exported with git archive) "
+                                              "instead of the installed working tree, e.g. HEAD")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also py-spy tollway under load (profile.py)")
@@ -70,14 +74,15 @@ def cores() -> tuple[int | None, int | None, str]:
     return gateway_core, load_core, f"gateway on core {gateway_core}; upstream, load and harness on core {load_core}"
 
 
-def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | None) -> tuple[dict, dict]:
+def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | None,
+              tollway_src: Path | None) -> tuple[dict, dict]:
     """Start every target up front (each measured for time to ready and idle RSS before any load)."""
     live = {report.DIRECT: targets.Target(report.DIRECT, upstream.base)}
     results = {report.DIRECT: TargetResult(report.DIRECT, None)}
     starters = []
     if not args.skip_bare:
         starters.append((report.BARE, lambda: targets.start_bare_proxy(upstream, work, gateway_core)))
-    starters.append((report.TOLLWAY, lambda: _start_tollway(upstream, work, gateway_core)))
+    starters.append((report.TOLLWAY, lambda: _start_tollway(upstream, work, gateway_core, tollway_src)))
     if not args.skip_litellm:
         starters.append((report.LITELLM, lambda: _start_litellm(upstream, work, gateway_core)))
     for name, starter in starters:
@@ -93,10 +98,17 @@ def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | No
     return live, results
 
 
-def _start_tollway(upstream: targets.Target, work: Path, gateway_core: int | None) -> targets.Target:
-    config = write_config(upstream.base, targets.UPSTREAM_KEY, work)
-    gateway = targets.start_tollway(config.path, config.env, work, gateway_core, config.env["BENCH_CLIENT_KEY"])
+def _start_tollway(upstream: targets.Target, work: Path, gateway_core: int | None,
+                   tollway_src: Path | None) -> targets.Target:
+    config = write_config(upstream.base, targets.UPSTREAM_KEY, work, tollway_src)
+    gateway = targets.start_tollway(config.path, config.env, work, gateway_core, tollway_config.CLIENT_KEY, tollway_src)
     gateway.notes += [f"feature {m}" for m in config.features_missing]
+    secret, why_not = tollway_config.create_virtual_key(gateway.base)
+    if secret:
+        gateway.api_key = secret
+        config.features_on.append("virtual key (team, RPM/TPM limits, daily + monthly budget) on every request")
+    else:
+        gateway.notes.append(f"virtual key: not used, the static client key was ({why_not})")
     gateway.extra["features_on"] = config.features_on
     return gateway
 
@@ -154,6 +166,18 @@ def finish_tollway(args, wrk: str | None, gateway: targets.Target, result: Targe
                         f"warm-up, soak and requests cut off by wrk add rows too)")
 
 
+def export_revision(rev: str, work: Path) -> tuple[Path, str]:
+    """`git archive` one revision's src/ into the work directory; returns (its src dir, short commit)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", f"{rev}^{{commit}}"], check=True, capture_output=True,
+                            text=True, cwd=targets.REPO).stdout.strip()
+    dest = work / f"tollway-{commit}"
+    if not (dest / "src" / "tollway").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit, "src"], check=True, capture_output=True, cwd=targets.REPO)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / "src", commit
+
+
 def _ledger_rows(path: Path) -> int:
     if not path.exists():
         return 0
@@ -164,9 +188,7 @@ def _ledger_rows(path: Path) -> int:
         conn.close()
 
 
-def _meta(args, argv: list[str], pin_note: str, loads: tuple) -> dict:
-    import subprocess
-
+def _meta(args, argv: list[str], pin_note: str, loads: tuple, commit: str | None) -> dict:
     def git(*cmd: str) -> str:
         out = subprocess.run(["git", *cmd], check=False, capture_output=True, text=True, cwd=targets.REPO)
         return out.stdout.strip()
@@ -176,7 +198,8 @@ def _meta(args, argv: list[str], pin_note: str, loads: tuple) -> dict:
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": shlex.join(["python", "benchmarks/overhead/run.py", *argv]),
-        "tollway commit": git("rev-parse", "--short", "HEAD") + (" (+ uncommitted changes)" if git("status", "--porcelain", "src") else ""),
+        "tollway commit": commit or (git("rev-parse", "--short", "HEAD")
+                                     + (" + uncommitted changes in src/" if git("status", "--porcelain", "src") else "")),
         "machine": f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}",
         "python": sys.version.split()[0],
         "pinning": pin_note,
@@ -197,8 +220,9 @@ def main(argv: list[str]) -> int:
     upstream = targets.start_upstream(work, load_core)
     extras: dict[str, list[str]] = {}
     live: dict[str, targets.Target] = {}
+    tollway_src, commit = export_revision(args.tollway_rev, work) if args.tollway_rev else (None, None)
     try:
-        live, results = start_all(args, upstream, work, gateway_core)
+        live, results = start_all(args, upstream, work, gateway_core, tollway_src)
         if wrk is None:
             results[report.DIRECT].notes.append("closed loop skipped: wrk is missing and could not be installed")
         else:
@@ -208,6 +232,9 @@ def main(argv: list[str]) -> int:
             if target.proc:
                 results[name].rss_after_mib = round(measure.rss_mib(target), 1)
                 results[name].processes = measure.procstat.sample(target.proc.pid).processes
+        for name, target in live.items():  # nothing else may run on the gateway core from here on
+            if name != report.TOLLWAY:
+                targets.stop(target.proc)
         finish_tollway(args, wrk, live[report.TOLLWAY], results[report.TOLLWAY], load_core, extras)
     finally:
         for target in live.values():
@@ -219,7 +246,7 @@ def main(argv: list[str]) -> int:
 
         extras["Hot-path library alternatives"] = alternatives.run_all(work, gateway_core, load_core, wrk,
                                                                        args.seconds, args.rounds, args.quick)
-    meta = _meta(args, argv, pin_note, (load_before, os.getloadavg()[0]))
+    meta = _meta(args, argv, pin_note, (load_before, os.getloadavg()[0]), commit)
     path = report.write(args.out, meta, results, extras)
     print(f"report: {path}")
     return 0

@@ -108,7 +108,9 @@ def start_bare_proxy(upstream: Target, work: Path, core: int | None) -> Target:
     return Target("bare aiohttp proxy", base, proc=proc, ready_s=ready, log_path=log)
 
 
-def start_tollway(config_path: Path, env: dict, work: Path, core: int | None, api_key: str) -> Target:
+def start_tollway(config_path: Path, env: dict, work: Path, core: int | None, api_key: str,
+                  tollway_src: Path | None = None) -> Target:
+    """`tollway serve`: the installed package, or the source tree of one revision when `tollway_src` is given."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / "tollway.log"
@@ -117,6 +119,8 @@ def start_tollway(config_path: Path, env: dict, work: Path, core: int | None, ap
         stale.unlink(missing_ok=True)
     cmd = pinned(core, [PYTHON, "-m", "tollway.cli", "serve", "--config", str(config_path), "--port", str(port),
                         "--ledger", str(ledger)])  # default log level (info), as users run it
+    if tollway_src is not None:
+        env = {**env, "PYTHONPATH": str(tollway_src)}
     proc, ready = spawn("tollway", cmd, base + "/healthz", log, env=env)
     return Target("tollway", base, api_key=api_key, proc=proc, ready_s=ready, log_path=log,
                   extra={"ledger": ledger})

@@ -1,25 +1,35 @@
 """tollway configured the way a team would run it, with every feature that exists switched on.
 
-The base config is what tollway supports today: a client key, two priced deployments in one route group
-(priority failover, a circuit breaker each), the SQLite ledger. Features still being built (virtual keys
-with RPM/TPM limits and a budget, metrics) are *probes*: config fragments tried against tollway's own
-config loader, kept when it accepts them and listed as "not yet supported" in the report when it does
-not, so the benchmark keeps working while the gateway grows and picks each feature up as it lands.
+The base config is what every tollway supports: a static client key, two priced deployments in one route
+group (priority failover, a circuit breaker each), the SQLite ledger. Features that landed later (team
+and deployment RPM/TPM limits, budgets, metrics, the admin API) are *probes*: config fragments tried
+against tollway's own config loader, kept when it accepts them and listed as "not yet supported" in the
+report when it does not. Once tollway is up, the load's key is a virtual key created through the admin
+API (with its own limits and budgets) when that works. So the benchmark keeps working while the gateway
+grows and picks each feature up as it lands.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+HERE = Path(__file__).resolve().parent
 CLIENT_KEY_ENV = "BENCH_CLIENT_KEY"
 UPSTREAM_KEY_ENV = "BENCH_UPSTREAM_KEY"
 CLIENT_KEY = "sk-bench-client-0001"
+ADMIN_KEY_ENV = "BENCH_ADMIN_KEY"
+ADMIN_KEY = "sk-bench-admin-0001"
 
 
 @dataclass(frozen=True)
@@ -31,14 +41,22 @@ class FeatureProbe:
 
 
 # Shapes follow the config sections their owners document (docs/budgets.md, docs/observability.md); a probe
-# whose shape is rejected is reported, never silently dropped.
+# whose shape is rejected is reported, never silently dropped. Limits are far above the load: the benchmark
+# measures what checking them costs, not refusals.
 PROBES = (
-    FeatureProbe("virtual key with RPM/TPM limits and a monthly budget", {
-        "keys": {"bench": {"key_env": CLIENT_KEY_ENV, "rpm": 10_000_000, "tpm": 10_000_000_000,
-                           "budget": {"usd": "1000000", "period": "month"}}},
+    FeatureProbe("admin API (creates the virtual key)", {"server": {"admin_key_env": ADMIN_KEY_ENV}}),
+    FeatureProbe("team RPM/TPM limits and daily + monthly budgets", {
+        "teams": {"bench": {"rpm": 100_000_000, "tpm": 10_000_000_000, "daily_usd": "100000",
+                            "monthly_usd": "1000000"}},
+    }),
+    FeatureProbe("deployment RPM/TPM pacing", {
+        "limits": {"deployments": {name: {"rpm": 100_000_000, "tpm": 10_000_000_000}
+                                   for name in ("primary-mini", "secondary-chat")}},
     }),
     FeatureProbe("metrics (Prometheus /metrics)", {"observe": {"metrics": {"enabled": True}}}),
 )
+VIRTUAL_KEY = {"name": "bench", "team": "bench", "rpm": 100_000_000, "tpm": 10_000_000_000,
+               "daily_usd": "100000", "monthly_usd": "1000000"}
 
 
 @dataclass
@@ -104,9 +122,23 @@ def _accepted(config: dict, path: Path, env: dict[str, str]) -> str | None:
                 os.environ[key] = value
 
 
-def write_config(upstream_base: str, upstream_key: str, work: Path) -> TollwayConfig:
-    """The richest config this tollway accepts, written to work/tollway.yaml."""
-    env = {CLIENT_KEY_ENV: CLIENT_KEY, UPSTREAM_KEY_ENV: upstream_key}
+def write_config(upstream_base: str, upstream_key: str, work: Path, tollway_src: Path | None = None) -> TollwayConfig:
+    """The richest config the tollway that will be served accepts, written to work/tollway.yaml.
+
+    The probing runs in a child process importing tollway from `tollway_src` (a checked-out revision) when
+    given, else the installed package: the loader that judges the config is the one that will serve it.
+    """
+    env = {"PYTHONPATH": os.pathsep.join(str(p) for p in (tollway_src, HERE) if p)}
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), upstream_base, upstream_key, str(work)],
+                          check=False, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"probing tollway's config failed:\n{proc.stderr[-3000:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return TollwayConfig(Path(data["path"]), data["env"], data["features_on"], data["features_missing"])
+
+
+def _probe(upstream_base: str, upstream_key: str, work: Path) -> TollwayConfig:
+    env = {CLIENT_KEY_ENV: CLIENT_KEY, UPSTREAM_KEY_ENV: upstream_key, ADMIN_KEY_ENV: ADMIN_KEY}
     path = work / "tollway.yaml"
     config = base_config(upstream_base)
     problem = _accepted(config, path, env)
@@ -123,3 +155,28 @@ def write_config(upstream_base: str, upstream_key: str, work: Path) -> TollwayCo
             missing.append(f"{probe.name}: not yet supported ({problem})")
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return TollwayConfig(path, env, on, missing)
+
+
+if __name__ == "__main__":  # the child process of write_config
+    result = _probe(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
+    print(json.dumps({"path": str(result.path), "env": result.env, "features_on": result.features_on,
+                      "features_missing": result.features_missing}))
+
+
+def create_virtual_key(base: str) -> tuple[str | None, str]:
+    """Create the client's virtual key (team, limits, budgets) through the admin API.
+
+    Returns (secret, "") or (None, why not); the load then uses the static client key instead.
+    """
+    request = urllib.request.Request(f"{base}/admin/keys", data=json.dumps(VIRTUAL_KEY).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {ADMIN_KEY}",
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return None, f"POST /admin/keys answered {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, f"POST /admin/keys failed: {exc}"
+    secret = answer.get("secret") if isinstance(answer, dict) else None
+    return (secret, "") if secret else (None, f"POST /admin/keys gave no secret: {str(answer)[:300]}")
