@@ -1,14 +1,15 @@
 """What routing reads from a request: what it needs (images, tools, JSON), how big it is, what it is about.
 
-Read once per request from the already-parsed body, with no tokenizer: the prompt size is an estimate
-(about 4 characters a token, 0.6 tokens a Chinese character, 85 tokens an image), good enough to tell a
-request that fits a 32k window from one that does not. Everything here costs microseconds.
+Read from the already-parsed body with no tokenizer: the prompt size is an estimate (about 4 characters
+a token, 0.6 tokens a Chinese character, 85 tokens an image), good enough to tell a request that fits a
+32k window from one that does not. Each feature is computed on first use only, so a priority group that
+needs nothing but the capability check pays for nothing else; the prompt estimate is skipped entirely
+when the raw body is too small to overflow any candidate's window.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from tollway.gateway.request import ClientRequest
@@ -22,20 +23,78 @@ _SPACE = re.compile(r"\s+")
 _CODE = re.compile(r"```|^\s*(def |class |import |from \S+ import|#include|public static|function\b|const \w+ =|"
                    r"SELECT\b.+\bFROM\b)|[{};]\s*$", re.MULTILINE)
 TEXT_SAMPLE_CHARS = 4000  # classifiers read the start and the end of long prompts, not all of them
+_UNSET: Any = object()
 
 
-@dataclass(slots=True)
 class RequestFeatures:
-    endpoint: str
-    prompt_tokens: int            # estimated
-    max_tokens: int | None
-    needs: frozenset[str]         # capabilities the request cannot be served without: vision, tools, json
-    text: str                     # the last user turn (sampled when long), for the complexity classifiers
-    cjk_share: float              # share of non-space characters that are Chinese/Japanese/Korean
-    tool_count: int
-    message_count: int
-    reasoning_effort: str | None  # "low" | "medium" | "high" when the request asks for it
-    user: str | None              # the body's `user`, for sticky A/B arms
+    """Lazily read features of one request (see the properties)."""
+
+    __slots__ = ("creq", "_needs", "_scan", "_prompt_tokens", "_cjk_share")
+
+    def __init__(self, creq: ClientRequest) -> None:
+        self.creq = creq
+        self._needs: frozenset[str] | None = None
+        self._scan: tuple[list[str], int, str | None] | None = None
+        self._prompt_tokens: int | None = None
+        self._cjk_share: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self.creq.endpoint
+
+    @property
+    def max_tokens(self) -> int | None:
+        return self.creq.max_tokens
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """Capabilities the request cannot be served without: vision, tools, json."""
+        if self._needs is None:
+            body = self.creq.body
+            needs = set()
+            if self.creq.endpoint == "chat" and _has_image(body["messages"]):
+                needs.add("vision")
+            if body.get("tools") or body.get("functions"):
+                needs.add("tools")
+            response_format = body.get("response_format")
+            if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+                needs.add("json")
+            self._needs = frozenset(needs)
+        return self._needs
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Estimated prompt tokens."""
+        if self._prompt_tokens is None:
+            texts, images, _ = self._texts()
+            joined = "\n".join(texts)
+            cjk = len(joined) - len(_CJK.sub("", joined)) if not joined.isascii() else 0
+            tokens = round((len(joined) - cjk) / 4 + cjk * TOKENS_PER_CJK_CHAR) + images * TOKENS_PER_IMAGE
+            self._prompt_tokens = tokens + TOKENS_PER_MESSAGE * self.message_count if self.endpoint == "chat" else tokens
+        return self._prompt_tokens
+
+    def prompt_tokens_at_most(self) -> int:
+        """A bound of the estimate without reading the text: a character is at most one token and at least
+        one body byte, a message's 4 tokens take over 28 bytes of JSON, an image part's 85 over 50."""
+        return 2 * self.creq.raw_size
+
+    @property
+    def text(self) -> str:
+        """The last user turn (the whole prompt outside chat), sampled at both ends when long."""
+        texts, _, last_user = self._texts()
+        return _sample(last_user if last_user is not None else "\n".join(texts))
+
+    @property
+    def cjk_share(self) -> float:
+        """Share of non-space characters that are Chinese, Japanese or Korean."""
+        if self._cjk_share is None:
+            joined = "\n".join(self._texts()[0])
+            if joined.isascii():
+                self._cjk_share = 0.0
+            else:
+                non_space = len(_SPACE.sub("", joined))
+                self._cjk_share = (len(joined) - len(_CJK.sub("", joined))) / non_space if non_space else 0.0
+        return self._cjk_share
 
     @property
     def topics(self) -> frozenset[str]:
@@ -47,29 +106,60 @@ class RequestFeatures:
             found.add("code")
         return frozenset(found)
 
+    @property
+    def tool_count(self) -> int:
+        tools = self.creq.body.get("tools") or self.creq.body.get("functions") or []
+        return len(tools) if isinstance(tools, list) else 0
+
+    @property
+    def message_count(self) -> int:
+        return len(self.creq.body.get("messages") or ()) if self.endpoint == "chat" else 1
+
+    @property
+    def user(self) -> str | None:
+        """The body's `user`, for sticky A/B arms."""
+        user = self.creq.body.get("user")
+        return user if isinstance(user, str) else None
+
+    @property
+    def reasoning_effort(self) -> str | None:
+        """"low" | "medium" | "high" when the request asks for a reasoning effort (or turns thinking on)."""
+        body = self.creq.body
+        effort = body.get("reasoning_effort")
+        if isinstance(effort, str):
+            return effort.lower()
+        reasoning = body.get("reasoning")
+        if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
+            return reasoning["effort"].lower()
+        thinking = body.get("thinking")
+        if (isinstance(thinking, dict) and thinking.get("type") == "enabled") or body.get("enable_thinking") is True:
+            return "high"
+        return None
+
     def describe_needs(self) -> str:
         return ", ".join(sorted(self.needs)) or "nothing special"
 
+    def _texts(self) -> tuple[list[str], int, str | None]:
+        if self._scan is None:
+            self._scan = _scan(self.creq)
+        return self._scan
+
 
 def request_features(creq: ClientRequest) -> RequestFeatures:
-    body = creq.body
-    texts, images, last_user = _texts(creq)
-    joined = "\n".join(texts)
-    cjk = len(joined) - len(_CJK.sub("", joined))
-    non_space = len(_SPACE.sub("", joined))
-    prompt_tokens = round((len(joined) - cjk) / 4 + cjk * TOKENS_PER_CJK_CHAR) + images * TOKENS_PER_IMAGE
-    prompt_tokens += TOKENS_PER_MESSAGE * len(body.get("messages") or ()) if creq.endpoint == "chat" else 0
-    tools = body.get("tools") or body.get("functions") or []
-    return RequestFeatures(
-        endpoint=creq.endpoint, prompt_tokens=prompt_tokens, max_tokens=creq.max_tokens,
-        needs=_needs(body, images, tools), text=_sample(last_user if last_user is not None else joined),
-        cjk_share=cjk / non_space if non_space else 0.0, tool_count=len(tools) if isinstance(tools, list) else 0,
-        message_count=len(body.get("messages") or ()) if creq.endpoint == "chat" else 1,
-        reasoning_effort=_reasoning_effort(body), user=body.get("user") if isinstance(body.get("user"), str) else None,
-    )
+    return RequestFeatures(creq)
 
 
-def _texts(creq: ClientRequest) -> tuple[list[str], int, str | None]:
+def _has_image(messages: list[Any]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") in IMAGE_PART_TYPES:
+                    return True
+    return False
+
+
+def _scan(creq: ClientRequest) -> tuple[list[str], int, str | None]:
     """Every text part, the number of image parts, and the last user message's text."""
     body = creq.body
     if creq.endpoint != "chat":
@@ -82,10 +172,10 @@ def _texts(creq: ClientRequest) -> tuple[list[str], int, str | None]:
     last_user: str | None = None
     for message in body["messages"]:
         content = message.get("content")
-        parts: list[str] = []
         if isinstance(content, str):
-            parts.append(content)
+            parts = [content]
         elif isinstance(content, list):
+            parts = []
             for part in content:
                 if not isinstance(part, dict):
                     continue
@@ -93,35 +183,12 @@ def _texts(creq: ClientRequest) -> tuple[list[str], int, str | None]:
                     images += 1
                 elif isinstance(part.get("text"), str):
                     parts.append(part["text"])
+        else:
+            parts = []
         texts.extend(parts)
         if message.get("role") == "user":
             last_user = "\n".join(parts)
     return texts, images, last_user
-
-
-def _needs(body: dict[str, Any], images: int, tools: object) -> frozenset[str]:
-    needs = set()
-    if images:
-        needs.add("vision")
-    if tools:
-        needs.add("tools")
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
-        needs.add("json")
-    return frozenset(needs)
-
-
-def _reasoning_effort(body: dict[str, Any]) -> str | None:
-    effort = body.get("reasoning_effort")
-    if isinstance(effort, str):
-        return effort.lower()
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
-        return reasoning["effort"].lower()
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled" or body.get("enable_thinking") is True:
-        return "high"
-    return None
 
 
 def _sample(text: str) -> str:

@@ -16,7 +16,8 @@ from typing import Callable
 from tollway.routing.settings import HedgeSettings
 from tollway.routing.table import RoutedDeployment
 
-BURST = 2.0  # hedges that may be saved up during quiet stretches
+BURST = 2  # hedges that may be saved up during quiet stretches
+_HEDGE = 10000  # one hedge in credit units: a request earns budget_percent x 100 of them (exact integers)
 
 
 class HedgeBudget:
@@ -25,24 +26,24 @@ class HedgeBudget:
     __slots__ = ("_rate", "_credit", "requests", "hedges")
 
     def __init__(self, percent: float) -> None:
-        self._rate = percent / 100
-        self._credit = 0.0
+        self._rate = round(percent * 100)
+        self._credit = 0
         self.requests = 0
         self.hedges = 0
 
     def earn(self) -> None:
         """One request of the group arrived."""
         self.requests += 1
-        self._credit = min(BURST, self._credit + self._rate)
+        self._credit = min(BURST * _HEDGE, self._credit + self._rate)
 
     def has_credit(self) -> bool:
-        return self._credit >= 1.0
+        return self._credit >= _HEDGE
 
     def spend(self) -> bool:
         """Take one hedge if the budget has it."""
-        if self._credit < 1.0:
+        if self._credit < _HEDGE:
             return False
-        self._credit -= 1.0
+        self._credit -= _HEDGE
         self.hedges += 1
         return True
 

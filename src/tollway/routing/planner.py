@@ -139,6 +139,8 @@ class Planner:
         """Drop deployments the prompt plus max_tokens cannot fit. The prompt size is an estimate, so when
         nothing fits, the largest windows are kept and the upstream decides (the walker handles its refusal)."""
         features = decision.features
+        if features.prompt_tokens_at_most() + (features.max_tokens or 1) <= min(d.context_window for d in deployments):
+            return deployments  # the common case, decided without reading the text
         needed = features.prompt_tokens + (features.max_tokens or 1)
         fitting = [d for d in deployments if d.context_window >= needed]
         if not fitting:

@@ -54,6 +54,8 @@ def rank(inp: RankInput) -> Ranking:
 
 
 def priority(inp: RankInput) -> Ranking:
+    if not inp.group.options.prefer_strong_in:
+        return Ranking(inp.candidates, "priority: configured order")
     ordered = prefer_strong(inp.candidates, inp)
     moved = " (strong in " + ", ".join(sorted(_topics(inp))) + " first)" if ordered != inp.candidates else ""
     return Ranking(ordered, f"priority: configured order{moved}",
