@@ -209,9 +209,13 @@ def _write_outputs(result, out: Path, console: Console, html: bool, raw: bool, p
     written = [write_json(result, out / "bench.json", command), write_csv(result, out / "bench.csv")]
     plot_paths = []
     if plots or html:
-        from tollway.bench.plots import write_plots
-        plot_paths = write_plots(result, out)
-        written.extend(plot_paths)
+        try:
+            from tollway.bench.plots import write_plots
+        except ImportError:
+            console.print("[yellow]no plots: matplotlib is not installed (pip install 'tollway[plots]')[/yellow]")
+        else:
+            plot_paths = write_plots(result, out)
+            written.extend(plot_paths)
     if html:
         from tollway.bench.html_report import write_html
         written.append(write_html(result, out / "report.html", plot_paths, command))
