@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import openai
+import psycopg
+import psycopg.rows
+import redis
 import yaml
 
 from tests.fixtures.gateway import GatewayHandle
-from tests.gateway.support import PROVIDER_KEYS, emulator_config
+from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
 from tests.processes import TOLLWAY, free_port, running
+from tollway.accounting.nano_usd import to_nano
 
 ADMIN_KEY = "admin-key-for-tests-7f3a"
 ENV = {**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY}
@@ -57,8 +65,13 @@ class Admin:
         return reply.json()["data"]
 
     def budget(self, key_id: str, window: str = "daily") -> dict:
-        [found] = [b for b in self.budgets() if b["id"] == key_id and b["window"] == window]
+        found = self.find_budget(key_id, window)
+        assert found is not None, f"no {window} budget for key {key_id}"
         return found
+
+    def find_budget(self, key_id: str, window: str = "daily") -> dict | None:
+        found = [b for b in self.budgets() if b["id"] == key_id and b["window"] == window]
+        return found[0] if found else None
 
     def settled_budget(self, key_id: str, window: str = "daily", timeout: float = 10.0) -> dict:
         """The key's budget once no request holds anything on it (settles run in the background)."""
@@ -85,9 +98,116 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
 def start_gateway(stack: ExitStack, tmp: Path, config: dict, name: str = "gw", env: dict | None = None,
                   extra_args: tuple[str, ...] = ()) -> GatewayHandle:
     """`tollway serve` as a real process, stopped when `stack` closes (for module-scoped setups)."""
-    config_path = tmp / f"{name}.yaml"
+    return start_gateways(stack, tmp, config, [name], env, extra_args)[0]
+
+
+def start_gateways(stack: ExitStack, tmp: Path, config: dict, names: list[str], env: dict | None = None,
+                   extra_args: tuple[str, ...] = ()) -> list[GatewayHandle]:
+    """Several replicas of one config, started side by side (a start is mostly waiting for imports)."""
+    config_path = tmp / f"{names[0]}.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    port, ledger, log = free_port(), tmp / f"{name}-ledger.db", tmp / f"{name}.log"
-    cmd = [*TOLLWAY, "serve", "--config", str(config_path), "--port", str(port), "--ledger", str(ledger), *extra_args]
-    proc = stack.enter_context(running(cmd, f"http://127.0.0.1:{port}/healthz", log, env={**ENV, **(env or {})}))
-    return GatewayHandle(port, ledger, log, proc)
+
+    def start(name: str):
+        port, ledger, log = free_port(), tmp / f"{name}-ledger.db", tmp / f"{name}.log"
+        cmd = [*TOLLWAY, "serve", "--config", str(config_path), "--port", str(port), "--ledger", str(ledger),
+               *extra_args]
+        context = running(cmd, f"http://127.0.0.1:{port}/healthz", log, env={**ENV, **(env or {})})
+        return context, GatewayHandle(port, ledger, log, context.__enter__())
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        futures = [pool.submit(start, name) for name in names]
+        started = []
+        for future in futures:
+            try:
+                started.append(future.result())
+            except Exception:
+                for context, _ in started:
+                    context.__exit__(None, None, None)
+                raise
+    for context, _ in started:
+        stack.push(context)
+    return [handle for _, handle in started]
+
+
+@dataclass
+class Outcome:
+    request_id: str
+    status: int          # HTTP status; 0 when the connection failed
+    code: str = ""       # the error code of a refusal
+
+
+async def send_load(gateways: list, secret: str, count: int, spread_s: float, max_tokens: int = 20,
+                    prefix: str = "load") -> list[Outcome]:
+    """`count` chat requests spread evenly over `spread_s`, alternating gateways, every other one streamed."""
+    clients = [openai.AsyncOpenAI(base_url=g.base_url, api_key=secret, max_retries=0, timeout=30) for g in gateways]
+
+    async def one(i: int) -> Outcome:
+        await asyncio.sleep(spread_s * i / count)
+        client, request_id = clients[i % len(clients)], f"{prefix}-{i}"
+        body = {**chat(), "max_tokens": max_tokens, "extra_headers": {"x-request-id": request_id}}
+        try:
+            if i % 2:
+                stream = await client.chat.completions.create(**body, stream=True,
+                                                              stream_options={"include_usage": i % 4 == 1})
+                async for _ in stream:
+                    pass
+            else:
+                await client.chat.completions.create(**body)
+        except openai.APIStatusError as exc:
+            return Outcome(request_id, exc.status_code, (exc.body or {}).get("code", "") if isinstance(exc.body, dict) else "")
+        except openai.APIError as exc:
+            return Outcome(request_id, 200, f"stream: {exc}")
+        return Outcome(request_id, 200)
+
+    try:
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def ledger_rows(database_url: str, key_id: str | None = None) -> list[dict]:
+    """Rows of the PostgreSQL ledger (every replica's), optionally for one key."""
+    with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
+        if key_id is None:
+            return conn.execute("SELECT * FROM requests ORDER BY ts").fetchall()
+        return conn.execute("SELECT * FROM requests WHERE key_id = %s ORDER BY ts", (key_id,)).fetchall()
+
+
+def redis_budget(redis_url: str, key_id: str, window: str = "daily") -> tuple[int, int]:
+    """(spent, reserved) nano-dollars straight from Redis for the key's current period."""
+    from tollway.accounting.periods import PeriodClock
+
+    period = PeriodClock().current(window).id  # type: ignore[arg-type]
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        state = client.hmget(f"tw:bud:key:{key_id}:{window}:{period}", "spent", "reserved")
+    return int(state[0] or 0), int(state[1] or 0)
+
+
+def exact_nano_sum(rows: list[dict]) -> int:
+    """The ledger's spend as the counters count it: each row's exact cost in nano-dollars, rounded up."""
+    return sum(to_nano(Decimal(str(row["cost_usd"]))) for row in rows)
+
+
+def wait_for_rows(database_url: str, key_id: str, count: int, timeout: float = 15.0) -> list[dict]:
+    """The key's ledger rows once there are `count` of them (rows are written in batches, maybe spooled)."""
+    found: list[dict] = []
+
+    def enough() -> bool:
+        found[:] = ledger_rows(database_url, key_id)
+        return len(found) >= count
+
+    wait_for(enough, timeout, interval=0.1)
+    return found
+
+
+def wait_for_settled(redis_url: str, key_id: str, timeout: float = 10.0) -> tuple[int, int]:
+    """(spent, 0) from Redis once no hold is left on the key's daily budget."""
+    state: list[tuple[int, int]] = []
+
+    def settled() -> bool:
+        state[:] = [redis_budget(redis_url, key_id)]
+        return state[0][1] == 0
+
+    wait_for(settled, timeout)
+    return state[0]

@@ -14,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Callable
-
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Callable
 
 from tollway.accounting.counters import AdmitRequest, BudgetState, Decision, Settlement
 from tollway.accounting.local_counters import LocalCounters
-from tollway.accounting.redis_counters import RedisCounters
+
+if TYPE_CHECKING:
+    from tollway.accounting.redis_counters import RedisCounters
 
 log = logging.getLogger("tollway.admission")
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class _NeverRaised(Exception):
+    """Stands in for Redis's errors when there is no Redis (its client is imported only when configured)."""
 
 
 class CountersUnavailable(Exception):
@@ -31,9 +34,10 @@ class CountersUnavailable(Exception):
 
 
 class ResilientCounters:
-    def __init__(self, redis: RedisCounters | None, fail_open: bool, where: str = "",
+    def __init__(self, redis: "RedisCounters | None", fail_open: bool, where: str = "",
                  on_event: Callable[[dict], None] = lambda event: None, probe_s: float = 0.5) -> None:
         self.redis = redis
+        self._errors: tuple[type[BaseException], ...] = _redis_errors() if redis is not None else (_NeverRaised,)
         self.local = LocalCounters()
         self.fail_open = fail_open
         self.where = where
@@ -60,7 +64,7 @@ class ResilientCounters:
         if self.redis is not None and not self.down:
             try:
                 decision = await self.redis.admit(request)
-            except REDIS_ERRORS as exc:
+            except self._errors as exc:
                 self._went_down(exc)
             else:
                 self._remember(request, decision)
@@ -86,7 +90,7 @@ class ResilientCounters:
                 if not self.down:  # admitted during an outage that has ended: add its spend now
                     try:
                         await self._push_unreconciled()
-                    except REDIS_ERRORS as exc:
+                    except self._errors as exc:
                         self._went_down(exc)
                 return
         else:
@@ -95,7 +99,7 @@ class ResilientCounters:
                 return
             try:
                 states = await self.redis.settle(settlement)  # type: ignore[union-attr]
-            except REDIS_ERRORS as exc:
+            except self._errors as exc:
                 self._pending.append(settlement)
                 self._went_down(exc)
                 return
@@ -107,7 +111,7 @@ class ResilientCounters:
         if self.redis is not None:
             try:
                 await self.redis.revoke(key_ids)
-            except REDIS_ERRORS as exc:
+            except self._errors as exc:
                 self._went_down(exc)
 
     async def refresh(self, names: list[str]) -> None:
@@ -117,7 +121,7 @@ class ResilientCounters:
             source = self.redis  # type: ignore[assignment]
         try:
             states = await source.budgets(names)
-        except REDIS_ERRORS as exc:
+        except self._errors as exc:
             self._went_down(exc)
             return
         if source is self.local and self.redis is not None:
@@ -189,10 +193,16 @@ class ResilientCounters:
                 await self.redis.settle(self._pending[0])
                 self._pending.popleft()
             await self._push_unreconciled()
-        except REDIS_ERRORS:
+        except self._errors:
             return
         was = self._down_reason
         self._down_reason = ""
         self.local = LocalCounters()  # what it counted is in Redis now; the next outage starts afresh
         log.warning("Redis at %s is back; pending settles replayed and local spend reconciled", self.where)
         self._on_event({"event": "redis_recovered", "where": self.where, "was": was})
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, asyncio.TimeoutError)
