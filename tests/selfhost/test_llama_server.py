@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import openai
 import pytest
@@ -132,18 +133,19 @@ def test_second_ensure_is_a_cache_hit(llama_server: LlamaServer, monkeypatch: py
     assert messages == []
 
 
-def test_bad_flag_fails_start_with_the_server_log(llama_server: LlamaServer) -> None:
+def test_bad_flag_fails_start_with_the_server_log(llama_server: LlamaServer, tmp_path: Path) -> None:
     with pytest.raises(LlamaServerError, match="exited with code") as failure:
-        start_llama_server(extra_args=["--no-such-flag-for-tollway"])
+        start_llama_server(extra_args=["--no-such-flag-for-tollway"], log_path=tmp_path / "bad.log")
     assert "--no-such-flag-for-tollway" in str(failure.value)
 
 
-def test_server_dies_with_the_process_that_started_it(llama_server: LlamaServer) -> None:
+def test_server_dies_with_the_process_that_started_it(llama_server: LlamaServer, tmp_path: Path) -> None:
     """A test run killed with SIGKILL must not leave llama-server running (die_with_parent)."""
     starter = subprocess.Popen(
-        [sys.executable, "-c", "import time; from tollway.selfhost.llamacpp import start_llama_server; "
-                               "s = start_llama_server(parallel=1, ctx_size=512); print(s.port, flush=True); "
-                               "time.sleep(600)"],
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from tollway.selfhost.llamacpp import start_llama_server; "
+                               "s = start_llama_server(parallel=1, ctx_size=512, log_path=Path(sys.argv[1])); "
+                               "print(s.port, flush=True); time.sleep(600)", str(tmp_path / "orphan.log")],
         stdout=subprocess.PIPE, text=True)
     try:
         port = int(starter.stdout.readline())
