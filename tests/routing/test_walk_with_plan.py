@@ -158,3 +158,33 @@ def test_the_observed_percentile_sets_the_delay_once_there_are_enough_samples(st
             dep.stats.observe_reply((i + 1) / 1000, 1)
     assert policy.delay_s(dep) == pytest.approx(0.095)
     assert "p95 = 95 ms" in policy.describe(dep)
+
+
+def test_a_deployment_that_filled_up_after_planning_is_tried_last():
+    cfg, deps, _ = setup(hedge_ms=None)
+    full = {"cheap-text"}
+    plan = RoutePlan(deps, "t", spill=lambda dep: "full" if dep.name in full else None)
+    walk, result, _, _, calls = run(cfg, deps, plan, {n: (0.0, n) for n in NAMES})
+    assert result == ("vision-mid", "vision-mid") and calls == ["vision-mid"]
+    full.update(NAMES)  # everything saturated: the configured order stands
+    walk, result, _, _, calls = run(cfg, deps, plan, {n: (0.0, n) for n in NAMES})
+    assert result == ("cheap-text", "cheap-text")
+
+
+def test_concurrent_walks_see_each_others_in_flight_attempts():
+    cfg, deps, _ = setup(hedge_ms=None)
+    plan = RoutePlan(deps, "t", spill=lambda dep: "full" if dep.name == "cheap-text" and dep.in_flight >= 2 else None)
+
+    async def attempt(dep):
+        await asyncio.sleep(0.1)
+        return dep.name
+
+    async def main():
+        walks = [Walk(cfg.retry, asyncio.get_running_loop().time() + 5, plan) for _ in range(4)]
+        results = await asyncio.gather(*(w.run("g", deps, attempt) for w in walks))
+        for walk in walks:
+            walk.release()
+        return sorted(dep.name for dep, _ in results)
+
+    assert asyncio.run(main()) == ["cheap-text", "cheap-text", "vision-mid", "vision-mid"]
+    assert all(d.in_flight == 0 for d in deps)

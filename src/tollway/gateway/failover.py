@@ -56,7 +56,7 @@ class AttemptRecord:
                  "outcome": self.outcome, "status": self.status, "error": self.error, "kind": self.kind,
                  "latency_ms": round(self.latency_ms, 3)}
         if self.outcome in EXTRA_COST_OUTCOMES:
-            entry.update(cost_usd=None if self.cost_usd is None else str(self.cost_usd),
+            entry.update(cost_usd=None if self.cost_usd is None else f"{self.cost_usd.normalize():f}",  # as handler.usd_text
                          prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
         return entry
 
@@ -72,6 +72,7 @@ class Walk:
         self.hedged: RoutedDeployment | None = None  # the partner started by a hedge, if one was
         self._hedge = plan.hedge if plan is not None else None
         self._allowed = plan.residency if plan is not None else None
+        self._spill = plan.spill if plan is not None else None
         self._excluded_providers: set[str] = set()
         self._min_context = 0
         self._failures: list[Failure] = []
@@ -85,8 +86,13 @@ class Walk:
     async def run(self, model: str, plan: list[RoutedDeployment],
                   attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T]:
         pending = list(plan)
+        deferred: set[RoutedDeployment] = set()
         while pending:
             dep = pending.pop(0)
+            if self._spill is not None and dep not in deferred and self._saturated_with_room_after(dep, pending):
+                deferred.add(dep)  # filled up since the plan was made (requests plan concurrently): try it last
+                pending.append(dep)
+                continue
             if not self._eligible(dep):
                 continue
             if self._hedge is not None and pending:
@@ -99,6 +105,11 @@ class Walk:
             if self.tries >= self.settings.max_attempts or self._past_deadline():
                 break
         raise self._final_error(model)
+
+    def _saturated_with_room_after(self, dep: RoutedDeployment, pending: list[RoutedDeployment]) -> bool:
+        spill = self._spill
+        assert spill is not None
+        return spill(dep) is not None and any(spill(other) is None for other in pending)
 
     def release(self) -> None:
         """The request is finished: the deployment that answered no longer counts as in flight."""

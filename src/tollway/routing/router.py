@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 
@@ -31,7 +31,7 @@ from tollway.routing.hedging import HedgePolicy
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.shadow import ShadowCopy, ShadowMirror
-from tollway.routing.spillover import MetricsScraper
+from tollway.routing.spillover import MetricsScraper, saturation
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class RoutePlan:
     hedge: HedgePolicy | None = None
     overhead: list[AttemptRecord] = field(default_factory=list)  # routing's own upstream calls (classifier)
     shadow: ShadowCopy | None = None
+    spill: Callable[[RoutedDeployment], str | None] | None = None  # why a deployment is saturated now, if it is
 
 
 class Router:
@@ -87,7 +88,7 @@ class Router:
         if decision.shadow is not None and group.options.shadow is not None:
             shadow = ShadowCopy(decision.shadow, creq, creq.endpoint, group.options.shadow.max_in_flight)
         return RoutePlan(decision.ordered, decision.reason, decision.policy.allowed, self._hedge(group, creq, decision),
-                         overhead, shadow)
+                         overhead, shadow, _spill_check(group))
 
     def finished(self, walk: Walk | None, row: LedgerRow) -> None:
         """Once per request, after its ledger row is built: release, learn, mirror. Never raises."""
@@ -135,6 +136,15 @@ def learn(walk: Walk, row: LedgerRow, now: float) -> None:
                 stats.observe_cache(row.prompt_tokens, row.cached_tokens)
         elif attempt.kind == "timeout":
             stats.observe_ttft(seconds)
+
+
+def _spill_check(group: RouteGroupEntry) -> Callable[[RoutedDeployment], str | None] | None:
+    """The walker re-checks saturation right before each attempt: requests plan concurrently, and only the
+    check next to the attempt (with no await in between) sees the in-flight count that attempt adds to."""
+    settings = group.options.spillover
+    if settings is None:
+        return None
+    return lambda dep: saturation(dep, settings, settings.scrape_interval_s)
 
 
 def _scraper(table: RouteTable) -> MetricsScraper | None:

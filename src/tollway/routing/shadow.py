@@ -24,6 +24,7 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.gateway import upstream
 from tollway.gateway.failover import AttemptRecord
+from tollway.gateway.handler import usd_text
 from tollway.gateway.http_client import HttpClient
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, prompt_text
@@ -161,7 +162,7 @@ class _ShadowRun:
             prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
             cache_write_tokens=usage.cache_write_tokens, completion_tokens=usage.completion_tokens,
             reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source,
-            cost_usd=str(cost if cost is not None else Decimal(0)),
+            cost_usd=usd_text(cost if cost is not None else Decimal(0)),
             ttft_ms=self.ttft_s * 1000 if self.ttft_s is not None else None, latency_ms=latency_ms,
             error=self.error, streamed=int(self.copy.creq.stream), shadow=1, priced=int(cost is not None),
         )
