@@ -5,7 +5,9 @@ When Redis cannot be reached, `on_redis_failure` decides:
 - open: admissions use in-process counters seeded with the last spend this replica saw, and an alert
   event goes out. Limits then hold per replica only.
 Either way settles are never lost: a settle Redis did not acknowledge is kept and replayed (settles are
-idempotent per ticket), and spend settled on local counters is added to Redis when it returns.
+idempotent per ticket), and spend settled on local counters is added to Redis when it returns. An
+admission whose reply was lost may still have placed holds in Redis: it is released (settled at zero)
+when Redis returns, rather than left to expire.
 A probe pings Redis every `probe_s` while it is down.
 """
 
@@ -16,7 +18,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
-from tollway.accounting.counters import AdmitRequest, BudgetState, Decision, Settlement
+from tollway.accounting.counters import AdmitRequest, BudgetState, Decision, RateFix, Settlement
 from tollway.accounting.local_counters import LocalCounters
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class ResilientCounters:
         self._pending: deque[Settlement] = deque()      # Redis-admitted settles Redis has not acknowledged
         self._unreconciled: dict[str, int] = {}          # spend settled locally, not yet added to Redis
         self._seeded: set[str] = set()                   # budgets started from `known` in this outage
+        self._pushing = asyncio.Lock()
         self._probe: asyncio.Task | None = None
 
     @property
@@ -65,6 +68,7 @@ class ResilientCounters:
             try:
                 decision = await self.redis.admit(request)
             except self._errors as exc:
+                self._pending.append(_release(request))  # the script may have run before the reply was lost
                 self._went_down(exc)
             else:
                 self._remember(request, decision)
@@ -179,27 +183,42 @@ class ResilientCounters:
             await self._try_recover()
 
     async def _push_unreconciled(self) -> None:
+        """Add locally settled spend to Redis; one pusher at a time, and spend settled meanwhile stays queued."""
         assert self.redis is not None
-        for name in list(self._unreconciled):
-            await self.redis.add_spend(name, self._unreconciled[name], self._expiry.get(name, 0))
-            del self._unreconciled[name]
+        async with self._pushing:
+            for name in list(self._unreconciled):
+                amount = self._unreconciled[name]
+                await self.redis.add_spend(name, amount, self._expiry.get(name, 0))
+                left = self._unreconciled[name] - amount
+                if left:
+                    self._unreconciled[name] = left
+                else:
+                    del self._unreconciled[name]
 
     async def _try_recover(self) -> None:
         """Ping; on an answer, replay pending settles and add locally settled spend, then use Redis again."""
         assert self.redis is not None
         try:
             await self.redis.ping()
-            while self._pending:
-                await self.redis.settle(self._pending[0])
-                self._pending.popleft()
-            await self._push_unreconciled()
+            while self._pending or self._unreconciled:  # settles keep arriving while this replays them
+                while self._pending:
+                    await self.redis.settle(self._pending[0])
+                    self._pending.popleft()
+                await self._push_unreconciled()
         except self._errors:
             return
+        # nothing awaited since the queues were seen empty: no settle can slip in before Redis is used again
         was = self._down_reason
         self._down_reason = ""
         self.local = LocalCounters()  # what it counted is in Redis now; the next outage starts afresh
         log.warning("Redis at %s is back; pending settles replayed and local spend reconciled", self.where)
         self._on_event({"event": "redis_recovered", "where": self.where, "was": was})
+
+
+def _release(request: AdmitRequest) -> Settlement:
+    """A settle that undoes whatever an admission with a lost reply may have counted in Redis."""
+    drops = [RateFix("drop", check.subject) for check in [*request.rates, *request.pacing]]
+    return Settlement(request.ticket, drops, [(check.name, 0, check.expire_at_s) for check in request.budgets])
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
