@@ -30,7 +30,7 @@ def mixed_traffic(tmp_path_factory):
             "deepseek-flash": {"output_tokens": 12, "cache_hit_ratio": 0.5,
                                "faults": [{"kind": "server_error", "first": 2}]},
             "qwen3.5-plus": {"output_tokens": 7}}})
-        config = observed_config(emu, observe={"logs": {"format": "json"}})
+        config = observed_config(emu, observe={"logs": {"format": "json", "requests": True}})
         gw = start_gateway(stack, tmp_path, config, {**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY})
         yield _send_mix(gw)
 

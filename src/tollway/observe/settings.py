@@ -34,7 +34,8 @@ class MetricsSettings(Strict):
 
 class LogSettings(Strict):
     format: Literal["text", "json"] = Field("text", description="json: every log line is one JSON object")
-    requests: bool = Field(True, description="one structured line per finished request (logger tollway.requests)")
+    requests: bool = Field(False, description="one structured line per finished request (logger tollway.requests); "
+                                              "off by default: the ledger has every request already")
 
 
 class TracingSettings(Strict):
