@@ -94,3 +94,27 @@ def test_the_cli_reads_a_request_file(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "x-tollway-route: cheapest: cheap-text" in done.stdout
     assert free_port()  # nothing was listening or sent: the command only read files
+
+
+def test_the_config_in_docs_routing_md_loads_and_routes(tmp_path):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "routing.md").read_text()
+    block = re.search(r"```yaml\n(providers:.*?)```", doc, re.S).group(1)
+    path = tmp_path / "doc.yaml"
+    path.write_text(block)
+    image = {"model": "auto", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is in this picture?"}, {"type": "image_url", "image_url": {"url": "https://e/c.png"}}]}]}
+    data = orjson.loads(CliRunner().invoke(route, ["--explain", "--config", str(path), "--json"],
+                                           input=orjson.dumps(image)).output)
+    assert data["plan"] == ["local-qwen", "qwen-flash", "deepseek", "qwen-plus"]
+    hard = {"model": "smart", "messages": [{"role": "user", "content": "Prove step by step that sqrt(2) is irrational, "
+                                                                       "then compare two proofs."}]}
+    data = orjson.loads(CliRunner().invoke(route, ["--explain", "--config", str(path), "--json"],
+                                           input=orjson.dumps(hard)).output)
+    assert data["plan"][0] == "qwen-plus" and data["complexity"]["level"] == "high"
+    legal = {"model": "legal", "messages": [{"role": "user", "content": "hi"}]}
+    result = CliRunner().invoke(route, ["--explain", "--config", str(path), "-H", "x-tollway-residency: cn"],
+                                input=orjson.dumps(legal))
+    assert result.exit_code == 1 and "residency_unavailable" in result.output
