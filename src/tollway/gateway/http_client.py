@@ -130,7 +130,11 @@ class _Connection(asyncio.Protocol):
         self._headers_done = asyncio.get_running_loop().create_future()
         assert self._transport is not None
         self._transport.write(request)
-        status = await self._headers_done
+        try:
+            status = await self._headers_done
+        except BaseException:  # cancelled (a hedge loser, a client gone) or broken: never leave it open
+            self.abort()
+            raise
         return Response(status, self._headers, self)
 
     async def next_body_chunk(self) -> bytes | None:
