@@ -175,3 +175,36 @@ def test_admin_api_is_off_without_an_admin_key(emulator, gateway_factory) -> Non
     gw = gateway_factory(emulator_config(emulator), env=PROVIDER_KEYS)
     reply = httpx.get(f"{gw.url}/admin/keys", headers={"Authorization": "Bearer anything"})
     assert reply.status_code == 404 and "server.admin_key_env" in reply.json()["error"]["message"]
+
+
+def test_paced_deployments_are_skipped_when_full_and_refused_when_all_are(emulator, gateway_factory) -> None:
+    config = budget_config(emulator, limits={"deployments": {"ds-flash": {"rpm": 2}, "qwen-plus": {"rpm": 1}}})
+    gw = gateway_factory(config, env=ENV)
+    client = gw.client()
+    served = [client.chat.completions.with_raw_response.create(**chat()).headers["x-tollway-deployment"]
+              for _ in range(3)]
+    assert served == ["ds-flash", "ds-flash", "qwen-plus"], "the provider never sees more than its pace"
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(**chat())
+    assert refused.value.body["code"] == "rate_limited"
+    assert "configured rate limit (ds-flash, qwen-plus: limits.deployments)" in refused.value.body["message"]
+    assert [r["model"] for r in emulator.requests()] == ["deepseek-flash", "deepseek-flash", "qwen3.5-plus"]
+
+
+def test_past_the_soft_threshold_a_key_is_browned_out_to_the_cheaper_group(emulator, gateway_factory) -> None:
+    config = budget_config(emulator, budgets={"brownout": {"chat": "cheap"}})
+    config["route_groups"]["cheap"] = {"deployments": ["qwen-plus"]}
+    gw = gateway_factory(config, env=ENV)
+    admin = Admin(gw)
+    key_id, secret = admin.create_key(daily_usd="0.2")
+    _, other_secret = admin.create_key(daily_usd="5")
+    client = gw.client(api_key=secret)
+    first = client.chat.completions.with_raw_response.create(**chat(), max_tokens=20)
+    admin.settled_budget(key_id)
+    second = client.chat.completions.with_raw_response.create(**chat(), max_tokens=20)  # crosses 80%
+    third = client.chat.completions.with_raw_response.create(**chat(), max_tokens=5)
+    assert [r.headers["x-tollway-deployment"] for r in (first, second, third)] == ["ds-flash", "ds-flash", "qwen-plus"]
+    untouched = gw.client(api_key=other_secret).chat.completions.with_raw_response.create(**chat(), max_tokens=20)
+    assert untouched.headers["x-tollway-deployment"] == "ds-flash", "only the key past its threshold"
+    brownouts = [e for e in admin.events() if e["event"] == "brownout"]
+    assert [(e["scope"], e["id"]) for e in brownouts] == [("key", key_id)]

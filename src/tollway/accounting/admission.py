@@ -155,19 +155,23 @@ class Admission:
             raise unauthorized()
         return ANONYMOUS
 
-    async def reserve(self, key: Key, creq: ClientRequest, group: str) -> Ticket:
-        """Hold the most this request can cost; raise GatewayError(429 budget_exceeded / rate_limited) if it can't."""
+    async def reserve(self, key: Key, creq: ClientRequest, group: str, deployments: list | None = None) -> Ticket:
+        """Hold the most this request can cost; raise GatewayError(429 budget_exceeded / rate_limited) if it can't.
+
+        `deployments` is the routed plan, in order: pacing charges the first of them with room (order_plan
+        then moves it to the front). Without it, the group's configured order is used."""
         record = key.record
         if record is not None:
             self._check_permissions(record, creq, group)
         elif not self.limits.deployments:
             return Ticket(key)
         candidates = self.holds.groups.get(group, [])
+        order = candidates if deployments is None else deployments
         hold = self.holds.hold(creq, group)
         lines = self.budgets.lines(record)
         request = AdmitRequest(uuid.uuid4().hex, record.id if record and self.counters.shared else "",
                                self.limits.checks(record, hold.estimated_tokens), self.budgets.checks(lines, hold.nano),
-                               self.limits.pacing(candidates, hold.estimated_tokens), self.hold_ms)
+                               self.limits.pacing(order, hold.estimated_tokens), self.hold_ms)
         if request.empty:
             return Ticket(key)
         try:
@@ -175,9 +179,9 @@ class Admission:
         except CountersUnavailable as exc:
             raise refusals.limits_unavailable(str(exc)) from None
         if not decision.ok:
-            raise self._refusal(decision, request, lines, creq, candidates, hold.nano)
+            raise self._refusal(decision, request, lines, creq, order, hold.nano)
         self._watch_thresholds(lines, request.budgets, decision)
-        paced = candidates[decision.paced].name if request.pacing and decision.paced >= 0 else ""
+        paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
         return Ticket(key, str(from_nano(hold.nano)) if lines else "0", hold.estimated_tokens, id=request.ticket,
                       backend=backend, rates=request.rates, budgets=request.budgets, paced=paced)
 

@@ -7,7 +7,6 @@ named "key:<id>", "team:<name>", "deployment:<name>"; the counters keep one roll
 from __future__ import annotations
 
 from tollway.accounting.counters import RateCheck
-from tollway.accounting.holds import Candidate
 from tollway.accounting.keys import KeyRecord
 from tollway.accounting.settings import RateLimit, TeamSettings
 
@@ -28,8 +27,8 @@ class RateLimits:
             checks.append(RateCheck(f"team:{record.team}", team.rpm, team.tpm, tokens))
         return checks
 
-    def pacing(self, candidates: list[Candidate], tokens: int) -> list[RateCheck]:
-        """The group's deployments in order, if any of them is paced; otherwise nothing to check."""
+    def pacing(self, candidates: list, tokens: int) -> list[RateCheck]:
+        """The deployments (anything with a `.name`) in order, if any of them is paced; else nothing to check."""
         if not any(c.name in self.deployments for c in candidates):
             return []
         checks = []

@@ -29,12 +29,9 @@ def serve(config_path: Path | None, host: str | None, port: int | None, ledger_p
     try:
         config, path = load_config(config_path)
         config = _with_overrides(config, host, port, ledger_path, redis_url, database_url)
-        from tollway.accounting.ledger import open_ledger
         from tollway.gateway.app import Gateway  # after the config is known good: keeps errors fast
 
         gateway = Gateway(config, path)
-        if config.database_url:  # the ledger the config asks for (SQLite unless database_url is set)
-            gateway.ledger = open_ledger(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     _run(gateway)
