@@ -18,11 +18,11 @@ import orjson
 from aiohttp import web
 
 from tollway import __version__
-from tollway.accounting.ledger import LedgerWriter
+from tollway.accounting.ledger import open_ledger
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.accounting.admission import Admission
-from tollway.config import Config, default_ledger_path
+from tollway.config import Config
 from tollway.gateway.handler import RequestLife
 from tollway.gateway.http_client import HttpClient
 from tollway.gateway.managed import ManagedBackends
@@ -40,10 +40,9 @@ class Gateway:
         self.pricer = DeploymentPricer(Catalog.from_config_section(
             {"catalog": config.catalog, "cny_per_usd": config.cny_per_usd}))
         self.table = RouteTable(config, self.pricer.catalog)  # the catalog fills facts the config leaves out
-        self.admission = Admission(config)
+        self.admission = Admission(config, self.pricer)
         self.observer = Observer(self)
-        self.ledger = LedgerWriter(config.ledger.path or default_ledger_path(), config.ledger.flush_interval_s,
-                                   config.ledger.batch_size)
+        self.ledger = open_ledger(config)  # SQLite, or PostgreSQL with database_url
         self.managed = ManagedBackends(self.table)
         self.router = Router(config, self.table, self)  # after the pricer and ledger it uses
         self.in_flight = 0  # requests between arrival and their ledger row

@@ -89,11 +89,13 @@ class RequestLife:
         group = gw.table.group_for(creq.model)
         if group is None:
             raise model_not_found(creq.model, gw.table.public_names())
+        group = gw.table.groups.get(gw.admission.route_group(key, group.name), group)  # a budget brownout
         self.group = group.name
         plan = await gw.router.plan(group, creq, key, self.http)
         self.headers["x-tollway-route"] = plan.reason
         self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s, plan)
-        self.ticket = await gw.admission.reserve(key, creq, group.name)
+        self.ticket = await gw.admission.reserve(key, creq, group.name, plan.deployments)
+        plan.deployments = gw.admission.order_plan(self.ticket, plan.deployments)  # paced deployment first
         payloads = _Payloads(creq)
         if creq.stream:
             return await self._stream(plan.deployments, payloads)
