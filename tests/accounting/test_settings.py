@@ -49,6 +49,7 @@ def test_a_full_admission_config_loads(tmp_path: Path) -> None:
     ({"budgets": {"brownout": {"nope": "cheap"}}}, "budgets.brownout: no route group named 'nope'"),
     ({"budgets": {"soft_threshold": 1.5}}, "budgets.soft_threshold: Input should be less than or equal to 1"),
     ({"teams": {"ml": {"daily_usd": "-3"}}}, "teams.ml.daily_usd: Input should be greater than 0"),
+    ({"teams": {"ml": {"monthly_usd": "1e7"}}}, "teams.ml.monthly_usd: Input should be less than or equal to 9007199"),
     ({"keys": {"required": "yes"}}, "keys.required: Input should be 'auto', 'always' or 'never'"),
     ({"teams": {"ml": {"rpn": 5}}}, "teams.ml.rpn: unknown key"),
 ])

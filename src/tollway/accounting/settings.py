@@ -26,13 +26,16 @@ class RateLimit(Strict):
         return self.rpm is not None or self.tpm is not None
 
 
+MAX_BUDGET_USD = Decimal("9007199")  # what a Redis counter of nano-dollars compares exactly (see nano_usd.py)
+
+
 class TeamSettings(Strict):
     """A team's shared limits: every key with `team: NAME` counts against them as well as its own."""
 
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
-    daily_usd: Decimal | None = Field(None, gt=0)
-    monthly_usd: Decimal | None = Field(None, gt=0)
+    daily_usd: Decimal | None = Field(None, gt=0, le=MAX_BUDGET_USD)
+    monthly_usd: Decimal | None = Field(None, gt=0, le=MAX_BUDGET_USD)
 
 
 class KeysSettings(Strict):
