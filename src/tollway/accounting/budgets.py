@@ -28,6 +28,10 @@ class BudgetLine:
     window: Window
     limit_usd: Decimal
 
+    @property
+    def limit_nano(self) -> int:
+        return to_nano(self.limit_usd)
+
     def counter_name(self, period_id: str) -> str:
         return f"{self.scope}:{self.owner}:{self.window}:{period_id}"
 
@@ -37,16 +41,23 @@ class Budgets:
         self.settings = settings
         self.teams = teams
         self.clock = PeriodClock(settings.daily_reset_hour_utc, settings.monthly_reset_day)
+        self._lines: dict[str, tuple[int, list[BudgetLine]]] = {}  # key id -> (record seq, its lines)
+        self._limits: dict[Decimal, tuple[int, int]] = {}         # limit -> (nano, soft nano)
 
     def lines(self, record: KeyRecord | None) -> list[BudgetLine]:
+        """The budgets a key's requests count against (cached until the key record changes)."""
         if record is None:
             return []
+        cached = self._lines.get(record.id)
+        if cached is not None and cached[0] == record.seq:
+            return cached[1]
         found = [BudgetLine("key", record.id, window, limit) for window, limit in
                  zip(WINDOWS, (record.daily_usd, record.monthly_usd)) if limit is not None]
         team = self.teams.get(record.team) if record.team else None
         if team is not None:
             found += [BudgetLine("team", record.team, window, limit) for window, limit in
                       zip(WINDOWS, (team.daily_usd, team.monthly_usd)) if limit is not None]
+        self._lines[record.id] = (record.seq, found)
         return found
 
     def team_lines(self) -> list[BudgetLine]:
@@ -58,10 +69,17 @@ class Budgets:
         checks = []
         for line in lines:
             period = self.clock.current(line.window, now)
-            limit = to_nano(line.limit_usd)
-            checks.append(BudgetCheck(line.counter_name(period.id), limit, self.soft_nano(limit), hold_nano,
+            limit, soft = self._nano_limits(line.limit_usd)
+            checks.append(BudgetCheck(line.counter_name(period.id), limit, soft, hold_nano,
                                       int((period.resets_at + KEEP_AFTER_RESET).timestamp())))
         return checks
+
+    def _nano_limits(self, limit_usd: Decimal) -> tuple[int, int]:
+        found = self._limits.get(limit_usd)
+        if found is None:
+            limit = to_nano(limit_usd)
+            found = self._limits[limit_usd] = (limit, self.soft_nano(limit))
+        return found
 
     def soft_nano(self, limit_nano: int) -> int:
         return int(limit_nano * self.settings.soft_threshold)

@@ -31,6 +31,7 @@ from tollway.protocol.usage import estimate_tokens
 _PROMPT_RATES = ("input", "cached_input", "cache_write", "cache_write_1h")
 _IMAGE_TYPES = ("image_url", "image", "input_image")
 _MINUTE = timedelta(minutes=1)
+_TICK = timedelta(microseconds=1)
 CLASSIFIER_EXTRA_TOKENS = 2048   # the grading instructions around the client's prompt
 CLASSIFIER_OUTPUT_TOKENS = 16    # it asks for one word (max_tokens 3); held with margin
 
@@ -63,6 +64,8 @@ class HoldCalculator:
         self.pricer = pricer
         self.tokens_per_image = tokens_per_image
         self._converted = 0  # 1 once a CNY price was seen: its USD rates are rounded at 40 digits, hold 1 nano more
+        self._cache: dict[tuple[str, int], tuple[Decimal, Decimal]] = {}
+        self._cache_minute = -1
         self.groups: dict[str, list[Candidate]] = {}
         self.hedged: set[str] = set()
         self.classifiers: dict[str, Candidate] = {}
@@ -108,8 +111,22 @@ class HoldCalculator:
         return prompt * prompt_rate + completion * output_rate
 
     def _rates(self, candidate: Candidate, at: datetime, prompt_tokens: int) -> tuple[Decimal, Decimal]:
+        """The highest (prompt, output) rates in force within a minute of `at`, cached per minute and per
+        power-of-two prompt size: rounding the prompt up only moves it into a dearer (or the same) tier."""
+        minute = int(at.timestamp() // 60)
+        if minute != self._cache_minute:
+            self._cache, self._cache_minute = {}, minute
+        bucket = 1 << max(prompt_tokens - 1, 0).bit_length()
+        key = (candidate.name, bucket)
+        rates = self._cache.get(key)
+        if rates is None:
+            rates = self._cache[key] = self._highest_rates(candidate, minute, bucket)
+        return rates
+
+    def _highest_rates(self, candidate: Candidate, minute: int, prompt_tokens: int) -> tuple[Decimal, Decimal]:
         prompt_rate = output_rate = Decimal(0)
-        for moment in (at, at - _MINUTE):
+        start = datetime.fromtimestamp(minute * 60, timezone.utc)
+        for moment in (start - _MINUTE, start, start + _MINUTE - _TICK):  # now, and a minute before any "now"
             for tokens in (prompt_tokens, 0):
                 price = self.pricer.price(candidate, moment, tokens)  # type: ignore[arg-type]
                 if price is None:
