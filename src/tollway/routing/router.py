@@ -12,6 +12,7 @@ attempts, and starts the shadow copy. Background work (scraping self-hosted back
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +37,8 @@ from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
 
 if TYPE_CHECKING:
     from tollway.gateway.app import Gateway
+
+log = logging.getLogger("tollway.routing")
 
 
 @dataclass(slots=True)
@@ -95,10 +98,13 @@ class Router:
         if walk is None:
             return
         walk.release()
-        learn(walk, row, asyncio.get_running_loop().time())
-        plan = walk.plan
-        if plan is not None and plan.shadow is not None and row.status == "ok" and self.gateway is not None:
-            self.shadow.launch(self.gateway.upstream, plan.shadow, row)
+        try:
+            learn(walk, row, asyncio.get_running_loop().time())
+            plan = walk.plan
+            if plan is not None and plan.shadow is not None and row.status == "ok" and self.gateway is not None:
+                self.shadow.launch(self.gateway.upstream, plan.shadow, row)
+        except Exception:  # the request is already answered and accounted: log, never fail it here
+            log.exception("routing bookkeeping failed for request %s", row.id)
 
     def _hedge(self, group: RouteGroupEntry, creq: ClientRequest, decision: Decision) -> HedgePolicy | None:
         settings = group.options.hedge
