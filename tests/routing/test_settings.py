@@ -85,3 +85,12 @@ def test_self_hosted_metrics_url_defaults_next_to_v1():
     tbl = table({"g": {"deployments": ["local-vllm"]}})
     assert tbl.deployments["local-vllm"].metrics_url() == "http://127.0.0.1:9/vllm/metrics"
     assert tbl.deployments["local-vllm"].self_hosted and not tbl.deployments["cheap-text"].self_hosted
+
+
+def test_a_grading_deployment_is_only_asked_with_classifier_model():
+    heuristic = table({"g": {"deployments": ["cheap-text"], "strategy": "tiers", "tiers": {"low": ["cheap-text"]},
+                             "complexity": {"deployment": "vision-mid"}}})
+    assert heuristic.groups["g"].classifier is None
+    model = table({"g": {"deployments": ["cheap-text"], "strategy": "tiers", "tiers": {"low": ["cheap-text"]},
+                         "complexity": {"classifier": "model", "deployment": "vision-mid"}}})
+    assert model.groups["g"].classifier is model.deployments["vision-mid"]

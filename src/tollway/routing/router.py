@@ -111,11 +111,12 @@ class Router:
         if settings is None or group.hedge_budget is None or len(decision.ordered) < 2:
             return None
         group.hedge_budget.earn()
-        prompt_tokens = decision.features.prompt_tokens
+        features = decision.features
         pricer = self.planner.pricer
         arrived = datetime.now(timezone.utc)
 
         def estimate_loser(dep: RoutedDeployment) -> tuple[int, Decimal | None]:
+            prompt_tokens = features.prompt_tokens
             price = pricer.price(dep, arrived, prompt_tokens) if pricer is not None else None
             return prompt_tokens, try_cost_usd(Usage(prompt_tokens=prompt_tokens, source="estimated"), price)
 

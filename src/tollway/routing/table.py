@@ -126,7 +126,7 @@ class RouteTable:
         entry.weights = dict(group.weights)
         if group.shadow is not None:
             entry.shadow_target = self._reference(f"route_groups.{name}.shadow.deployment", group.shadow.deployment)
-        if group.complexity.deployment is not None:
+        if group.complexity.classifier == "model" and group.complexity.deployment is not None:
             entry.classifier = self._reference(f"route_groups.{name}.complexity.deployment", group.complexity.deployment)
         if group.hedge is not None:
             entry.hedge_budget = HedgeBudget(group.hedge.budget_percent)
