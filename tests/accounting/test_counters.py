@@ -93,10 +93,27 @@ def test_budget_holds_the_most_a_request_can_cost_and_settles_the_real_cost(coun
 
 
 def test_settling_twice_counts_once(counters) -> None:
-    assert admit(counters, "t0", budgets=[budget()]).ok
-    settle(counters, "t0", budgets=[(BUDGET, 30, EXPIRE)])
-    [again] = settle(counters, "t0", budgets=[(BUDGET, 30, EXPIRE)])
+    rate = RateCheck("key:k1", None, 100, 50)
+    assert admit(counters, "t0", [rate], budgets=[budget()]).ok
+    fixes = [RateFix("fix", "key:k1", 30), RateFix("add", "deployment:b", 40)]
+    settle(counters, "t0", fixes, budgets=[(BUDGET, 30, EXPIRE)])
+    [again] = settle(counters, "t0", fixes, budgets=[(BUDGET, 30, EXPIRE)])
     assert (again.spent_nano, again.reserved_nano) == (30, 0)
+    assert admit(counters, "t1", [RateCheck("key:k1", None, 100, 70)]).ok, "30 + 70 tokens: the fix applied once"
+    assert admit(counters, "t2", [RateCheck("deployment:b", None, 100, 60)]).ok, "40 + 60: the add counted once"
+    assert admit(counters, "t3", [RateCheck("deployment:b", None, 100, 1)]).outcome == "tpm"
+
+
+def test_redis_keeps_no_key_per_settled_request(redis_url) -> None:
+    counters = RedisCounters(connect(redis_url))
+    for n in range(50):
+        assert admit(counters, f"t{n}", [RateCheck("key:k1", None, None, 5)], [budget(limit=10**9)]).ok
+        settle(counters, f"t{n}", [RateFix("fix", "key:k1", 4)], [(BUDGET, 3, EXPIRE)])
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.dbsize() <= 8, sorted(client.keys())
+        assert client.hlen(f"tw:bud:{BUDGET}:hold") == 0 and client.zcard(f"tw:bud:{BUDGET}:res") == 0
 
 
 def test_an_unsettled_hold_is_released_when_it_expires(counters) -> None:

@@ -9,7 +9,8 @@ semantics, and the same tests run against both:
 - A budget keeps `spent` and `reserved` in whole nano-dollars for one period. A request is refused when
   spent + reserved + its hold would exceed the limit; otherwise the hold is added to `reserved` with an
   expiry (a gateway that dies mid-request releases it then). Settle removes the hold and adds the real
-  cost to `spent`, once per ticket even if retried.
+  cost to `spent`, once per ticket even if retried: a budget counts a ticket only while it still holds
+  it, or remembers it as late (its hold expired unsettled), so no per-ticket marker is ever stored.
 - A pacing list (a route group's deployments, in order) charges the request to the first deployment with
   room; when none has room the request is refused.
 All checks pass or nothing is written.

@@ -15,8 +15,6 @@ from typing import Callable
 from tollway.accounting.counters import (BUDGET, OK, PACING, REVOKED, RPM, TPM, WINDOW_MS, AdmitRequest, BudgetState,
                                          Decision, RateCheck, Settlement)
 
-DONE_TTL_MS = 24 * 3600 * 1000
-
 
 class _RateLog:
     __slots__ = ("entries", "tokens", "total")
@@ -53,7 +51,7 @@ class _RateLog:
 
 
 class _Budget:
-    __slots__ = ("spent", "reserved", "alerted", "holds", "expiries", "expire_at_s")
+    __slots__ = ("spent", "reserved", "alerted", "holds", "expiries", "expire_at_s", "late")
 
     def __init__(self, expire_at_s: int) -> None:
         self.spent = 0
@@ -62,11 +60,15 @@ class _Budget:
         self.holds: dict[str, int] = {}
         self.expiries: list[tuple[int, str]] = []  # heap of (expires at ms, ticket)
         self.expire_at_s = expire_at_s
+        self.late: set[str] = set()  # tickets whose hold expired unsettled: their settle still counts, once
 
     def purge(self, now_ms: int) -> None:
         while self.expiries and self.expiries[0][0] <= now_ms:
             _, ticket = heapq.heappop(self.expiries)
-            self.reserved -= self.holds.pop(ticket, 0)
+            hold = self.holds.pop(ticket, None)
+            if hold is not None:
+                self.reserved -= hold
+                self.late.add(ticket)
 
     def state(self) -> BudgetState:
         return BudgetState(self.spent, self.reserved)
@@ -80,7 +82,6 @@ class LocalCounters:
         self._rates: dict[str, _RateLog] = {}
         self._budgets: dict[str, _Budget] = {}
         self._revoked: set[str] = set()
-        self._done: dict[str, int] = {}
         self._admissions = 0
 
     async def admit(self, request: AdmitRequest) -> Decision:
@@ -126,16 +127,15 @@ class LocalCounters:
         return self.settle_now(settlement)
 
     def settle_now(self, settlement: Settlement) -> list[BudgetState]:
+        """Idempotent like settle.lua: a budget counts the cost only while it holds (or remembers) the ticket."""
         now = int(self._clock() * 1000)
-        if settlement.ticket in self._done:
-            return [self._budget(name, expire, now).state() for name, _, expire in settlement.budgets]
-        self._done[settlement.ticket] = now + DONE_TTL_MS
         for fix in settlement.rates:
             log = self._rate(fix.subject, now)
-            if fix.op == "add":
-                log.add(settlement.ticket, fix.tokens, now)
-                continue
             old = log.tokens.get(settlement.ticket)
+            if fix.op == "add":
+                if old is None:
+                    log.add(settlement.ticket, fix.tokens, now)
+                continue
             if old is None:
                 continue
             new = 0 if fix.op == "drop" else fix.tokens
@@ -147,8 +147,13 @@ class LocalCounters:
         states = []
         for name, cost, expire in settlement.budgets:
             budget = self._budget(name, expire, now)
-            budget.reserved -= budget.holds.pop(settlement.ticket, 0)
-            budget.spent += cost
+            hold = budget.holds.pop(settlement.ticket, None)
+            if hold is not None:
+                budget.reserved -= hold
+                budget.spent += cost
+            elif settlement.ticket in budget.late:
+                budget.late.discard(settlement.ticket)
+                budget.spent += cost
             states.append(budget.state())
         return states
 
@@ -204,8 +209,6 @@ class LocalCounters:
             log.purge(now)
         for subject in [s for s, log in self._rates.items() if not log.entries]:
             del self._rates[subject]
-        for ticket in [t for t, until in self._done.items() if until < now]:
-            del self._done[ticket]
 
 
 def _limited(check: RateCheck) -> bool:

@@ -19,7 +19,6 @@ from tollway.accounting.counters import (OK, AdmitRequest, BudgetState, Decision
 
 PREFIX = "tw:"
 REVOKED_KEY = PREFIX + "revoked"
-DONE_TTL_S = 2 * 24 * 3600
 
 
 def _script(name: str) -> str:
@@ -40,7 +39,7 @@ def rate_keys(subject: str) -> list[str]:
 
 def budget_keys(name: str) -> list[str]:
     base = f"{PREFIX}bud:{name}"
-    return [base, base + ":res", base + ":hold"]
+    return [base, base + ":res", base + ":hold", base + ":late"]
 
 
 class RedisCounters:
@@ -68,8 +67,8 @@ class RedisCounters:
         return _decision(await self._admit(keys=keys, args=args))
 
     async def settle(self, settlement: Settlement) -> list[BudgetState]:
-        keys = [f"{PREFIX}done:{settlement.ticket}"]
-        args: list[str | int] = [settlement.ticket, DONE_TTL_S, len(settlement.rates), len(settlement.budgets)]
+        keys: list[str] = []
+        args: list[str | int] = [settlement.ticket, len(settlement.rates), len(settlement.budgets)]
         for fix in settlement.rates:
             keys += rate_keys(fix.subject)
             args += [fix.op, fix.tokens]

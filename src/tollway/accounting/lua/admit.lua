@@ -1,7 +1,7 @@
 -- tollway admission: revocation, rolling-minute rate limits, budget reservations and deployment pacing,
 -- checked and applied atomically (see accounting/counters.py for the semantics).
--- KEYS: revoked set, then 3 per rate (log zset, tokens hash, token sum), 3 per budget (state hash,
---       reservation zset, holds hash), 3 per pacing deployment.
+-- KEYS: revoked set, then 3 per rate (log zset, tokens hash, token sum), 4 per budget (state hash,
+--       reservation zset, holds hash, late hash), 3 per pacing deployment.
 -- ARGV: ticket, key id, hold ms, #rates, #budgets, #pacing, then rpm/tpm/tokens per rate,
 --       limit/soft/hold/expire_at per budget, rpm/tpm/tokens per pacing deployment ("" = no limit).
 -- Money is whole nano-dollars passed as strings; Lua doubles compare them exactly below 2^53.
@@ -59,6 +59,7 @@ local function add_rate(k, tokens)
   for i = 0, 2 do redis.call('PEXPIRE', KEYS[k + i], WINDOW + 5000) end
 end
 
+-- an expired hold is released, and its ticket remembered as late: its settle still counts its cost, once
 local function purge_budget(k)
   local old = redis.call('ZRANGEBYSCORE', KEYS[k + 1], '-inf', now)
   if #old == 0 then return end
@@ -67,14 +68,16 @@ local function purge_budget(k)
     if hold then
       redis.call('HINCRBY', KEYS[k], 'reserved', '-' .. hold)
       redis.call('HDEL', KEYS[k + 2], member)
+      redis.call('HSET', KEYS[k + 3], member, '1')
+      if redis.call('TTL', KEYS[k + 3]) < 0 then redis.call('EXPIRE', KEYS[k + 3], 3024000) end  -- 35 days
     end
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[k + 1], '-inf', now)
 end
 
 local rate_key = function(i) return 2 + (i - 1) * 3 end
-local budget_key = function(j) return 2 + nr * 3 + (j - 1) * 3 end
-local pacing_key = function(p) return 2 + nr * 3 + nb * 3 + (p - 1) * 3 end
+local budget_key = function(j) return 2 + nr * 3 + (j - 1) * 4 end
+local pacing_key = function(p) return 2 + nr * 3 + nb * 4 + (p - 1) * 3 end
 local rate_arg = function(i) return 7 + (i - 1) * 3 end
 local budget_arg = function(j) return 7 + nr * 3 + (j - 1) * 4 end
 local pacing_arg = function(p) return 7 + nr * 3 + nb * 4 + (p - 1) * 3 end
