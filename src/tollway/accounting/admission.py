@@ -42,6 +42,8 @@ from tollway.gateway.request import ClientRequest
 
 log = logging.getLogger("tollway.admission")
 STATUS_REFRESH_S = 1.0
+STATUS_CHUNK = 500           # budgets read per Redis script call
+STATUS_BUDGETS_PER_S = 5000  # background refresh rate cap per replica
 
 
 @dataclass(slots=True)
@@ -120,6 +122,7 @@ class Admission:
         """Finish settling, then release connections; called after in-flight requests finished."""
         if self._status_task is not None:
             self._status_task.cancel()
+            await asyncio.gather(self._status_task, return_exceptions=True)
         if self._settling:
             await asyncio.wait(list(self._settling), timeout=10)
         await self.counters.close()
@@ -225,8 +228,11 @@ class Admission:
                 for line in self._all_budget_lines()]
 
     async def budget_status_now(self) -> list[dict]:
-        """budget_status() after reading the counters (one Redis call): what the admin API shows."""
-        await self.counters.refresh([self.budgets.counter_name(line) for line in self._all_budget_lines()])
+        """budget_status() after reading the counters (a Redis call per STATUS_CHUNK budgets): what the admin
+        API shows."""
+        names = [self.budgets.counter_name(line) for line in self._all_budget_lines()]
+        for start in range(0, len(names), STATUS_CHUNK):  # short scripts: Redis serves admissions in between
+            await self.counters.refresh(names[start:start + STATUS_CHUNK])
         return self.budget_status()
 
     def keys_required(self) -> bool:
@@ -329,8 +335,10 @@ class Admission:
             + self.budgets.team_lines()
 
     async def _refresh_status(self) -> None:
+        """Keep budget_status() within about a second of the shared counters (slower with very many keys)."""
         while True:
-            await asyncio.sleep(STATUS_REFRESH_S)
+            budgets = sum(len(self.budgets.lines(r)) for r in self.cache.records.values()) if self.cache else 0
+            await asyncio.sleep(max(STATUS_REFRESH_S, budgets / STATUS_BUDGETS_PER_S))
             try:
                 await self.budget_status_now()
             except Exception:
