@@ -4,6 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import httpx
+import orjson
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
@@ -49,6 +50,8 @@ def test_non_streamed_chat_is_served_metered_and_priced(setup):
     assert Decimal(row["cost_usd"]) == expected_cost(row) > 0
     assert raw.headers["x-tollway-cost-usd"] == row["cost_usd"]
     assert row["attempts"][0]["outcome"] == "ok"
+    assert row["system_fingerprint"] == reply.system_fingerprint != ""
+    assert orjson.loads(row["request_features"])["needs"] == []
     upstream = emu.requests("deepseek-flash")[-1]
     assert upstream["body"]["model"] == "deepseek-flash", "the upstream gets its own model name"
 
@@ -86,9 +89,17 @@ def test_tools_images_and_response_format_pass_through(setup):
                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
     gw.client().chat.completions.create(model="chat", messages=[{"role": "user", "content": content}], tools=tools,
                                         response_format={"type": "json_object"})
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "user", "content": content}], tools=tools, max_tokens=9,
+        response_format={"type": "json_object"}, stream=True)
+    list(raw.parse())
     body = emu.requests("deepseek-flash")[-1]["body"]
     assert body["tools"] == tools and body["response_format"] == {"type": "json_object"}
     assert body["messages"][0]["content"] == content
+    row = gw.row(raw.headers["x-request-id"])
+    features = orjson.loads(row["request_features"])
+    assert features["needs"] == ["json", "tools", "vision"] and features["max_tokens"] == 9
+    assert row["system_fingerprint"], "taken from the stream's usage chunk"
 
 
 def test_completions_embeddings_models_and_health(setup):

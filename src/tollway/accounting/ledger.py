@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from tollway.accounting.ledger_schema import CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+from tollway.accounting.ledger_schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
 
 if TYPE_CHECKING:
     from tollway.config import Config
@@ -54,6 +54,10 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(CREATE_TABLE_SQL)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    for name, definition in ADDED_COLUMNS:
+        if name not in present:  # a ledger written by an older tollway
+            conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {definition}")
     return conn
 
 

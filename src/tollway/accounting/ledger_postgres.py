@@ -15,6 +15,7 @@ from decimal import Decimal
 from operator import attrgetter
 from pathlib import Path
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -30,6 +31,7 @@ _INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) VALUES ({', 
 _row_values = attrgetter(*LEDGER_COLUMNS)
 _ATTEMPTS = LEDGER_COLUMNS.index("attempts")
 _COST = LEDGER_COLUMNS.index("cost_usd")
+_FEATURES = LEDGER_COLUMNS.index("request_features")
 WRITE_TIMEOUT_S = 10.0
 RECONNECT_S = 0.5
 
@@ -103,6 +105,7 @@ class PostgresLedgerWriter:
             record = list(_row_values(row))
             record[_ATTEMPTS] = Jsonb(record[_ATTEMPTS])
             record[_COST] = Decimal(record[_COST] or "0")
+            record[_FEATURES] = Jsonb(orjson.loads(record[_FEATURES] or "{}"))
             values.append(record)
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_S):

@@ -40,6 +40,18 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "streamed",           # INTEGER 0/1
     "shadow",             # INTEGER 0/1: a mirrored copy, not the client's answer
     "priced",             # INTEGER 1 when cost_usd is known; 0 when a needed rate was missing (cost_usd "0")
+    "system_fingerprint", # TEXT the upstream's system_fingerprint, "" if it sent none (drift detection)
+    "request_features",   # TEXT JSON: what serving the request needs, for replay under another policy:
+                          #   {"needs": ["vision", "tools", "json"], "max_tokens": int|null,
+                          #    "prompt_tokens_estimate": int, "residency": [jurisdictions]|null}
+)
+
+# Columns added after the first release, with their SQLite definitions: open_sqlite adds any an older
+# ledger file lacks (PostgreSQL has numbered migrations in accounting/sql/postgres/).
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("priced", "INTEGER NOT NULL DEFAULT 1"),
+    ("system_fingerprint", "TEXT NOT NULL DEFAULT ''"),
+    ("request_features", "TEXT NOT NULL DEFAULT '{}'"),
 )
 
 CREATE_TABLE_SQL = """
@@ -69,7 +81,9 @@ CREATE TABLE IF NOT EXISTS requests (
   error TEXT NOT NULL DEFAULT '',
   streamed INTEGER NOT NULL DEFAULT 0,
   shadow INTEGER NOT NULL DEFAULT 0,
-  priced INTEGER NOT NULL DEFAULT 1
+  priced INTEGER NOT NULL DEFAULT 1,
+  system_fingerprint TEXT NOT NULL DEFAULT '',
+  request_features TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
@@ -106,3 +120,5 @@ class LedgerRow:
     streamed: int = 0
     shadow: int = 0
     priced: int = 1
+    system_fingerprint: str = ""
+    request_features: str = "{}"

@@ -26,6 +26,7 @@ from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
 from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class RequestLife:
 
     __slots__ = ("gw", "http", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
-                 "key", "ticket")
+                 "key", "ticket", "fingerprint", "plan_residency")
 
     def __init__(self, gw: "Gateway", http: web.Request, endpoint: str) -> None:
         self.gw = gw
@@ -60,6 +61,8 @@ class RequestLife:
         self.ttft: float | None = None
         self.status, self.http_status, self.error, self.group = "ok", 200, "", ""
         self.key: Key | None = None
+        self.fingerprint = ""
+        self.plan_residency: frozenset[str] | None = None
         self.ticket: Ticket | None = None
 
     async def handle(self) -> web.StreamResponse:
@@ -92,6 +95,7 @@ class RequestLife:
         group = gw.table.groups.get(gw.admission.route_group(key, group.name), group)  # a budget brownout
         self.group = group.name
         plan = await gw.router.plan(group, creq, key, self.http)
+        self.plan_residency = plan.residency
         self.headers["x-tollway-route"] = plan.reason
         self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s, plan)
         self.ticket = await gw.admission.reserve(key, creq, group.name, plan.deployments)
@@ -126,6 +130,7 @@ class RequestLife:
             return response
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, response)
         self.ttft = result.first_write_at
+        self.fingerprint = result.system_fingerprint
         self.usage = result.usage or estimate_usage(prompt_text(self.creq), " ".join(["x"] * result.data_events))
         if result.error:
             self.status, self.error = ("cancelled" if result.client_gone else "stream_error"), result.error
@@ -159,6 +164,8 @@ class RequestLife:
         except orjson.JSONDecodeError:
             parsed = None
         usage = usage_from_body(dep.dialect, parsed) if isinstance(parsed, dict) else None
+        if isinstance(parsed, dict):
+            self.fingerprint = str(parsed.get("system_fingerprint") or "")
         if usage is None:
             usage = estimate_usage(prompt_text(self.creq), _answer_text(parsed))
         return usage
@@ -182,6 +189,15 @@ class RequestLife:
         upstream_refusal = exc.code in ("content_filter", "context_length_exceeded", "rate_limited")
         self.status = "client_error" if exc.status < 500 and not upstream_refusal else "error"
 
+    def _features_json(self) -> str:
+        """What serving this request needed, so `tollway replay` can judge another policy's plan."""
+        if self.creq is None:
+            return "{}"
+        features = request_features(self.creq)
+        residency = sorted(self.plan_residency) if self.plan_residency is not None else None
+        return orjson.dumps({"needs": sorted(features.needs), "max_tokens": features.max_tokens,
+                             "prompt_tokens_estimate": features.prompt_tokens, "residency": residency}).decode()
+
     def _row(self) -> LedgerRow:
         now = asyncio.get_running_loop().time()
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or Usage(source=""), self.walk
@@ -198,7 +214,8 @@ class RequestLife:
             reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=usd_text(cost),
             ttft_ms=(self.ttft - self.started) * 1000 if self.ttft is not None else None,
             latency_ms=(now - self.started) * 1000, error=self.error, streamed=int(bool(creq and creq.stream)),
-            priced=int(priced),
+            priced=int(priced), system_fingerprint=self.fingerprint,
+            request_features=self._features_json(),
         )
 
 

@@ -31,6 +31,7 @@ class RelayResult:
     first_write_at: float | None
     error: str = ""
     client_gone: bool = False
+    system_fingerprint: str = ""
 
 
 class StreamRelay:
@@ -42,6 +43,7 @@ class StreamRelay:
         self._done = False
         self._data_events = 0
         self._first_write_at: float | None = None
+        self._fingerprint = ""
 
     async def run(self, opened: OpenStream, response: web.StreamResponse) -> RelayResult:
         upstream = opened.response
@@ -108,6 +110,7 @@ class StreamRelay:
         usage = usage_from_chunk(self._dialect, chunk)
         if usage is not None:
             self._usage = usage
+            self._fingerprint = str(chunk.get("system_fingerprint") or "")
             if not self._keep_usage_chunk and chunk.get("choices") == []:
                 self._data_events -= 1
                 return False
@@ -122,7 +125,8 @@ class StreamRelay:
             pass
 
     def _result(self, error: str, client_gone: bool = False) -> RelayResult:
-        return RelayResult(self._usage, self._data_events, self._first_write_at, error, client_gone)
+        return RelayResult(self._usage, self._data_events, self._first_write_at, error, client_gone,
+                           self._fingerprint)
 
 
 def _parse_event(event: bytes) -> dict | None:

@@ -25,6 +25,7 @@ class ClientRequest:
     stream: bool
     client_wants_usage: bool
     raw_size: int
+    features: Any = None  # routing.features.RequestFeatures, made on first use
 
     @property
     def max_tokens(self) -> int | None:

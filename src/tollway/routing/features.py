@@ -146,7 +146,10 @@ class RequestFeatures:
 
 
 def request_features(creq: ClientRequest) -> RequestFeatures:
-    return RequestFeatures(creq)
+    """The request's features, computed lazily once and shared by the router and the ledger row."""
+    if creq.features is None:
+        creq.features = RequestFeatures(creq)
+    return creq.features
 
 
 def _has_image(messages: list[Any]) -> bool:
