@@ -64,5 +64,8 @@ def _run(gateway) -> None:
         pass
     server = gateway.config.server
     click.echo(f"tollway listening on http://{server.host}:{server.port}/v1 (config: {gateway.config_path})", err=True)
-    web.run_app(gateway.app(), host=server.host, port=server.port, access_log=None, print=None,
-                shutdown_timeout=30.0)
+    try:
+        web.run_app(gateway.app(), host=server.host, port=server.port, access_log=None, print=None,
+                    shutdown_timeout=30.0)
+    except ConfigError as exc:  # found at start-up, e.g. an unreachable key store: a message, not a traceback
+        raise click.ClickException(str(exc)) from None
