@@ -53,6 +53,7 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")  # workers and `tollway keys` share the file: wait, don't fail
     conn.executescript(CREATE_TABLE_SQL)
     present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
     for name, definition in ADDED_COLUMNS:

@@ -21,9 +21,12 @@ from tollway.config import ConfigError, load_config
                                   "e.g. redis://127.0.0.1:6379/0.")
 @click.option("--database-url", help="PostgreSQL for the ledger and keys (overrides database_url), "
                                      "e.g. postgresql://tollway@db/tollway.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Gateway processes sharing the port (use one per core). Limits and budgets hold across "
+                   "workers only with a Redis (--redis-url).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(config_path: Path | None, host: str | None, port: int | None, ledger_path: Path | None,
-          redis_url: str | None, database_url: str | None, log_level: str) -> None:
+          redis_url: str | None, database_url: str | None, workers: int, log_level: str) -> None:
     """Run the OpenAI-compatible gateway."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -34,7 +37,21 @@ def serve(config_path: Path | None, host: str | None, port: int | None, ledger_p
         gateway = Gateway(config, path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    _run(gateway)
+    if workers > 1:
+        _check_workers(config, workers)
+    _run(gateway, workers)
+
+
+def _check_workers(config, workers: int) -> None:
+    managed = [name for name, p in config.providers.items() if p.launch]
+    if managed:
+        raise click.ClickException(
+            f"--workers {workers}: provider(s) {', '.join(managed)} use `launch:`, which starts one backend per "
+            "process; run it once with `tollway local-model serve` and point base_url at it, or use --workers 1")
+    if not config.redis_url:
+        logging.getLogger("tollway.workers").warning(
+            "--workers %d without redis_url: each worker enforces rate limits and budgets on its own, so a "
+            "limit can be exceeded up to %d times; set redis_url (or --redis-url) to share them", workers, workers)
 
 
 def _with_overrides(config, host: str | None, port: int | None, ledger_path: Path | None,
@@ -53,7 +70,23 @@ def _with_overrides(config, host: str | None, port: int | None, ledger_path: Pat
     return config.model_copy(update={"server": server, "ledger": ledger, **urls})
 
 
-def _run(gateway) -> None:
+def _run(gateway, workers: int = 1) -> None:
+    server = gateway.config.server
+    click.echo(f"tollway listening on http://{server.host}:{server.port}/v1 (config: {gateway.config_path}"
+               f"{f'; {workers} workers' if workers > 1 else ''})", err=True)
+    if workers == 1:
+        _serve_one(gateway, None)
+        return
+    from tollway.gateway.workers import listening_socket, run_workers
+
+    try:
+        sock = listening_socket(server.host, server.port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {exc.strerror}") from None
+    raise SystemExit(run_workers(workers, sock, lambda s: _serve_one(gateway, s)))
+
+
+def _serve_one(gateway, sock) -> None:
     from aiohttp import web
 
     try:
@@ -63,9 +96,8 @@ def _run(gateway) -> None:
     except ImportError:  # uvloop is optional (not on Windows); asyncio's loop works, slower
         pass
     server = gateway.config.server
-    click.echo(f"tollway listening on http://{server.host}:{server.port}/v1 (config: {gateway.config_path})", err=True)
+    where = {"sock": sock} if sock is not None else {"host": server.host, "port": server.port}
     try:
-        web.run_app(gateway.app(), host=server.host, port=server.port, access_log=None, print=None,
-                    shutdown_timeout=30.0)
+        web.run_app(gateway.app(), **where, access_log=None, print=None, shutdown_timeout=30.0)
     except ConfigError as exc:  # found at start-up, e.g. an unreachable key store: a message, not a traceback
         raise click.ClickException(str(exc)) from None
