@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from tollway.accounting.ledger_schema import LEDGER_COLUMNS
@@ -49,80 +49,149 @@ class HourBucket:
 
 
 class TrafficReader(Protocol):
-    """Anything that can sum ledger traffic by hour and model."""
+    """Anything that can sum ledger traffic by hour and model, and stream selected rows (for replay)."""
 
     description: str
+    placeholder: str  # the driver's query parameter marker: "?" or "%s"
 
     def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]: ...
 
+    def columns(self) -> frozenset[str]: ...
 
-def open_ledger(location: str) -> TrafficReader:
-    """A reader for a SQLite path, `sqlite:///path`, or a `postgresql://` URL."""
+    def stream(self, sql: str, params: list[Any], batch: int = 2000) -> Iterator[tuple[Any, ...]]: ...
+
+
+def open_ledger(location: str, option: str = "--from-ledger") -> TrafficReader:
+    """A reader for a SQLite path, `sqlite:///path`, or a `postgresql://` URL. `option` is the flag the
+    location came from, so errors name it (`--from-ledger` for plan, `--ledger` for replay)."""
     if location.startswith(("postgresql://", "postgres://")):
-        return PostgresTrafficReader(location)
+        return PostgresTrafficReader(location, option)
     if location.startswith("sqlite:///"):
-        return SqliteTrafficReader(Path(location.removeprefix("sqlite:///")))
+        return SqliteTrafficReader(Path(location.removeprefix("sqlite:///")), option)
     if "://" in location:
-        raise ScenarioError(f"--from-ledger: unsupported ledger URL scheme in {redact(location)!r}; "
+        raise ScenarioError(f"{option}: unsupported ledger URL scheme in {redact(location)!r}; "
                             "use a SQLite path, sqlite:///path or postgresql://...")
-    return SqliteTrafficReader(Path(location))
+    return SqliteTrafficReader(Path(location), option)
 
 
 class SqliteTrafficReader:
     """The embedded default ledger, opened read-only so a wrong path never creates an empty database."""
 
-    def __init__(self, path: Path) -> None:
+    placeholder = "?"
+
+    def __init__(self, path: Path, option: str = "--from-ledger") -> None:
         self.path = path
+        self.option = option
         self.description = f"sqlite:{path}"
 
     def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]:
-        if not self.path.is_file():
-            raise ScenarioError(f"--from-ledger: no ledger file at {self.path}")
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            raise ScenarioError(f"--from-ledger: cannot open {self.path}: {exc}") from exc
+        conn = self._connect()
         try:
             self._check_columns(conn)
             where, params = window_clause(since, until, "?")
             rows = conn.execute(HOURLY_SQL.format(window=where), params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise ScenarioError(f"--from-ledger: {self.path} is not a readable SQLite ledger: {exc}") from exc
+            raise ScenarioError(f"{self.option}: {self.path} is not a readable SQLite ledger: {exc}") from exc
         finally:
             conn.close()
         return [bucket_from_row(row) for row in rows]
 
-    def _check_columns(self, conn: sqlite3.Connection) -> None:
+    def columns(self) -> frozenset[str]:
+        """The columns table `requests` has: older ledgers lack the ones added since (ADDED_COLUMNS)."""
+        conn = self._connect()
+        try:
+            return frozenset(self._check_columns(conn))
+        except sqlite3.DatabaseError as exc:
+            raise ScenarioError(f"{self.option}: {self.path} is not a readable SQLite ledger: {exc}") from exc
+        finally:
+            conn.close()
+
+    def stream(self, sql: str, params: list[Any], batch: int = 2000) -> Iterator[tuple[Any, ...]]:
+        """The rows of one query, fetched a batch at a time so a month of traffic never sits in memory."""
+        conn = self._connect()
+        try:
+            cursor = conn.execute(sql, params)
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        except sqlite3.DatabaseError as exc:
+            raise ScenarioError(f"{self.option}: {self.path} is not a readable SQLite ledger: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise ScenarioError(f"{self.option}: no ledger file at {self.path}")
+        try:
+            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise ScenarioError(f"{self.option}: cannot open {self.path}: {exc}") from exc
+
+    def _check_columns(self, conn: sqlite3.Connection) -> set[str]:
         present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
         if not present:
-            raise ScenarioError(f"--from-ledger: {self.path} has no 'requests' table; is it a tollway ledger?")
+            raise ScenarioError(f"{self.option}: {self.path} has no 'requests' table; is it a tollway ledger?")
         missing = [name for name in NEEDED_COLUMNS if name not in present]
         if missing:
-            raise ScenarioError(f"--from-ledger: table 'requests' in {self.path} lacks columns: {', '.join(missing)}")
+            raise ScenarioError(f"{self.option}: table 'requests' in {self.path} lacks columns: {', '.join(missing)}")
+        return present
 
 
 class PostgresTrafficReader:
     """The ledger of a multi-replica deployment; needs psycopg (`pip install 'psycopg[binary]'`)."""
 
-    def __init__(self, url: str) -> None:
+    placeholder = "%s"
+
+    def __init__(self, url: str, option: str = "--from-ledger") -> None:
         self.url = url
+        self.option = option
         self.description = redact(url)
 
     def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]:
-        try:
-            import psycopg  # type: ignore[import-not-found]
-        except ImportError:
-            raise ScenarioError("--from-ledger: reading a PostgreSQL ledger needs psycopg: "
-                                "pip install 'psycopg[binary]'") from None
+        psycopg = self._driver()
         where, params = window_clause(since, until, "%s")
         try:
             with psycopg.connect(self.url) as conn, conn.cursor() as cur:
                 cur.execute(HOURLY_SQL.format(window=where), params)
                 rows = cur.fetchall()
         except psycopg.Error as exc:
-            message = str(exc).replace(self.url, self.description)
-            raise ScenarioError(f"--from-ledger: cannot read {self.description}: {message}") from None
+            raise self._error(exc) from None
         return [bucket_from_row(row) for row in rows]
+
+    def columns(self) -> frozenset[str]:
+        psycopg = self._driver()
+        try:
+            with psycopg.connect(self.url) as conn, conn.cursor() as cur:
+                cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'requests' "
+                            "AND table_schema = current_schema()")
+                present = frozenset(row[0] for row in cur.fetchall())
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+        if not present:
+            raise ScenarioError(f"{self.option}: {self.description} has no 'requests' table; is it a tollway ledger?")
+        return present
+
+    def stream(self, sql: str, params: list[Any], batch: int = 2000) -> Iterator[tuple[Any, ...]]:
+        """A server-side cursor: rows arrive a batch at a time."""
+        psycopg = self._driver()
+        try:
+            with psycopg.connect(self.url) as conn, conn.cursor(name="tollway_replay") as cur:
+                cur.itersize = batch
+                cur.execute(sql, params)
+                yield from cur
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+
+    def _driver(self):
+        try:
+            import psycopg  # type: ignore[import-not-found]
+        except ImportError:
+            raise ScenarioError(f"{self.option}: reading a PostgreSQL ledger needs psycopg: "
+                                "pip install 'psycopg[binary]'") from None
+        return psycopg
+
+    def _error(self, exc: Exception) -> ScenarioError:
+        message = str(exc).replace(self.url, self.description)
+        return ScenarioError(f"{self.option}: cannot read {self.description}: {message}")
 
 
 def window_clause(since: datetime | None, until: datetime | None, placeholder: str) -> tuple[str, list[str]]:
