@@ -1,0 +1,208 @@
+"""The replay engine: which deployment a candidate config would have chosen for each logged request,
+and what that would have cost, without calling any model.
+
+Each request goes through the gateway's own routing pipeline (routing/planner.py) with the candidate's
+route table, the price in force at the request's own time, and the request's recorded needs
+(replay_features.py). What a live gateway decides from things a ledger cannot replay is decided as follows:
+
+- weighted: the expected cost, the weight-averaged cost over the arms that pass the filters (sticky
+  callers are not modelled: the ledger keeps no `user`);
+- fastest: live statistics are learned from the ledger's own latencies as the rows go by, in time order,
+  matched to candidate deployments by name; a candidate the ledger never saw cannot be ranked, so its rows
+  are marked approximate. Exploration is off: replay follows each strategy's expected path;
+- tiers: graded by the heuristic from prompt size and tools only (no text in the ledger): approximate;
+- cheapest: as live, including the cache-hit ratio learned from the ledger's rows;
+- spillover, hedging and shadow copies depend on live load or are extra traffic: not replayed.
+
+The candidate's cost uses the row's real token counts (prompt incl. cached and cache writes, completion)
+at the chosen deployment's price, exactly (Decimal); the current cost is the ledger's cost_usd.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, Decimal
+from pathlib import Path
+
+from tollway.accounting.admission import Key
+from tollway.accounting.cost import try_cost_usd
+from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog import Catalog
+from tollway.config import SELF_HOSTED_KINDS, Config
+from tollway.plan.replay_features import replay_request
+from tollway.plan.replay_rows import LoggedRequest
+from tollway.plan.scenario import ScenarioError
+from tollway.protocol.usage import Usage
+from tollway.routing.planner import Decision, Planner
+from tollway.routing.strategies import WARMUP_SAMPLES
+from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
+
+EXACT = Context(prec=60)
+UNSERVEABLE_REASONS = ("capability", "context", "residency", "model")
+_ERROR_REASONS = {"residency_unavailable": "residency", "unsupported_capability": "capability"}
+_ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """A deployment the candidate sends the request to, with its share (1 unless weighted)."""
+
+    deployment: str
+    share: Decimal
+    cost_usd: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowDecision:
+    """What the candidate would have done with one logged request."""
+
+    request: LoggedRequest
+    group: str                      # the candidate's route group, or the requested model it does not serve
+    arms: tuple[Arm, ...]           # empty when unserveable
+    cost_usd: Decimal | None        # None when unserveable, or when a chosen deployment has no price then
+    unserveable: str | None         # one of UNSERVEABLE_REASONS
+    detail: str                     # the route reason, or why it could not be served
+    approximate: str | None = None  # why this decision may differ from a live gateway's
+
+
+class ExpectedPath(random.Random):
+    """A random source that always draws the top of the range: no exploration, no shadow sampling.
+
+    Replay wants each strategy's expected decision, not one sample of it; weighted arms are averaged by
+    the replayer itself."""
+
+    def random(self) -> float:
+        return 1.0
+
+
+class Replayer:
+    """Decides logged requests under a candidate config. Feed every row to `learn` after `decide`, in time
+    order, so latency-ranked groups see what the gateway had seen by then."""
+
+    def __init__(self, config: Config, catalog: Catalog, config_path: Path | str = "the candidate config") -> None:
+        self.table = RouteTable(config, catalog, resolve_secrets=False)
+        self.pricer = DeploymentPricer(catalog)
+        self.planner = Planner(self.pricer, ExpectedPath())
+        check_priceable(self.table, catalog, config_path)
+
+    def decide(self, request: LoggedRequest) -> RowDecision:
+        group = self.table.group_for(request.requested_model)
+        if group is None:
+            return RowDecision(request, request.requested_model, (), None, "model",
+                               f"the candidate serves no model named {request.requested_model!r}")
+        creq = replay_request(request)
+        residency = request.features.residency
+        key = Key(id=f"{request.key_id or 'request'} (logged)", residency=residency) if residency is not None else None
+        decision = self.planner.filter(group, creq, key, {})
+        if decision.error is not None:
+            reason = _ERROR_REASONS.get(decision.error.code or "", "capability")
+            return RowDecision(request, group.name, (), None, reason, decision.error.message)
+        too_big = _context_overflow(decision)
+        if too_big is not None:
+            return RowDecision(request, group.name, (), None, "context", too_big)
+        self.planner.rank(decision, {}, now=request.ts)
+        arms = self._arms(group, decision, request)
+        costs = [arm.cost_usd for arm in arms]
+        cost = None if any(c is None for c in costs) else _weighted_sum(arms)
+        return RowDecision(request, group.name, tuple(arms), cost, None, decision.reason,
+                           _approximation(group, decision))
+
+    def learn(self, request: LoggedRequest) -> None:
+        """Live statistics from an answered row, as the gateway's Router.finished learns them."""
+        dep = self.table.deployments.get(request.deployment)
+        if dep is None or request.status != "ok":
+            return
+        stats = dep.stats
+        if request.streamed and request.ttft_ms is not None:
+            stats.observe_ttft(request.ttft_ms / 1000)
+            if request.latency_ms is not None and request.completion_tokens > 1:
+                decode_s = max(0.0, request.latency_ms - request.ttft_ms) / 1000
+                stats.observe_tpot(decode_s / (request.completion_tokens - 1))
+        elif request.latency_ms is not None:
+            stats.observe_reply(request.latency_ms / 1000, request.completion_tokens)
+        if request.usage_source == "reported":
+            stats.observe_cache(request.prompt_tokens, request.cached_tokens)
+
+    def cost_on(self, dep: RoutedDeployment, request: LoggedRequest) -> Decimal | None:
+        """The row's real tokens at `dep`'s price in force at the row's time; None when a rate is unknown."""
+        price = self.pricer.price(dep, request.ts, request.prompt_tokens)
+        usage = Usage(prompt_tokens=request.prompt_tokens, cached_tokens=request.cached_tokens,
+                      cache_write_tokens=request.cache_write_tokens, completion_tokens=request.completion_tokens)
+        return try_cost_usd(usage, price)
+
+    def _arms(self, group: RouteGroupEntry, decision: Decision, request: LoggedRequest) -> list[Arm]:
+        if group.strategy == "weighted":
+            weighted = [d for d in decision.candidates if group.weights.get(d.name, 0) > 0]
+            if weighted:
+                weights = {d.name: Decimal(repr(group.weights[d.name])) for d in weighted}
+                total = sum(weights.values(), Decimal(0))
+                return [Arm(d.name, EXACT.divide(weights[d.name], total), self.cost_on(d, request)) for d in weighted]
+        first = decision.ordered[0]
+        return [Arm(first.name, _ONE, self.cost_on(first, request))]
+
+
+def check_priceable(table: RouteTable, catalog: Catalog, config_path: Path | str) -> None:
+    """Every deployment a route group can choose must have a price source; raises ScenarioError naming it."""
+    used = {d.name: d for group in table.groups.values() for d in group.deployments}
+    for name, dep in used.items():
+        if dep.config.price is None and dep.kind not in SELF_HOSTED_KINDS and catalog.entry(dep.kind, dep.upstream_model) is None:
+            raise ScenarioError(f"{config_path}: deployments.{name}.model: {dep.upstream_model!r} is not in the catalog "
+                                f"for provider kind {dep.kind!r} and the deployment has no `price:`, so replay cannot "
+                                f"cost it; add `price: {{input: ..., output: ...}}` to the deployment or a `catalog:` entry")
+
+
+def _context_overflow(decision: Decision) -> str | None:
+    """The planner keeps the largest windows when nothing fits (the upstream decides live); replay knows the
+    real prompt size, so a request that fits no candidate's window is one the candidate could not serve."""
+    features = decision.features
+    needed = features.prompt_tokens + (features.max_tokens or 1)
+    largest = max(d.context_window for d in decision.candidates)
+    if needed <= largest:
+        return None
+    return (f"{features.prompt_tokens} prompt tokens + {features.max_tokens or 1} max_tokens = {needed} exceed the "
+            f"largest context window ({largest}) of {', '.join(d.name for d in decision.candidates)}")
+
+
+def _weighted_sum(arms: list[Arm]) -> Decimal:
+    total = Decimal(0)
+    for arm in arms:
+        total = EXACT.add(total, EXACT.multiply(arm.share, arm.cost_usd))  # type: ignore[arg-type]
+    return total
+
+
+def _approximation(group: RouteGroupEntry, decision: Decision) -> str | None:
+    if group.strategy == "fastest":
+        unseen = [d.name for d in decision.candidates if d.stats.samples < WARMUP_SAMPLES]
+        if unseen:
+            return f"fastest: the ledger has too few latencies of {', '.join(unseen)} to rank it"
+    if group.strategy == "tiers":
+        return "tiers: graded from prompt size and tools only (the ledger keeps no text)"
+    return None
+
+
+def ignored_options(group: RouteGroupEntry) -> list[str]:
+    """What a group's config asks for that replay does not model, in words for the report."""
+    options = group.options if group.settings is not None else None
+    if options is None:
+        return []
+    notes = []
+    if options.spillover is not None:
+        notes.append("spillover not replayed (it depends on live backend load)")
+    if options.hedge is not None:
+        notes.append("hedging not replayed (a hedge loser's tokens are extra cost the candidate would add)")
+    if options.shadow is not None:
+        notes.append("shadow copies not replayed (they are extra traffic, not the client's answer)")
+    if options.prefer_strong_in:
+        notes.append("prefer_strong_in not applied (the ledger keeps no text to recognise topics in)")
+    if group.strategy == "tiers" and options.complexity.classifier == "model":
+        notes.append("the grading model is not asked; the heuristic grades instead")
+    if group.strategy == "weighted":
+        notes.append("weighted: expected cost over the arms (sticky callers not modelled)")
+    return notes
+
+
+def day_of(moment: datetime) -> str:
+    """The UTC day a request arrived, e.g. 2026-10-05."""
+    return moment.date().isoformat()

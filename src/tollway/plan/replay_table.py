@@ -1,0 +1,96 @@
+"""A replay in the terminal: the answer first, then the split by route group and by day.
+
+Amounts are rounded to a millionth of a dollar for reading; --json and --csv carry the exact figures.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from tollway.plan.replay_report import ReplaySource
+from tollway.plan.replay_totals import ReplayTotals, Tally, reasons
+
+_MICRO = Decimal("0.000001")
+
+
+def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console) -> None:
+    total = totals.total
+    window = f" from {source.since.isoformat()}" if source.since else ""
+    window += f" until {source.until.isoformat()}" if source.until else ""
+    which = "all client requests" if source.include_failed else "answered client requests"
+    console.print(f"Replayed {total.requests} {which} from {source.ledger}{window} under {source.candidate}.")
+    if not total.requests:
+        console.print("Nothing to replay: the ledger has no such requests in this window.")
+        return
+    console.print(headline(total))
+    console.print(_table("route group", totals.by_group))
+    console.print(_table("day (UTC)", totals.by_day))
+    for line in footnotes(totals):
+        console.print(line)
+
+
+def headline(total: Tally) -> str:
+    """One sentence: what the candidate would have cost against today, and what it leaves out."""
+    diff = total.difference_usd
+    verb = "saved" if diff < 0 else "added" if diff > 0 else "changed"
+    change = f" ({_percent(total)})" if total.compared_current_usd else ""
+    text = (f"The candidate would have {verb} ${_dollars(abs(diff))}{change}: ${_dollars(total.candidate_usd)} "
+            f"instead of ${_dollars(total.compared_current_usd)} for the {total.compared} of {total.requests} "
+            f"requests it can serve and price.")
+    left_out = total.requests - total.compared
+    if left_out:
+        text += f" Not compared: {left_out} ({_left_out(total)})."
+    return text
+
+
+def footnotes(totals: ReplayTotals) -> list[str]:
+    lines = [f"All {totals.total.requests} replayed requests cost ${_dollars(totals.total.current_usd)} as logged; "
+             "current $ and candidate $ above cover the compared requests only."]
+    if totals.without_features:
+        lines.append(f"{totals.without_features} rows were logged without request features (an older ledger): "
+                     "replayed as needing no image, tool or JSON support and no residency.")
+    if totals.total.approximate:
+        lines.append(f"{totals.total.approximate} decisions are approximate (see --json --rows for why).")
+    for group, notes in totals.notes.items():
+        lines.append(f"{group}: " + "; ".join(notes) + ".")
+    return lines
+
+
+def _table(title: str, lines: dict[str, Tally]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    for column in (title, "requests", "compared", "current $", "candidate $", "difference $", "change",
+                   "unserveable", "unpriced"):
+        table.add_column(column, justify="left" if column in (title, "unserveable") else "right")
+    for key, line in sorted(lines.items()):
+        unserveable = ", ".join(f"{n} {reason}" for reason, n in reasons(line).items() if n) or "-"
+        table.add_row(key, str(line.requests), str(line.compared), _dollars(line.compared_current_usd),
+                      _dollars(line.candidate_usd), _signed(line.difference_usd),
+                      _percent(line) if line.compared_current_usd else "-", unserveable, str(line.unpriced or "-"))
+    return table
+
+
+def _left_out(total: Tally) -> str:
+    parts = [f"{n} {reason}" for reason, n in reasons(total).items() if n]
+    parts = [f"unserveable: {', '.join(parts)}"] if parts else []
+    if total.unpriced:
+        parts.append(f"{total.unpriced} without a candidate price")
+    logged = total.served - total.unpriced - total.compared
+    if logged:
+        parts.append(f"{logged} without a logged cost")
+    return "; ".join(parts)
+
+
+def _dollars(amount: Decimal) -> str:
+    return f"{amount.quantize(_MICRO, rounding=ROUND_HALF_EVEN):,f}"
+
+
+def _signed(amount: Decimal) -> str:
+    return ("+" if amount > 0 else "") + _dollars(amount)
+
+
+def _percent(line: Tally) -> str:
+    share = line.difference_usd / line.compared_current_usd * 100
+    return f"{share:+.1f}%"
