@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 # Columns in table order. `attempts` is a JSON list of objects:
 #   {"deployment", "provider", "jurisdiction", "outcome", "status", "error", "latency_ms", "cost_usd",
 #    "prompt_tokens", "completion_tokens"}
-# outcome is one of: "ok", "retry", "failover", "fatal", "cancelled" (a hedge loser), "shadow".
+# outcome is one of: "ok", "retry", "failover", "fatal", "skipped", "cancelled" (kind "hedge_loser": a hedge
+# that lost the race, with its estimated cost), "routing_overhead" (a classifier call made to route it).
 LEDGER_COLUMNS: tuple[str, ...] = (
     "id",                 # TEXT the request id (x-request-id); not unique: clients may reuse theirs
     "ts",                 # TEXT ISO-8601 UTC time the request arrived, e.g. 2026-11-22T06:40:00.123456+00:00
@@ -43,7 +44,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "system_fingerprint", # TEXT the upstream's system_fingerprint, "" if it sent none (drift detection)
     "request_features",   # TEXT JSON: what serving the request needs, for replay under another policy:
                           #   {"needs": ["vision", "tools", "json"], "max_tokens": int|null,
-                          #    "prompt_tokens_estimate": int, "residency": [jurisdictions]|null}
+                          #    "residency": [jurisdictions]|null}  (prompt size: use prompt_tokens)
 )
 
 # Columns added after the first release, with their SQLite definitions: open_sqlite adds any an older

@@ -195,8 +195,9 @@ class RequestLife:
             return "{}"
         features = request_features(self.creq)
         residency = sorted(self.plan_residency) if self.plan_residency is not None else None
+        # no prompt estimate here: the row's real prompt_tokens are better, and estimating scans the prompt
         return orjson.dumps({"needs": sorted(features.needs), "max_tokens": features.max_tokens,
-                             "prompt_tokens_estimate": features.prompt_tokens, "residency": residency}).decode()
+                             "residency": residency}).decode()
 
     def _row(self) -> LedgerRow:
         now = asyncio.get_running_loop().time()
