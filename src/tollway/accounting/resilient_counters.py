@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
@@ -131,6 +132,15 @@ class ResilientCounters:
         if source is self.local and self.redis is not None:
             return  # local counters during an outage hold only this replica's part
         self.known.update(zip(names, states))
+        self._forget_ended()
+
+    def _forget_ended(self) -> None:
+        """Drop what is remembered of budget periods whose counters have expired (names carry the period)."""
+        now = time.time()
+        for name in [n for n, until in self._expiry.items() if until and until < now]:
+            self._expiry.pop(name, None)
+            self.known.pop(name, None)
+            self._seeded.discard(name)
 
     async def close(self) -> None:
         if self._probe is not None:
