@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from tollway.gateway.http_client import UpstreamConnectionError
-from tollway.gateway.upstream import OpenStream, split_events
+from tollway.gateway.upstream import OpenStream
 from tollway.protocol.usage import Usage, usage_from_chunk
 
 _DATA_PREFIX = b"data:"
@@ -49,7 +49,7 @@ class StreamRelay:
         upstream = opened.response
         error = ""
         try:
-            await self._forward(opened.events, response)
+            await self._forward(b"".join(opened.events), opened.separator, response)
             error = await self._pump(opened, response)
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             return self._result("client disconnected", client_gone=True)
@@ -62,59 +62,78 @@ class StreamRelay:
         return self._result(error)
 
     async def _pump(self, opened: OpenStream, response: web.StreamResponse) -> str:
+        """Relay reads as they come. The silence timer is pushed back lazily (at most every quarter
+        interval, not per chunk): a stream may be silent for between 1 and 1.25 x between_chunks_s."""
         loop = asyncio.get_running_loop()
-        separator = opened.separator
-        events, buffer = split_events(opened.rest, separator)
-        if events:
-            await self._forward(events, response)
+        separator, interval = opened.separator, self._between_chunks_s
+        buffer = await self._forward_complete(opened.rest, separator, response)
         try:
-            async with asyncio.timeout(self._between_chunks_s) as deadline:
+            async with asyncio.timeout(interval * 1.25) as timer:
+                rearm_at = loop.time() + interval * 0.25
                 async for chunk in opened.response.iter_chunks():
-                    deadline.reschedule(loop.time() + self._between_chunks_s)
-                    buffer += chunk
-                    events, buffer = split_events(buffer, separator)
-                    if events:
-                        await self._forward(events, response)
+                    now = loop.time()
+                    if now >= rearm_at:
+                        timer.reschedule(now + interval * 1.25)
+                        rearm_at = now + interval * 0.25
+                    buffer = await self._forward_complete(buffer + chunk if buffer else chunk, separator, response)
         except TimeoutError:
-            return f"upstream sent nothing for {self._between_chunks_s:g}s"
+            return f"upstream sent nothing for {interval:g}s"
         except UpstreamConnectionError as exc:
             return f"upstream stream broke: {exc}"
         if buffer.strip():
-            await self._forward([buffer + separator], response)
+            await self._forward(buffer + separator, separator, response)
         return ""
 
-    async def _forward(self, events: list[bytes], response: web.StreamResponse) -> None:
-        out = []
-        for event in events:
-            if self._keep(event):
-                out.append(event)
-        if out:
-            await response.write(b"".join(out))
-            if self._first_write_at is None:
-                self._first_write_at = asyncio.get_running_loop().time()
+    async def _forward_complete(self, buffer: bytes, separator: bytes, response: web.StreamResponse) -> bytes:
+        """Forward every complete event in `buffer` as one block; return the unfinished rest."""
+        end = buffer.rfind(separator)
+        if end < 0:
+            return buffer
+        cut = end + len(separator)
+        if cut == len(buffer):
+            await self._forward(buffer, separator, response)
+            return b""
+        await self._forward(buffer[:cut], separator, response)
+        return buffer[cut:]
 
-    def _keep(self, event: bytes) -> bool:
-        """Note usage and [DONE]; say whether the client should get this event."""
-        if event.startswith(b":"):
-            return True
-        self._data_events += 1
-        if event.startswith((b"data: [DONE]", b"data:[DONE]")):
+    async def _forward(self, block: bytes, separator: bytes, response: web.StreamResponse) -> None:
+        """Note what the block says (events, usage, [DONE]) with byte searches; split it only for usage."""
+        if not block:
+            return
+        self._data_events += block.count(separator + b"data:") + block.startswith(b"data:")
+        if block.endswith((b"data: [DONE]" + separator, b"data:[DONE]" + separator)):
             self._done = True
             self._data_events -= 1
-            return True
-        if b'"usage"' not in event or b'"usage":null' in event or b'"usage": null' in event:
-            return True
+        if block.count(b'"usage"') > block.count(b'"usage":null') + block.count(b'"usage": null'):
+            block = self._take_usage(block, separator)
+            if not block:
+                return
+        await response.write(block)
+        if self._first_write_at is None:
+            self._first_write_at = asyncio.get_running_loop().time()
+
+    def _take_usage(self, block: bytes, separator: bytes) -> bytes:
+        """Read the usage from the block's events; drop a usage-only chunk the client did not ask for."""
+        kept = []
+        for event in block.split(separator):
+            if not event:
+                continue
+            if b'"usage"' in event and self._usage_event_dropped(event):
+                self._data_events -= 1
+                continue
+            kept.append(event + separator)
+        return b"".join(kept)
+
+    def _usage_event_dropped(self, event: bytes) -> bool:
         chunk = _parse_event(event)
         if chunk is None:
-            return True
+            return False
         usage = usage_from_chunk(self._dialect, chunk)
-        if usage is not None:
-            self._usage = usage
-            self._fingerprint = str(chunk.get("system_fingerprint") or "")
-            if not self._keep_usage_chunk and chunk.get("choices") == []:
-                self._data_events -= 1
-                return False
-        return True
+        if usage is None:
+            return False
+        self._usage = usage
+        self._fingerprint = str(chunk.get("system_fingerprint") or "")
+        return not self._keep_usage_chunk and chunk.get("choices") == []
 
     async def _send_error(self, response: web.StreamResponse, message: str) -> None:
         body = orjson.dumps({"error": {"message": f"The stream was interrupted: {message}.",
