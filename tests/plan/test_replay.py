@@ -38,8 +38,8 @@ DEAR = {"provider": "qwen", "model": "dear-model", "context_window": 100_000,
 
 def candidate_file(tmp_path: Path, groups: dict, deployments: dict | None = None, name: str = "candidate.yaml") -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({"providers": PROVIDERS, "deployments": deployments or {"cheap": CHEAP, "dear": DEAR},
-                                    "route_groups": groups}))
+    deployments = deployments or {"cheap": CHEAP, "dear": DEAR}
+    path.write_text(yaml.safe_dump({"providers": PROVIDERS, "deployments": deployments, "route_groups": groups}))
     return path
 
 
@@ -188,10 +188,10 @@ def test_tiers_decisions_are_flagged_approximate(tmp_path):
 
 def test_candidate_price_at_the_rows_own_time(tmp_path):
     """A catalog entry whose price changes on day 2: each row is costed at the price then in force."""
+    source = {"source": "test", "verified": True}
     catalog = [{"provider": "deepseek", "model": "dated-model", "context_window": 64000,
-                "prices": [{"effective_from": "2026-01-01", "input": "1", "output": "1", "source": "test", "verified": True},
-                           {"effective_from": "2026-10-06", "input": "2", "output": "2", "source": "test",
-                            "verified": True}]}]
+                "prices": [{"effective_from": "2026-01-01", "input": "1", "output": "1", **source},
+                           {"effective_from": "2026-10-06", "input": "2", "output": "2", **source}]}]
     path = tmp_path / "candidate.yaml"
     path.write_text(yaml.safe_dump({"providers": PROVIDERS, "catalog": catalog,
                                     "deployments": {"dated": {"provider": "deepseek", "model": "dated-model"}},

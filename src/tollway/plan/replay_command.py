@@ -24,7 +24,8 @@ from tollway.plan.scenario import ScenarioError
               help="The candidate tollway.yaml: its providers, deployments, prices and route groups.")
 @click.option("--ledger", metavar="PATH_OR_URL",
               help="Ledger to replay: a SQLite path, sqlite:///path or postgresql://... "
-                   "Default: the ledger the candidate config names (database_url, ledger.path), else the default ledger.")
+                   "Default: the ledger the candidate config names (database_url, ledger.path), "
+                   "else the default ledger.")
 @click.option("--since", type=MOMENT, help="First moment replayed, e.g. 2026-10-01 (UTC unless an offset is given).")
 @click.option("--until", type=MOMENT, help="Replay requests before this moment, e.g. 2026-11-01.")
 @click.option("--include-failed", is_flag=True, help="Replay failed requests too (default: answered ones only).")

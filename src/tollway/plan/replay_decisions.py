@@ -147,10 +147,13 @@ def check_priceable(table: RouteTable, catalog: Catalog, config_path: Path | str
     """Every deployment a route group can choose must have a price source; raises ScenarioError naming it."""
     used = {d.name: d for group in table.groups.values() for d in group.deployments}
     for name, dep in used.items():
-        if dep.config.price is None and dep.kind not in SELF_HOSTED_KINDS and catalog.entry(dep.kind, dep.upstream_model) is None:
-            raise ScenarioError(f"{config_path}: deployments.{name}.model: {dep.upstream_model!r} is not in the catalog "
-                                f"for provider kind {dep.kind!r} and the deployment has no `price:`, so replay cannot "
-                                f"cost it; add `price: {{input: ..., output: ...}}` to the deployment or a `catalog:` entry")
+        if dep.config.price is not None or dep.kind in SELF_HOSTED_KINDS:
+            continue
+        if catalog.entry(dep.kind, dep.upstream_model) is None:
+            raise ScenarioError(f"{config_path}: deployments.{name}.model: {dep.upstream_model!r} is not in the "
+                                f"catalog for provider kind {dep.kind!r} and the deployment has no `price:`, so "
+                                f"replay cannot cost it; add `price: {{input: ..., output: ...}}` to the deployment "
+                                f"or a `catalog:` entry")
 
 
 def _context_overflow(decision: Decision) -> str | None:

@@ -8,17 +8,18 @@ order the gateway learned them. Ledgers written before `request_features` existe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
 from tollway.plan.ledger_source import TrafficReader, utc, window_clause
 from tollway.plan.scenario import ScenarioError
 
-# (column, SQL used when an older ledger lacks it)
+# (column, SQL used when an older ledger lacks it), in the order logged_request unpacks them
 REPLAY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", ""), ("ts", ""), ("key_id", ""), ("endpoint", ""), ("requested_model", ""), ("route_group", ""),
     ("deployment", ""), ("provider", ""), ("upstream_model", ""), ("prompt_tokens", ""), ("cached_tokens", ""),
@@ -89,18 +90,17 @@ def read_logged_requests(reader: TrafficReader, since: datetime | None, until: d
 
 def logged_request(values: tuple[Any, ...], where: str) -> LoggedRequest:
     """One selected row (REPLAY_COLUMNS order) as a LoggedRequest."""
-    row = dict(zip((name for name, _ in REPLAY_COLUMNS), values))
-    ident = str(row["id"])
+    (ident, ts, key_id, endpoint, requested_model, route_group, deployment, provider, upstream_model, prompt, cached,
+     cache_write, completion, usage_source, cost, ttft_ms, latency_ms, status, streamed, priced, features) = values
+    ident = str(ident)
     return LoggedRequest(
-        id=ident, ts=_moment(row["ts"], ident, where), key_id=row["key_id"] or "", endpoint=row["endpoint"] or "chat",
-        requested_model=row["requested_model"] or "", route_group=row["route_group"] or "",
-        deployment=row["deployment"] or "", provider=row["provider"] or "", upstream_model=row["upstream_model"] or "",
-        prompt_tokens=int(row["prompt_tokens"] or 0), cached_tokens=int(row["cached_tokens"] or 0),
-        cache_write_tokens=int(row["cache_write_tokens"] or 0), completion_tokens=int(row["completion_tokens"] or 0),
-        usage_source=row["usage_source"] or "", cost_usd=_money(row["cost_usd"], ident, where),
-        priced=bool(int(row["priced"] if row["priced"] is not None else 1)),
-        ttft_ms=_float(row["ttft_ms"]), latency_ms=_float(row["latency_ms"]), status=row["status"] or "",
-        streamed=bool(row["streamed"]), features=parse_features(row["request_features"], ident, where),
+        id=ident, ts=_moment(ts, ident, where), key_id=key_id or "", endpoint=endpoint or "chat",
+        requested_model=requested_model or "", route_group=route_group or "", deployment=deployment or "",
+        provider=provider or "", upstream_model=upstream_model or "", prompt_tokens=int(prompt or 0),
+        cached_tokens=int(cached or 0), cache_write_tokens=int(cache_write or 0),
+        completion_tokens=int(completion or 0), usage_source=usage_source or "", cost_usd=_money(cost, ident, where),
+        priced=priced is None or bool(int(priced)), ttft_ms=_float(ttft_ms), latency_ms=_float(latency_ms),
+        status=status or "", streamed=bool(streamed), features=parse_features(features, ident, where),
     )
 
 
@@ -121,7 +121,8 @@ def parse_features(value: Any, ident: str = "?", where: str = "the ledger") -> L
             or (residency is not None and not isinstance(residency, list))
             or not _optional_int(max_tokens) or not _optional_int(estimate)):
         raise ScenarioError(f"{where}: row {ident}: request_features has an unexpected shape: {value!r} (expected "
-                            '{"needs": [...], "max_tokens": n|null, "prompt_tokens_estimate": n, "residency": [...]|null})')
+                            '{"needs": [...], "max_tokens": n|null, "prompt_tokens_estimate": n, '
+                            '"residency": [...]|null})')
     return LoggedFeatures(frozenset(needs), max_tokens, estimate,
                           None if residency is None else frozenset(str(r).lower() for r in residency), recorded=True)
 

@@ -34,6 +34,8 @@ def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console) -
 
 def headline(total: Tally) -> str:
     """One sentence: what the candidate would have cost against today, and what it leaves out."""
+    if not total.compared:
+        return f"None of the {total.requests} requests can be compared ({_left_out(total)})."
     diff = total.difference_usd
     verb = "saved" if diff < 0 else "added" if diff > 0 else "changed"
     change = f" ({_percent(total)})" if total.compared_current_usd else ""
@@ -47,8 +49,9 @@ def headline(total: Tally) -> str:
 
 
 def footnotes(totals: ReplayTotals) -> list[str]:
-    lines = [f"All {totals.total.requests} replayed requests cost ${_dollars(totals.total.current_usd)} as logged; "
-             "current $ and candidate $ above cover the compared requests only."]
+    total = totals.total
+    lines = [(f"All {total.requests} replayed requests cost ${_dollars(total.current_usd)} as logged; "
+              "current $ and candidate $ above cover the compared requests only.")]
     if totals.without_features:
         lines.append(f"{totals.without_features} rows were logged without request features (an older ledger): "
                      "replayed as needing no image, tool or JSON support and no residency.")

@@ -9,11 +9,17 @@ today's spend the comparison covers.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
 
-from tollway.plan.replay_decisions import EXACT, UNSERVEABLE_REASONS, RowDecision, day_of, ignored_options
+from tollway.plan.replay_decisions import (
+    EXACT,
+    UNSERVEABLE_REASONS,
+    RowDecision,
+    day_of,
+    ignored_options,
+)
 from tollway.routing.table import RouteTable
 
 _ZERO = Decimal(0)
