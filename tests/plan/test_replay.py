@@ -148,6 +148,7 @@ def test_weighted_group_costs_the_weight_average_of_its_arms(tmp_path):
     decision = totals.decisions[0]
     assert [(a.deployment, a.share) for a in decision.arms] == [("cheap", Decimal("0.75")), ("dear", Decimal("0.25"))]
     assert decision.cost_usd == (3 * on_cheap + on_dear) / 4 == Decimal("0.001125")
+    assert decision.detail == "weighted: expected over cheap 75%, dear 25%"
     assert any("weighted" in note for note in totals.notes["chat"])
 
 

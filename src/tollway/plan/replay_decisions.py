@@ -106,8 +106,10 @@ class Replayer:
         arms = self._arms(group, decision, request)
         costs = [arm.cost_usd for arm in arms]
         cost = None if any(c is None for c in costs) else _weighted_sum(arms)
-        return RowDecision(request, group.name, tuple(arms), cost, None, decision.reason,
-                           _approximation(group, decision))
+        reason = decision.reason
+        if len(arms) > 1:  # the strategy's own reason names one sampled arm; replay averages them all
+            reason = "weighted: expected over " + ", ".join(f"{a.deployment} {_percent(a.share)}" for a in arms)
+        return RowDecision(request, group.name, tuple(arms), cost, None, reason, _approximation(group, decision))
 
     def learn(self, request: LoggedRequest) -> None:
         """Live statistics from an answered row, as the gateway's Router.finished learns them."""
@@ -166,6 +168,10 @@ def _context_overflow(decision: Decision) -> str | None:
         return None
     return (f"{features.prompt_tokens} prompt tokens + {features.max_tokens or 1} max_tokens = {needed} exceed the "
             f"largest context window ({largest}) of {', '.join(d.name for d in decision.candidates)}")
+
+
+def _percent(share: Decimal) -> str:
+    return f"{(share * 100).quantize(Decimal('0.01')).normalize():f}%"
 
 
 def _weighted_sum(arms: list[Arm]) -> Decimal:
