@@ -18,6 +18,7 @@ from tollway.accounting.key_store import KeyStore, KeyStoreError, open_key_store
 from tollway.accounting.keys import UNSET, KeyRecord, KeySpec, new_record, new_secret
 from tollway.accounting.settings import check_database_url, check_redis_url, redact_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
+from tollway.console_output import output_console
 
 
 class _Context:
@@ -219,7 +220,6 @@ def _show(record: KeyRecord, as_json: bool, verb: str) -> None:
 
 
 def _print_keys(records: list[KeyRecord], title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -229,7 +229,7 @@ def _print_keys(records: list[KeyRecord], title: str) -> None:
         table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), _text(r.rpm),
                       _text(r.tpm), ",".join(r.models) or "all", ",".join(r.residency) or "any",
                       f"revoked {r.revoked_at[:19]}" if r.revoked else "active")
-    Console().print(table)
+    output_console().print(table)
 
 
 def _text(value: object) -> str:

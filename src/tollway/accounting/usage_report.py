@@ -93,12 +93,14 @@ def usage(ledger: Path | None, since: str | None, as_json: bool) -> None:
 
 
 def _print_table(lines: list[UsageLine]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from tollway.console_output import output_console
 
     table = Table(title="tollway usage")
     for name in ("day", "model", "provider", "requests", "errors", "prompt", "cached", "completion", "est.", "unpriced", "cost USD"):
-        table.add_column(name, justify="right" if name not in ("day", "model", "provider") else "left")
+        numeric = name not in ("day", "model", "provider")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric)
     for l in lines:
         table.add_row(l.day, l.model, l.provider or "-", str(l.requests), str(l.errors), f"{l.prompt_tokens:,}",
                       f"{l.cached_tokens:,}", f"{l.completion_tokens:,}", str(l.estimated), str(l.unpriced),
@@ -108,4 +110,4 @@ def _print_table(lines: list[UsageLine]) -> None:
     table.add_row("total", "", "", str(sum(l.requests for l in lines)), str(sum(l.errors for l in lines)),
                   f"{sum(l.prompt_tokens for l in lines):,}", f"{sum(l.cached_tokens for l in lines):,}",
                   f"{sum(l.completion_tokens for l in lines):,}", "", str(sum(l.unpriced for l in lines)), f"{total:f}")
-    Console().print(table)
+    output_console().print(table)

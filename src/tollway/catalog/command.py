@@ -7,7 +7,6 @@ out); with --at it shows the one price each model had at that moment, peak/off-p
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -15,10 +14,10 @@ from urllib.parse import urlsplit
 
 import click
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from tollway.catalog.errors import CatalogError
+from tollway.console_output import output_console
 from tollway.catalog.peak_hours import PeakRule
 from tollway.catalog.pricing import START_UNKNOWN, Price
 from tollway.catalog.schema import SERVICE_TIERS, ModelEntry, PriceVersion
@@ -201,7 +200,4 @@ def _print_table(rows: list[list[str]], caption: str) -> None:
                          min_width=90 if header == "notes" else None)
     for row in rows:
         table.add_row(*row)
-    console = Console()
-    if not console.is_terminal and not os.environ.get("COLUMNS"):  # piped: wide, not 80 folded columns
-        console = Console(width=240)
-    console.print(table)
+    output_console().print(table)

@@ -16,6 +16,7 @@ import click
 import orjson
 
 from tollway.config import ConfigError, default_ledger_path, load_config
+from tollway.console_output import output_console
 from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.reconciliation import DayModel, Tolerance
@@ -72,7 +73,6 @@ def _json(result: list[DayModel], flagged: list[DayModel]) -> dict[str, object]:
 
 
 def _print(result: list[DayModel], flagged: list[DayModel], tz_name: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"ledger vs invoice by day ({tz_name}) and model")
@@ -82,7 +82,7 @@ def _print(result: list[DayModel], flagged: list[DayModel], tz_name: str) -> Non
         style = "bold red" if e.status != "ok" else None
         table.add_row(e.day, e.model, f"{e.ledger_cost_usd:f}", "-" if e.invoice_cost_usd is None else f"{e.invoice_cost_usd:f}",
                       f"{e.difference_usd:+f}", str(e.ledger_requests), e.status.replace("_", " "), style=style)
-    console = Console()
+    console = output_console()
     console.print(table)
     totals = _json(result, flagged)
     console.print(f"ledger {totals['ledger_total_usd']} USD, invoice {totals['invoice_total_usd']} USD; "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
+from tollway.console_output import output_console
 from tollway.plan.figures import (break_even_sentence, cost_cell, horizon_cell, part_of, plan_notes, share,
                                   size_cell, tokens, usd, usd_short, verdict)
 from tollway.plan.planner import PlanResult
@@ -74,7 +74,7 @@ def sensitivity_table(result: PlanResult, limit: int = 20) -> Table:
 
 def print_plan(result: PlanResult, console: Console | None = None) -> None:
     """Everything, in reading order."""
-    console = console or Console()
+    console = console or output_console()
     console.print(workload_table(result))
     console.print(options_table(result))
     console.print(horizons_table(result))
