@@ -49,4 +49,4 @@ def test_usage_names_a_missing_ledger_and_a_bad_since(tmp_path):
     missing = usage("--ledger", str(tmp_path / "none.db"))
     assert missing.returncode == 1 and f"no ledger at {tmp_path / 'none.db'}" in missing.stderr
     bad = usage("--ledger", str(tmp_path / "none.db"), "--since", "last tuesday")
-    assert bad.returncode == 2 and "use e.g. 7d, 12h or 2026-11-01" in bad.stderr
+    assert bad.returncode == 2 and "'last tuesday' is not a time: use e.g. 7d, 12h, 30m" in bad.stderr

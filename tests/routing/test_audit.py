@@ -93,7 +93,7 @@ def test_since_limits_the_rows(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--key", "k1", "--allowed", "eu,,us"], "list jurisdictions separated by commas"),
-    (["--since", "yesterday", "--allowed", "eu"], "'yesterday': use e.g. 7d, 12h or 2026-11-01"),
+    (["--since", "yesterday", "--allowed", "eu"], "'yesterday' is not a time: use e.g. 7d, 12h, 30m, 2026-11-01"),
     (["--ledger", "/nonexistent/l.db", "--allowed", "eu"], "/nonexistent/l.db: no such ledger file"),
     ([], "give --allowed, or --key"),
 ])

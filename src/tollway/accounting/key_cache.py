@@ -16,6 +16,7 @@ from typing import Callable
 
 from tollway.accounting.key_store import KeyStore
 from tollway.accounting.keys import KeyRecord
+from tollway.background_task import stop_task
 
 log = logging.getLogger("tollway.keys")
 MISS_REFRESH_S = 0.05
@@ -40,12 +41,7 @@ class KeyCache:
         self._task = asyncio.create_task(self._run(), name="key-cache")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         await asyncio.get_running_loop().run_in_executor(self._executor, self.store.close)
         self._executor.shutdown(wait=True)
 

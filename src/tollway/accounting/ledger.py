@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from tollway.accounting.ledger_schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+from tollway.background_task import stop_task
 
 if TYPE_CHECKING:
     from tollway.config import Config
@@ -118,12 +119,7 @@ class LedgerWriter:
 
     async def close(self) -> None:
         """Write everything still queued, then close; called on shutdown so no row is lost."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         loop = asyncio.get_running_loop()
         while self._queue:
             await loop.run_in_executor(self._executor, self._write, self._take())

@@ -24,6 +24,7 @@ from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
 from tollway.accounting.postgres import connect_async, migrate
 from tollway.accounting.settings import redact_url
 from tollway.accounting.spool import Spool
+from tollway.background_task import stop_task
 
 log = logging.getLogger("tollway.ledger")
 _INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) "
@@ -68,12 +69,7 @@ class PostgresLedgerWriter:
     async def close(self) -> None:
         """Write everything queued (to PostgreSQL, or the spool if it is down); called on shutdown."""
         self._retry_at = 0.0
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         await self._flush()
         if self._queue:
             self._spool(self._take(len(self._queue)))

@@ -7,9 +7,8 @@ into floats.
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import click
 import orjson
 
 from tollway.config import default_ledger_path
+from tollway.time_window import parse_when
 
 
 @dataclass
@@ -64,26 +64,13 @@ def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
     return list(lines.values())
 
 
-def _since(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    if value[-1] in "dh" and value[:-1].isdigit():
-        delta = timedelta(days=int(value[:-1])) if value[-1] == "d" else timedelta(hours=int(value[:-1]))
-        return datetime.now(timezone.utc) - delta
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: use e.g. 7d, 12h or 2026-11-01") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 @click.command()
 @click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the gateway's).")
 @click.option("--since", help="Only requests since then: 7d, 12h, or an ISO date/time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def usage(ledger: Path | None, since: str | None, as_json: bool) -> None:
     """Spend and tokens from the ledger by day, model and provider."""
-    lines = summarise(ledger or default_ledger_path(), _since(since))
+    lines = summarise(ledger or default_ledger_path(), parse_when(since, "--since"))
     if as_json:
         data = [{**line.__dict__, "cost_usd": str(line.cost_usd)} for line in lines]
         click.echo(orjson.dumps({"lines": data, "total_cost_usd": str(sum((l.cost_usd for l in lines), Decimal(0)))},

@@ -23,7 +23,7 @@ from tollway.observe.report_data import (
     baseline_pricer,
     build_report,
 )
-from tollway.observe.time_window import parse_when
+from tollway.time_window import parse_when
 
 CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbacks", "fallback_rate",
                "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",

@@ -13,13 +13,14 @@ import sqlite3
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 import orjson
 
 from tollway.config import default_ledger_path
+from tollway.time_window import parse_when
 
 NOT_SENT = ("skipped",)
 
@@ -105,7 +106,7 @@ def residency(key_id: str | None, since: str | None, allowed: str | None, ledger
     """Check that no attempt of a key's requests went outside its allowed jurisdictions (exit 1 if one did)."""
     ledger = ledger or default_ledger_path()
     policy = _allowed(allowed, key_id, keys_db or ledger)
-    result = audit_ledger(ledger, policy, key_id, _since(since))
+    result = audit_ledger(ledger, policy, key_id, parse_when(since, "--since"))
     if as_json:
         click.echo(orjson.dumps(_as_data(result, key_id, since), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -148,19 +149,6 @@ def _key_residency(key_id: str, keys_db: Path) -> tuple[str, ...]:
     if record is None:
         raise click.ClickException(f"no key {key_id!r} in {keys_db}; give --allowed to audit its rows anyway")
     return tuple(record.residency)
-
-
-def _since(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    if value[-1] in "dh" and value[:-1].isdigit():
-        delta = timedelta(days=int(value[:-1])) if value[-1] == "d" else timedelta(hours=int(value[:-1]))
-        return datetime.now(timezone.utc) - delta
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: use e.g. 7d, 12h or 2026-11-01", param_hint="--since") from None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _as_data(result: ResidencyAudit, key_id: str | None, since: str | None) -> dict:

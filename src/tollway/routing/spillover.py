@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from tollway.background_task import stop_task
 from tollway.routing.settings import SpilloverSettings
 from tollway.routing.table import RoutedDeployment
 
@@ -94,12 +95,7 @@ class MetricsScraper:
             self._task = asyncio.create_task(self._run(session), name="spillover-metrics")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
 
     async def _run(self, session: aiohttp.ClientSession) -> None:
         while True:

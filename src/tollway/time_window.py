@@ -1,4 +1,4 @@
-"""`--since` / `--until` values for the observe commands: `7d`, `12h`, `30m`, or an ISO date/time (UTC)."""
+"""`--since` / `--until` values for every command: `7d`, `12h`, `30m`, or an ISO date/time (naive = UTC)."""
 
 from __future__ import annotations
 
