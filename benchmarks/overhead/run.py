@@ -6,7 +6,7 @@ every feature it supports switched on, and LiteLLM's proxy from its own venv. Ea
 wrk runs, open-loop runs at fixed rates, CPU and memory readings; the gateway is pinned to core 0, the load
 and upstream to core 1.
 
-    .venv/bin/python benchmarks/overhead/run.py            # full: about 10 minutes, writes results/latest/
+    .venv/bin/python benchmarks/overhead/run.py            # full: about 15 minutes, writes results/latest/
     .venv/bin/python benchmarks/overhead/run.py --quick    # CI smoke: seconds, no LiteLLM, no alternatives
 """
 
@@ -16,6 +16,7 @@ import argparse
 import os
 import platform
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--soak", type=int, help="requests tollway answers in the soak (default 200000, quick 2000)")
     parser.add_argument("--tollway-rev", help="benchmark this git revision of tollway (exported with git archive) "
                                               "instead of the installed working tree, e.g. HEAD")
+    parser.add_argument("--leak-probe", action="store_true",
+                        help="diagnose memory growth: tollway under tracemalloc (slow: its CPU numbers are not "
+                             "comparable), a report of what grew over the soak")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also py-spy tollway under load (profile.py)")
@@ -82,7 +86,9 @@ def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | No
     starters = []
     if not args.skip_bare:
         starters.append((report.BARE, lambda: targets.start_bare_proxy(upstream, work, gateway_core)))
-    starters.append((report.TOLLWAY, lambda: _start_tollway(upstream, work, gateway_core, tollway_src)))
+    launcher = [targets.PYTHON, str(targets.HERE / "leak_probe.py"), str(work / "leak-report.txt")] \
+        if args.leak_probe else None
+    starters.append((report.TOLLWAY, lambda: _start_tollway(upstream, work, gateway_core, tollway_src, launcher)))
     if not args.skip_litellm:
         starters.append((report.LITELLM, lambda: _start_litellm(upstream, work, gateway_core)))
     for name, starter in starters:
@@ -98,10 +104,11 @@ def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | No
     return live, results
 
 
-def _start_tollway(upstream: targets.Target, work: Path, gateway_core: int | None,
-                   tollway_src: Path | None) -> targets.Target:
+def _start_tollway(upstream: targets.Target, work: Path, gateway_core: int | None, tollway_src: Path | None,
+                   launcher: list[str] | None) -> targets.Target:
     config = write_config(upstream.base, targets.UPSTREAM_KEY, work, tollway_src)
-    gateway = targets.start_tollway(config.path, config.env, work, gateway_core, tollway_config.CLIENT_KEY, tollway_src)
+    gateway = targets.start_tollway(config.path, config.env, work, gateway_core, tollway_config.CLIENT_KEY,
+                                    tollway_src, launcher)
     gateway.notes += [f"feature {m}" for m in config.features_missing]
     secret, why_not = tollway_config.create_virtual_key(gateway.base)
     if secret:
@@ -158,12 +165,31 @@ def finish_tollway(args, wrk: str | None, gateway: targets.Target, result: Targe
             wrk, gateway, args.out, 5 if args.quick else 15, args.connections, load_core)
     if wrk and args.soak:
         print(f"soak: {args.soak:,} requests through tollway ...", flush=True)
-        result.soak = measure.soak(wrk, gateway, args.soak, 1 if args.quick else 10, args.connections, load_core)
+        leak_report = args.out / "work" / "leak-report.txt"
+        if args.leak_probe:
+            _leak_dump(gateway, leak_report, 1)
+        chunk_s = 1 if args.quick and not args.leak_probe else 10  # traced, tollway is slow: longer chunks
+        result.soak = measure.soak(wrk, gateway, args.soak, chunk_s, args.connections, load_core)
+        if args.leak_probe:
+            _leak_dump(gateway, leak_report, 2)
+            extras["What grew in tollway over the soak (leak_probe.py, tracemalloc)"] = [
+                "```", *leak_report.read_text().splitlines(), "```"]
     result.extra["exit_code"] = targets.stop(gateway.proc)
     result.extra["ledger_rows"] = rows = _ledger_rows(gateway.extra["ledger"])
     answered = sum(c.requests - c.errors for c in result.closed.values()) + sum(o.measured for o in result.open.values())
     result.notes.append(f"ledger: {rows:,} rows written by shutdown (measured runs alone answered {answered:,}; "
                         f"warm-up, soak and requests cut off by wrk add rows too)")
+
+
+def _leak_dump(gateway: targets.Target, report_path: Path, number: int, timeout: float = 120.0) -> None:
+    """Ask leak_probe.py for dump `number` and wait until it is written."""
+    os.kill(gateway.proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if report_path.exists() and report_path.read_text().count("=== dump") >= number:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"leak_probe.py wrote no dump {number} to {report_path} in {timeout:g}s")
 
 
 def export_revision(rev: str, work: Path) -> tuple[Path, str]:
@@ -215,6 +241,7 @@ def main(argv: list[str]) -> int:
     gateway_core, load_core, pin_note = cores()
     work = args.out / "work"
     work.mkdir(parents=True, exist_ok=True)
+    (work / "leak-report.txt").unlink(missing_ok=True)
     load_before = os.getloadavg()[0]
     wrk = ensure_wrk()
     upstream = targets.start_upstream(work, load_core)

@@ -109,15 +109,16 @@ def start_bare_proxy(upstream: Target, work: Path, core: int | None) -> Target:
 
 
 def start_tollway(config_path: Path, env: dict, work: Path, core: int | None, api_key: str,
-                  tollway_src: Path | None = None) -> Target:
-    """`tollway serve`: the installed package, or the source tree of one revision when `tollway_src` is given."""
+                  tollway_src: Path | None = None, launcher: list[str] | None = None) -> Target:
+    """`tollway serve`: the installed package, or the source tree of one revision when `tollway_src` is given;
+    `launcher` replaces `python -m tollway.cli` (leak_probe.py wraps it)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / "tollway.log"
     ledger = work / "tollway-ledger.db"
     for stale in (ledger, ledger.with_suffix(".db-wal"), ledger.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)
-    cmd = pinned(core, [PYTHON, "-m", "tollway.cli", "serve", "--config", str(config_path), "--port", str(port),
+    cmd = pinned(core, [*(launcher or [PYTHON, "-m", "tollway.cli"]), "serve", "--config", str(config_path), "--port", str(port),
                         "--ledger", str(ledger)])  # default log level (info), as users run it
     if tollway_src is not None:
         env = {**env, "PYTHONPATH": str(tollway_src)}
