@@ -37,7 +37,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def servers(work: Path, gateway_core: int | None, load_core: int | None, wrk: str, seconds: float,
+def servers(work: Path, gateway_core: str | int | None, load_core: int | None, wrk: str, seconds: float,
             rounds: int) -> list[str]:
     """All servers up at once (idle ones cost nothing), measured round-robin; medians reported."""
     running: dict[str, Target] = {}
@@ -71,7 +71,7 @@ def servers(work: Path, gateway_core: int | None, load_core: int | None, wrk: st
     return lines + failed
 
 
-def clients(upstream: Target, gateway_core: int | None, seconds: float, rounds: int) -> list[str]:
+def clients(upstream: Target, gateway_core: str | int | None, seconds: float, rounds: int) -> list[str]:
     samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
     errors: dict[tuple[str, str], str] = {}
     for _ in range(rounds):
@@ -99,7 +99,7 @@ def clients(upstream: Target, gateway_core: int | None, seconds: float, rounds: 
     return lines
 
 
-def run_all(work: Path, gateway_core: int | None, load_core: int | None, wrk: str | None, seconds: float,
+def run_all(work: Path, gateway_core: str | int | None, load_core: int | None, wrk: str | None, seconds: float,
             rounds: int = 3, quick: bool = False) -> list[str]:
     """Every comparison; returns Markdown lines for the report."""
     upstream = targets.start_upstream(work, load_core)

@@ -51,6 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--leak-probe", action="store_true",
                         help="diagnose memory growth: tollway under tracemalloc (slow: its CPU numbers are not "
                              "comparable), a report of what grew over the soak")
+    parser.add_argument("--gateway-cores", type=int, default=1, help="cores the gateways are pinned to (the load "
+                                                                     "takes the next one)")
+    parser.add_argument("--tollway-workers", type=int, default=1, help="tollway serve --workers N")
+    parser.add_argument("--redis", action="store_true", help="tollway's limits and budgets in a local redis-server "
+                                                              "(always with --tollway-workers above 1)")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also py-spy tollway under load (profile.py)")
@@ -65,21 +70,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.soak = args.soak if args.soak is not None else (500 if quick else 200_000)
     args.skip_litellm = args.skip_litellm or quick
     args.alternatives = (not quick) if args.alternatives is None else args.alternatives
+    args.redis = args.redis or args.tollway_workers > 1
     return args
 
 
-def cores() -> tuple[int | None, int | None, str]:
-    """(gateway core, load core, note); this process moves to the load core so it never disturbs the gateway."""
+def cores(gateway_cores: int) -> tuple[str | None, int | None, str]:
+    """(gateway cores as a taskset list, load core, note); this process moves to the load core so it never
+    disturbs the gateway."""
     available = sorted(os.sched_getaffinity(0))
     if len(available) < 2:
+        if gateway_cores > 1:
+            raise SystemExit(f"--gateway-cores {gateway_cores}: this machine has {len(available)} core")
         return None, None, "fewer than 2 cores: nothing pinned, gateway and load share the CPU"
-    gateway_core, load_core = available[0], available[1]
+    if gateway_cores >= len(available):
+        raise SystemExit(f"--gateway-cores {gateway_cores} leaves no core for the load: this machine has "
+                         f"{len(available)} (the load needs one of its own)")
+    gateway, load_core = ",".join(str(c) for c in available[:gateway_cores]), available[gateway_cores]
     os.sched_setaffinity(0, {load_core})
-    return gateway_core, load_core, f"gateway on core {gateway_core}; upstream, load and harness on core {load_core}"
+    return gateway, load_core, f"gateway on core(s) {gateway}; upstream, load and harness on core {load_core}"
 
 
-def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | None,
-              tollway_src: Path | None) -> tuple[dict, dict]:
+def start_all(args, upstream: targets.Target, work: Path, gateway_core: str | None,
+              tollway_src: Path | None, redis: targets.Target | None) -> tuple[dict, dict]:
     """Start every target up front (each measured for time to ready and idle RSS before any load)."""
     live = {report.DIRECT: targets.Target(report.DIRECT, upstream.base)}
     results = {report.DIRECT: TargetResult(report.DIRECT, None)}
@@ -88,7 +100,9 @@ def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | No
         starters.append((report.BARE, lambda: targets.start_bare_proxy(upstream, work, gateway_core)))
     launcher = [targets.PYTHON, str(targets.HERE / "leak_probe.py"), str(work / "leak-report.txt")] \
         if args.leak_probe else None
-    starters.append((report.TOLLWAY, lambda: _start_tollway(upstream, work, gateway_core, tollway_src, launcher)))
+    extra = ("--workers", str(args.tollway_workers), *(("--redis-url", redis.base) if redis else ()))
+    starters.append((report.TOLLWAY, lambda: _start_tollway(upstream, work, gateway_core, tollway_src, launcher,
+                                                            extra)))
     if not args.skip_litellm:
         starters.append((report.LITELLM, lambda: _start_litellm(upstream, work, gateway_core)))
     for name, starter in starters:
@@ -104,11 +118,11 @@ def start_all(args, upstream: targets.Target, work: Path, gateway_core: int | No
     return live, results
 
 
-def _start_tollway(upstream: targets.Target, work: Path, gateway_core: int | None, tollway_src: Path | None,
-                   launcher: list[str] | None) -> targets.Target:
+def _start_tollway(upstream: targets.Target, work: Path, gateway_core: str | None, tollway_src: Path | None,
+                   launcher: list[str] | None, extra_args: tuple[str, ...]) -> targets.Target:
     config = write_config(upstream.base, targets.UPSTREAM_KEY, work, tollway_src)
     gateway = targets.start_tollway(config.path, config.env, work, gateway_core, tollway_config.CLIENT_KEY,
-                                    tollway_src, launcher)
+                                    tollway_src, launcher, extra_args)
     gateway.notes += [f"feature {m}" for m in config.features_missing]
     secret, why_not = tollway_config.create_virtual_key(gateway.base)
     if secret:
@@ -120,7 +134,7 @@ def _start_tollway(upstream: targets.Target, work: Path, gateway_core: int | Non
     return gateway
 
 
-def _start_litellm(upstream: targets.Target, work: Path, gateway_core: int | None) -> targets.Target | str:
+def _start_litellm(upstream: targets.Target, work: Path, gateway_core: str | None) -> targets.Target | str:
     binary = targets.ensure_litellm_venv(work / "litellm-install.log")
     if binary is None:
         return f"LiteLLM skipped: installing {targets.LITELLM_SPEC} failed (see {work / 'litellm-install.log'})"
@@ -229,6 +243,8 @@ def _meta(args, argv: list[str], pin_note: str, loads: tuple, commit: str | None
         "machine": f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}",
         "python": sys.version.split()[0],
         "pinning": pin_note,
+        "tollway serve": f"--workers {args.tollway_workers}" + (", counters in a local redis-server" if args.redis
+                                                                 else ", counters in process"),
         "load average before / after": f"{loads[0]:.2f} / {loads[1]:.2f}",
         "closed loop": f"wrk -t1 -c{args.connections}, {args.seconds:g} s per run, {args.rounds} rounds (medians), 64-token answers",
         "open loop": f"{args.rate:g} requests/s for {args.open_seconds:g} s; streams paced at first token "
@@ -238,7 +254,7 @@ def _meta(args, argv: list[str], pin_note: str, loads: tuple, commit: str | None
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    gateway_core, load_core, pin_note = cores()
+    gateway_core, load_core, pin_note = cores(args.gateway_cores)
     work = args.out / "work"
     work.mkdir(parents=True, exist_ok=True)
     (work / "leak-report.txt").unlink(missing_ok=True)
@@ -248,8 +264,10 @@ def main(argv: list[str]) -> int:
     extras: dict[str, list[str]] = {}
     live: dict[str, targets.Target] = {}
     tollway_src, commit = export_revision(args.tollway_rev, work) if args.tollway_rev else (None, None)
+    redis = targets.start_redis(work, load_core) if args.redis else None
+    redis_cpu0 = measure.procstat.sample(redis.proc.pid).cpu_s if redis else 0.0
     try:
-        live, results = start_all(args, upstream, work, gateway_core, tollway_src)
+        live, results = start_all(args, upstream, work, gateway_core, tollway_src, redis)
         if wrk is None:
             results[report.DIRECT].notes.append("closed loop skipped: wrk is missing and could not be installed")
         else:
@@ -263,10 +281,18 @@ def main(argv: list[str]) -> int:
             if name != report.TOLLWAY:
                 targets.stop(target.proc)
         finish_tollway(args, wrk, live[report.TOLLWAY], results[report.TOLLWAY], load_core, extras)
+        if redis:
+            redis_cpu = measure.procstat.sample(redis.proc.pid).cpu_s - redis_cpu0
+            rows = results[report.TOLLWAY].extra["ledger_rows"]
+            results[report.TOLLWAY].notes.append(
+                f"redis-server (on the load core) spent {redis_cpu:.2f} CPU s over the run: "
+                f"{redis_cpu * 1000 / max(1, rows):.4f} ms per ledger row, not included in tollway's CPU")
     finally:
         for target in live.values():
             targets.stop(target.proc)
         targets.stop(upstream.proc)
+        if redis:
+            targets.stop(redis.proc)
     if args.alternatives:
         print("alternatives (servers, clients, JSON) ...", flush=True)
         import alternatives

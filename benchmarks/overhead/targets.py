@@ -48,8 +48,9 @@ class Target:
         return self.base + self.chat_path
 
 
-def pinned(core: int | None, cmd: list[str]) -> list[str]:
-    return ["taskset", "-c", str(core), *cmd] if core is not None else cmd
+def pinned(cores: int | str | None, cmd: list[str]) -> list[str]:
+    """`cmd` under `taskset -c cores` (a core number or a list such as "0,1"); unpinned for None."""
+    return ["taskset", "-c", str(cores), *cmd] if cores is not None else cmd
 
 
 def spawn(name: str, cmd: list[str], health_url: str, log_path: Path, env: dict | None = None,
@@ -99,7 +100,7 @@ def start_upstream(work: Path, core: int | None) -> Target:
     return Target("direct", base, proc=proc, ready_s=ready, log_path=work / "upstream.log")
 
 
-def start_bare_proxy(upstream: Target, work: Path, core: int | None) -> Target:
+def start_bare_proxy(upstream: Target, work: Path, core: str | int | None) -> Target:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / "bare-proxy.log"
@@ -108,8 +109,9 @@ def start_bare_proxy(upstream: Target, work: Path, core: int | None) -> Target:
     return Target("bare aiohttp proxy", base, proc=proc, ready_s=ready, log_path=log)
 
 
-def start_tollway(config_path: Path, env: dict, work: Path, core: int | None, api_key: str,
-                  tollway_src: Path | None = None, launcher: list[str] | None = None) -> Target:
+def start_tollway(config_path: Path, env: dict, work: Path, core: int | str | None, api_key: str,
+                  tollway_src: Path | None = None, launcher: list[str] | None = None,
+                  extra_args: tuple[str, ...] = ()) -> Target:
     """`tollway serve`: the installed package, or the source tree of one revision when `tollway_src` is given;
     `launcher` replaces `python -m tollway.cli` (leak_probe.py wraps it)."""
     port = free_port()
@@ -119,12 +121,33 @@ def start_tollway(config_path: Path, env: dict, work: Path, core: int | None, ap
     for stale in (ledger, ledger.with_suffix(".db-wal"), ledger.with_suffix(".db-shm")):
         stale.unlink(missing_ok=True)
     cmd = pinned(core, [*(launcher or [PYTHON, "-m", "tollway.cli"]), "serve", "--config", str(config_path), "--port", str(port),
-                        "--ledger", str(ledger)])  # default log level (info), as users run it
+                        "--ledger", str(ledger), *extra_args])  # default log level (info), as users run it
     if tollway_src is not None:
         env = {**env, "PYTHONPATH": str(tollway_src)}
     proc, ready = spawn("tollway", cmd, base + "/healthz", log, env=env)
     return Target("tollway", base, api_key=api_key, proc=proc, ready_s=ready, log_path=log,
                   extra={"ledger": ledger})
+
+
+def start_redis(work: Path, core: int | None, timeout: float = 20.0) -> Target:
+    """A throwaway redis-server (no persistence) for tollway's shared counters; `base` is its URL."""
+    port = free_port()
+    log = work / "redis.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(pinned(core, ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                              "--appendonly", "no"]),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return Target("redis", f"redis://127.0.0.1:{port}/0", proc=proc, log_path=log)
+        except OSError:
+            time.sleep(0.05)
+    stop(proc)
+    raise TimeoutError(f"redis-server did not listen within {timeout:g}s; see {log}")
 
 
 LITELLM_VENV = HERE / ".venv-litellm"
@@ -154,7 +177,7 @@ def litellm_version() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def start_litellm(binary: Path, upstream: Target, work: Path, core: int | None) -> Target:
+def start_litellm(binary: Path, upstream: Target, work: Path, core: str | int | None) -> Target:
     """LiteLLM's proxy as its docs start it: a config with one model, a master key, no database, no callbacks,
     one worker."""
     config = work / "litellm.yaml"
