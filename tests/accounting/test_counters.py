@@ -179,3 +179,19 @@ def test_local_window_rolls_after_sixty_seconds() -> None:
     assert (refused.outcome, refused.retry_after_ms) == ("rpm", 30_000)
     now[0] += 30
     assert counters.admit_now(AdmitRequest("c", "", [rate])).ok, "a's entry is 60 s old: out of the window"
+
+
+def test_local_budget_memory_follows_requests_in_flight_not_past_traffic():
+    """Settled holds leave the expiry heap (the soak showed it holding 360 s of traffic)."""
+    from tollway.accounting.counters import AdmitRequest, BudgetCheck, Settlement
+    from tollway.accounting.local_counters import LocalCounters
+
+    counters = LocalCounters(clock=lambda: 1_000.0)
+    for i in range(10_000):
+        ticket = f"t{i}"
+        decision = counters.admit_now(AdmitRequest(ticket, "", [], [BudgetCheck("b", 10**15, 0, 1000, 99999)], [], 360_000))
+        assert decision.ok
+        counters.settle_now(Settlement(ticket, [], [("b", 400, 99999)]))
+    budget = counters._budgets["b"]
+    assert budget.spent == 4_000_000 and budget.reserved == 0
+    assert len(budget.expiries) <= 64 + 1, "the heap keeps only what is still held"

@@ -73,6 +73,13 @@ class _Budget:
     def state(self) -> BudgetState:
         return BudgetState(self.spent, self.reserved)
 
+    def forget_settled(self) -> None:
+        """Drop heap entries of settled tickets once they are most of the heap: memory then follows the
+        requests in flight, not the last reservation_timeout_s of traffic (amortised O(1) per settle)."""
+        if len(self.expiries) > 2 * len(self.holds) + 64:
+            self.expiries = [entry for entry in self.expiries if entry[1] in self.holds]
+            heapq.heapify(self.expiries)
+
 
 class LocalCounters:
     name = "local"
@@ -151,6 +158,7 @@ class LocalCounters:
             if hold is not None:
                 budget.reserved -= hold
                 budget.spent += cost
+                budget.forget_settled()
             elif settlement.ticket in budget.late:
                 budget.late.discard(settlement.ticket)
                 budget.spent += cost

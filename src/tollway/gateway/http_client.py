@@ -138,6 +138,8 @@ class _Connection(asyncio.Protocol):
         return Response(status, self._headers, self)
 
     async def next_body_chunk(self) -> bytes | None:
+        """Everything received since the last call, as one piece: a socket read that carried many HTTP
+        chunks (one per SSE event) becomes one write to the client, not one per event."""
         while not self._body:
             if self._complete:
                 return None
@@ -145,7 +147,11 @@ class _Connection(asyncio.Protocol):
                 raise self._broken
             self._body_waiter = asyncio.get_running_loop().create_future()
             await self._body_waiter
-        return self._body.popleft()
+        if len(self._body) == 1:
+            return self._body.popleft()
+        joined = b"".join(self._body)
+        self._body.clear()
+        return joined
 
     def release(self) -> None:
         if self.reusable and self._complete:
