@@ -25,9 +25,15 @@ def _script(name: str) -> str:
     return (resources.files("tollway.accounting") / "lua" / name).read_text()
 
 
+# Connections are opened lazily, one per Redis call in flight. redis-py's default limit (100) raised
+# MaxConnectionsError at ~200 streamed requests/s, which admission took for an outage and refused requests.
+MAX_CONNECTIONS = 10_000
+
+
 def connect(url: str, timeout_s: float = 1.0) -> aioredis.Redis:
     """A client that fails fast: a dead Redis must cost a request milliseconds, not the default seconds."""
     return aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+                                   max_connections=MAX_CONNECTIONS,
                                    socket_connect_timeout=timeout_s,
                                    retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
 
