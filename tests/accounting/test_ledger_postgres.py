@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -121,3 +122,22 @@ def test_a_torn_last_spool_line_is_skipped_and_a_replay_is_idempotent(postgres_u
     asyncio.run(scenario())
     assert sorted(rows_in(postgres_url)) == ["r1", "r2"]
     assert not spool.path.exists()
+
+
+def test_a_reused_request_id_keeps_both_requests_and_the_same_row_is_written_once(postgres_url: str,
+                                                                                     tmp_path: Path) -> None:
+    first = row(7, "0.25")
+    again = dataclasses.replace(first, ts="2026-11-22T06:41:00+00:00", cost_usd="0.5")
+
+    async def scenario() -> None:
+        writer = PostgresLedgerWriter(postgres_url, tmp_path / "spool.jsonl", flush_interval_s=0.05)
+        await writer.start()
+        writer.append(first)
+        writer.append(again)
+        writer.append(first)  # the same row twice (as a spool replay would): stored once
+        await writer.close()
+
+    asyncio.run(scenario())
+    with psycopg.connect(postgres_url) as conn:
+        costs = sorted(r[0] for r in conn.execute("SELECT cost_usd FROM requests WHERE id = 'r7'"))
+    assert costs == [Decimal("0.25"), Decimal("0.5")]

@@ -28,7 +28,7 @@ from tollway.background_task import stop_task
 
 log = logging.getLogger("tollway.ledger")
 _INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) "
-               "ON CONFLICT (id) DO NOTHING")
+               "ON CONFLICT (id, ts) DO NOTHING")
 _row_values = attrgetter(*LEDGER_COLUMNS)
 _ATTEMPTS = LEDGER_COLUMNS.index("attempts")
 _COST = LEDGER_COLUMNS.index("cost_usd")
