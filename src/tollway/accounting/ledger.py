@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from operator import attrgetter
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from tollway.accounting.ledger_schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+from tollway.accounting.row_queue import RowQueue
 from tollway.background_task import stop_task
 
 if TYPE_CHECKING:
@@ -63,30 +63,20 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class LedgerWriter:
-    """Queue rows on the hot path; write them in batches off it."""
+class LedgerWriter(RowQueue):
+    """Queue rows on the hot path; write them in batches off it, on a thread of its own."""
 
     def __init__(self, path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000) -> None:
+        super().__init__(flush_interval_s, batch_size)
         self.path = path
-        self._interval = flush_interval_s
-        self._batch = batch_size
-        self._queue: deque[LedgerRow] = deque()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._conn: sqlite3.Connection | None = None
         self._task: asyncio.Task | None = None
-        self.written = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._conn = await loop.run_in_executor(self._executor, open_sqlite, self.path)
         self._task = asyncio.create_task(self._run(), name="ledger-writer")
-
-    def append(self, row: LedgerRow) -> None:
-        self._queue.append(row)
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -100,10 +90,6 @@ class LedgerWriter:
                     log.error("ledger write failed (%s); %d rows kept for the next try", exc, len(rows))
                     self._queue.extendleft(reversed(rows))
                     break
-
-    def _take(self) -> list[LedgerRow]:
-        count = min(self._batch, len(self._queue))
-        return [self._queue.popleft() for _ in range(count)]
 
     def _write(self, rows: list[LedgerRow]) -> None:
         assert self._conn is not None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from decimal import Decimal
 from operator import attrgetter
 from pathlib import Path
@@ -22,6 +21,7 @@ from psycopg.types.json import Jsonb
 from tollway.accounting.key_store import DatabaseUnavailable
 from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
 from tollway.accounting.postgres import connect_async, migrate
+from tollway.accounting.row_queue import RowQueue
 from tollway.accounting.settings import redact_url
 from tollway.accounting.spool import Spool
 from tollway.background_task import stop_task
@@ -37,34 +37,24 @@ WRITE_TIMEOUT_S = 10.0
 RECONNECT_S = 0.5
 
 
-class PostgresLedgerWriter:
+class PostgresLedgerWriter(RowQueue):
     def __init__(self, url: str, spool_path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000,
                  local_path: Path | None = None) -> None:
+        super().__init__(flush_interval_s, batch_size)
         self.url = url
         self.where = redact_url(url)  # for messages: never the password
         self.path = local_path or spool_path  # the local ledger path: files that live beside a ledger go here
         self.spool = Spool(spool_path)
-        self._interval = flush_interval_s
-        self._batch = batch_size
-        self._queue: deque[LedgerRow] = deque()
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task | None = None
         self._down = False
         self._migrated = False
         self._retry_at = 0.0
-        self.written = 0
 
     async def start(self) -> None:
         if await self._connect():
             log.info("ledger: PostgreSQL at %s (rows it cannot take yet are spooled to %s)", self.where, self.spool.path)
         self._task = asyncio.create_task(self._run(), name="ledger-writer")
-
-    def append(self, row: LedgerRow) -> None:
-        self._queue.append(row)
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
 
     async def close(self) -> None:
         """Write everything queued (to PostgreSQL, or the spool if it is down); called on shutdown."""
@@ -155,9 +145,6 @@ class PostgresLedgerWriter:
         if rows:
             self.spool.append(rows)
 
-    def _take(self, count: int) -> list[LedgerRow]:
-        count = min(count, len(self._queue))
-        return [self._queue.popleft() for _ in range(count)]
 
 
 def _migrate_sync(url: str) -> None:
