@@ -377,5 +377,6 @@ def admin_key_matches(admission: Admission, token: str) -> bool:
 
 
 def bearer_token(request: web.Request) -> str:
-    value = request.headers.get("Authorization", "")
+    """Header names are looked up in lower case: the hot-path server hands over lower-cased names."""
+    value = request.headers.get("authorization", "")
     return value[7:].strip() if value[:7].lower() == "bearer " else request.headers.get("api-key", "")
