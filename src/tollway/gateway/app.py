@@ -1,9 +1,11 @@
 """The gateway process: its aiohttp application, shared state, and start-up and shutdown.
 
 State that lives for the whole process (the routing table, the pricer, the ledger writer, the pooled
-upstream client) is built here once; each request gets a RequestLife (handler.py). Upstream calls on the
-request path use the lean `HttpClient`; `session` (aiohttp) is for work off that path (metric scrapes,
-webhooks).
+upstream client) is built here once; each request gets a RequestLife (handler.py). The OpenAI endpoints
+are served by the raw httptools server (http_server.py); the aiohttp application serves everything else
+(models, health, metrics, admin, dashboard) and, through an adapter, the OpenAI endpoints on connections
+it already owns. Upstream calls on the request path use the lean `HttpClient`; `session` (aiohttp) is
+for work off that path (metric scrapes, webhooks).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tollway.accounting.pricing import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.accounting.admission import Admission
 from tollway.config import Config
+from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
 from tollway.gateway.http_client import HttpClient
 from tollway.gateway.managed import ManagedBackends
@@ -62,13 +65,19 @@ class Gateway:
         return app
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        return await RequestLife(self, request, "chat").handle()
+        return await self._hot(request, "chat")
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        return await RequestLife(self, request, "completions").handle()
+        return await self._hot(request, "completions")
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        return await RequestLife(self, request, "embeddings").handle()
+        return await self._hot(request, "embeddings")
+
+    async def _hot(self, request: web.Request, endpoint: str) -> web.StreamResponse:
+        exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
+        await RequestLife(self, exchange, endpoint).handle()
+        assert exchange.response is not None, "RequestLife answers every request"
+        return exchange.response
 
     async def _models(self, request: web.Request) -> web.Response:
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "tollway"} for name in self.table.public_names()]

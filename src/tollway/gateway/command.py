@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import socket
 from pathlib import Path
 
 import click
 
 from tollway.config import ConfigError, load_config
+
+SHUTDOWN_TIMEOUT_S = 30.0  # how long requests in flight may run after SIGTERM
 
 
 @click.command()
@@ -87,17 +92,49 @@ def _run(gateway, workers: int = 1) -> None:
 
 
 def _serve_one(gateway, sock) -> None:
-    from aiohttp import web
-
     try:
         import uvloop
 
-        uvloop.install()
+        loop_factory = uvloop.new_event_loop
     except ImportError:  # uvloop is optional (not on Windows); asyncio's loop works, slower
-        pass
-    server = gateway.config.server
-    where = {"sock": sock} if sock is not None else {"host": server.host, "port": server.port}
+        loop_factory = None
     try:
-        web.run_app(gateway.app(), **where, access_log=None, print=None, shutdown_timeout=30.0)
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve_until_signal(gateway, sock))
     except ConfigError as exc:  # found at start-up, e.g. an unreachable key store: a message, not a traceback
         raise click.ClickException(str(exc)) from None
+
+
+async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
+    """Start the gateway (aiohttp's on_startup: ledger, admission, router, observer), serve the OpenAI
+    endpoints on the raw server until SIGTERM/SIGINT, then stop listening, let requests in flight finish
+    (up to SHUTDOWN_TIMEOUT_S), close idle connections and clean up (which flushes the ledger)."""
+    from aiohttp import web
+
+    from tollway.gateway.http_server import HotPathServer
+
+    loop = asyncio.get_running_loop()
+    runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    try:
+        await runner.setup()
+        hot = HotPathServer(gateway, runner.server)
+        server = await _listen(loop, hot, gateway.config.server, sock)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        server.close()
+        await hot.shutdown(SHUTDOWN_TIMEOUT_S)
+    finally:
+        await runner.cleanup()
+
+
+async def _listen(loop: asyncio.AbstractEventLoop, hot, server_settings, sock: socket.socket | None):
+    if sock is not None:
+        return await loop.create_server(hot, sock=sock, backlog=2048)
+    try:
+        return await loop.create_server(hot, server_settings.host, server_settings.port, backlog=2048,
+                                        reuse_address=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {server_settings.host}:{server_settings.port}: "
+                          f"{exc.strerror or exc}") from None

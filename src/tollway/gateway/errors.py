@@ -1,9 +1,17 @@
-"""Errors as clients see them: OpenAI's body shape and the right status, so SDKs raise the right exception."""
+"""Errors as clients see them: OpenAI's body shape and the right status, so SDKs raise the right exception.
+
+Rendering needs no web framework (the hot-path server writes status, headers and body itself); `response`
+builds an aiohttp Response for the admin API and the dashboard, which stay on aiohttp.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
-from aiohttp import web
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class GatewayError(Exception):
@@ -23,7 +31,13 @@ class GatewayError(Exception):
         return orjson.dumps({"error": {"message": self.message, "type": self.type, "param": self.param,
                                        "code": self.code}})
 
-    def response(self, headers: dict[str, str]) -> web.Response:
+    def rendered(self, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and JSON body, for any server."""
+        return self.status, {**headers, **self.headers, "Content-Type": "application/json"}, self.body()
+
+    def response(self, headers: dict[str, str]) -> "web.Response":
+        from aiohttp import web
+
         return web.Response(status=self.status, body=self.body(), content_type="application/json",
                             headers={**headers, **self.headers})
 

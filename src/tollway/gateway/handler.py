@@ -15,13 +15,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import orjson
-from aiohttp import web
 
 from tollway.accounting.admission import Key, Ticket
 from tollway.accounting.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.gateway import upstream
-from tollway.gateway.errors import GatewayError, body_too_large, model_not_found
+from tollway.gateway.errors import GatewayError, model_not_found
+from tollway.gateway.exchange import Exchange
 from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
@@ -40,15 +40,15 @@ _REQUEST_IDS = (f"{secrets.token_hex(6)}{n:010x}" for n in itertools.count(1))
 class RequestLife:
     """The state of one request, from arrival to its ledger row."""
 
-    __slots__ = ("gw", "http", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
+    __slots__ = ("gw", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
                  "key", "ticket", "fingerprint", "plan_residency")
 
-    def __init__(self, gw: "Gateway", http: web.Request, endpoint: str) -> None:
+    def __init__(self, gw: "Gateway", x: Exchange, endpoint: str) -> None:
         self.gw = gw
-        self.http = http
+        self.x = x
         self.endpoint = endpoint
-        self.request_id = http.headers.get("x-request-id") or next(_REQUEST_IDS)
+        self.request_id = x.headers.get("x-request-id") or next(_REQUEST_IDS)
         self.arrived = datetime.now(timezone.utc)
         self.started = asyncio.get_running_loop().time()
         self.headers = {"x-request-id": self.request_id}
@@ -65,15 +65,19 @@ class RequestLife:
         self.plan_residency: frozenset[str] | None = None
         self.ticket: Ticket | None = None
 
-    async def handle(self) -> web.StreamResponse:
+    async def handle(self) -> None:
+        """Serve the request through its exchange. A whole answer is handed to the exchange after the
+        row is queued and the budget settled, as before: a client's next request sees this one settled."""
         self.gw.in_flight += 1
         try:
-            return await self._serve()
+            reply = await self._serve()
         except GatewayError as exc:
             self._failed(exc)
-            return exc.response(self.headers)
+            reply = exc.rendered(self.headers)
         finally:
             await self._account()
+        if reply is not None:
+            self.x.respond(*reply)
 
     async def _account(self) -> None:
         """Exactly once per request: ledger row, budget settlement, observers."""
@@ -85,16 +89,17 @@ class RequestLife:
             await self.gw.admission.settle(self.ticket, row)
         self.gw.observer.record(row)
 
-    async def _serve(self) -> web.StreamResponse:
+    async def _serve(self) -> tuple[int, dict[str, str], bytes] | None:
+        """The whole answer, or None when it was streamed through the exchange."""
         gw = self.gw
-        self.key = key = await gw.admission.authenticate(self.http)
-        self.creq = creq = parse_request(self.endpoint, await self._read_body())
+        self.key = key = await gw.admission.authenticate(self.x)
+        self.creq = creq = parse_request(self.endpoint, await self.x.read_body())
         group = gw.table.group_for(creq.model)
         if group is None:
             raise model_not_found(creq.model, gw.table.public_names())
         group = gw.table.groups.get(gw.admission.route_group(key, group.name), group)  # a budget brownout
         self.group = group.name
-        plan = await gw.router.plan(group, creq, key, self.http)
+        plan = await gw.router.plan(group, creq, key, self.x)
         self.plan_residency = plan.residency
         self.headers["x-tollway-route"] = plan.reason
         self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s, plan)
@@ -112,23 +117,23 @@ class RequestLife:
         cost, priced = self._total_cost()
         self.headers["x-tollway-cost-usd"] = usd_text(cost) if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
-        return web.Response(body=reply.body, headers={**self.headers, "Content-Type": reply.content_type})
+        self.headers["Content-Type"] = reply.content_type
+        return 200, self.headers, reply.body
 
-    async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> web.StreamResponse:
+    async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> None:
         assert self.creq is not None and self.walk is not None
         gw = self.gw
         dep, opened = await self.walk.run(self.creq.model, plan,
                                           lambda d: upstream.open_stream(gw.upstream, d, self.endpoint,
                                                                         payloads.for_(d), self.walk.deadline))
         self._served_by(dep)
-        response = web.StreamResponse(headers={**self.headers, **_SSE_HEADERS})
         try:
-            await response.prepare(self.http)
+            sink = await self.x.start_stream({**self.headers, **_SSE_HEADERS})
         except (ConnectionResetError, OSError):
             opened.response.close()
             self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
-            return response
-        result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, response)
+            return None
+        result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
         self.usage = result.usage or estimate_usage(prompt_text(self.creq), " ".join(["x"] * result.data_events))
@@ -136,20 +141,7 @@ class RequestLife:
             self.status, self.error = ("cancelled" if result.client_gone else "stream_error"), result.error
             self.http_status = 499 if result.client_gone else 200
         self._settle()
-        return response
-
-    async def _read_body(self) -> bytes:
-        limit = self.gw.config.server.max_body_bytes
-        length = self.http.content_length
-        if length is not None and length > limit:
-            raise body_too_large(limit)
-        try:
-            raw = await self.http.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise body_too_large(limit) from None
-        if len(raw) > limit:
-            raise body_too_large(limit)
-        return raw
+        return None
 
     def _served_by(self, dep: RoutedDeployment) -> None:
         self.deployment = dep

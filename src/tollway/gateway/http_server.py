@@ -1,0 +1,419 @@
+"""The hot-path HTTP/1.1 server: an asyncio Protocol on httptools serving the OpenAI endpoints.
+
+aiohttp's server costs ~0.08 ms per request in Request/StreamResponse objects, header handling and its
+chunked writer; this server parses with httptools straight into a `RawExchange` (exchange.py) and writes
+each answer with one `transport.write`. It serves POST /v1/chat/completions, /v1/completions and
+/v1/embeddings (the path without its query string) to RequestLife.
+
+Everything else (models, health, metrics, admin, dashboard, unknown paths) stays on the aiohttp
+application. The first request on a connection that is not a hot one switches the connection to aiohttp
+for good: an aiohttp RequestHandler is made from the AppRunner's `web.Server` on the same transport, and
+this protocol keeps parsing and hands it each later request re-serialised (one head with Content-Length,
+the body de-chunked). Re-serialising, rather than giving aiohttp the transport and the bytes as they came,
+is what keeps pipelined requests exact: httptools does not say where in a read one message ends, so raw
+bytes cannot be split at a message boundary, while parsed messages can be replayed in order. aiohttp's
+app serves the hot routes too (through AiohttpExchange) for clients that mix paths on one connection.
+
+HTTP/1.1 as clients use it: keep-alive (HTTP/1.0 and `Connection: close` honoured), Content-Length and
+chunked request bodies, pipelined requests answered in order, `Expect: 100-continue`, the body limit
+enforced while reading (413, then close), malformed HTTP answered 400 and closed, write flow control for
+streams, idle keep-alive connections closed after IDLE_TIMEOUT_S, a Date header cached per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+import httptools
+
+from tollway.gateway.errors import GatewayError, body_too_large
+from tollway.gateway.exchange import LowerCaseHeaders
+from tollway.gateway.handler import RequestLife
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from tollway.gateway.app import Gateway
+
+log = logging.getLogger("tollway.gateway")
+
+HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
+IDLE_TIMEOUT_S = 75.0  # aiohttp's keep-alive default, which these connections had before
+_MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops reading
+_NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
+                  b"http2-settings", b"keep-alive"}
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+_date_cache: list = [0, ""]
+
+
+def _date_line() -> str:
+    now = int(time.time())
+    if now != _date_cache[0]:
+        _date_cache[0], _date_cache[1] = now, f"Date: {formatdate(now, usegmt=True)}\r\n"
+    return _date_cache[1]
+
+
+def render_head(status: int, headers: dict[str, str], framing: str) -> bytes:
+    """Status line, Date, the framing lines (Content-Length / Transfer-Encoding / Connection), headers."""
+    text = "".join([_STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n", _date_line(), framing,
+                    *[f"{name}: {value}\r\n" for name, value in headers.items()], "\r\n"])
+    if text.count("\n") != len(headers) + 3 + framing.count("\n"):
+        raise ValueError(f"a response header value contains a line break: {headers!r}")
+    return text.encode()
+
+
+class RawExchange:
+    """One request on the raw server and its answer: RequestLife's exchange and its stream sink."""
+
+    __slots__ = ("conn", "endpoint", "headers", "body", "keep_alive", "http11", "too_large", "error", "state",
+                 "_head")
+
+    def __init__(self, conn: "HttpConnection", endpoint: str | None, headers: LowerCaseHeaders,
+                 keep_alive: bool, http11: bool, error: GatewayError | None = None) -> None:
+        self.conn = conn
+        self.endpoint = endpoint
+        self.headers = headers
+        self.body = b""
+        self.keep_alive = keep_alive
+        self.http11 = http11
+        self.too_large = False
+        self.error = error  # answered without a RequestLife (a malformed request, a non-hot body too large)
+        self.state = 0  # 0 unanswered, 1 stream head not yet sent, 2 streaming, 3 answered
+        self._head = b""
+
+    async def read_body(self) -> bytes:
+        if self.too_large:
+            raise body_too_large(self.conn.server.max_body_bytes)
+        return self.body
+
+    def respond(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        conn = self.conn
+        if conn.lost:
+            self.state = 3
+            return
+        if not self.keep_alive or conn.server.closing:
+            framing = f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+        else:
+            framing = f"Content-Length: {len(body)}\r\n" if self.http11 else \
+                f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n"
+        conn.transport.write(render_head(status, headers, framing) + body)
+        self.state = 3
+
+    async def start_stream(self, headers: dict[str, str]) -> "RawExchange":
+        """The head is sent with the first block (one write instead of two)."""
+        if self.conn.lost:
+            raise ConnectionResetError("the client disconnected")
+        if self.http11:
+            framing = "Transfer-Encoding: chunked\r\n" + ("Connection: close\r\n" if not self.keep_alive else "")
+        else:  # HTTP/1.0 has no chunking: the body runs until the connection closes
+            self.keep_alive = False
+            framing = "Connection: close\r\n"
+        self._head = render_head(200, headers, framing)
+        self.state = 1
+        return self
+
+    async def write(self, data: bytes) -> None:
+        """Send one block of a stream; ConnectionResetError once the client is gone."""
+        conn = self.conn
+        if conn.lost:
+            raise ConnectionResetError("the client disconnected")
+        if not data:
+            return
+        frame = b"%x\r\n%b\r\n" % (len(data), data) if self.http11 else data
+        if self.state == 1:
+            frame, self.state, self._head = self._head + frame, 2, b""
+        conn.transport.write(frame)
+        if conn.paused:
+            await conn.drained()
+
+    def finish(self) -> None:
+        """End a stream (last chunk), or answer 500 if nothing answered (a bug, already logged)."""
+        if self.state == 0:
+            self.keep_alive = False
+            self.respond(*GatewayError(500, "The gateway failed while serving this request; see its log.",
+                                       "server_error", "internal_error").rendered({}))
+        elif self.state in (1, 2) and not self.conn.lost:
+            tail = _LAST_CHUNK if self.http11 else b""
+            self.conn.transport.write(self._head + tail if self.state == 1 else tail)
+            self.state = 3
+
+
+class HotPathServer:
+    """The protocol factory for `loop.create_server`, and the registry of its connections for shutdown."""
+
+    def __init__(self, gateway: "Gateway", aiohttp_server: "web.Server") -> None:
+        self.gateway = gateway
+        self.aiohttp_server = aiohttp_server
+        self.max_body_bytes = gateway.config.server.max_body_bytes
+        self.connections: set[HttpConnection] = set()
+        self.closing = False
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def __call__(self) -> "HttpConnection":
+        if self._sweeper is None:
+            self._sweep()
+        return HttpConnection(self)
+
+    def _sweep(self) -> None:
+        """Close keep-alive connections idle for IDLE_TIMEOUT_S; one timer for all, not one per request."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for conn in [c for c in self.connections if c.idle_since is not None and now - c.idle_since > IDLE_TIMEOUT_S]:
+            conn.transport.close()
+        self._sweeper = loop.call_later(IDLE_TIMEOUT_S / 5, self._sweep)
+
+    async def shutdown(self, timeout: float) -> None:
+        """Let requests in flight finish (up to `timeout`), closing each connection as it goes idle;
+        connections aiohttp owns are left to the AppRunner's own shutdown."""
+        self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for conn in list(self.connections):
+            conn.close_when_done()
+        deadline = time.monotonic() + timeout
+        while any(c.aiohttp is None for c in self.connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in [c for c in self.connections if c.aiohttp is None]:
+            conn.abort()
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: parse requests, serve them one at a time, in order."""
+
+    def __init__(self, server: HotPathServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpRequestParser(self)
+        self.lost = self.paused = False
+        self.idle_since: float | None = None
+        self.aiohttp: asyncio.Protocol | None = None  # set when aiohttp serves this connection from now on
+        self._to_aiohttp = False
+        self._url = b""
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._incoming: RawExchange | list | None = None  # the message being read (a list: one for aiohttp)
+        self._queue: deque[RawExchange | bytes] = deque()
+        self._task: asyncio.Task | None = None
+        self._drain: asyncio.Future | None = None
+        self._discard = self._eof = self._reading_paused = self._continue_owed = False
+
+    # --- the transport's side ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+        self.idle_since = asyncio.get_running_loop().time()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.server.connections.discard(self)
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(ConnectionResetError("the client disconnected"))
+        if self.aiohttp is not None:
+            self.aiohttp.connection_lost(exc)
+
+    def eof_received(self) -> bool:
+        """The client stopped sending: finish what it asked for, then close."""
+        if self.aiohttp is not None:
+            self.aiohttp.eof_received()
+        self._eof = True
+        return self._task is not None or bool(self._queue) or self.aiohttp is not None
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self.aiohttp is not None:
+            self.aiohttp.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._drain is not None:
+            if not self._drain.done():
+                self._drain.set_result(None)
+            self._drain = None
+        if self.aiohttp is not None:
+            self.aiohttp.resume_writing()
+
+    async def drained(self) -> None:
+        if self.paused:
+            if self._drain is None:
+                self._drain = asyncio.get_running_loop().create_future()
+            await self._drain
+
+    def data_received(self, data: bytes) -> None:
+        if self._discard:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:  # e.g. h2c: ignored, the connection stays HTTP/1.1
+            self.parser = httptools.HttpRequestParser(self)
+            if exc.args and exc.args[0] < len(data):
+                self.data_received(data[exc.args[0]:])
+        except httptools.HttpParserError as exc:
+            self._malformed(str(exc) or type(exc).__name__)
+
+    # --- httptools' callbacks ---
+
+    def on_message_begin(self) -> None:
+        self._url, self._raw_headers, self._body, self._body_size, self._incoming = b"", [], [], 0, None
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._discard:
+            return
+        parser = self.parser
+        endpoint = None
+        if not self._to_aiohttp and parser.get_method() == b"POST":
+            endpoint = HOT_PATHS.get(self._url.partition(b"?")[0])
+        keep_alive, http11 = parser.should_keep_alive(), parser.get_http_version() == "1.1"
+        headers = LowerCaseHeaders()
+        for name, value in self._raw_headers:
+            key = name.decode("latin-1").lower()
+            if key not in headers:
+                headers[key] = value.decode("utf-8", "surrogateescape")
+        if endpoint is None:
+            self._to_aiohttp = True
+            self._incoming = [parser.get_method(), parser.get_http_version(), keep_alive, http11]
+        else:
+            self._incoming = RawExchange(self, endpoint, headers, keep_alive, http11)
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.server.max_body_bytes:
+            self._too_large()
+        elif headers.get("expect", "").lower() == "100-continue":
+            if self._task is None and not self._queue and self.aiohttp is None:
+                self.transport.write(_CONTINUE)
+            else:
+                self._continue_owed = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._discard:
+            return
+        self._body_size += len(body)
+        if self._body_size > self.server.max_body_bytes:
+            self._too_large()
+        else:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._discard:
+            return
+        incoming, self._incoming = self._incoming, None
+        if isinstance(incoming, RawExchange):
+            incoming.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+            self._enqueue(incoming)
+        elif incoming is not None:
+            self._enqueue(self._serialised(incoming))
+
+    # --- serving, in order ---
+
+    def _enqueue(self, item: RawExchange | bytes) -> None:
+        if self._task is None and not self._queue:
+            self._start(item)
+            return
+        self._queue.append(item)
+        if len(self._queue) >= _MAX_QUEUED and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _start(self, item: RawExchange | bytes) -> None:
+        self.idle_since = None
+        if isinstance(item, bytes):
+            self._feed_aiohttp(item)
+        else:
+            self._task = asyncio.get_running_loop().create_task(self._serve(item))
+
+    async def _serve(self, x: RawExchange) -> None:
+        try:
+            if x.error is not None:
+                x.respond(*x.error.rendered({}))
+            else:
+                await RequestLife(self.server.gateway, x, x.endpoint).handle()  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            self.abort()
+            raise
+        except Exception:
+            log.exception("unexpected error serving %s", x.endpoint)
+            x.keep_alive = False
+        x.finish()
+        self._task = None
+        self._next(x)
+
+    def _next(self, done: RawExchange) -> None:
+        if self.lost:
+            return
+        if not done.keep_alive or self.server.closing or (self._eof and not self._queue):
+            self.transport.close()
+            return
+        while self._queue and self._task is None:
+            self._start(self._queue.popleft())
+        if self._reading_paused and len(self._queue) < _MAX_QUEUED // 4:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        if self._task is None and self.aiohttp is None:
+            self.idle_since = asyncio.get_running_loop().time()
+            if self._continue_owed and self._incoming is not None:
+                self._continue_owed = False
+                self.transport.write(_CONTINUE)
+
+    def _feed_aiohttp(self, message: bytes) -> None:
+        if self.aiohttp is None:
+            self.aiohttp = self.server.aiohttp_server()
+            self.aiohttp.connection_made(self.transport)
+            if self.paused:
+                self.aiohttp.pause_writing()
+        self.aiohttp.data_received(message)
+
+    def _serialised(self, incoming: list) -> bytes:
+        """The request again as one head with Content-Length and the de-chunked body, for aiohttp."""
+        method, version, keep_alive, _ = incoming
+        body = b"".join(self._body)
+        lines = [b"%s %s HTTP/%s\r\n" % (method, self._url, version.encode())]
+        lines += [b"%s: %s\r\n" % (n, v) for n, v in self._raw_headers if n.lower() not in _NOT_FORWARDED]
+        lines.append(b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(body), b"keep-alive" if keep_alive else b"close"))
+        return b"".join(lines) + body
+
+    # --- ending early ---
+
+    def _too_large(self) -> None:
+        """Answer 413 in turn (a hot request still authenticates first, and gets its ledger row), then close."""
+        self._discard = True
+        incoming, self._incoming = self._incoming, None
+        if isinstance(incoming, RawExchange):
+            incoming.too_large, incoming.keep_alive = True, False
+            self._enqueue(incoming)
+        else:
+            self._fail(body_too_large(self.server.max_body_bytes))
+
+    def _malformed(self, reason: str) -> None:
+        self._discard = True
+        self._fail(GatewayError(400, f"Malformed HTTP request: {reason}.", "invalid_request_error",
+                                "malformed_http"))
+
+    def _fail(self, error: GatewayError) -> None:
+        if self.aiohttp is not None or any(isinstance(item, bytes) for item in self._queue):
+            self.transport.close()  # aiohttp answers on this connection: no room for ours in between
+            return
+        self._enqueue(RawExchange(self, None, LowerCaseHeaders(), False, True, error))
+
+    def close_when_done(self) -> None:
+        """For shutdown: close now if idle, else after the answer in progress."""
+        if self.aiohttp is None and self._task is None and not self._queue:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self._task is not None and not self._task.done() and self._task is not asyncio.current_task():
+            self._task.cancel()
+        self.transport.abort()
