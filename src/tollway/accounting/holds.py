@@ -14,15 +14,21 @@ A hold must be an upper bound, not a guess:
 Rates the catalog does not know count as zero, as they do in the ledger (such rows are marked unpriced).
 Token estimates for rate limits are different: a best guess (tollway's 4-characters-a-token estimate),
 corrected with the real count at settle.
+
+It runs on every request, so the prices are not looked up per request: the highest rates of a group's
+deployments (and of its classifier) are turned into exact integers once per minute and prompt-size
+bucket, and a hold is then a few integer multiplications, rounded up to whole nano-dollars once.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal
+from typing import NamedTuple
 
-from tollway.accounting.nano_usd import to_nano
+from tollway.accounting.nano_usd import MAX_NANO, NANO_PER_USD
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.config import Config, Deployment
 from tollway.gateway.request import ClientRequest, prompt_text
@@ -34,6 +40,7 @@ _MINUTE = timedelta(minutes=1)
 _TICK = timedelta(microseconds=1)
 CLASSIFIER_EXTRA_TOKENS = 2048   # the grading instructions around the client's prompt
 CLASSIFIER_OUTPUT_TOKENS = 16    # it asks for one word (max_tokens 3); held with margin
+_EXACT = Context(prec=100)       # rates carry at most 40 significant digits (catalog conversions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +58,21 @@ class Candidate:
         return self.config.max_output
 
 
-@dataclass(frozen=True, slots=True)
-class Hold:
+class Hold(NamedTuple):
     nano: int               # the budget hold
     prompt_bound: int
     completion_bound: int
     estimated_tokens: int   # for rate limits
+
+
+class _GroupRates(NamedTuple):
+    """A group's highest rates for one minute and prompt-size bucket, as integers: USD per million tokens
+    times 10**scale, so multiplying by token counts stays exact whatever the rates' decimals."""
+
+    candidates: tuple[tuple[int, int], ...]   # (prompt rate, output rate) per deployment
+    classifier: tuple[int, int] | None
+    divisor: int                               # units per nano-dollar: 10**(scale + 6 - 9), or 0 when scale < 3
+    multiplier: int                            # nano-dollars per unit when scale < 3
 
 
 class HoldCalculator:
@@ -64,7 +80,7 @@ class HoldCalculator:
         self.pricer = pricer
         self.tokens_per_image = tokens_per_image
         self._converted = 0  # 1 once a CNY price was seen: its USD rates are rounded at 40 digits, hold 1 nano more
-        self._cache: dict[tuple[str, int], tuple[Decimal, Decimal]] = {}
+        self._cache: dict[tuple[str, int], _GroupRates] = {}
         self._cache_minute = -1
         self.groups: dict[str, list[Candidate]] = {}
         self.hedged: set[str] = set()
@@ -79,49 +95,71 @@ class HoldCalculator:
         for name, dep in config.deployments.items():
             if dep.aliases:
                 self.groups.setdefault(name, [_candidate(name, config)])
+        self._max_output = {name: max((c.max_output for c in cands), default=0) for name, cands in self.groups.items()}
 
     def hold(self, creq: ClientRequest, group: str, at: datetime | None = None) -> Hold:
-        candidates = self.groups.get(group, [])
         prompt = self.prompt_bound(creq)
-        completion = self.completion_bound(creq, candidates)
-        at = at or datetime.now(timezone.utc)
-        costs = sorted((self._worst(c, at, prompt, completion) for c in candidates), reverse=True)
-        worst = sum(costs[:2 if group in self.hedged else 1], Decimal(0))
-        classifier = self.classifiers.get(group)
-        if classifier is not None:
-            worst += self._worst(classifier, at, prompt + CLASSIFIER_EXTRA_TOKENS, CLASSIFIER_OUTPUT_TOKENS)
+        completion = self._completion_bound(creq, self._max_output.get(group, 0))
+        minute = int((at.timestamp() if at is not None else time.time()) // 60)
+        rates = self._rates(group, minute, prompt)
+        costs = [prompt * p + completion * o for p, o in rates.candidates]
+        if len(costs) > 1 and group in self.hedged:
+            costs.sort(reverse=True)
+            worst = costs[0] + costs[1]
+        else:
+            worst = max(costs, default=0)
+        if rates.classifier is not None:
+            worst += (prompt + CLASSIFIER_EXTRA_TOKENS) * rates.classifier[0] \
+                + CLASSIFIER_OUTPUT_TOKENS * rates.classifier[1]
+        nano = worst * rates.multiplier if rates.multiplier else -(-worst // rates.divisor)
+        if nano > MAX_NANO:
+            raise ValueError(f"a hold of ${nano / NANO_PER_USD:,.2f} is beyond what a budget counter holds exactly")
         estimate = estimate_tokens(prompt_text(creq)) + completion
-        return Hold(to_nano(worst.scaleb(-6)) + self._converted, prompt, completion, estimate)
+        return Hold(nano + self._converted, prompt, completion, estimate)
 
     def prompt_bound(self, creq: ClientRequest) -> int:
-        return creq.raw_size + self.tokens_per_image * _image_parts(creq)
+        if creq.endpoint != "chat":
+            return creq.raw_size
+        return creq.raw_size + self.tokens_per_image * _image_parts(creq.body.get("messages"))
 
     @staticmethod
     def completion_bound(creq: ClientRequest, candidates: list[Candidate]) -> int:
+        return HoldCalculator._completion_bound(creq, max((c.max_output for c in candidates), default=0))
+
+    @staticmethod
+    def _completion_bound(creq: ClientRequest, max_output: int) -> int:
         if creq.endpoint == "embeddings":
             return 0
-        n = creq.body.get("n")
-        choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
-        limit = creq.max_tokens or max((c.max_output for c in candidates), default=0)
+        body = creq.body
+        n = body.get("n")
+        choices = n if n.__class__ is int and n > 0 else 1
+        limit = creq.max_tokens or max_output
         return limit * choices
 
-    def _worst(self, candidate: Candidate, at: datetime, prompt: int, completion: int) -> Decimal:
-        """USD x 1e6 (rates are per million tokens): the most this deployment can charge for the request."""
-        prompt_rate, output_rate = self._rates(candidate, at, prompt)
-        return prompt * prompt_rate + completion * output_rate
-
-    def _rates(self, candidate: Candidate, at: datetime, prompt_tokens: int) -> tuple[Decimal, Decimal]:
-        """The highest (prompt, output) rates in force within a minute of `at`, cached per minute and per
-        power-of-two prompt size: rounding the prompt up only moves it into a dearer (or the same) tier."""
-        minute = int(at.timestamp() // 60)
+    def _rates(self, group: str, minute: int, prompt_tokens: int) -> _GroupRates:
+        """The group's rates in force within a minute of `minute`, cached per minute and per power-of-two
+        prompt size: rounding the prompt up only moves it into a dearer (or the same) tier."""
         if minute != self._cache_minute:
             self._cache, self._cache_minute = {}, minute
         bucket = 1 << max(prompt_tokens - 1, 0).bit_length()
-        key = (candidate.name, bucket)
-        rates = self._cache.get(key)
-        if rates is None:
-            rates = self._cache[key] = self._highest_rates(candidate, minute, bucket)
-        return rates
+        found = self._cache.get((group, bucket))
+        if found is None:
+            found = self._cache[(group, bucket)] = self._group_rates(group, minute, bucket)
+        return found
+
+    def _group_rates(self, group: str, minute: int, prompt_tokens: int) -> _GroupRates:
+        decimal_rates = [self._highest_rates(c, minute, prompt_tokens) for c in self.groups.get(group, [])]
+        classifier = self.classifiers.get(group)
+        if classifier is not None:
+            decimal_rates.append(self._highest_rates(classifier, minute, prompt_tokens + CLASSIFIER_EXTRA_TOKENS))
+        scale = max((-rate.as_tuple().exponent for pair in decimal_rates for rate in pair), default=0)
+        scale = max(scale, 0)
+        ints = [(int(p.scaleb(scale, _EXACT)), int(o.scaleb(scale, _EXACT))) for p, o in decimal_rates]
+        graded = ints.pop() if classifier is not None else None
+        # units are 10**-(scale + 6) USD; a nano-dollar is 10**-9 USD
+        if scale <= 3:
+            return _GroupRates(tuple(ints), graded, 0, 10 ** (3 - scale))
+        return _GroupRates(tuple(ints), graded, 10 ** (scale - 3), 0)
 
     def _highest_rates(self, candidate: Candidate, minute: int, prompt_tokens: int) -> tuple[Decimal, Decimal]:
         prompt_rate = output_rate = Decimal(0)
@@ -137,7 +175,7 @@ class HoldCalculator:
                 prompt_rate = max([prompt_rate, *(r for r in rates if r is not None and r.is_finite())])
                 if price.output.is_finite():
                     output_rate = max(output_rate, price.output)
-        return prompt_rate, output_rate
+        return prompt_rate.normalize(_EXACT), output_rate.normalize(_EXACT)
 
 
 def _candidate(name: str, config: Config) -> Candidate:
@@ -146,12 +184,11 @@ def _candidate(name: str, config: Config) -> Candidate:
     return Candidate(name, provider.kind, dep.model, dep, provider.jurisdiction)
 
 
-def _image_parts(creq: ClientRequest) -> int:
-    if creq.endpoint != "chat":
-        return 0
+def _image_parts(messages: object) -> int:
+    """Image parts in a chat's messages; text-only messages (string content) cost one type check each."""
     count = 0
-    for message in creq.body.get("messages") or ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if message.__class__ is dict else None
+        if content.__class__ is list:
             count += sum(1 for part in content if isinstance(part, dict) and part.get("type") in _IMAGE_TYPES)
     return count
