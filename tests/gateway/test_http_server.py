@@ -1,0 +1,302 @@
+"""The hot-path HTTP/1.1 server, over real sockets: the HTTP edge cases clients hit, and the ledger after each.
+
+`tollway serve` runs as users start it, in front of the emulator. Raw sockets speak HTTP where a library
+would hide what is tested (pipelining, Expect, chunked uploads, garbage); the openai SDK where it fits.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+
+import httptools
+import orjson
+import pytest
+
+from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 3000
+
+
+class Reply:
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def json(self) -> dict:
+        return orjson.loads(self.body)
+
+
+class Conversation:
+    """A client socket and an httptools response parser: the answers as they arrive, in order."""
+
+    def __init__(self, port: int, http10: bool = False) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.replies: list[Reply] = []
+        self.closed = False
+        self._parser = httptools.HttpResponseParser(self)
+        self.raw = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_until(self, done, timeout: float = 10.0) -> None:
+        """Read until `done()` holds or the server closes; fail on timeout."""
+        deadline = time.monotonic() + timeout
+        while not done() and not self.closed:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise AssertionError(f"timed out; received so far: {self.raw[-2000:]!r}") from None
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.closed = True
+                if self.replies and not self.replies[-1].complete and self._parser is not None:
+                    self._parser.feed_data(b"")  # a body delimited by the close
+                break
+            self.raw += data
+            self._parser.feed_data(data)
+
+    def replies_done(self, n: int) -> list[Reply]:
+        self.read_until(lambda: sum(r.complete for r in self.replies) >= n)
+        return self.replies
+
+    def server_closed(self, timeout: float = 5.0) -> bool:
+        self.read_until(lambda: False, timeout) if not self.closed else None
+        return self.closed
+
+    def close(self) -> None:
+        self.sock.close()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.replies.append(Reply())
+
+    def on_status(self, status: bytes) -> None:
+        self.replies[-1].status = self._parser.get_status_code()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.replies[-1].headers[name.decode().lower()] = value.decode()
+
+    def on_body(self, body: bytes) -> None:
+        self.replies[-1].chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.replies[-1].complete = True
+        if self.replies[-1].status == 100:  # an interim answer: the parser expects the real one next
+            self._parser = httptools.HttpResponseParser(self)
+
+
+def post(path: str, body: bytes | dict, request_id: str = "", extra: str = "", version: str = "1.1") -> bytes:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    rid = f"x-request-id: {request_id}\r\n" if request_id else ""
+    return (f"POST {path} HTTP/{version}\r\nHost: t\r\nContent-Type: application/json\r\n{rid}{extra}"
+            f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+
+
+@pytest.fixture
+def setup(emulator_factory, gateway_factory):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 6},
+                                       "qwen3.5-plus": {"output_tokens": 6}}})
+    gw = gateway_factory(emulator_config(emu, server={"max_body_bytes": LIMIT}), env=PROVIDER_KEYS)
+    return emu, gw
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    for i in range(3):
+        conv.send(post("/v1/chat/completions", chat(f"hi {i}"), f"ka-{i}"))
+        reply = conv.replies_done(i + 1)[i]
+        assert reply.status == 200 and reply.headers["x-request-id"] == f"ka-{i}"
+        assert reply.json()["usage"]["completion_tokens"] == 6
+        assert "connection" not in reply.headers and "date" in reply.headers
+    assert not conv.closed
+    conv.close()
+    assert [gw.row(f"ka-{i}")["status"] for i in range(3)] == ["ok"] * 3
+
+
+def test_the_openai_sdk_reuses_its_connection(setup):
+    _, gw = setup
+    client = gw.client()
+    for i in range(3):
+        raw = client.chat.completions.with_raw_response.create(**chat(f"sdk {i}"),
+                                                               extra_headers={"x-request-id": f"sdk-{i}"})
+        assert raw.parse().usage.completion_tokens == 6
+    stream = client.chat.completions.create(**chat("sdk stream"), stream=True, stream_options={"include_usage": True},
+                                            extra_headers={"x-request-id": "sdk-stream"})
+    chunks = list(stream)
+    assert chunks[-1].usage.completion_tokens == 6
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert gw.row("sdk-stream")["status"] == "ok" and gw.row("sdk-stream")["streamed"] == 1
+
+
+def test_pipelined_requests_are_answered_in_order(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(b"".join([post("/v1/chat/completions", chat(f"p{i}", stream=bool(i % 2)), f"pipe-{i}")
+                        for i in range(5)] + [get("/healthz"), post("/v1/embeddings", {"model": "x", "input": "a"},
+                                                                            "pipe-emb")]))
+    replies = conv.replies_done(7)
+    assert [r.headers.get("x-request-id") for r in replies[:5]] == [f"pipe-{i}" for i in range(5)]
+    assert [r.status for r in replies[:5]] == [200] * 5
+    assert replies[1].headers["transfer-encoding"] == "chunked" and b"data: [DONE]" in replies[1].body
+    assert replies[5].status == 200 and orjson.loads(replies[5].body)["status"] == "ok", "then aiohttp answers"
+    assert replies[6].headers["x-request-id"] == "pipe-emb" and replies[6].status == 404, "unknown model, in turn"
+    conv.close()
+
+
+def test_chunked_request_body(setup):
+    _, gw = setup
+    raw = orjson.dumps(chat("sent in chunks"))
+    pieces = [raw[:10], raw[10:25], raw[25:]]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    conv = Conversation(gw.port)
+    conv.send(b"POST /v1/chat/completions?api-version=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+              b"x-request-id: chunked-up\r\n\r\n")
+    for i in range(0, len(body), 7):  # and in small reads
+        conv.send(body[i:i + 7])
+    reply = conv.replies_done(1)[0]
+    assert reply.status == 200, reply.body
+    assert gw.row("chunked-up")["status"] == "ok"
+
+
+def test_expect_100_continue(setup):
+    _, gw = setup
+    raw = orjson.dumps(chat("after the go-ahead"))
+    conv = Conversation(gw.port)
+    conv.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nx-request-id: expect\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(raw))
+    conv.read_until(lambda: bool(conv.replies) and conv.replies[0].complete)
+    assert conv.replies[0].status == 100, "the server asks for the body before it is sent"
+    conv.send(raw)
+    replies = conv.replies_done(2)
+    assert replies[1].status == 200 and replies[1].headers["x-request-id"] == "expect"
+
+
+def test_expect_100_continue_over_the_limit_is_refused_before_the_body(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nx-request-id: big-expect\r\n"
+              b"Content-Length: %d\r\n\r\n" % (LIMIT + 1))
+    reply = conv.replies_done(1)[0]
+    assert reply.status == 413
+    assert conv.server_closed()
+
+
+def assert_too_large(reply: Reply) -> None:
+    assert reply.status == 413
+    error = reply.json()["error"]
+    assert error["code"] == "request_too_large" and error["type"] == "invalid_request_error"
+    assert f"limit of {LIMIT} bytes (server.max_body_bytes)" in error["message"]
+
+
+def test_body_over_the_limit_is_413_and_closes(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(post("/v1/chat/completions", chat("x" * LIMIT), "too-big"))
+    assert_too_large(conv.replies_done(1)[0])
+    assert conv.server_closed()
+    row = gw.row("too-big")
+    assert (row["status"], row["http_status"]) == ("client_error", 413)
+
+
+def test_chunked_body_over_the_limit_is_cut_while_reading(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+              b"x-request-id: too-big-chunked\r\n\r\n")
+    piece = b"y" * 1000
+    for _ in range(4):  # 4000 bytes > LIMIT, and no end chunk: the answer must not wait for one
+        conv.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    assert_too_large(conv.replies_done(1)[0])
+    assert conv.server_closed()
+    assert gw.row("too-big-chunked")["http_status"] == 413
+
+
+def test_garbage_is_400_and_closes(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(b"HELLO THERE\r\n\r\n")
+    reply = conv.replies_done(1)[0]
+    assert reply.status == 400
+    assert reply.json()["error"]["code"] == "malformed_http"
+    assert conv.server_closed()
+
+
+def test_one_connection_mixing_hot_and_aiohttp_paths(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    steps = [(post("/v1/chat/completions", chat("one"), "mix-1"), 200), (get("/healthz"), 200),
+             (get("/metrics"), 200), (post("/v1/chat/completions", chat("two", stream=True), "mix-2"), 200),
+             (get("/v1/models"), 200), (get("/no/such/path"), 404),
+             (post("/v1/chat/completions", chat("three"), "mix-3"), 200)]
+    for i, (request, status) in enumerate(steps):
+        conv.send(request)
+        assert conv.replies_done(i + 1)[i].status == status, (request, conv.replies[i].body)
+    replies = conv.replies
+    assert b"tollway_" in replies[2].body, "/metrics is the observer's"
+    assert b"data: [DONE]" in replies[3].body and replies[3].headers["x-request-id"] == "mix-2"
+    assert replies[6].headers["x-request-id"] == "mix-3"
+    assert not conv.closed
+    conv.close()
+    assert [gw.row(f"mix-{i}")["status"] for i in (1, 2, 3)] == ["ok"] * 3
+
+
+def test_http10_stream_is_unchunked_and_closes(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(post("/v1/chat/completions", chat("old client", stream=True), "http10", version="1.0"))
+    assert conv.server_closed()
+    head, _, body = conv.raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding" not in head
+    assert body.startswith(b"data: ") and body.rstrip().endswith(b"data: [DONE]")
+    assert gw.row("http10")["status"] == "ok"
+
+
+def test_client_hanging_up_mid_stream_leaves_one_cancelled_row(emulator_factory, gateway_factory):
+    emu = emulator_factory({"models": {"deepseek-flash": {"ttft_ms": 50, "tpot_ms": 40, "output_tokens": 60}}})
+    gw = gateway_factory(emulator_config(emu), env=PROVIDER_KEYS)
+    conv = Conversation(gw.port)
+    conv.send(post("/v1/chat/completions", chat("long story", stream=True), "hang-up"))
+    conv.read_until(lambda: b"data: " in conv.raw)
+    conv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conv.close()  # a reset, as a killed client leaves it
+    row = gw.row("hang-up")
+    assert (row["status"], row["http_status"], row["error"]) == ("cancelled", 499, "client disconnected")
+    time.sleep(0.5)
+    assert [r["id"] for r in gw.rows()].count("hang-up") == 1
+
+
+def test_sigterm_during_a_stream_lets_it_finish_and_writes_its_row(emulator_factory, gateway_factory):
+    emu = emulator_factory({"models": {"deepseek-flash": {"ttft_ms": 50, "tpot_ms": 30, "output_tokens": 40}}})
+    gw = gateway_factory(emulator_config(emu), env=PROVIDER_KEYS)
+    conv = Conversation(gw.port)
+    conv.send(post("/v1/chat/completions", chat("finish me", stream=True), "drain"))
+    conv.read_until(lambda: b"data: " in conv.raw)
+    codes: list[int] = []
+    stopper = threading.Thread(target=lambda: codes.append(gw.terminate(signal.SIGTERM)))
+    stopper.start()
+    reply = conv.replies_done(1)[0]
+    stopper.join(30)
+    assert reply.status == 200 and reply.body.rstrip().endswith(b"data: [DONE]")
+    assert reply.body.count(b"data: ") >= 40
+    assert codes == [0]
+    row = gw.row("drain")
+    assert (row["status"], row["completion_tokens"]) == ("ok", 40)
