@@ -15,6 +15,7 @@ from decimal import Decimal
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.alerts import Alert
 from tollway.observe.baselines import HourlyHistory, Series, hour_of
+from tollway.observe.row_batch import RowBatch
 from tollway.observe.row_facts import total_tokens
 from tollway.observe.settings import AlertSettings, ThresholdRule
 from tollway.observe.window_sums import WindowSums
@@ -77,15 +78,38 @@ class SpendWatch:
 
     def observe(self, row: LedgerRow, now: float) -> None:
         """A request that just finished: history and the sliding windows."""
-        if row.shadow:
-            return
-        cost, tokens = Decimal(row.cost_usd), total_tokens(row)
-        self.learn(row, now)
-        for series in series_of(row, self._scopes):
+        self.observe_batch(RowBatch.of([row]), now)
+
+    def observe_batch(self, batch: RowBatch, now: float) -> None:
+        """Requests that finished by `now` (one drain): each series' history and window updated once."""
+        sums: dict[Series, list] = {}  # series -> [cost, tokens, requests, errors]
+        scopes = self._scopes
+        for group in batch.groups.values():
+            if group.shadow:
+                continue
+            names = {"total": "*", "key": group.key_id, "route_group": group.route_group,
+                     "deployment": group.deployment, "provider": group.provider}
+            tokens = group.prompt_tokens + group.completion_tokens
+            for scope in scopes:
+                name = names[scope]
+                if not name:
+                    continue
+                entry = sums.get((scope, name))
+                if entry is None:
+                    sums[(scope, name)] = [group.cost_usd, tokens, group.count, group.errors]
+                else:
+                    entry[0] += group.cost_usd
+                    entry[1] += tokens
+                    entry[2] += group.count
+                    entry[3] += group.errors
+        hour = hour_of(now)
+        for series, (cost, tokens, requests, errors) in sums.items():
+            if series[0] in self._baseline_scopes:
+                self.history.add(series, hour, cost, tokens)
             window = self._windows.get(series)
             if window is None:
                 window = self._windows[series] = WindowSums(self._horizon)
-            window.add(now, cost, tokens, row.status != "ok")
+            window.add_sums(now, cost, tokens, requests, errors)
 
     def evaluate(self, now: float) -> list[Alert]:
         """Alerts that start now. Series that fire on the very same traffic (a key, its route group and

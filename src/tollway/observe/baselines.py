@@ -33,11 +33,15 @@ class HourlyHistory:
     def __init__(self, weeks: int) -> None:
         self.weeks = weeks
         self.first_hour: int | None = None
+        self._newest_hour: int | None = None
         self._hours: dict[Series, dict[int, list]] = {}  # series -> hour -> [cost, tokens]
 
     def add(self, series: Series, hour: int, cost: Decimal, tokens: int) -> None:
         if self.first_hour is None or hour < self.first_hour:
             self.first_hour = hour
+        if self._newest_hour is None or hour > self._newest_hour:
+            self._newest_hour = hour
+            self.prune(hour)  # once an hour: memory stays at `weeks` of hours even with alerts never evaluated
         hours = self._hours.get(series)
         if hours is None:
             hours = self._hours[series] = {}

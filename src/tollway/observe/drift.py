@@ -23,44 +23,59 @@ from tollway.observe.settings import DriftSettings
 
 
 class _MeanShift:
-    """Recent values against a reference of the values just before them; sums kept running (O(1) per value)."""
+    """Recent values against a reference of the values just before them; sums kept running (O(1) per value).
 
-    __slots__ = ("recent", "recent_sum", "reference", "reference_sum")
+    The means are compared as cross products (recent_sum x reference_count against reference_sum x
+    recent_count x factor), so the check after every value multiplies instead of dividing; values are
+    Decimals (cost) or ints (tokens), both exact."""
+
+    __slots__ = ("recent", "recent_size", "recent_sum", "reference", "reference_size", "reference_sum")
 
     def __init__(self, recent: int, reference: int) -> None:
-        self.recent: deque[Decimal] = deque(maxlen=recent)
-        self.reference: deque[Decimal] = deque(maxlen=reference)
-        self.recent_sum = Decimal(0)
-        self.reference_sum = Decimal(0)
+        self.recent: deque[Decimal | int] = deque()
+        self.reference: deque[Decimal | int] = deque()
+        self.recent_size = recent
+        self.reference_size = reference
+        self.recent_sum: Decimal | int = 0
+        self.reference_sum: Decimal | int = 0
 
-    def add(self, value: Decimal) -> None:
-        if len(self.recent) == self.recent.maxlen:
-            moved = self.recent[0]
+    def add(self, value: Decimal | int) -> None:
+        recent = self.recent
+        if len(recent) == self.recent_size:
+            moved = recent.popleft()
             self.recent_sum -= moved
-            if len(self.reference) == self.reference.maxlen:
-                self.reference_sum -= self.reference[0]
-            self.reference.append(moved)
+            reference = self.reference
+            if len(reference) == self.reference_size:
+                self.reference_sum -= reference.popleft()
+            reference.append(moved)
             self.reference_sum += moved
-        self.recent.append(value)
+        recent.append(value)
         self.recent_sum += value
 
     def shift(self, min_reference: int, factor: Decimal) -> tuple[Decimal, Decimal] | None:
         """(recent mean, reference mean) when they differ by `factor` either way, else None."""
-        if len(self.recent) < (self.recent.maxlen or 0) or len(self.reference) < min_reference:
+        n_recent, n_reference = len(self.recent), len(self.reference)
+        if n_recent < self.recent_size or n_reference < min_reference:
             return None
-        recent = self.recent_sum / len(self.recent)
-        reference = self.reference_sum / len(self.reference)
+        recent = self.recent_sum * n_reference      # recent mean x (n_recent x n_reference)
+        reference = self.reference_sum * n_recent  # reference mean x the same
         if reference == 0:
-            return (recent, reference) if recent > 0 else None
-        ratio = recent / reference
-        return (recent, reference) if ratio >= factor or ratio <= 1 / factor else None
+            return self._means() if recent > 0 else None
+        if recent >= reference * factor or recent * factor <= reference:
+            return self._means()
+        return None
+
+    def _means(self) -> tuple[Decimal, Decimal]:
+        return Decimal(self.recent_sum) / len(self.recent), Decimal(self.reference_sum) / len(self.reference)
 
     def adopt_recent(self) -> None:
         self.reference.clear()
         self.reference.extend(self.recent)
-        self.reference_sum = sum(self.reference, Decimal(0))
+        while len(self.reference) > self.reference_size:
+            self.reference.popleft()
+        self.reference_sum = sum(self.reference, 0)
         self.recent.clear()
-        self.recent_sum = Decimal(0)
+        self.recent_sum = 0
 
 
 class _Fingerprint:
@@ -106,11 +121,15 @@ class DriftWatch:
         """Fold in one answered request; `alert=False` while reading history (it only builds references)."""
         if row.status != "ok" or row.shadow or not row.deployment or not row.priced:
             return []
+        return self.observe_answer(row, Decimal(row.cost_usd), fingerprint, alert)
+
+    def observe_answer(self, row: LedgerRow, cost: Decimal, fingerprint: str = "", alert: bool = True) -> list[Alert]:
+        """`observe` for a row already known to be an answered, priced, non-shadow request costing `cost`."""
         state = self._deployments.get(row.deployment)
         if state is None:
             state = self._deployments[row.deployment] = _DeploymentDrift(self.settings)
-        state.cost.add(Decimal(row.cost_usd))
-        state.output.add(Decimal(row.completion_tokens))
+        state.cost.add(cost)
+        state.output.add(row.completion_tokens)
         alerts = []
         if fingerprint:
             change = state.fingerprint.see(fingerprint, self.settings.fingerprint_samples)

@@ -12,11 +12,15 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.baselines import hour_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import fell_back
+
+if TYPE_CHECKING:
+    from tollway.observe.row_batch import RowBatch, RowGroup
 
 NO_PROVIDER = "(none)"
 Model = tuple[str, str]  # (provider, model)
@@ -40,6 +44,16 @@ class Totals:
         self.cached_tokens += row.cached_tokens
         self.completion_tokens += row.completion_tokens
         self.cost_usd += Decimal(row.cost_usd)
+
+    def add_group(self, group: RowGroup) -> None:
+        """Alike rows at once (the observer's drain)."""
+        self.requests += group.count
+        self.errors += group.errors
+        self.fallbacks += group.count if group.fell_back else 0
+        self.prompt_tokens += group.prompt_tokens
+        self.cached_tokens += group.cached_tokens
+        self.completion_tokens += group.completion_tokens
+        self.cost_usd += group.cost_usd
 
     def merge(self, other: Totals) -> None:
         self.requests += other.requests
@@ -84,10 +98,30 @@ class LiveFigures:
                 samples = self._latency[model] = deque(maxlen=self._samples)
             samples.append((row.ttft_ms, row.latency_ms))
 
+    def add_batch(self, batch: RowBatch, epoch_s: float) -> None:
+        """A drain's rows, all finished by `epoch_s`: the same figures as `add` for each row."""
+        current = hour_of(epoch_s)
+        hour = self._hours.get(current)
+        if hour is None:
+            hour = self._hours[current] = {}
+            self._prune(current)  # a new hour: drop the one that left the window, dashboard viewed or not
+        for group in batch.groups.values():
+            if group.shadow:
+                continue
+            model = (group.provider or NO_PROVIDER, group.upstream_model or group.requested_model)  # as model_of
+            totals = hour.get(model)
+            if totals is None:
+                totals = hour[model] = Totals()
+            totals.add_group(group)
+        for model, timings in batch.samples.items():
+            samples = self._latency.get(model)
+            if samples is None:
+                samples = self._latency[model] = deque(maxlen=self._samples)
+            samples.extend(timings)
+
     def snapshot(self, now: float) -> dict[str, object]:
         first_hour = hour_of(now) - self.window_h + 1
-        for hour in [h for h in self._hours if h < first_hour]:
-            del self._hours[hour]
+        self._prune(hour_of(now))
         models: dict[Model, Totals] = {}
         providers: dict[str, Totals] = {}
         total = Totals()
@@ -109,6 +143,11 @@ class LiveFigures:
                           for p, t in sorted(providers.items(), key=lambda item: -item[1].cost_usd)],
             "timeline": timeline,
         }
+
+    def _prune(self, current_hour: int) -> None:
+        first_hour = current_hour - self.window_h + 1
+        for hour in [h for h in self._hours if h < first_hour]:
+            del self._hours[hour]
 
     def _latency_json(self, model: Model) -> dict[str, object]:
         samples = self._latency.get(model) or ()

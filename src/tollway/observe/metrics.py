@@ -25,7 +25,7 @@ from prometheus_client.core import (
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.budget_view import BudgetUse
-from tollway.observe.row_facts import error_reason, fell_back, hedged
+from tollway.observe.row_batch import RowBatch, RowGroup
 from tollway.observe.settings import MetricsSettings
 from tollway.routing.breaker import CLOSED, HALF_OPEN, OPEN
 
@@ -85,35 +85,50 @@ class GatewayMetrics:
         self.budgets: list[BudgetUse] | None = None
 
     def add(self, row: LedgerRow) -> None:
-        route = (row.route_group, row.deployment, row.provider)
-        self.requests[(*route, row.status)] += 1
-        tokens = self.tokens.get(route)
-        if tokens is None:
-            tokens = self.tokens[route] = [0] * len(TOKEN_KINDS)
-        tokens[0] += row.prompt_tokens
-        tokens[1] += row.cached_tokens
-        tokens[2] += row.cache_write_tokens
-        tokens[3] += row.completion_tokens
-        tokens[4] += row.reasoning_tokens
-        self.cost[route] = self.cost.get(route, Decimal(0)) + Decimal(row.cost_usd)
-        if not row.priced:
-            self.unpriced[route] += 1
-        reason = error_reason(row)
-        if reason is not None:
-            self.errors[(*route, reason)] += 1
-        for attempt in row.attempts:
-            self.attempts[(row.route_group, str(attempt.get("deployment", "")), str(attempt.get("provider", "")),
-                           str(attempt.get("outcome", "")))] += 1
-        if fell_back(row):
-            self.fallbacks[route] += 1
-        if hedged(row):
-            self.hedges[route] += 1
-        if row.ttft_ms is not None:
-            self._histogram(self.ttft, route).observe(row.ttft_ms / 1000)
-        if row.latency_ms is not None:
-            self._histogram(self.latency, route).observe(row.latency_ms / 1000)
-        if self.settings.key_labels:
-            self._add_key(row)
+        self.add_batch(RowBatch.of([row]))
+
+    def add_batch(self, batch: RowBatch) -> None:
+        """Fold a drain's rows in: each counter once per group of alike rows, histograms once per row."""
+        requests, tokens_by_route, cost = self.requests, self.tokens, self.cost
+        for group in batch.groups.values():
+            route = group.route
+            count = group.count
+            requests[(*route, group.status)] += count
+            tokens = tokens_by_route.get(route)
+            if tokens is None:
+                tokens = tokens_by_route[route] = [0] * len(TOKEN_KINDS)
+            tokens[0] += group.prompt_tokens
+            tokens[1] += group.cached_tokens
+            tokens[2] += group.cache_write_tokens
+            tokens[3] += group.completion_tokens
+            tokens[4] += group.reasoning_tokens
+            cost[route] = cost.get(route, Decimal(0)) + group.cost_usd
+            if not group.priced:
+                self.unpriced[route] += count
+            if group.reason is not None:
+                self.errors[(*route, group.reason)] += count
+            if group.fell_back:
+                self.fallbacks[route] += count
+            if group.hedged:
+                self.hedges[route] += count
+            if self.settings.key_labels:
+                self._add_key(group)
+        for route, timings in batch.timings.items():
+            self._observe_timings(route, timings)
+        for (route_group, deployment, provider, outcome), count in batch.attempts.items():
+            self.attempts[(route_group, str(deployment), str(provider), str(outcome))] += count
+
+    def _observe_timings(self, route: Route, timings: list[tuple[float | None, float | None]]) -> None:
+        ttft = latency = None
+        for ttft_ms, latency_ms in timings:
+            if ttft_ms is not None:
+                if ttft is None:
+                    ttft = self._histogram(self.ttft, route)
+                ttft.observe(ttft_ms / 1000)
+            if latency_ms is not None:
+                if latency is None:
+                    latency = self._histogram(self.latency, route)
+                latency.observe(latency_ms / 1000)
 
     def count_alert(self, kind: str, severity: str) -> None:
         self.alerts[(kind, severity)] += 1
@@ -124,13 +139,13 @@ class GatewayMetrics:
             histogram = table[route] = LatencyHistogram(self.settings.latency_buckets_s)
         return histogram
 
-    def _add_key(self, row: LedgerRow) -> None:
-        key = row.key_id
+    def _add_key(self, group: RowGroup) -> None:
+        key = group.key_id
         if key not in self.key_requests and len(self.key_requests) >= self.settings.max_keys:
             key = OTHER_KEYS
-        self.key_requests[key] += 1
-        self.key_tokens[key] += row.prompt_tokens + row.completion_tokens
-        self.key_cost[key] = self.key_cost.get(key, Decimal(0)) + Decimal(row.cost_usd)
+        self.key_requests[key] += group.count
+        self.key_tokens[key] += group.prompt_tokens + group.completion_tokens
+        self.key_cost[key] = self.key_cost.get(key, Decimal(0)) + group.cost_usd
 
     def collect(self) -> Iterator[Metric]:
         yield _counter("tollway_requests", "Finished requests, by outcome status.", [*ROUTE_LABELS, "status"],

@@ -1,8 +1,8 @@
 """The observer: sees every finished request's ledger row, and turns rows into metrics, alerts and views.
 
 `record(row)` runs on the request path, so it only appends the row to a queue. A background task (and
-every /metrics scrape, so a scrape is always current) drains the queue and folds each row into the
-Prometheus figures, the dashboard's figures, the spend windows and baselines, the drift guards, the
+every /metrics scrape, so a scrape is always current) drains the queue, reads its rows once into sums
+per alike group (observe/row_batch.py), and folds those into the Prometheus figures, the dashboard's figures, the spend windows and baselines, the drift guards, the
 request log and the optional trace exporter. At start-up it reads the last weeks of the ledger back
 (baselines, dashboard window, drift references) in a thread, and checks whether a config change
 repointed a public model to another price class since the last start.
@@ -34,6 +34,7 @@ from tollway.observe.history import load_history
 from tollway.observe.ledger_rows import LedgerReadError
 from tollway.observe.live_figures import LiveFigures
 from tollway.observe.metrics import GatewayMetrics, make_registry
+from tollway.observe.row_batch import RowBatch
 from tollway.observe.tracing import RequestTracer
 from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
 
@@ -44,7 +45,7 @@ log = logging.getLogger("tollway.observe")
 _FINGERPRINT = "system_fingerprint"
 _HAS_FINGERPRINT = _FINGERPRINT in LedgerRow.__dataclass_fields__  # set by the handler when it is recorded
 BUDGET_POLL_S = 5.0
-DRAIN_CHUNK = 200  # rows folded between yields to the event loop (each takes tens of microseconds)
+DRAIN_CHUNK = 200  # rows folded between yields to the event loop (a few microseconds each)
 
 
 class Observer:
@@ -116,28 +117,53 @@ class Observer:
     def drain(self, limit: int | None = None) -> int:
         """Fold recorded rows (all, or up to `limit`) into the figures; runs in the event loop. Returns
         how many rows are still waiting."""
-        now = time.time()
         pending = self._pending
-        count = len(pending) if limit is None else min(limit, len(pending))
-        for _ in range(count):
-            row = pending.popleft()
-            try:
-                self._fold(row, now)
-            except Exception:  # one odd row must not stop the observer
-                log.exception("could not fold request %s into the figures", row.id)
+        if limit is None or limit >= len(pending):
+            rows = list(pending)
+            pending.clear()
+        else:
+            rows = [pending.popleft() for _ in range(limit)]
+        if rows:
+            self._fold(rows, time.time())
         return len(pending)
 
-    def _fold(self, row: LedgerRow, now: float) -> None:
-        self.metrics.add(row)
-        logs.log_request(row)
+    def _fold(self, rows: list[LedgerRow], now: float) -> None:
+        """Each row is read once into a batch (see row_batch.py); each consumer then takes the whole batch.
+        A malformed row is logged and left out; a consumer that fails does not stop the others."""
+        batch = RowBatch()
+        for row in rows:
+            try:
+                batch.add(row)
+            except Exception:  # one odd row must not stop the observer
+                log.exception("could not fold request %s into the figures", getattr(row, "id", "?"))
+        self._guarded(self.metrics.add_batch, batch)
+        if logs.request_log.isEnabledFor(logging.INFO):
+            for row in batch.rows:
+                self._guarded(logs.log_request, row)
         if self._tracer is not None:
-            self._tracer.export(row)
+            for row in batch.rows:
+                self._guarded(self._tracer.export, row)
         if self._held is not None:
-            self._held.append((row, now))
+            self._held.extend((row, now) for row in batch.rows)
             return
-        self._analyse(row, now)
+        self._guarded(self._analyse_batch, batch, now)
+
+    def _guarded(self, fold, *args) -> None:
+        try:
+            fold(*args)
+        except Exception:
+            log.exception("could not fold requests into the figures (%s)", getattr(fold, "__qualname__", fold))
+
+    def _analyse_batch(self, batch: RowBatch, now: float) -> None:
+        self.live.add_batch(batch, now)
+        self.spend.observe_batch(batch, now)
+        for row, cost in batch.answers:
+            fingerprint = getattr(row, _FINGERPRINT) if _HAS_FINGERPRINT else ""
+            for alert in self.drift.observe_answer(row, cost, fingerprint or ""):
+                self.alerts.raise_alert(alert)
 
     def _analyse(self, row: LedgerRow, now: float) -> None:
+        """A row held while history loaded, folded once it is in (rare: the first seconds after start)."""
         self.live.add(row, now)
         self.spend.observe(row, now)
         fingerprint = getattr(row, _FINGERPRINT) if _HAS_FINGERPRINT else ""

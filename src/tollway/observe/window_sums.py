@@ -20,16 +20,20 @@ class WindowSums:
         self._horizon = horizon_s
 
     def add(self, now: float, cost: Decimal, tokens: int, error: bool) -> None:
+        self.add_sums(now, cost, tokens, 1, int(error))
+
+    def add_sums(self, now: float, cost: Decimal, tokens: int, requests: int, errors: int) -> None:
+        """Several requests that finished in the same second (one drain of the observer)."""
         second = int(now)
         buckets = self._buckets
         if buckets and buckets[-1][0] == second:
             bucket = buckets[-1]
             bucket[1] += cost
             bucket[2] += tokens
-            bucket[3] += 1
-            bucket[4] += error
+            bucket[3] += requests
+            bucket[4] += errors
         else:
-            buckets.append([second, cost, tokens, 1, int(error)])
+            buckets.append([second, cost, tokens, requests, errors])
         self.prune(now)
 
     def prune(self, now: float) -> None:
