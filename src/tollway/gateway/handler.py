@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from datetime import datetime, timezone
+import time
+from dataclasses import fields
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,16 @@ if TYPE_CHECKING:
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 # Request ids: a random per-process prefix and a counter; unique across replicas, and cheaper than uuid4.
 _REQUEST_IDS = (f"{secrets.token_hex(6)}{n:010x}" for n in itertools.count(1))
+_NO_USAGE = Usage(source="")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# LedgerRow is built positionally (a sixth of the keyword call's cost); this is the order that assumes.
+_ROW_ORDER = ("id", "ts", "endpoint", "requested_model", "status", "http_status", "key_id", "route_group",
+              "deployment", "provider", "upstream_model", "jurisdiction", "attempts", "prompt_tokens",
+              "cached_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens", "usage_source",
+              "cost_usd", "ttft_ms", "latency_ms", "error", "streamed", "shadow", "priced", "system_fingerprint",
+              "request_features")
+if tuple(f.name for f in fields(LedgerRow)) != _ROW_ORDER:
+    raise RuntimeError("LedgerRow's fields changed order: update handler._ROW_ORDER and RequestLife._row")
 
 
 class RequestLife:
@@ -49,7 +61,7 @@ class RequestLife:
         self.x = x
         self.endpoint = endpoint
         self.request_id = x.headers.get("x-request-id") or next(_REQUEST_IDS)
-        self.arrived = datetime.now(timezone.utc)
+        self.arrived = time.time_ns() // 1000  # UTC microseconds; a datetime only when pricing needs one
         self.started = asyncio.get_running_loop().time()
         self.headers = {"x-request-id": self.request_id}
         self.creq: ClientRequest | None = None
@@ -166,7 +178,8 @@ class RequestLife:
         dep, usage = self.deployment, self.usage
         if dep is None or usage is None:
             return
-        cost = try_cost_usd(usage, self.gw.pricer.price(dep, self.arrived, usage.prompt_tokens))
+        arrived = _EPOCH + timedelta(microseconds=self.arrived)
+        cost = try_cost_usd(usage, self.gw.pricer.price(dep, arrived, usage.prompt_tokens))
         self.priced = cost is not None
         self.cost = cost if cost is not None else Decimal(0)
 
@@ -186,30 +199,25 @@ class RequestLife:
         if self.creq is None:
             return "{}"
         features = request_features(self.creq)
-        residency = sorted(self.plan_residency) if self.plan_residency is not None else None
-        # no prompt estimate here: the row's real prompt_tokens are better, and estimating scans the prompt
-        return orjson.dumps({"needs": sorted(features.needs), "max_tokens": features.max_tokens,
-                             "residency": residency}).decode()
+        return features_json(features.needs, features.max_tokens, self.plan_residency)
 
     def _row(self) -> LedgerRow:
         now = asyncio.get_running_loop().time()
-        creq, dep, usage, walk = self.creq, self.deployment, self.usage or Usage(source=""), self.walk
+        creq, dep, usage, walk = self.creq, self.deployment, self.usage or _NO_USAGE, self.walk
         cost, priced = self._total_cost()
-        return LedgerRow(
-            id=self.request_id, ts=self.arrived.isoformat(), endpoint=self.endpoint,
-            key_id=self.key.id if self.key else "",
-            requested_model=creq.model if creq else "", status=self.status, http_status=self.http_status,
-            route_group=self.group, deployment=dep.name if dep else "", provider=dep.provider if dep else "",
-            upstream_model=dep.upstream_model if dep else "", jurisdiction=dep.jurisdiction if dep else "",
-            attempts=[a.to_ledger() for a in walk.attempts] if walk else [],
-            prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
-            cache_write_tokens=usage.cache_write_tokens, completion_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source, cost_usd=usd_text(cost),
-            ttft_ms=(self.ttft - self.started) * 1000 if self.ttft is not None else None,
-            latency_ms=(now - self.started) * 1000, error=self.error, streamed=int(bool(creq and creq.stream)),
-            priced=int(priced), system_fingerprint=self.fingerprint,
-            request_features=self._features_json(),
-        )
+        ttft = (self.ttft - self.started) * 1000 if self.ttft is not None else None
+        if dep is not None:
+            name, provider, upstream_model, jurisdiction = dep.name, dep.provider, dep.upstream_model, dep.jurisdiction
+        else:
+            name = provider = upstream_model = jurisdiction = ""
+        return LedgerRow(  # positionally, in _ROW_ORDER
+            self.request_id, iso_utc(self.arrived), self.endpoint, creq.model if creq else "", self.status,
+            self.http_status, self.key.id if self.key else "", self.group, name, provider, upstream_model,
+            jurisdiction, [a.to_ledger() for a in walk.attempts] if walk else [], usage.prompt_tokens,
+            usage.cached_tokens, usage.cache_write_tokens, usage.completion_tokens, usage.reasoning_tokens,
+            usage.source, usd_text(cost), ttft, (now - self.started) * 1000, self.error,
+            1 if creq is not None and creq.stream else 0, 0, 1 if priced else 0, self.fingerprint,
+            self._features_json())
 
 
 class _Payloads:
@@ -229,6 +237,32 @@ class _Payloads:
                 body["stream_options"] = {**(self._creq.body.get("stream_options") or {}), "include_usage": True}
             payload = self._cache[dep.name] = orjson.dumps(body)
         return payload
+
+
+_features_cache: dict[tuple, str] = {}
+_second_cache: list = [-1, ""]
+
+
+def features_json(needs: frozenset[str], max_tokens: int | None, residency: frozenset[str] | None) -> str:
+    """The row's request_features JSON; few distinct values occur, so each is encoded once (bounded).
+    No prompt estimate: the row's real prompt_tokens are better, and estimating scans the prompt."""
+    key = (needs, max_tokens, residency)
+    text = _features_cache.get(key)
+    if text is None:
+        if len(_features_cache) >= 4096:
+            _features_cache.clear()
+        text = _features_cache[key] = orjson.dumps({
+            "needs": sorted(needs), "max_tokens": max_tokens,
+            "residency": sorted(residency) if residency is not None else None}).decode()
+    return text
+
+
+def iso_utc(micros: int) -> str:
+    """`datetime.isoformat()` of a UTC time in microseconds since the epoch, the date part made once a second."""
+    second, fraction = divmod(micros, 1_000_000)
+    if second != _second_cache[0]:
+        _second_cache[0], _second_cache[1] = second, (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second_cache[1]}.{fraction:06d}+00:00" if fraction else f"{_second_cache[1]}+00:00"
 
 
 def usd_text(amount: Decimal) -> str:
