@@ -67,14 +67,14 @@ def usage_from_body(dialect: str, body: Mapping) -> Usage | None:
     None when the body carries no usage. Missing or odd fields count as 0; never raises on odd shapes.
     """
     _check_dialect(dialect)
-    if not isinstance(body, Mapping):
+    if not _is_mapping(body):
         return None
     usage = body.get("usage")
     if dialect == "anthropic":
-        return _anthropic_usage(usage) if isinstance(usage, Mapping) else None
-    if not isinstance(usage, Mapping):
+        return _anthropic_usage(usage) if _is_mapping(usage) else None
+    if not _is_mapping(usage):
         usage = _first_choice(body).get("usage")  # Kimi-style: inside choices[0]
-        if not isinstance(usage, Mapping):
+        if not _is_mapping(usage):
             return None
     return _openai_usage(usage, body)
 
@@ -87,18 +87,18 @@ def usage_from_chunk(dialect: str, chunk: Mapping) -> Usage | None:
     combine them with merge_anthropic_stream (or let StreamUsage do it).
     """
     _check_dialect(dialect)
-    if not isinstance(chunk, Mapping):
+    if not _is_mapping(chunk):
         return None
     if dialect == "anthropic":
         return _anthropic_event_usage(chunk)
     if chunk.get("type") == "response.completed":  # Responses API stream
         response = chunk.get("response")
-        usage = response.get("usage") if isinstance(response, Mapping) else None
-        return _openai_usage(usage, response) if isinstance(usage, Mapping) else None
+        usage = response.get("usage") if _is_mapping(response) else None
+        return _openai_usage(usage, response) if _is_mapping(usage) else None
     usage = chunk.get("usage")
-    if not isinstance(usage, Mapping):
+    if not _is_mapping(usage):
         usage = _first_choice(chunk).get("usage")  # Kimi: usage on the finish chunk's choices[0]
-        if not isinstance(usage, Mapping):
+        if not _is_mapping(usage):
             return None  # includes LMDeploy/OpenAI content chunks with "usage": null
     result = _openai_usage(usage, chunk)
     if result.total_tokens == 0 and chunk.get("choices"):
@@ -180,6 +180,10 @@ def _check_dialect(dialect: str) -> None:
 
 def _count(value: object) -> int:
     """A token count from JSON: non-negative int; anything else (None, text, bool) is 0."""
+    if type(value) is int:  # the usual cases first: a plain JSON integer (bool is a subclass, not this type)
+        return value if value > 0 else 0
+    if value is None:
+        return 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -190,7 +194,13 @@ def _count(value: object) -> int:
 
 
 def _mapping(value: object) -> Mapping:
+    if type(value) is dict:  # what JSON decoders give: skip the abstract-class check
+        return value
     return value if isinstance(value, Mapping) else _EMPTY
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _first_choice(container: Mapping) -> Mapping:
@@ -202,16 +212,17 @@ def _first_choice(container: Mapping) -> Mapping:
 
 def _openai_usage(usage: Mapping, container: Mapping) -> Usage:
     """Chat Completions / Responses usage of every OpenAI-compatible dialect (prompt includes cached)."""
-    prompt_details = _mapping(usage.get("prompt_tokens_details")) or _mapping(usage.get("input_tokens_details"))
-    output_details = _mapping(usage.get("completion_tokens_details")) or _mapping(usage.get("output_tokens_details"))
-    hit, miss = _count(usage.get("prompt_cache_hit_tokens")), _count(usage.get("prompt_cache_miss_tokens"))
-    prompt = _count(usage.get("prompt_tokens", usage.get("input_tokens"))) or hit + miss
-    completion = _count(usage.get("completion_tokens", usage.get("output_tokens")))
-    cached = (_count(prompt_details.get("cached_tokens")) or hit or _count(usage.get("cached_tokens"))
+    get = usage.get
+    prompt_details = _mapping(get("prompt_tokens_details")) or _mapping(get("input_tokens_details"))
+    output_details = _mapping(get("completion_tokens_details")) or _mapping(get("output_tokens_details"))
+    hit, miss = _count(get("prompt_cache_hit_tokens")), _count(get("prompt_cache_miss_tokens"))
+    prompt = _count(get("prompt_tokens", get("input_tokens"))) or hit + miss
+    completion = _count(get("completion_tokens", get("output_tokens")))
+    cached = (_count(prompt_details.get("cached_tokens")) or hit or _count(get("cached_tokens"))
               or _count(_mapping(container.get("timings")).get("cache_n")))
     written = (_count(prompt_details.get("cache_creation_input_tokens")) or _count(prompt_details.get("cache_write_tokens"))
-               or _count(usage.get("cache_creation_input_tokens")))
-    reasoning = _count(output_details.get("reasoning_tokens")) or _count(usage.get("reasoning_tokens"))
+               or _count(get("cache_creation_input_tokens")))
+    reasoning = _count(output_details.get("reasoning_tokens")) or _count(get("reasoning_tokens"))
     cached = min(cached, prompt)
     return Usage(prompt_tokens=prompt, cached_tokens=cached, cache_write_tokens=min(written, prompt - cached),
                  completion_tokens=completion, reasoning_tokens=min(reasoning, completion))
