@@ -6,17 +6,23 @@ tracing signals, multidict headers, content decoding). An LLM upstream call is o
 and a response read whole or relayed chunk by chunk; this client does exactly that over keep-alive
 connections (TLS via the event loop), with httptools doing the parsing (including chunked transfer
 encoding). It does not follow redirects, decode gzip (tollway asks for identity), or use HTTP proxies.
+
+Why it looks the way it does: a streamed answer arrives as one HTTP chunk per SSE event, and httptools
+calls back once per chunk and once per header. Those callbacks are bound C methods (`list.append`,
+`dict.__setitem__`), not Python functions, and the waiting task is woken once per socket read, not
+once per chunk; headers stay raw bytes until someone asks for one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import deque
 from typing import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
+
+from tollway.gateway.deadlines import DeadlineHeap
 
 
 class UpstreamConnectionError(Exception):
@@ -38,28 +44,69 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class Response:
-    """An upstream answer: status and headers at once, the body read whole or chunk by chunk."""
+    """An upstream answer: status at once, headers decoded on first use, the body read whole or piece by piece."""
 
-    __slots__ = ("status", "headers", "_conn", "_finished")
+    __slots__ = ("status", "_raw_headers", "_headers", "_conn", "_finished")
 
-    def __init__(self, status: int, headers: dict[str, str], conn: "_Connection") -> None:
+    def __init__(self, status: int, raw_headers: dict[bytes, bytes], conn: "_Connection") -> None:
         self.status = status
-        self.headers = headers  # lower-case names
+        self._raw_headers = raw_headers
+        self._headers: dict[str, str] | None = None
         self._conn = conn
         self._finished = False
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every header, lower-case names (decoded once, on first use)."""
+        if self._headers is None:
+            self._headers = {name.decode("latin-1").lower(): value.decode("latin-1")
+                             for name, value in self._raw_headers.items()}
+        return self._headers
+
+    def header(self, name: str) -> str | None:
+        """One header by its lower-case name, without decoding the others (an answer may carry twenty)."""
+        if self._headers is not None:
+            return self._headers.get(name)
+        raw = self._raw_headers
+        lower, title = _spellings(name)
+        value = raw.get(lower)
+        if value is None:
+            value = raw.get(title)
+        if value is None:
+            for key, found in raw.items():
+                if len(key) == len(lower) and key.lower() == lower:
+                    value = found
+                    break
+            else:
+                return None
+        return value.decode("latin-1")
+
     async def read(self) -> bytes:
-        parts = [chunk async for chunk in self.iter_chunks()]
-        return b"".join(parts)
+        """The whole body; the connection goes back to the pool."""
+        try:
+            body = await self._conn.read_all()
+        except BaseException:
+            self.close()
+            raise
+        self._finished = True
+        self._conn.release()
+        return body
+
+    def set_deadline(self, when: float | None) -> None:
+        """Fail whatever waits on this answer with TimeoutError at loop time `when` (None: no deadline).
+        Replaces the deadline given to `HttpClient.post`; cheap enough to move on every read."""
+        self._conn.set_deadline(when)
+
+    async def next_chunk(self) -> bytes | None:
+        """Everything that arrived since the last call (one piece per socket read), or None at the end."""
+        chunk = await self._conn.next_body_chunk()
+        if chunk is None:
+            self._finished = True
+            self._conn.release()
+        return chunk
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        conn = self._conn
-        while True:
-            chunk = await conn.next_body_chunk()
-            if chunk is None:
-                self._finished = True
-                conn.release()
-                return
+        while (chunk := await self.next_chunk()) is not None:
             yield chunk
 
     def close(self) -> None:
@@ -69,22 +116,40 @@ class Response:
             self._conn.abort()
 
 
+_SPELLINGS: dict[str, tuple[bytes, bytes]] = {}
+
+
+def _spellings(name: str) -> tuple[bytes, bytes]:
+    """A header name as bytes, lower case and Title-Case (the two ways servers send it)."""
+    found = _SPELLINGS.get(name)
+    if found is None:
+        found = _SPELLINGS[name] = (name.encode("latin-1"), name.title().encode("latin-1"))
+    return found
+
+
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; httptools calls the on_* methods as bytes are parsed."""
+    """One keep-alive connection; httptools fills `_raw_headers` and `_body` as bytes are parsed."""
 
     def __init__(self, pool: "_HostPool") -> None:
         self._pool = pool
+        self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
-        self._headers: dict[str, str] = {}
-        self._header_name = b""
-        self._headers_done: asyncio.Future | None = None
-        self._body: deque[bytes] = deque()
-        self._body_waiter: asyncio.Future | None = None
+        self._body: list[bytes] = []
+        self.on_body = self._body.append  # httptools calls it once per HTTP chunk: keep it in C
+        self._new_parser()
+        self._status = 0
+        self._waiter: asyncio.Future | None = None
         self._complete = False
         self._broken: Exception | None = None
+        self._deadline: list | None = None
         self.reusable = False
         self.used = False  # has served a request before: may have been closed by the upstream meanwhile
+
+    def _new_parser(self) -> None:
+        """A fresh header dict per answer (a Response keeps its own) and a parser bound to it."""
+        self._raw_headers: dict[bytes, bytes] = {}
+        self.on_header = self._raw_headers.__setitem__
+        self._parser = httptools.HttpResponseParser(self)
 
     # --- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,6 +160,8 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc}"))
+            return
+        self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
@@ -102,58 +169,82 @@ class _Connection(asyncio.Protocol):
         if not self._complete:
             self._fail(UpstreamProtocolError("upstream closed the connection before the answer was complete"))
 
-    # --- httptools callbacks ----------------------------------------------------------------------
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
+    # --- httptools callbacks (on_header and on_body are bound C methods, set above) -------------------
     def on_headers_complete(self) -> None:
-        if self._headers_done is not None and not self._headers_done.done():
-            self._headers_done.set_result(self._parser.get_status_code())
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-        self._wake()
+        self._status = self._parser.get_status_code()
 
     def on_message_complete(self) -> None:
         self._complete = True
         self.reusable = self._parser.should_keep_alive()
-        self._wake()
 
-    # --- used by the pool and Response --------------------------------------------------------------
-    async def send(self, request: bytes) -> Response:
+    # --- used by HttpClient and Response --------------------------------------------------------------
+    async def send(self, request: bytes, deadline: float | None) -> Response:
+        """Write the request and wait for the answer's status and headers."""
+        if self.used:
+            self._new_parser()
+            self._body.clear()
+            self._status = 0
+            self._complete = False
+            self._broken = None
         self.used = True
-        self._headers = {}
-        self._body.clear()
-        self._complete = False
-        self._broken = None
-        self._parser = httptools.HttpResponseParser(self)
-        self._headers_done = asyncio.get_running_loop().create_future()
+        if deadline is not None:
+            self.set_deadline(deadline)
         assert self._transport is not None
         self._transport.write(request)
         try:
-            status = await self._headers_done
+            while not self._status:
+                if self._broken is not None:
+                    raise self._broken
+                self._waiter = self._loop.create_future()
+                await self._waiter
         except BaseException:  # cancelled (a hedge loser, a client gone) or broken: never leave it open
             self.abort()
             raise
-        return Response(status, self._headers, self)
+        return Response(self._status, self._raw_headers, self)
 
     async def next_body_chunk(self) -> bytes | None:
         """Everything received since the last call, as one piece: a socket read that carried many HTTP
         chunks (one per SSE event) becomes one write to the client, not one per event."""
-        while not self._body:
+        body = self._body
+        while not body:
             if self._complete:
                 return None
             if self._broken is not None:
                 raise self._broken
-            self._body_waiter = asyncio.get_running_loop().create_future()
-            await self._body_waiter
-        if len(self._body) == 1:
-            return self._body.popleft()
-        joined = b"".join(self._body)
-        self._body.clear()
-        return joined
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        chunk = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()  # in place: the parser appends to this very list
+        return chunk
+
+    async def read_all(self) -> bytes:
+        """The rest of the body once the answer is complete (no wake-ups for its pieces)."""
+        while not self._complete:
+            if self._broken is not None:
+                raise self._broken
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        body = self._body
+        whole = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
+        return whole
+
+    def set_deadline(self, when: float | None) -> None:
+        deadlines = self._pool.deadlines
+        if self._deadline is not None:
+            deadlines.cancel(self._deadline)
+            self._deadline = None
+        if when is not None:
+            self._deadline = deadlines.add(when, self._expire)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        self._fail(TimeoutError("upstream deadline passed"))
+        self.abort()
 
     def release(self) -> None:
+        if self._deadline is not None:
+            self.set_deadline(None)
         if self.reusable and self._complete:
             self._pool.give_back(self)
         else:
@@ -161,41 +252,56 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.reusable = False
+        if self._deadline is not None:
+            self.set_deadline(None)
         if self._transport is not None:
             self._transport.close()
 
     def _wake(self) -> None:
-        waiter = self._body_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _fail(self, exc: Exception) -> None:
-        self._broken = exc
-        if self._headers_done is not None and not self._headers_done.done():
-            self._headers_done.set_exception(exc)
+        if self._broken is None:  # the first cause wins: a deadline's abort must not turn into "closed"
+            self._broken = exc
+        self.reusable = False
         self._wake()
 
 
 class _HostPool:
     """Idle keep-alive connections to one (scheme, host, port)."""
 
-    def __init__(self, host: str, port: int, tls: bool, max_idle: int = 256) -> None:
+    def __init__(self, host: str, port: int, tls: bool, deadlines: DeadlineHeap, max_idle: int = 256) -> None:
         self.host, self.port, self.tls = host, port, tls
+        self.deadlines = deadlines
         self._idle: list[_Connection] = []
         self._max_idle = max_idle
         self.host_header = host if port in (80, 443) else f"{host}:{port}"
 
-    async def connection(self, connect_timeout: float) -> _Connection:
+    def idle_connection(self) -> _Connection | None:
+        """A kept-alive connection that still looks open, if there is one (no await: the usual case)."""
         while self._idle:
             conn = self._idle.pop()
-            if conn.reusable and conn._transport is not None and not conn._transport.is_closing():
+            transport = conn._transport
+            if conn.reusable and transport is not None and not transport.is_closing():
                 return conn
+        return None
+
+    async def new_connection(self, connect_timeout: float, deadline: float | None) -> _Connection:
+        """A fresh connection within connect_timeout; TimeoutError if the call's deadline comes first."""
         loop = asyncio.get_running_loop()
+        limit = loop.time() + connect_timeout
+        by_deadline = deadline is not None and deadline < limit
         try:
-            async with asyncio.timeout(connect_timeout):
+            async with asyncio.timeout_at(deadline if by_deadline else limit):
                 _, conn = await loop.create_connection(lambda: _Connection(self), self.host, self.port,
                                                        ssl=_ssl_context() if self.tls else None)
         except TimeoutError:
+            if by_deadline:
+                raise TimeoutError("deadline passed while connecting") from None
             raise UpstreamConnectionError(f"connect timeout after {connect_timeout:g}s") from None
         except OSError as exc:
             raise UpstreamConnectionError(f"cannot connect: {exc.strerror or exc}") from None
@@ -225,18 +331,23 @@ class HttpClient:
 
     def __init__(self) -> None:
         self._pools: dict[tuple[str, int, bool], _HostPool] = {}
+        self._deadlines = DeadlineHeap()
 
-    async def post(self, target: "Target", body: bytes, connect_timeout: float) -> Response:
-        """POST `body` to a target made once by `target()` (callers cache it: building it costs more than sending)."""
+    async def post(self, target: "Target", body: bytes, connect_timeout: float,
+                   deadline: float | None = None) -> Response:
+        """POST `body` to a target made once by `target()` (callers cache it: building it costs more than sending).
+
+        With a `deadline` (loop time), connecting, waiting and reading the answer raise TimeoutError once
+        it passes (the connection is closed); `Response.set_deadline` moves or clears it.
+        """
         pool, head = target
-        request = head + str(len(body)).encode() + b"\r\n\r\n" + body
+        request = b"%b%d\r\n\r\n%b" % (head, len(body), body)
         while True:
-            conn = await pool.connection(connect_timeout)
+            conn = pool.idle_connection() or await pool.new_connection(connect_timeout, deadline)
             reused = conn.used
             try:
-                return await conn.send(request)
+                return await conn.send(request, deadline)
             except UpstreamProtocolError:
-                conn.abort()
                 if not reused:
                     raise
                 # an idle keep-alive connection the upstream had closed: try once more on a fresh one
@@ -249,7 +360,7 @@ class HttpClient:
         host = parts.hostname or ""
         pool = self._pools.get((host, port, tls))
         if pool is None:
-            pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls)
+            pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls, self._deadlines)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         lines = [f"POST {path} HTTP/1.1", f"Host: {pool.host_header}", "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]

@@ -6,22 +6,34 @@ chunk (`choices: []`) is dropped from the client's stream. Dialects that put usa
 chunk (DeepSeek) or inside choices[0] (Kimi) are forwarded untouched: the content is the client's.
 A stream that ends without `[DONE]` and without usage was cut; the client gets an error event and the
 ledger row says so.
+
+Cost model: each socket read's complete events go to the client as one write, and the relay looks at a
+read with a handful of byte searches (counts of event starts, the `[DONE]` tail, `"usage"` markers); it
+cuts out and parses only the event(s) around a non-null usage. Nothing else is split, joined or decoded.
+
+The sink is anything with `async write(data: bytes)` that raises ConnectionResetError (or a subclass)
+once the client is gone, so the relay does not depend on the HTTP server in front of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
-import aiohttp
 import orjson
-from aiohttp import web
 
 from tollway.gateway.http_client import UpstreamConnectionError
 from tollway.gateway.upstream import OpenStream
 from tollway.protocol.usage import Usage, usage_from_chunk
 
 _DATA_PREFIX = b"data:"
+_USAGE_KEY = b'"usage"'
+_NULL_USAGE = (b'"usage":null', b'"usage": null')
+
+
+class Sink(Protocol):
+    async def write(self, data: bytes) -> None: ...
 
 
 @dataclass(slots=True)
@@ -44,84 +56,125 @@ class StreamRelay:
         self._data_events = 0
         self._first_write_at: float | None = None
         self._fingerprint = ""
+        self._separator = b"\n\n"
+        self._event_start = b"\n\ndata:"
+        self._done_marks = (b"data: [DONE]\n\n", b"data:[DONE]\n\n")
 
-    async def run(self, opened: OpenStream, response: web.StreamResponse) -> RelayResult:
-        upstream = opened.response
+    async def run(self, opened: OpenStream, sink: Sink) -> RelayResult:
         error = ""
+        self._use_separator(opened.separator)
         try:
-            await self._forward(b"".join(opened.events), opened.separator, response)
-            error = await self._pump(opened, response)
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            error = await self._pump(opened, sink)
+        except ConnectionResetError:
             return self._result("client disconnected", client_gone=True)
         finally:
-            upstream.close()
+            opened.response.close()
         if not error and not self._done and self._usage is None:
             error = "upstream stream ended before it finished"
         if error:
-            await self._send_error(response, error)
+            await self._send_error(sink, error)
         return self._result(error)
 
-    async def _pump(self, opened: OpenStream, response: web.StreamResponse) -> str:
-        """Relay reads as they come. The silence timer is pushed back lazily (at most every quarter
-        interval, not per chunk): a stream may be silent for between 1 and 1.25 x between_chunks_s."""
+    def _use_separator(self, separator: bytes) -> None:
+        self._separator = separator
+        self._event_start = separator + _DATA_PREFIX
+        self._done_marks = (b"data: [DONE]" + separator, b"data:[DONE]" + separator)
+
+    async def _pump(self, opened: OpenStream, sink: Sink) -> str:
+        """Relay reads as they come; what opening the stream already read goes out as the first write.
+        The silence deadline is pushed back lazily (at most every quarter interval, not per read): a
+        stream may be silent for between 1 and 1.25 x between_chunks_s."""
         loop = asyncio.get_running_loop()
-        separator, interval = opened.separator, self._between_chunks_s
-        buffer = await self._forward_complete(opened.rest, separator, response)
+        interval = self._between_chunks_s
+        response = opened.response
+        separator = self._separator
+        first = opened.events[0] if len(opened.events) == 1 else b"".join(opened.events)
+        buffer = first + opened.rest if opened.rest else first
+        next_chunk = response.next_chunk
         try:
-            async with asyncio.timeout(interval * 1.25) as timer:
-                rearm_at = loop.time() + interval * 0.25
-                async for chunk in opened.response.iter_chunks():
-                    now = loop.time()
-                    if now >= rearm_at:
-                        timer.reschedule(now + interval * 1.25)
-                        rearm_at = now + interval * 0.25
-                    buffer = await self._forward_complete(buffer + chunk if buffer else chunk, separator, response)
+            now = loop.time()
+            response.set_deadline(now + interval * 1.25)
+            rearm_at = now + interval * 0.25
+            while True:
+                # forward every complete event as one block; keep the unfinished rest for the next read
+                if buffer.endswith(separator):
+                    await self._forward(buffer, sink)
+                    buffer = b""
+                else:
+                    end = buffer.rfind(separator)
+                    if end >= 0:
+                        end += len(separator)
+                        await self._forward(buffer[:end], sink)
+                        buffer = buffer[end:]
+                chunk = await next_chunk()
+                if chunk is None:
+                    break
+                now = loop.time()
+                if now >= rearm_at:
+                    response.set_deadline(now + interval * 1.25)
+                    rearm_at = now + interval * 0.25
+                buffer = buffer + chunk if buffer else chunk
         except TimeoutError:
             return f"upstream sent nothing for {interval:g}s"
         except UpstreamConnectionError as exc:
             return f"upstream stream broke: {exc}"
         if buffer.strip():
-            await self._forward(buffer + separator, separator, response)
+            await self._forward(buffer + separator, sink)
         return ""
 
-    async def _forward_complete(self, buffer: bytes, separator: bytes, response: web.StreamResponse) -> bytes:
-        """Forward every complete event in `buffer` as one block; return the unfinished rest."""
-        end = buffer.rfind(separator)
-        if end < 0:
-            return buffer
-        cut = end + len(separator)
-        if cut == len(buffer):
-            await self._forward(buffer, separator, response)
-            return b""
-        await self._forward(buffer[:cut], separator, response)
-        return buffer[cut:]
-
-    async def _forward(self, block: bytes, separator: bytes, response: web.StreamResponse) -> None:
-        """Note what the block says (events, usage, [DONE]) with byte searches; split it only for usage."""
-        if not block:
-            return
-        self._data_events += block.count(separator + b"data:") + block.startswith(b"data:")
-        if block.endswith((b"data: [DONE]" + separator, b"data:[DONE]" + separator)):
+    async def _forward(self, block: bytes, sink: Sink) -> None:
+        """Note what the block says (events, usage, [DONE]) with byte searches; cut out only usage events."""
+        self._data_events += block.count(self._event_start) + block.startswith(_DATA_PREFIX)
+        if block.endswith(self._done_marks):
             self._done = True
             self._data_events -= 1
-        if block.count(b'"usage"') > block.count(b'"usage":null') + block.count(b'"usage": null'):
-            block = self._take_usage(block, separator)
-            if not block:
-                return
-        await response.write(block)
+        usages = block.count(_USAGE_KEY)
+        if usages:
+            unnull = usages - block.count(_NULL_USAGE[0])  # `"usage": null` (spaced) is told apart per event
+            if unnull:
+                block = self._take_usage(block, unnull)
+                if not block:
+                    return
+        await sink.write(block)
         if self._first_write_at is None:
             self._first_write_at = asyncio.get_running_loop().time()
 
-    def _take_usage(self, block: bytes, separator: bytes) -> bytes:
-        """Read the usage from the block's events; drop a usage-only chunk the client did not ask for."""
-        kept = []
-        for event in block.split(separator):
-            if not event:
+    def _take_usage(self, block: bytes, candidates: int) -> bytes:
+        """Read the usage from the events that carry one; drop a usage-only chunk the client did not ask for.
+
+        Usage rides at the end of a stream, so the `candidates` markers not followed by `:null` are
+        found from the end backwards; the events before them are never looked at. When several events
+        carry usage (vLLM's continuous usage stats), the last one wins, as it would read forwards.
+        """
+        separator = self._separator
+        width = len(separator)
+        found: list[tuple[int, int]] = []  # (start, end) of events with a non-null usage, last first
+        at = len(block)
+        while candidates:
+            at = block.rfind(_USAGE_KEY, 0, at)
+            if at < 0:
+                break
+            if block.startswith(_NULL_USAGE[0], at):
                 continue
-            if b'"usage"' in event and self._usage_event_dropped(event):
+            candidates -= 1
+            if block.startswith(_NULL_USAGE[1], at):
+                continue
+            start = block.rfind(separator, 0, at)
+            start = 0 if start < 0 else start + width
+            if found and found[-1][0] == start:
+                continue  # another marker in an event already taken (Kimi: top level and choices[0])
+            end = block.find(separator, at)
+            found.append((start, len(block) if end < 0 else end + width))
+        kept: list[bytes] = []
+        kept_from = 0
+        for start, end in reversed(found):
+            if self._usage_event_dropped(block[start:end]):
                 self._data_events -= 1
-                continue
-            kept.append(event + separator)
+                kept.append(block[kept_from:start])
+                kept_from = end
+        if not kept:
+            return block
+        kept.append(block[kept_from:])
         return b"".join(kept)
 
     def _usage_event_dropped(self, event: bytes) -> bool:
@@ -135,12 +188,12 @@ class StreamRelay:
         self._fingerprint = str(chunk.get("system_fingerprint") or "")
         return not self._keep_usage_chunk and chunk.get("choices") == []
 
-    async def _send_error(self, response: web.StreamResponse, message: str) -> None:
+    async def _send_error(self, sink: Sink, message: str) -> None:
         body = orjson.dumps({"error": {"message": f"The stream was interrupted: {message}.",
                                        "type": "upstream_error", "code": "stream_interrupted", "param": None}})
         try:
-            await response.write(b"data: " + body + b"\n\n")
-        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            await sink.write(b"data: " + body + b"\n\n")
+        except ConnectionResetError:
             pass
 
     def _result(self, error: str, client_gone: bool = False) -> RelayResult:
@@ -150,7 +203,12 @@ class StreamRelay:
 
 def _parse_event(event: bytes) -> dict | None:
     """The JSON of an event's data line(s), or None if it is not JSON."""
-    data = b"".join(line[len(_DATA_PREFIX):].strip() for line in event.split(b"\n") if line.startswith(_DATA_PREFIX))
+    text = event.strip()
+    if text.startswith(_DATA_PREFIX) and b"\n" not in text:
+        data = text[len(_DATA_PREFIX):]  # the usual event: one data line
+    else:
+        data = b"".join(line[len(_DATA_PREFIX):].strip() for line in text.split(b"\n")
+                        if line.startswith(_DATA_PREFIX))
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:

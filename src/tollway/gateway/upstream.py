@@ -47,42 +47,38 @@ class OpenStream:
 
 async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float) -> Reply:
     """POST a non-streamed request and read the whole answer within response_s (and the request's deadline)."""
-    limit, what = _limit(dep.response_s, deadline, "no complete answer within")
+    limit = _limit(dep.response_s, deadline)
     try:
-        async with asyncio.timeout_at(limit):
-            resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s)
-            try:
-                body = await resp.read()
-            finally:
-                resp.close()
+        resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s, limit)
+        body = await resp.read()  # closes the connection if it fails or times out
     except UpstreamConnectionError as exc:
         raise UpstreamFailure(_connection_failure(exc)) from None
     except TimeoutError:
-        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, what)) from None
+        raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
     if resp.status != 200:
-        raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.headers.get("retry-after")))
-    return Reply(body, resp.headers.get("content-type", "application/json"))
+        raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.header("retry-after")))
+    return Reply(body, resp.header("content-type") or "application/json")
 
 
 async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
                       deadline: float) -> OpenStream:
     """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
-    limit, what = _limit(dep.first_byte_s, deadline, "no first token within")
+    limit = _limit(dep.first_byte_s, deadline)
     resp: Response | None = None
     try:
-        async with asyncio.timeout_at(limit):
-            resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s)
-            if resp.status != 200:
-                body = await resp.read()
-                raise UpstreamFailure(classify_response(dep.dialect, resp.status, body,
-                                                        resp.headers.get("retry-after")))
-            return await _read_first_event(resp)
+        resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s, limit)
+        if resp.status != 200:
+            body = await resp.read()
+            raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.header("retry-after")))
+        opened = await _read_first_event(resp)
+        resp.set_deadline(None)  # from here on the relay's silence timer watches the stream
+        return opened
     except UpstreamConnectionError as exc:
         _close(resp)
         raise UpstreamFailure(_connection_failure(exc)) from None
     except TimeoutError:
         _close(resp)
-        raise UpstreamFailure(Failure(FailureKind.TIMEOUT, what)) from None
+        raise UpstreamFailure(_timeout(dep.first_byte_s, deadline, limit, "no first token within")) from None
     except BaseException:
         _close(resp)
         raise
@@ -90,24 +86,33 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
 
 async def _read_first_event(resp: Response) -> OpenStream:
     """Read until the first substantive event; keep-alive comments and role-only preambles do not count,
-    so a stream that dies right after its preamble still fails over without the client noticing."""
+    so a stream that dies right after its preamble still fails over without the client noticing.
+    Only the events before the first substantive one are looked at: the rest of what arrived (often the
+    whole answer, from a fast upstream) is handed over unsplit."""
     buffer = b""
-    separator = b"\n\n"
+    separator = b""
     held: list[bytes] = []
     comments = 0
-    async for chunk in resp.iter_chunks():
-        if not buffer and not held and b"\r\n" in chunk:
-            separator = b"\r\n\r\n"
-        buffer += chunk
-        events, buffer = split_events(buffer, separator)
-        for index, event in enumerate(events):
+    while (chunk := await resp.next_chunk()) is not None:
+        buffer = buffer + chunk if buffer else chunk
+        if not separator:  # the stream's line ending, from its first line (not a scan of the whole read)
+            newline = buffer.find(b"\n")
+            if newline < 0:
+                continue
+            separator = b"\r\n\r\n" if newline and buffer[newline - 1] == 13 else b"\n\n"
+        start, width = 0, len(separator)
+        while (end := buffer.find(separator, start)) >= 0:
+            event, begun, start = buffer[start:end + width], start, end + width
+            if end == begun:
+                continue  # an empty event (extra blank lines)
             if event.startswith(b":"):
                 comments += 1
             elif _is_preamble(event):
                 held.append(event)
             else:
-                rest = b"".join(events[index + 1:]) + buffer
-                return OpenStream(resp, [*held, event], rest, separator, asyncio.get_running_loop().time(), comments)
+                return OpenStream(resp, [*held, event], buffer[start:], separator,
+                                  asyncio.get_running_loop().time(), comments)
+        buffer = buffer[start:]
     resp.close()
     raise UpstreamFailure(Failure(FailureKind.STREAM_CUT, "stream ended before its first token"))
 
@@ -133,21 +138,17 @@ def _is_preamble(event: bytes) -> bool:
     return True
 
 
-def split_events(buffer: bytes, separator: bytes) -> tuple[list[bytes], bytes]:
-    """Complete SSE events (each with its separator) and the unfinished remainder."""
-    if separator not in buffer:
-        return [], buffer
-    parts = buffer.split(separator)
-    rest = parts.pop()
-    return [p + separator for p in parts if p], rest
-
-
-def _limit(timeout_s: float, deadline: float, what: str) -> tuple[float, str]:
-    """The earlier of the attempt's own timeout and the request's deadline, and how to say it ran out."""
+def _limit(timeout_s: float, deadline: float) -> float:
+    """The earlier of the attempt's own timeout and the request's deadline (loop time)."""
     own = asyncio.get_running_loop().time() + timeout_s
-    if deadline < own:
-        return deadline, "request deadline reached"
-    return own, f"{what} {timeout_s:g}s"
+    return deadline if deadline < own else own
+
+
+def _timeout(timeout_s: float, deadline: float, limit: float, what: str) -> Failure:
+    """How to say an attempt ran out of time: its own timeout, or the request's deadline."""
+    if limit == deadline:
+        return Failure(FailureKind.TIMEOUT, "request deadline reached")
+    return Failure(FailureKind.TIMEOUT, f"{what} {timeout_s:g}s")
 
 
 def _connection_failure(exc: UpstreamConnectionError) -> Failure:
