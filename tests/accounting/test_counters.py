@@ -192,6 +192,8 @@ def test_local_budget_memory_follows_requests_in_flight_not_past_traffic():
         decision = counters.admit_now(AdmitRequest(ticket, "", [], [BudgetCheck("b", 10**15, 0, 1000, 99999)], [], 360_000))
         assert decision.ok
         counters.settle_now(Settlement(ticket, [], [("b", 400, 99999)]))
-    budget = counters._budgets["b"]
-    assert budget.spent == 4_000_000 and budget.reserved == 0
-    assert len(budget.expiries) <= 64 + 1, "the heap keeps only what is still held"
+    state = counters.state("b")
+    assert state.spent_nano == 4_000_000 and state.reserved_nano == 0
+    sizes = counters.sizes()
+    assert sizes["held"] == 0
+    assert sizes["expiries"] <= 64 + 1, "the heap keeps only what is still held"

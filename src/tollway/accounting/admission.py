@@ -6,31 +6,36 @@ tokens against rate limits), and `settle` exactly once for every reserved reques
 with its ledger row (the real cost and tokens replace the holds). Keys are read from an in-process cache
 (key_cache.py); counters live in this process or in Redis (resilient_counters.py), one call to admit and
 one to settle. See docs/budgets.md for the model and its guarantees.
+
+All three run on every request, so what can be prepared is: a presented secret that verified once maps
+straight to its key (until any key changes), a key's limits and budget names are built once per key
+version and period, hold prices once per minute (holds.py), and money stays in integer nano-dollars.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import os
-import uuid
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Sequence
 
 from aiohttp import web
 
 from tollway.accounting.budgets import BudgetLine, Budgets
-from tollway.accounting.counters import BudgetCheck, Decision, RateCheck, RateFix, Settlement, AdmitRequest
+from tollway.accounting.counters import OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement
 from tollway.accounting.holds import HoldCalculator
 from tollway.accounting.key_cache import KeyCache
 from tollway.accounting.key_store import open_key_store
 from tollway.accounting.keys import KeyRecord, key_id_of, verify
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.limits import RateLimits, deployment_subject
-from tollway.accounting.nano_usd import exact_text, from_nano, to_nano, usd_text
+from tollway.accounting.limits import RateLimits
+from tollway.accounting.nano_usd import exact_text, from_nano, text_to_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
@@ -44,6 +49,7 @@ log = logging.getLogger("tollway.admission")
 STATUS_REFRESH_S = 1.0
 STATUS_CHUNK = 500           # budgets read per Redis script call
 STATUS_BUDGETS_PER_S = 5000  # background refresh rate cap per replica
+MAX_REMEMBERED_SECRETS = 10_000  # verified secrets kept (secret -> key); the map is emptied when full
 
 
 @dataclass(slots=True)
@@ -63,14 +69,17 @@ class Ticket:
     """What admission granted one request; handed back at settle."""
 
     key: Key
-    held_usd: str = "0"
+    held_nano: int = 0           # the budget hold (0 when no budget applies)
     held_tokens: int = 0
-    extra: dict = field(default_factory=dict)
     id: str = ""
     backend: str = ""            # "redis" | "local"; "" when no counter was touched
-    rates: list[RateCheck] = field(default_factory=list)
-    budgets: list[BudgetCheck] = field(default_factory=list)
+    rates: Sequence[RateCheck] = ()
+    budgets: Sequence[BudgetCheck] = ()
     paced: str = ""              # the deployment pacing charged this request to ("" for none)
+
+    @property
+    def held_usd(self) -> str:
+        return str(from_nano(self.held_nano))
 
 
 ANONYMOUS = Key()
@@ -92,6 +101,9 @@ class Admission:
         self.counters = ResilientCounters(None, fail_open=False)
         self.events: deque[dict] = deque(maxlen=1000)
         self._keys: dict[str, Key] = {}
+        self._verified: dict[str, Key] = {}   # presented secret -> its key; emptied whenever a key changes
+        self._tickets = _ticket_ids()
+        self._brownout_groups = bool(config.budgets.brownout)
         self._brownouts: dict[str, tuple[str, datetime]] = {}   # "key:<id>" / "team:<name>" -> (reason, until)
         self._listeners: list[Callable[[dict], None]] = []
         self._settling: set[asyncio.Task] = set()
@@ -142,6 +154,9 @@ class Admission:
     async def authenticate(self, request: web.Request) -> Key:
         """Raise GatewayError(401) for a missing, wrong or revoked key."""
         token = bearer_token(request)
+        key = self._verified.get(token)
+        if key is not None:
+            return key
         key_id = key_id_of(token) if token else None
         if key_id is not None and self.cache is not None:
             record = await self.cache.get_or_refresh(key_id)
@@ -149,7 +164,7 @@ class Admission:
                 raise unauthorized()
             if record.revoked:
                 raise refusals.key_revoked()
-            return self._keys.get(record.id) or self._key_of(record)
+            return self._remember_secret(token, self._keys.get(record.id) or self._key_of(record))
         if self._static:
             if token in self._static:
                 return ANONYMOUS
@@ -165,32 +180,39 @@ class Admission:
         then moves it to the front). Without it, the group's configured order is used."""
         record = key.record
         if record is not None:
-            self._check_permissions(record, creq, group)
+            if record.models or record.residency:
+                self._check_permissions(record, creq, group)
         elif not self.limits.deployments:
             return Ticket(key)
-        candidates = self.holds.groups.get(group, [])
-        order = candidates if deployments is None else deployments
+        order = self.holds.groups.get(group, []) if deployments is None else deployments
         hold = self.holds.hold(creq, group)
-        lines = self.budgets.lines(record)
-        request = AdmitRequest(uuid.uuid4().hex, record.id if record and self.counters.shared else "",
-                               self.limits.checks(record, hold.estimated_tokens), self.budgets.checks(lines, hold.nano),
-                               self.limits.pacing(order, hold.estimated_tokens), self.hold_ms)
+        tokens = hold.estimated_tokens
+        budgets = self.budgets.key_checks(record, hold.nano)
+        request = AdmitRequest(next(self._tickets), record.id if record is not None and self.counters.shared else "",
+                               self.limits.checks(record, tokens), budgets, self.limits.pacing(order, tokens),
+                               self.hold_ms)
         if request.empty:
             return Ticket(key)
         try:
             decision, backend = await self.counters.admit(request)
         except CountersUnavailable as exc:
             raise refusals.limits_unavailable(str(exc)) from None
-        if not decision.ok:
-            raise self._refusal(decision, request, lines, creq, order, hold.nano)
-        self._watch_thresholds(lines, request.budgets, decision)
+        if decision.outcome != OK:
+            raise self._refusal(decision, request, self.budgets.lines(record), creq, order, hold.nano)
+        if decision.soft_crossed or (self._brownout_groups and budgets):
+            self._watch_thresholds(self.budgets.lines(record), budgets, decision)
         paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
-        return Ticket(key, str(from_nano(hold.nano)) if lines else "0", hold.estimated_tokens, id=request.ticket,
-                      backend=backend, rates=request.rates, budgets=request.budgets, paced=paced)
+        return Ticket(key, hold.nano if budgets else 0, tokens, request.ticket, backend, request.rates, budgets, paced)
 
     async def settle(self, ticket: Ticket, row: LedgerRow) -> None:
         """Replace the holds with the real cost and tokens of `row`, in the background; never raises."""
         if not ticket.backend:
+            return
+        if ticket.backend == "local" and not self.counters.shared:  # nothing to wait for: no task
+            try:
+                self.counters.settle_in_process(self._settlement(ticket, row))
+            except Exception:
+                log.exception("settling request %s failed; its hold is released when it expires", row.id)
             return
         task = asyncio.create_task(self._settle(ticket, row))
         self._settling.add(task)
@@ -222,9 +244,9 @@ class Admission:
 
     def budget_status(self) -> list[dict]:
         """Every key and team budget: window, limit_usd, spent_usd, reserved_usd, resets_at (refreshed each second)."""
-        known = self.counters.known
+        state_of = self.counters.state_of
         names = {r.id: r.name for r in self.cache.records.values()} if self.cache else {}
-        return [self.budgets.status(line, known.get(self.budgets.counter_name(line)), names.get(line.owner, ""))
+        return [self.budgets.status(line, state_of(self.budgets.counter_name(line)), names.get(line.owner, ""))
                 for line in self._all_budget_lines()]
 
     async def budget_status_now(self) -> list[dict]:
@@ -255,7 +277,15 @@ class Admission:
         self._keys[record.id] = key
         return key
 
+    def _remember_secret(self, token: str, key: Key) -> Key:
+        """Let this secret skip hashing next time; only verified secrets of live keys get here."""
+        if len(self._verified) >= MAX_REMEMBERED_SECRETS:
+            self._verified.clear()
+        self._verified[token] = key
+        return key
+
     def _keys_changed(self, records: list[KeyRecord]) -> None:
+        self._verified.clear()  # a revoked or edited key must be looked up (and verified) again
         revoked = []
         for record in records:
             self._key_of(record)
@@ -313,21 +343,24 @@ class Admission:
 
     async def _settle(self, ticket: Ticket, row: LedgerRow) -> None:
         try:
-            tokens = row.prompt_tokens + row.completion_tokens
-            cost = to_nano(row.cost_usd or "0")
-            fixes = [RateFix("fix", check.subject, tokens) for check in ticket.rates]
-            if ticket.paced:
-                op = "fix" if row.deployment == ticket.paced else "drop"
-                fixes.append(RateFix(op, deployment_subject(ticket.paced), tokens))
-            if row.deployment and row.deployment != ticket.paced and self.limits.is_paced(row.deployment):
-                fixes.append(RateFix("add", deployment_subject(row.deployment), tokens))
-            if ticket.budgets and cost > ticket.budgets[0].hold_nano:
-                log.warning("request %s cost $%s, more than the $%s held for it: the upstream reported more tokens "
-                            "than the request allowed", row.id, row.cost_usd, ticket.held_usd)
-            budgets = [(check.name, cost, check.expire_at_s) for check in ticket.budgets]
-            await self.counters.settle(Settlement(ticket.id, fixes, budgets), ticket.backend)
+            await self.counters.settle(self._settlement(ticket, row), ticket.backend)
         except Exception:
             log.exception("settling request %s failed; its hold is released when it expires", row.id)
+
+    def _settlement(self, ticket: Ticket, row: LedgerRow) -> Settlement:
+        """The real tokens for each rate the request was charged to, and its real cost for each budget."""
+        tokens = row.prompt_tokens + row.completion_tokens
+        cost = text_to_nano(row.cost_usd or "0")
+        fixes = [RateFix("fix", check.subject, tokens) for check in ticket.rates]
+        served, paced = row.deployment, ticket.paced
+        if paced:
+            fixes.append(RateFix("fix" if served == paced else "drop", self.limits.subject(paced), tokens))
+        if served and served != paced and self.limits.is_paced(served):
+            fixes.append(RateFix("add", self.limits.subject(served), tokens))
+        if ticket.budgets and cost > ticket.held_nano:
+            log.warning("request %s cost $%s, more than the $%s held for it: the upstream reported more tokens "
+                        "than the request allowed", row.id, row.cost_usd, ticket.held_usd)
+        return Settlement(ticket.id, fixes, [(check.name, cost, check.expire_at_s) for check in ticket.budgets])
 
     def _all_budget_lines(self) -> list[BudgetLine]:
         records = self.cache.records.values() if self.cache else ()
@@ -353,6 +386,13 @@ class Admission:
                 listener(event)
             except Exception:
                 log.exception("alert listener %r failed", listener)
+
+
+def _ticket_ids():
+    """Ticket ids: a random per-process prefix and a counter (unique across replicas sharing Redis, and
+    shorter and cheaper than a uuid4 per request)."""
+    prefix = secrets.token_hex(6)
+    return (f"{prefix}{n:x}" for n in itertools.count(1))
 
 
 def _who(line: BudgetLine, names: dict[str, str]) -> str:

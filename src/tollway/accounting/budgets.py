@@ -2,10 +2,13 @@
 
 A budget's counters are named "<scope>:<owner>:<window>:<period id>", e.g. "key:ab12:daily:2026-11-22",
 so a new period starts from zero by itself and old ones expire in Redis a week after they end.
+What a key's admission checks (names, limits, expiries) is prepared once per key version and period;
+per request only the hold is filled in.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -43,6 +46,8 @@ class Budgets:
         self.clock = PeriodClock(settings.daily_reset_hour_utc, settings.monthly_reset_day)
         self._lines: dict[str, tuple[int, list[BudgetLine]]] = {}  # key id -> (record seq, its lines)
         self._limits: dict[Decimal, tuple[int, int]] = {}         # limit -> (nano, soft nano)
+        # key id -> (record seq, valid until unix s, (name, limit, soft, expire_at_s) per line)
+        self._prepared: dict[str, tuple[int, float, list[tuple[str, int, int, int]]]] = {}
 
     def lines(self, record: KeyRecord | None) -> list[BudgetLine]:
         """The budgets a key's requests count against (cached until the key record changes)."""
@@ -63,6 +68,24 @@ class Budgets:
     def team_lines(self) -> list[BudgetLine]:
         return [BudgetLine("team", name, window, limit) for name, team in self.teams.items()
                 for window, limit in zip(WINDOWS, (team.daily_usd, team.monthly_usd)) if limit is not None]
+
+    def key_checks(self, record: KeyRecord | None, hold_nano: int) -> list[BudgetCheck]:
+        """checks(lines(record), hold_nano) now, from what was prepared for the key's current periods."""
+        if record is None:
+            return []
+        prepared = self._prepared.get(record.id)
+        if prepared is None or prepared[0] != record.seq or time.time() >= prepared[1]:
+            prepared = self._prepare(record)
+        return [BudgetCheck(name, limit, soft, hold_nano, expire) for name, limit, soft, expire in prepared[2]]
+
+    def _prepare(self, record: KeyRecord) -> tuple[int, float, list[tuple[str, int, int, int]]]:
+        """The key's checks for the periods in force now, valid until the first of them resets."""
+        now = datetime.now(timezone.utc)
+        lines = self.lines(record)
+        checks = [(c.name, c.limit_nano, c.soft_nano, c.expire_at_s) for c in self.checks(lines, 0, now)]
+        resets = [self.clock.current(line.window, now).resets_at.timestamp() for line in lines]
+        prepared = self._prepared[record.id] = (record.seq, min(resets, default=now.timestamp() + 60), checks)
+        return prepared
 
     def checks(self, lines: list[BudgetLine], hold_nano: int, now: datetime | None = None) -> list[BudgetCheck]:
         now = now or datetime.now(timezone.utc)

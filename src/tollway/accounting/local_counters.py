@@ -3,6 +3,14 @@ Redis is unreachable and `on_redis_failure: open`.
 
 The semantics are those of counters.py, implemented with plain Python structures. `admit` and `settle`
 never await, so on the event loop each runs atomically, like a Redis script.
+
+Memory follows the requests in flight, not the traffic (the soak once showed it growing with the last
+six minutes of requests):
+- a rate window keeps one slot per millisecond that admitted something ([ms, requests, tokens], the
+  exact granularity of the Redis scripts' clock), so it holds at most 60,000 slots whatever the rate;
+  the tickets settle may still correct are kept only until they are settled (or leave the window);
+- a budget hold lives in one entry per ticket that settling removes; the expiry heap drops settled
+  tickets once they are most of it.
 """
 
 from __future__ import annotations
@@ -15,70 +23,111 @@ from typing import Callable
 from tollway.accounting.counters import (BUDGET, OK, PACING, REVOKED, RPM, TPM, WINDOW_MS, AdmitRequest, BudgetState,
                                          Decision, RateCheck, Settlement)
 
+_GONE = -1  # a slot's millisecond once it has left the window: later corrections must not touch the totals
 
-class _RateLog:
-    __slots__ = ("entries", "tokens", "total")
+
+class _RateWindow:
+    __slots__ = ("slots", "requests", "tokens", "live")
 
     def __init__(self) -> None:
-        self.entries: deque[tuple[int, str]] = deque()  # (admitted at ms, ticket), oldest first
-        self.tokens: dict[str, int] = {}
-        self.total = 0
+        self.slots: deque[list[int]] = deque()   # [admitted at ms, requests, tokens], oldest first
+        self.requests = 0
+        self.tokens = 0
+        self.live: dict[str, tuple[list[int], int]] = {}  # ticket -> (its slot, its tokens) until settled
 
     def purge(self, now_ms: int) -> None:
-        horizon = now_ms - WINDOW_MS
-        while self.entries and self.entries[0][0] <= horizon:
-            _, ticket = self.entries.popleft()
-            self.total -= self.tokens.pop(ticket, 0)
+        slots, horizon = self.slots, now_ms - WINDOW_MS
+        while slots and slots[0][0] <= horizon:
+            slot = slots.popleft()
+            self.requests -= slot[1]
+            self.tokens -= slot[2]
+            slot[0] = _GONE
+
+    def fits(self, check: RateCheck) -> bool:
+        return (check.rpm is None or self.requests < check.rpm) and \
+            (check.tpm is None or self.tokens + check.tokens <= check.tpm)
 
     def refusal(self, check: RateCheck, now_ms: int) -> tuple[str, int] | None:
         """(RPM or TPM, retry-after ms) if one more request would not fit; -1 ms means it never will."""
-        if check.rpm is not None and len(self.entries) + 1 > check.rpm:
-            return RPM, self.entries[0][0] + WINDOW_MS - now_ms
-        if check.tpm is not None and self.total + check.tokens > check.tpm:
+        if check.rpm is not None and self.requests + 1 > check.rpm:
+            oldest = next(slot[0] for slot in self.slots if slot[1] > 0)
+            return RPM, oldest + WINDOW_MS - now_ms
+        if check.tpm is not None and self.tokens + check.tokens > check.tpm:
             if check.tokens > check.tpm:
                 return TPM, -1
-            need, freed = self.total + check.tokens - check.tpm, 0
-            for at, ticket in self.entries:
-                freed += self.tokens.get(ticket, 0)
+            need, freed = self.tokens + check.tokens - check.tpm, 0
+            for at, _, tokens in self.slots:
+                freed += tokens
                 if freed >= need:
                     return TPM, at + WINDOW_MS - now_ms
+            return TPM, WINDOW_MS
         return None
 
     def add(self, ticket: str, tokens: int, now_ms: int) -> None:
-        self.entries.append((now_ms, ticket))
-        self.tokens[ticket] = tokens
-        self.total += tokens
+        slots = self.slots
+        if slots and slots[-1][0] == now_ms:
+            slot = slots[-1]
+            slot[1] += 1
+            slot[2] += tokens
+        else:
+            slot = [now_ms, 1, tokens]
+            slots.append(slot)
+        self.requests += 1
+        self.tokens += tokens
+        self.live[ticket] = (slot, tokens)
+
+    def correct(self, ticket: str, op: str, tokens: int, now_ms: int) -> None:
+        """Settle's fix ("fix": real tokens; "drop": not served here; "add": served here though charged elsewhere)."""
+        entry = self.live.get(ticket)
+        if op == "add":
+            if entry is None:
+                self.add(ticket, tokens, now_ms)  # stays in `live` (until it leaves the window): added once
+            return
+        if entry is None:
+            return
+        del self.live[ticket]
+        slot, old = entry
+        if slot[0] == _GONE:
+            return
+        if op == "drop":
+            slot[1] -= 1
+            slot[2] -= old
+            self.requests -= 1
+            self.tokens -= old
+        else:
+            slot[2] += tokens - old
+            self.tokens += tokens - old
+
+    def forget_gone(self) -> None:
+        """Tickets never settled whose slot left the window: nothing can correct them any more."""
+        if any(slot[0] == _GONE for slot, _ in self.live.values()):
+            self.live = {t: entry for t, entry in self.live.items() if entry[0][0] != _GONE}
 
 
 class _Budget:
-    __slots__ = ("spent", "reserved", "alerted", "holds", "expiries", "expire_at_s", "late")
+    __slots__ = ("name", "spent", "reserved", "alerted", "expire_at_s", "late")
 
-    def __init__(self, expire_at_s: int) -> None:
+    def __init__(self, name: str, expire_at_s: int) -> None:
+        self.name = name
         self.spent = 0
         self.reserved = 0
         self.alerted = False
-        self.holds: dict[str, int] = {}
-        self.expiries: list[tuple[int, str]] = []  # heap of (expires at ms, ticket)
         self.expire_at_s = expire_at_s
         self.late: set[str] = set()  # tickets whose hold expired unsettled: their settle still counts, once
-
-    def purge(self, now_ms: int) -> None:
-        while self.expiries and self.expiries[0][0] <= now_ms:
-            _, ticket = heapq.heappop(self.expiries)
-            hold = self.holds.pop(ticket, None)
-            if hold is not None:
-                self.reserved -= hold
-                self.late.add(ticket)
 
     def state(self) -> BudgetState:
         return BudgetState(self.spent, self.reserved)
 
-    def forget_settled(self) -> None:
-        """Drop heap entries of settled tickets once they are most of the heap: memory then follows the
-        requests in flight, not the last reservation_timeout_s of traffic (amortised O(1) per settle)."""
-        if len(self.expiries) > 2 * len(self.holds) + 64:
-            self.expiries = [entry for entry in self.expiries if entry[1] in self.holds]
-            heapq.heapify(self.expiries)
+
+class _Held:
+    """One admitted request's budget holds, until it is settled or they expire."""
+
+    __slots__ = ("expires_ms", "budgets", "holds")
+
+    def __init__(self, expires_ms: int, budgets: list[_Budget], holds: list[int]) -> None:
+        self.expires_ms = expires_ms
+        self.budgets = budgets
+        self.holds = holds
 
 
 class LocalCounters:
@@ -86,8 +135,10 @@ class LocalCounters:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._rates: dict[str, _RateLog] = {}
+        self._rates: dict[str, _RateWindow] = {}
         self._budgets: dict[str, _Budget] = {}
+        self._held: dict[str, _Held] = {}
+        self._expiries: list[tuple[int, str]] = []  # heap of (expires at ms, ticket); settled ones dropped lazily
         self._revoked: set[str] = set()
         self._admissions = 0
 
@@ -97,127 +148,174 @@ class LocalCounters:
     def admit_now(self, request: AdmitRequest) -> Decision:
         now = int(self._clock() * 1000)
         self._admissions += 1
-        if self._admissions % 1024 == 0:
+        if not self._admissions & 1023:
             self._forget_old(now)
+        if self._expiries and self._expiries[0][0] <= now:
+            self._release_expired(now)
         if request.key_id and request.key_id in self._revoked:
             return Decision(REVOKED)
+        windows = []
         for index, check in enumerate(request.rates):
-            log = self._rate(check.subject, now)
-            refused = log.refusal(check, now)
-            if refused:
+            window = self._window(check.subject, now)
+            if not window.fits(check):
+                refused = window.refusal(check, now)
+                assert refused is not None
                 return Decision(refused[0], index, refused[1])
-        budgets = [self._budget(b.name, b.expire_at_s, now) for b in request.budgets]
-        for index, (check, budget) in enumerate(zip(request.budgets, budgets)):
+            windows.append(window)
+        budgets = []
+        for index, check in enumerate(request.budgets):
+            budget = self._budgets.get(check.name) or self._new_budget(check.name, check.expire_at_s)
             if budget.spent + budget.reserved + check.hold_nano > check.limit_nano:
                 return Decision(BUDGET, index, budgets=[budget.state()])
-        paced = -1
+            budgets.append(budget)
+        paced, paced_window = -1, None
         if request.pacing:
-            paced, retry = self._pick(request.pacing, now)
+            paced, retry, paced_window = self._pick(request.pacing, now)
             if paced < 0:
                 return Decision(PACING, retry_after_ms=retry)
-        for check in request.rates:
-            self._rates[check.subject].add(request.ticket, check.tokens, now)
-        if paced >= 0 and _limited(request.pacing[paced]):
-            check = request.pacing[paced]
-            self._rate(check.subject, now).add(request.ticket, check.tokens, now)
-        crossed = []
+        ticket = request.ticket
+        for window, check in zip(windows, request.rates):
+            window.add(ticket, check.tokens, now)
+        if paced_window is not None:
+            paced_window.add(ticket, request.pacing[paced].tokens, now)
+        if not budgets:
+            return Decision(OK, budgets=[], soft_crossed=[], paced=paced)
+        return self._reserve(request, budgets, now, paced)
+
+    def _reserve(self, request: AdmitRequest, budgets: list[_Budget], now: int, paced: int) -> Decision:
+        states, crossed, holds = [], [], []
         for index, (check, budget) in enumerate(zip(request.budgets, budgets)):
             budget.reserved += check.hold_nano
-            budget.holds[request.ticket] = check.hold_nano
-            heapq.heappush(budget.expiries, (now + request.hold_ms, request.ticket))
+            holds.append(check.hold_nano)
+            states.append(BudgetState(budget.spent, budget.reserved))
             if check.soft_nano and not budget.alerted and budget.spent + budget.reserved >= check.soft_nano:
                 budget.alerted = True
                 crossed.append(index)
-        return Decision(OK, budgets=[b.state() for b in budgets], soft_crossed=crossed, paced=paced)
+        expires = now + request.hold_ms
+        self._held[request.ticket] = _Held(expires, budgets, holds)
+        heapq.heappush(self._expiries, (expires, request.ticket))
+        if len(self._expiries) > 2 * len(self._held) + 64:
+            self._compact_expiries()
+        return Decision(OK, budgets=states, soft_crossed=crossed, paced=paced)
 
     async def settle(self, settlement: Settlement) -> list[BudgetState]:
         return self.settle_now(settlement)
 
     def settle_now(self, settlement: Settlement) -> list[BudgetState]:
         """Idempotent like settle.lua: a budget counts the cost only while it holds (or remembers) the ticket."""
+        return [budget.state() for budget in self.settle_quietly(settlement)]
+
+    def settle_quietly(self, settlement: Settlement) -> list[_Budget]:
+        """settle_now without building the states: the budgets settled, in the settlement's order."""
         now = int(self._clock() * 1000)
-        for fix in settlement.rates:
-            log = self._rate(fix.subject, now)
-            old = log.tokens.get(settlement.ticket)
-            if fix.op == "add":
-                if old is None:
-                    log.add(settlement.ticket, fix.tokens, now)
-                continue
-            if old is None:
-                continue
-            new = 0 if fix.op == "drop" else fix.tokens
-            log.tokens[settlement.ticket] = new
-            log.total += new - old
-            if fix.op == "drop":
-                log.entries = deque(e for e in log.entries if e[1] != settlement.ticket)
-                del log.tokens[settlement.ticket]
-        states = []
+        ticket = settlement.ticket
+        for op, subject, tokens in settlement.rates:
+            self._window(subject, now).correct(ticket, op, tokens, now)
+        if not settlement.budgets:
+            return []
+        held = self._held.pop(ticket, None)
+        settled = []
         for name, cost, expire in settlement.budgets:
-            budget = self._budget(name, expire, now)
-            hold = budget.holds.pop(settlement.ticket, None)
+            budget = self._budgets.get(name) or self._new_budget(name, expire)
+            hold = _take_hold(held, budget) if held is not None else None
             if hold is not None:
                 budget.reserved -= hold
                 budget.spent += cost
-                budget.forget_settled()
-            elif settlement.ticket in budget.late:
-                budget.late.discard(settlement.ticket)
+            elif ticket in budget.late:
+                budget.late.discard(ticket)
                 budget.spent += cost
-            states.append(budget.state())
-        return states
+            settled.append(budget)
+        if held is not None and held.budgets:  # holds on budgets this settlement did not name stay held
+            self._held[ticket] = held
+        return settled
 
     async def revoke(self, key_ids: list[str]) -> None:
         self._revoked.update(key_ids)
 
     async def budgets(self, names: list[str]) -> list[BudgetState]:
-        now = int(self._clock() * 1000)
-        states = []
-        for name in names:
-            budget = self._budgets.get(name)
-            if budget is not None:
-                budget.purge(now)
-            states.append(budget.state() if budget else BudgetState(0, 0))
-        return states
+        self._release_expired(int(self._clock() * 1000))
+        return [self.state(name) for name in names]
+
+    def state(self, name: str) -> BudgetState:
+        """A budget as it stands (holds past their expiry are released at the next admission or read)."""
+        budget = self._budgets.get(name)
+        return budget.state() if budget is not None else BudgetState(0, 0)
 
     def add_spend(self, name: str, nano: int, expire_at_s: int) -> None:
         """Count spend settled elsewhere (reconciling after an outage)."""
-        self._budget(name, expire_at_s, int(self._clock() * 1000)).spent += nano
+        (self._budgets.get(name) or self._new_budget(name, expire_at_s)).spent += nano
 
-    def _rate(self, subject: str, now: int) -> _RateLog:
-        log = self._rates.get(subject)
-        if log is None:
-            log = self._rates[subject] = _RateLog()
-        log.purge(now)
-        return log
+    def sizes(self) -> dict[str, int]:
+        """How many entries the internal structures hold (tests check that memory follows load, not traffic)."""
+        return {"rate_subjects": len(self._rates), "rate_slots": sum(len(w.slots) for w in self._rates.values()),
+                "rate_live": sum(len(w.live) for w in self._rates.values()), "budgets": len(self._budgets),
+                "held": len(self._held), "expiries": len(self._expiries),
+                "late": sum(len(b.late) for b in self._budgets.values())}
 
-    def _budget(self, name: str, expire_at_s: int, now: int) -> _Budget:
-        budget = self._budgets.get(name)
-        if budget is None:
-            budget = self._budgets[name] = _Budget(expire_at_s)
-        budget.purge(now)
+    def _window(self, subject: str, now: int) -> _RateWindow:
+        window = self._rates.get(subject)
+        if window is None:
+            window = self._rates[subject] = _RateWindow()
+        elif window.slots and window.slots[0][0] <= now - WINDOW_MS:
+            window.purge(now)
+        return window
+
+    def _new_budget(self, name: str, expire_at_s: int) -> _Budget:
+        budget = self._budgets[name] = _Budget(name, expire_at_s)
         return budget
 
-    def _pick(self, pacing: list[RateCheck], now: int) -> tuple[int, int]:
-        """The first deployment with room, or (-1, soonest retry ms)."""
+    def _pick(self, pacing: list[RateCheck], now: int) -> tuple[int, int, _RateWindow | None]:
+        """The first deployment with room and its window (None when unpaced), or (-1, soonest retry ms, None)."""
         soonest = -1
         for index, check in enumerate(pacing):
-            if not _limited(check):
-                return index, 0
-            refused = self._rate(check.subject, now).refusal(check, now)
-            if refused is None:
-                return index, 0
+            if check.rpm is None and check.tpm is None:
+                return index, 0, None
+            window = self._window(check.subject, now)
+            if window.fits(check):
+                return index, 0, window
+            refused = window.refusal(check, now)
+            assert refused is not None
             if refused[1] >= 0 and (soonest < 0 or refused[1] < soonest):
                 soonest = refused[1]
-        return -1, soonest
+        return -1, soonest, None
+
+    def _release_expired(self, now: int) -> None:
+        """Release holds whose reservation expired unsettled; their tickets are remembered as late."""
+        expiries, held = self._expiries, self._held
+        while expiries and expiries[0][0] <= now:
+            expires, ticket = heapq.heappop(expiries)
+            entry = held.get(ticket)
+            if entry is None or entry.expires_ms != expires:
+                continue  # settled already
+            del held[ticket]
+            for budget, hold in zip(entry.budgets, entry.holds):
+                budget.reserved -= hold
+                budget.late.add(ticket)
+
+    def _compact_expiries(self) -> None:
+        """Drop heap entries of settled tickets once they are most of the heap (amortised O(1) per request)."""
+        held = self._held
+        self._expiries = [e for e in self._expiries if (h := held.get(e[1])) is not None and h.expires_ms == e[0]]
+        heapq.heapify(self._expiries)
 
     def _forget_old(self, now: int) -> None:
-        """Drop periods that ended, idle rate logs and old settle markers, so memory stays bounded."""
+        """Drop periods that ended, idle rate windows and uncorrectable tickets, so memory stays bounded."""
         for name in [n for n, b in self._budgets.items() if b.expire_at_s * 1000 < now]:
             del self._budgets[name]
-        for log in self._rates.values():
-            log.purge(now)
-        for subject in [s for s, log in self._rates.items() if not log.entries]:
+        idle = []
+        for subject, window in self._rates.items():
+            window.purge(now)
+            window.forget_gone()
+            if not window.slots and not window.live:
+                idle.append(subject)
+        for subject in idle:
             del self._rates[subject]
 
 
-def _limited(check: RateCheck) -> bool:
-    return check.rpm is not None or check.tpm is not None
+def _take_hold(held: _Held, budget: _Budget) -> int | None:
+    """Remove and return `held`'s hold on `budget`, if it has one."""
+    for index, candidate in enumerate(held.budgets):
+        if candidate is budget:
+            del held.budgets[index]
+            return held.holds.pop(index)
+    return None

@@ -42,3 +42,20 @@ def usd_text(nano: int) -> str:
 def exact_text(nano: int) -> str:
     """An exact USD amount with no exponent and no trailing zeros, for JSON: "0.078", "0"."""
     return format(from_nano(nano).normalize(), "f")
+
+
+_POWERS = [10**n for n in range(10)]
+
+
+def text_to_nano(text: str) -> int:
+    """`to_nano` of a USD amount given as text, without Decimal for plain "123.456" strings (a ledger
+    row's cost, on every settle); anything else (exponents, signs) goes through to_nano."""
+    whole, _, fraction = text.partition(".")
+    digits = whole + fraction
+    if not (whole and digits.isdigit() and digits.isascii()):
+        return to_nano(text)
+    scale = 9 - len(fraction)
+    nano = int(digits) * _POWERS[scale] if scale >= 0 else -(-int(digits) // 10 ** -scale)  # rounded up
+    if nano > MAX_NANO:
+        return to_nano(text)  # raises, naming the amount
+    return nano

@@ -65,7 +65,9 @@ class ResilientCounters:
 
     async def admit(self, request: AdmitRequest) -> tuple[Decision, str]:
         """The decision and which counters made it ("redis" or "local")."""
-        if self.redis is not None and not self.down:
+        if self.redis is None:  # in process only: nothing to remember for an outage (state_of reads live)
+            return self.local.admit_now(request), "local"
+        if not self.down:
             try:
                 decision = await self.redis.admit(request)
             except self._errors as exc:
@@ -74,40 +76,54 @@ class ResilientCounters:
             else:
                 self._remember(request, decision)
                 return decision, "redis"
-        if self.redis is not None and not self.fail_open:
+        if not self.fail_open:
             raise CountersUnavailable(f"The rate-limit and budget store (Redis at {self.where}) is unreachable; "
                                       "requests are refused until it is back (on_redis_failure: closed).")
-        if self.redis is not None:
-            self._seed_local(request)
+        self._seed_local(request)
         decision = self.local.admit_now(request)
         self._remember(request, decision)
         return decision, "local"
 
+    def settle_in_process(self, settlement: Settlement) -> bool:
+        """Settle at once, without a task, when there is no Redis (the counters are this process's); False
+        when there is, and `settle` must be awaited."""
+        if self.redis is not None:
+            return False
+        self.local.settle_quietly(settlement)
+        return True
+
+    def state_of(self, name: str) -> BudgetState | None:
+        """A budget's state as last seen: live from this process's counters when there is no Redis."""
+        if self.redis is None:
+            return self.local.state(name)
+        return self.known.get(name)
+
     async def settle(self, settlement: Settlement, backend: str) -> None:
         """Never raises: what Redis cannot take now is kept and replayed when it answers again."""
+        if self.redis is None:
+            self.local.settle_quietly(settlement)
+            return
         for name, _, expire in settlement.budgets:
             self._expiry[name] = expire
-        if backend == "local":
-            states = self.local.settle_now(settlement)
-            if self.redis is not None:
-                for name, cost, _ in settlement.budgets:
-                    self._unreconciled[name] = self._unreconciled.get(name, 0) + cost
-                if not self.down:  # admitted during an outage that has ended: add its spend now
-                    try:
-                        await self._push_unreconciled()
-                    except self._errors as exc:
-                        self._went_down(exc)
-                return
-        else:
-            if self.down:
-                self._pending.append(settlement)
-                return
-            try:
-                states = await self.redis.settle(settlement)  # type: ignore[union-attr]
-            except self._errors as exc:
-                self._pending.append(settlement)
-                self._went_down(exc)
-                return
+        if backend == "local":  # admitted during an outage: its spend goes to Redis when it is back
+            self.local.settle_quietly(settlement)
+            for name, cost, _ in settlement.budgets:
+                self._unreconciled[name] = self._unreconciled.get(name, 0) + cost
+            if not self.down:  # the outage has ended: add its spend now
+                try:
+                    await self._push_unreconciled()
+                except self._errors as exc:
+                    self._went_down(exc)
+            return
+        if self.down:
+            self._pending.append(settlement)
+            return
+        try:
+            states = await self.redis.settle(settlement)
+        except self._errors as exc:
+            self._pending.append(settlement)
+            self._went_down(exc)
+            return
         for (name, _, _), state in zip(settlement.budgets, states):
             self.known[name] = state
 
@@ -129,8 +145,8 @@ class ResilientCounters:
         except self._errors as exc:
             self._went_down(exc)
             return
-        if source is self.local and self.redis is not None:
-            return  # local counters during an outage hold only this replica's part
+        if source is self.local:
+            return  # state_of reads them live; during an outage they hold only this replica's part
         self.known.update(zip(names, states))
         self._forget_ended()
 
