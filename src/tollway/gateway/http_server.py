@@ -279,20 +279,18 @@ class HttpConnection(asyncio.Protocol):
         if not self._to_aiohttp and parser.get_method() == b"POST":
             endpoint = HOT_PATHS.get(self._url.partition(b"?")[0])
         keep_alive, http11 = parser.should_keep_alive(), parser.get_http_version() == "1.1"
-        headers = LowerCaseHeaders()
-        for name, value in self._raw_headers:
-            key = name.decode("latin-1").lower()
-            if key not in headers:
-                headers[key] = value.decode("utf-8", "surrogateescape")
+        # reversed: the first of repeated headers wins, as with aiohttp's headers.get
+        headers = LowerCaseHeaders({name.decode("latin-1").lower(): value.decode("utf-8", "surrogateescape")
+                                    for name, value in reversed(self._raw_headers)})
         if endpoint is None:
             self._to_aiohttp = True
             self._incoming = [parser.get_method(), parser.get_http_version(), keep_alive, http11]
         else:
             self._incoming = RawExchange(self, endpoint, headers, keep_alive, http11)
-        length = headers.get("content-length")
+        length = dict.get(headers, "content-length")
         if length is not None and length.isdigit() and int(length) > self.server.max_body_bytes:
             self._too_large()
-        elif headers.get("expect", "").lower() == "100-continue":
+        elif "expect" in headers and headers["expect"].lower() == "100-continue":
             if self._task is None and not self._queue and self.aiohttp is None:
                 self.transport.write(_CONTINUE)
             else:
