@@ -35,6 +35,8 @@ T = TypeVar("T")
 OUT_OF_FUNDS_OPEN_S = 60.0  # an empty balance does not refill in seconds: keep the breaker open longer
 EXTRA_COST_OUTCOMES = ("cancelled", "routing_overhead")  # attempts whose cost adds to the answer's
 NOT_TRIES = ("skipped", "routing_overhead")  # records that were not an attempt at answering
+_ZERO = Decimal(0)
+_NONE: frozenset = frozenset()
 
 
 @dataclass(slots=True)
@@ -64,24 +66,33 @@ class AttemptRecord:
 class Walk:
     """One request's journey through its plan; `attempts` is what the ledger and headers report."""
 
+    __slots__ = ("settings", "deadline", "plan", "attempts", "hedged", "_hedge", "_allowed", "_spill",
+                 "_excluded_providers", "_min_context", "_failures", "_held", "_losers")
+
     def __init__(self, settings: RetrySettings, deadline: float, plan: "RoutePlan | None" = None) -> None:
         self.settings = settings
         self.deadline = deadline
         self.plan = plan
-        self.attempts: list[AttemptRecord] = list(plan.overhead) if plan is not None else []
         self.hedged: RoutedDeployment | None = None  # the partner started by a hedge, if one was
-        self._hedge = plan.hedge if plan is not None else None
-        self._allowed = plan.residency if plan is not None else None
-        self._spill = plan.spill if plan is not None else None
-        self._excluded_providers: set[str] = set()
+        if plan is not None:
+            self.attempts: list[AttemptRecord] = list(plan.overhead) if plan.overhead else []
+            self._hedge, self._allowed, self._spill = plan.hedge, plan.residency, plan.spill
+        else:
+            self.attempts, self._hedge, self._allowed, self._spill = [], None, None, None
+        # made on first use: the plain answered request never needs them
+        self._excluded_providers: frozenset[str] | set[str] = _NONE
         self._min_context = 0
         self._failures: list[Failure] = []
         self._held: list[RoutedDeployment] = []    # answered; in flight until release()
-        self._losers: set[RoutedDeployment] = set()
+        self._losers: frozenset[RoutedDeployment] | set[RoutedDeployment] = _NONE
 
     @property
     def tries(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome not in NOT_TRIES)
+        tries = 0
+        for attempt in self.attempts:
+            if attempt.outcome not in NOT_TRIES:
+                tries += 1
+        return tries
 
     async def run(self, model: str, plan: list[RoutedDeployment],
                   attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T]:
@@ -119,7 +130,7 @@ class Walk:
 
     def extra_cost(self) -> tuple[Decimal, bool]:
         """What hedge losers and routing overhead cost on top of the answer, and whether all of it is priced."""
-        total, priced = Decimal(0), True
+        total, priced = _ZERO, True
         for record in self.attempts:
             if record.outcome in EXTRA_COST_OUTCOMES:
                 if record.cost_usd is None:
@@ -181,6 +192,8 @@ class Walk:
 
     async def _cancel_losers(self, tasks: dict[asyncio.Task, RoutedDeployment]) -> None:
         """Cancel the slower racer; one that answered in the same instant is closed and recorded as the loser."""
+        if not self._losers:
+            self._losers = set()
         for task, dep in tasks.items():
             self._losers.add(dep)
             task.cancel()
@@ -202,10 +215,10 @@ class Walk:
         return AttemptRecord(dep, "cancelled", "lost the hedge race", None, (now - started) * 1000, "hedge_loser",
                              cost, prompt_tokens, 0, now)
 
-    async def _call(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]]
-                    ) -> tuple[T | None, Failure | None, float]:
+    async def _call(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]],
+                    loop: asyncio.AbstractEventLoop) -> tuple[T | None, Failure | None, float]:
         """One upstream attempt: (result, None, started) or (None, failure, started); keeps in_flight exact."""
-        started = asyncio.get_running_loop().time()
+        started = loop.time()
         dep.in_flight += 1
         try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
             result = await attempt(dep)
@@ -227,11 +240,11 @@ class Walk:
         loop = asyncio.get_running_loop()
         retries = 0
         while True:
-            result, failure, started = await self._call(dep, attempt)
+            result, failure, started = await self._call(dep, attempt, loop)
             now = loop.time()
             if failure is None:
                 dep.breaker.record(True)
-                self.attempts.append(AttemptRecord(dep, "ok", latency_ms=(now - started) * 1000, ended_at=now))
+                self.attempts.append(AttemptRecord(dep, "ok", "", None, (now - started) * 1000, "", None, 0, 0, now))
                 return result
             record = AttemptRecord(dep, "failover", _redact(failure.message, dep), failure.status,
                                    (now - started) * 1000, failure.kind.value, ended_at=now)
@@ -252,7 +265,7 @@ class Walk:
             self.attempts[-1].outcome = "fatal"
             raise _client_error(failure, dep)
         if kind in (FailureKind.OUT_OF_FUNDS, FailureKind.CONTENT_FILTER):
-            self._excluded_providers.add(dep.provider)
+            self._excluded_providers = {*self._excluded_providers, dep.provider}
             if kind is FailureKind.OUT_OF_FUNDS:  # the balance is the account's: hold off all its deployments
                 for sibling in dep.same_provider:
                     sibling.breaker.force_open(OUT_OF_FUNDS_OPEN_S)

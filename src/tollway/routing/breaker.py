@@ -59,10 +59,14 @@ class CircuitBreaker:
             else:
                 self._open()
             return
-        self._remember(success)
+        outcomes = self._outcomes  # the sliding window, kept inline: this runs once per attempt
+        if len(outcomes) == outcomes.maxlen and not outcomes[0]:
+            self._failures_in_window -= 1
+        outcomes.append(success)
         if success:
             self._consecutive = 0
             return
+        self._failures_in_window += 1
         self._consecutive += 1
         if self._consecutive >= self._threshold or self._rate_exceeded():
             self._open()
@@ -76,13 +80,6 @@ class CircuitBreaker:
         self._open()
         if seconds is not None:
             self._opened_at = self._clock() - self._open_s + seconds
-
-    def _remember(self, success: bool) -> None:
-        if len(self._outcomes) == self._outcomes.maxlen and not self._outcomes[0]:
-            self._failures_in_window -= 1
-        self._outcomes.append(success)
-        if not success:
-            self._failures_in_window += 1
 
     def _rate_exceeded(self) -> bool:
         seen = len(self._outcomes)

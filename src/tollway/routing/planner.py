@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Mapping
 
 from tollway.accounting.admission import Key
@@ -20,7 +20,7 @@ from tollway.routing.complexity import Complexity, heuristic_complexity
 from tollway.routing.features import RequestFeatures, request_features
 from tollway.routing.residency import RESIDENCY_HEADER, ResidencyPolicy, residency_policy, residency_unavailable
 from tollway.routing.spillover import saturation
-from tollway.routing.strategies import RankInput, rank
+from tollway.routing.strategies import CONFIGURED_ORDER, RankInput, fixed_order, rank
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry
 
 CAPABILITY_WORDS = {"vision": "image input", "tools": "tool calls", "json": "JSON output (response_format)"}
@@ -84,12 +84,15 @@ class Planner:
              now: datetime | None = None) -> Decision:
         """Order the candidates by the group's strategy, then move saturated self-hosted ones back."""
         group = decision.group
-        if group.strategy == "tiers":
-            decision.complexity = complexity or self.classify(decision)
-        inp = RankInput(group, decision.candidates, decision.features, headers, self.pricer,
-                        now or datetime.now(timezone.utc), self.rng, decision.complexity)
-        ranking = rank(inp)
-        decision.ordered, decision.reason, decision.scores = ranking.ordered, ranking.reason, ranking.scores
+        if fixed_order(group):  # what `priority` returns for it, without the RankInput
+            decision.ordered, decision.reason = decision.candidates, CONFIGURED_ORDER
+        else:
+            if group.strategy == "tiers":
+                decision.complexity = complexity or self.classify(decision)
+            inp = RankInput(group, decision.candidates, decision.features, headers, self.pricer, now, self.rng,
+                            decision.complexity)
+            ranking = rank(inp)
+            decision.ordered, decision.reason, decision.scores = ranking.ordered, ranking.reason, ranking.scores
         spill = group.options.spillover
         if spill is not None:
             self._spill(decision, spill)
@@ -139,7 +142,7 @@ class Planner:
         """Drop deployments the prompt plus max_tokens cannot fit. The prompt size is an estimate, so when
         nothing fits, the largest windows are kept and the upstream decides (the walker handles its refusal)."""
         features = decision.features
-        if features.prompt_tokens_at_most() + (features.max_tokens or 1) <= min(d.context_window for d in deployments):
+        if features.prompt_tokens_at_most() + (features.max_tokens or 1) <= min([d.context_window for d in deployments]):
             return deployments  # the common case, decided without reading the text
         needed = features.prompt_tokens + (features.max_tokens or 1)
         fitting = [d for d in deployments if d.context_window >= needed]

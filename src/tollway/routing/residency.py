@@ -38,6 +38,8 @@ UNRESTRICTED = ResidencyPolicy(None)
 def residency_policy(key: Key | None, group_name: str, group_residency: list[str] | None,
                      header: str | None) -> ResidencyPolicy:
     """The intersection of the key's, the group's and the header's allowed jurisdictions."""
+    if header is None and group_residency is None and (key is None or key.residency is None):
+        return UNRESTRICTED  # the common case, decided without building the sources' descriptions
     allowed: frozenset[str] | None = None
     sources: list[str] = []
     for source, values in ((f"key {key.id or '(anonymous)'}" if key else "key", key.residency if key else None),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, Mapping
 
@@ -32,9 +32,16 @@ class RankInput:
     features: RequestFeatures
     headers: Mapping[str, str]
     pricer: DeploymentPricer | None
-    now: datetime
+    at: datetime | None                     # the moment prices are read at; None: now, read on first use
     rng: random.Random
     complexity: Complexity | None = None
+
+    @property
+    def now(self) -> datetime:
+        """Only `cheapest` prices candidates, so only it pays for reading the clock."""
+        if self.at is None:
+            self.at = datetime.now(timezone.utc)
+        return self.at
 
     @property
     def expected_output(self) -> int:
@@ -49,16 +56,25 @@ class Ranking:
     scores: dict[str, str] = field(default_factory=dict)
 
 
+CONFIGURED_ORDER = "priority: configured order"
+
+
 def rank(inp: RankInput) -> Ranking:
     return STRATEGIES[inp.group.strategy](inp)
 
 
+def fixed_order(group: RouteGroupEntry) -> bool:
+    """Whether the group's ranking is its candidates in configured order whatever the request is (priority
+    with no preference for strong topics): the planner then skips building a RankInput."""
+    return group.strategy == "priority" and not group.options.prefer_strong_in
+
+
 def priority(inp: RankInput) -> Ranking:
     if not inp.group.options.prefer_strong_in:
-        return Ranking(inp.candidates, "priority: configured order")
+        return Ranking(inp.candidates, CONFIGURED_ORDER)
     ordered = prefer_strong(inp.candidates, inp)
     moved = " (strong in " + ", ".join(sorted(_topics(inp))) + " first)" if ordered != inp.candidates else ""
-    return Ranking(ordered, f"priority: configured order{moved}",
+    return Ranking(ordered, f"{CONFIGURED_ORDER}{moved}",
                    {d.name: f"position {i + 1}" for i, d in enumerate(ordered)})
 
 
