@@ -135,7 +135,8 @@ def weighted(inp: RankInput) -> Ranking:
         return Ranking(list(inp.candidates), "weighted: no weighted arm available, configured order", scores)
     sticky, source = inp.features.user, "user"
     if sticky is None:
-        sticky, source = inp.headers.get(inp.group.options.sticky_header), inp.group.options.sticky_header
+        source = inp.group.options.sticky_header  # the server hands header names over in lower case
+        sticky = inp.headers.get(source.lower())
     point = stable_point(inp.group.name, sticky) if sticky else inp.rng.random()
     total = sum(weights[d.name] for d in arms)
     chosen, running = arms[-1], 0.0
