@@ -133,7 +133,7 @@ def _is_preamble(event: bytes) -> bool:
         return False
     for choice in chunk.get("choices") or []:
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict) or any(delta.get(key) for key in _SUBSTANCE_KEYS):
+        if not isinstance(delta, dict) or any(map(delta.get, _SUBSTANCE_KEYS)):
             return False
     return True
 

@@ -196,11 +196,13 @@ def _count(value: object) -> int:
 def _mapping(value: object) -> Mapping:
     if type(value) is dict:  # what JSON decoders give: skip the abstract-class check
         return value
+    if value is None:
+        return _EMPTY
     return value if isinstance(value, Mapping) else _EMPTY
 
 
 def _is_mapping(value: object) -> bool:
-    return type(value) is dict or isinstance(value, Mapping)
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _first_choice(container: Mapping) -> Mapping:
