@@ -28,7 +28,8 @@ from typing import Callable, Sequence
 from aiohttp import web
 
 from tollway.accounting.budgets import BudgetLine, Budgets
-from tollway.accounting.counters import OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement
+from tollway.accounting.counters import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
+                                         filled)
 from tollway.accounting.holds import HoldCalculator
 from tollway.accounting.key_cache import KeyCache
 from tollway.accounting.key_store import open_key_store
@@ -351,12 +352,12 @@ class Admission:
         """The real tokens for each rate the request was charged to, and its real cost for each budget."""
         tokens = row.prompt_tokens + row.completion_tokens
         cost = text_to_nano(row.cost_usd or "0")
-        fixes = [RateFix("fix", check.subject, tokens) for check in ticket.rates]
+        fixes = [filled(RateFix, ("fix", check.subject, tokens)) for check in ticket.rates]
         served, paced = row.deployment, ticket.paced
         if paced:
-            fixes.append(RateFix("fix" if served == paced else "drop", self.limits.subject(paced), tokens))
+            fixes.append(filled(RateFix, ("fix" if served == paced else "drop", self.limits.subject(paced), tokens)))
         if served and served != paced and self.limits.is_paced(served):
-            fixes.append(RateFix("add", self.limits.subject(served), tokens))
+            fixes.append(filled(RateFix, ("add", self.limits.subject(served), tokens)))
         if ticket.budgets and cost > ticket.held_nano:
             log.warning("request %s cost $%s, more than the $%s held for it: the upstream reported more tokens "
                         "than the request allowed", row.id, row.cost_usd, ticket.held_usd)

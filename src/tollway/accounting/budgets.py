@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from tollway.accounting.counters import BudgetCheck, BudgetState
+from tollway.accounting.counters import BudgetCheck, BudgetState, filled
 from tollway.accounting.keys import KeyRecord
 from tollway.accounting.nano_usd import exact_text, to_nano
 from tollway.accounting.periods import WINDOWS, PeriodClock, Window
@@ -76,7 +76,8 @@ class Budgets:
         prepared = self._prepared.get(record.id)
         if prepared is None or prepared[0] != record.seq or time.time() >= prepared[1]:
             prepared = self._prepare(record)
-        return [BudgetCheck(name, limit, soft, hold_nano, expire) for name, limit, soft, expire in prepared[2]]
+        return [filled(BudgetCheck, (name, limit, soft, hold_nano, expire))
+                for name, limit, soft, expire in prepared[2]]
 
     def _prepare(self, record: KeyRecord) -> tuple[int, float, list[tuple[str, int, int, int]]]:
         """The key's checks for the periods in force now, valid until the first of them resets."""

@@ -27,7 +27,10 @@ OK, REVOKED, RPM, TPM, BUDGET, PACING = "ok", "revoked", "rpm", "tpm", "budget",
 
 
 # The per-request values are named tuples: built several times per request, they cost a tenth of a
-# frozen dataclass (whose __init__ goes through object.__setattr__ per field).
+# frozen dataclass (whose __init__ goes through object.__setattr__ per field). The hot path builds them
+# with `filled(Type, (field, ...))`, tuple.__new__ itself, skipping the generated Python __new__.
+filled = tuple.__new__
+
 class RateCheck(NamedTuple):
     subject: str            # "key:ab12", "team:ml", "deployment:ds-flash"
     rpm: int | None

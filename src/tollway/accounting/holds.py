@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal
 from typing import NamedTuple
 
+from tollway.accounting.counters import filled
 from tollway.accounting.nano_usd import MAX_NANO, NANO_PER_USD
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.config import Config, Deployment
@@ -98,7 +99,9 @@ class HoldCalculator:
         self._max_output = {name: max((c.max_output for c in cands), default=0) for name, cands in self.groups.items()}
 
     def hold(self, creq: ClientRequest, group: str, at: datetime | None = None) -> Hold:
-        prompt = self.prompt_bound(creq)
+        prompt = creq.raw_size
+        if creq.endpoint == "chat":
+            prompt += self.tokens_per_image * _image_parts(creq.body.get("messages"))
         completion = self._completion_bound(creq, self._max_output.get(group, 0))
         minute = int((at.timestamp() if at is not None else time.time()) // 60)
         rates = self._rates(group, minute, prompt)
@@ -115,7 +118,7 @@ class HoldCalculator:
         if nano > MAX_NANO:
             raise ValueError(f"a hold of ${nano / NANO_PER_USD:,.2f} is beyond what a budget counter holds exactly")
         estimate = estimate_tokens(prompt_text(creq)) + completion
-        return Hold(nano + self._converted, prompt, completion, estimate)
+        return filled(Hold, (nano + self._converted, prompt, completion, estimate))
 
     def prompt_bound(self, creq: ClientRequest) -> int:
         if creq.endpoint != "chat":
@@ -139,12 +142,14 @@ class HoldCalculator:
     def _rates(self, group: str, minute: int, prompt_tokens: int) -> _GroupRates:
         """The group's rates in force within a minute of `minute`, cached per minute and per power-of-two
         prompt size: rounding the prompt up only moves it into a dearer (or the same) tier."""
-        if minute != self._cache_minute:
+        key = (group, 1 << max(prompt_tokens - 1, 0).bit_length())
+        if minute == self._cache_minute:
+            found = self._cache.get(key)
+            if found is not None:
+                return found
+        else:
             self._cache, self._cache_minute = {}, minute
-        bucket = 1 << max(prompt_tokens - 1, 0).bit_length()
-        found = self._cache.get((group, bucket))
-        if found is None:
-            found = self._cache[(group, bucket)] = self._group_rates(group, minute, bucket)
+        found = self._cache[key] = self._group_rates(group, minute, key[1])
         return found
 
     def _group_rates(self, group: str, minute: int, prompt_tokens: int) -> _GroupRates:

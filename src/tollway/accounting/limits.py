@@ -6,7 +6,7 @@ named "key:<id>", "team:<name>", "deployment:<name>"; the counters keep one roll
 
 from __future__ import annotations
 
-from tollway.accounting.counters import RateCheck
+from tollway.accounting.counters import RateCheck, filled
 from tollway.accounting.keys import KeyRecord
 from tollway.accounting.settings import RateLimit, TeamSettings
 
@@ -25,7 +25,7 @@ class RateLimits:
         prepared = self._keys.get(record.id)
         if prepared is None or prepared[0] != record.seq:
             prepared = self._keys[record.id] = (record.seq, self._limits_of(record))
-        return [RateCheck(subject, rpm, tpm, tokens) for subject, rpm, tpm in prepared[1]]
+        return [filled(RateCheck, (subject, rpm, tpm, tokens)) for subject, rpm, tpm in prepared[1]]
 
     def _limits_of(self, record: KeyRecord) -> list[tuple[str, int | None, int | None]]:
         limits = []
@@ -42,7 +42,7 @@ class RateLimits:
         if not deployments or not any(c.name in deployments for c in candidates):
             return []
         paced = self._paced
-        return [RateCheck(*(paced.get(c.name) or self._pace(c.name)), tokens) for c in candidates]
+        return [filled(RateCheck, (*(paced.get(c.name) or self._pace(c.name)), tokens)) for c in candidates]
 
     def _pace(self, name: str) -> tuple[str, int | None, int | None]:
         limit = self.deployments.get(name) or RateLimit()

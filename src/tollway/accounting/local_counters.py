@@ -155,18 +155,23 @@ class LocalCounters:
         if request.key_id and request.key_id in self._revoked:
             return Decision(REVOKED)
         windows = []
-        for index, check in enumerate(request.rates):
-            window = self._window(check.subject, now)
-            if not window.fits(check):
+        for check in request.rates:  # the hot loop: _window and fits, inlined
+            window = self._rates.get(check.subject)
+            if window is None:
+                window = self._rates[check.subject] = _RateWindow()
+            elif window.slots and window.slots[0][0] <= now - WINDOW_MS:
+                window.purge(now)
+            rpm, tpm = check.rpm, check.tpm
+            if (rpm is not None and window.requests >= rpm) or (tpm is not None and window.tokens + check.tokens > tpm):
                 refused = window.refusal(check, now)
                 assert refused is not None
-                return Decision(refused[0], index, refused[1])
+                return Decision(refused[0], len(windows), refused[1])
             windows.append(window)
         budgets = []
-        for index, check in enumerate(request.budgets):
+        for check in request.budgets:
             budget = self._budgets.get(check.name) or self._new_budget(check.name, check.expire_at_s)
             if budget.spent + budget.reserved + check.hold_nano > check.limit_nano:
-                return Decision(BUDGET, index, budgets=[budget.state()])
+                return Decision(BUDGET, len(budgets), budgets=[budget.state()])
             budgets.append(budget)
         paced, paced_window = -1, None
         if request.pacing:
@@ -214,6 +219,12 @@ class LocalCounters:
         if not settlement.budgets:
             return []
         held = self._held.pop(ticket, None)
+        if held is not None and len(held.budgets) == len(settlement.budgets) and \
+                all(b.name == s[0] for b, s in zip(held.budgets, settlement.budgets)):
+            for budget, hold, (_, cost, _) in zip(held.budgets, held.holds, settlement.budgets):
+                budget.reserved -= hold  # the usual case: every hold of the request, in admission order
+                budget.spent += cost
+            return held.budgets
         settled = []
         for name, cost, expire in settlement.budgets:
             budget = self._budgets.get(name) or self._new_budget(name, expire)
