@@ -30,6 +30,7 @@ from tollway.protocol.usage import Usage, usage_from_chunk
 _DATA_PREFIX = b"data:"
 _USAGE_KEY = b'"usage"'
 _NULL_USAGE = (b'"usage":null', b'"usage": null')
+_WALK_ALL_MARKERS = 4
 
 
 class Sink(Protocol):
@@ -128,23 +129,27 @@ class StreamRelay:
         if block.endswith(self._done_marks):
             self._done = True
             self._data_events -= 1
-        usages = block.count(_USAGE_KEY)
-        if usages:
-            unnull = usages - block.count(_NULL_USAGE[0])  # `"usage": null` (spaced) is told apart per event
-            if unnull:
-                block = self._take_usage(block, unnull)
+        markers = block.count(_USAGE_KEY)
+        if markers:
+            # a few markers are told apart one by one (from the end, where usage rides); many are mostly
+            # `"usage":null` on every chunk (OpenAI), counted in one more scan to find the few that are not
+            nulls_counted = markers > _WALK_ALL_MARKERS
+            candidates = markers - block.count(_NULL_USAGE[0]) if nulls_counted else markers
+            if candidates:
+                block = self._take_usage(block, candidates, nulls_counted)
                 if not block:
                     return
         await sink.write(block)
         if self._first_write_at is None:
             self._first_write_at = asyncio.get_running_loop().time()
 
-    def _take_usage(self, block: bytes, candidates: int) -> bytes:
+    def _take_usage(self, block: bytes, candidates: int, nulls_counted: bool) -> bytes:
         """Read the usage from the events that carry one; drop a usage-only chunk the client did not ask for.
 
-        Usage rides at the end of a stream, so the `candidates` markers not followed by `:null` are
-        found from the end backwards; the events before them are never looked at. When several events
-        carry usage (vLLM's continuous usage stats), the last one wins, as it would read forwards.
+        Usage rides at the end of a stream, so the `candidates` markers (all markers, or those not
+        followed by `:null` when `nulls_counted`) are found from the end backwards; the events before
+        them are never looked at. When several events carry usage (vLLM's continuous usage stats), the
+        last one wins, as it would read forwards.
         """
         separator = self._separator
         width = len(separator)
@@ -154,10 +159,11 @@ class StreamRelay:
             at = block.rfind(_USAGE_KEY, 0, at)
             if at < 0:
                 break
-            if block.startswith(_NULL_USAGE[0], at):
-                continue
+            null = block.startswith(_NULL_USAGE[0], at)
+            if null and nulls_counted:
+                continue  # not among the candidates
             candidates -= 1
-            if block.startswith(_NULL_USAGE[1], at):
+            if null or block.startswith(_NULL_USAGE[1], at):
                 continue
             start = block.rfind(separator, 0, at)
             start = 0 if start < 0 else start + width
