@@ -230,6 +230,17 @@ def test_chunked_body_over_the_limit_is_cut_while_reading(setup):
     assert gw.row("too-big-chunked")["http_status"] == 413
 
 
+def test_an_upload_still_sending_reads_its_413_not_a_reset(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nx-request-id: still-sending\r\n"
+              b"Content-Length: 2000000\r\n\r\n" + b"z" * 100_000)
+    time.sleep(0.5)  # answered by now; had the server closed, the rest would draw a reset and fail the send
+    conv.send(b"z" * 1_900_000)  # the whole body goes out, as an HTTP client sends it before reading
+    assert_too_large(conv.replies_done(1)[0])
+    assert conv.server_closed()
+
+
 def test_garbage_is_400_and_closes(setup):
     _, gw = setup
     conv = Conversation(gw.port)

@@ -45,6 +45,7 @@ log = logging.getLogger("tollway.gateway")
 
 HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
 IDLE_TIMEOUT_S = 75.0  # aiohttp's keep-alive default, which these connections had before
+LINGER_S = 2.0  # how long a refused upload may keep sending after our answer, before the close
 _MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops reading
 _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
                   b"http2-settings", b"keep-alive"}
@@ -353,7 +354,7 @@ class HttpConnection(asyncio.Protocol):
         if self.lost:
             return
         if not done.keep_alive or self.server.closing or (self._eof and not self._queue):
-            self.transport.close()
+            self._close()
             return
         while self._queue and self._task is None:
             self._start(self._queue.popleft())
@@ -405,6 +406,15 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()  # aiohttp answers on this connection: no room for ours in between
             return
         self._enqueue(RawExchange(self, None, LowerCaseHeaders(), False, True, error))
+
+    def _close(self) -> None:
+        """Close; after a refused body, close lingering: send FIN and keep discarding what the client still
+        sends for a while, so it reads our answer instead of a reset (closing on unread data sends RST)."""
+        if not self._discard or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self.transport.close)
 
     def close_when_done(self) -> None:
         """For shutdown: close now if idle, else after the answer in progress."""
