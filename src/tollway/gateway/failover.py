@@ -97,7 +97,7 @@ class Walk:
     async def run(self, model: str, plan: list[RoutedDeployment],
                   attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T]:
         pending = list(plan)
-        deferred: set[RoutedDeployment] = set()
+        deferred: set[RoutedDeployment] = set() if self._spill is not None else _NONE
         while pending:
             dep = pending.pop(0)
             if self._spill is not None and dep not in deferred and self._saturated_with_room_after(dep, pending):
@@ -215,37 +215,32 @@ class Walk:
         return AttemptRecord(dep, "cancelled", "lost the hedge race", None, (now - started) * 1000, "hedge_loser",
                              cost, prompt_tokens, 0, now)
 
-    async def _call(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]],
-                    loop: asyncio.AbstractEventLoop) -> tuple[T | None, Failure | None, float]:
-        """One upstream attempt: (result, None, started) or (None, failure, started); keeps in_flight exact."""
-        started = loop.time()
-        dep.in_flight += 1
-        try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
-            result = await attempt(dep)
-        except UpstreamFailure as exc:
-            failure = exc.failure
-        except BaseException as exc:
-            dep.in_flight -= 1
-            dep.breaker.abandon()
-            if isinstance(exc, asyncio.CancelledError) and dep in self._losers:
-                self.attempts.append(self._loser(dep, started))
-            raise
-        else:
-            self._held.append(dep)
-            return result, None, started
-        dep.in_flight -= 1
-        return None, failure, started
-
     async def _try_deployment(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> T | None:
+        """Attempt `dep`, again while its failures allow a retry; keeps its in_flight count exact (an
+        answered attempt stays in flight until release())."""
         loop = asyncio.get_running_loop()
         retries = 0
         while True:
-            result, failure, started = await self._call(dep, attempt, loop)
-            now = loop.time()
-            if failure is None:
+            started = loop.time()
+            dep.in_flight += 1
+            try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
+                result = await attempt(dep)
+            except UpstreamFailure as exc:
+                failure = exc.failure
+            except BaseException as exc:
+                dep.in_flight -= 1
+                dep.breaker.abandon()
+                if isinstance(exc, asyncio.CancelledError) and dep in self._losers:
+                    self.attempts.append(self._loser(dep, started))
+                raise
+            else:
+                self._held.append(dep)
+                now = loop.time()
                 dep.breaker.record(True)
                 self.attempts.append(AttemptRecord(dep, "ok", "", None, (now - started) * 1000, "", None, 0, 0, now))
                 return result
+            dep.in_flight -= 1
+            now = loop.time()
             record = AttemptRecord(dep, "failover", _redact(failure.message, dep), failure.status,
                                    (now - started) * 1000, failure.kind.value, ended_at=now)
             self.attempts.append(record)

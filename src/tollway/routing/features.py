@@ -24,6 +24,7 @@ _CODE = re.compile(r"```|^\s*(def |class |import |from \S+ import|#include|publi
                    r"SELECT\b.+\bFROM\b)|[{};]\s*$", re.MULTILINE)
 TEXT_SAMPLE_CHARS = 4000  # classifiers read the start and the end of long prompts, not all of them
 _UNSET: Any = object()
+NO_NEEDS: frozenset[str] = frozenset()
 
 
 class RequestFeatures:
@@ -59,7 +60,7 @@ class RequestFeatures:
             response_format = body.get("response_format")
             if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
                 needs.add("json")
-            self._needs = frozenset(needs)
+            self._needs = frozenset(needs) if needs else NO_NEEDS
         return self._needs
 
     @property

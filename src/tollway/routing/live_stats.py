@@ -16,33 +16,39 @@ WINDOW = 256        # samples kept for percentiles
 
 
 class SampleWindow:
-    """The last WINDOW samples, also kept in sorted order, so a percentile is one index.
+    """The last WINDOW samples; once a percentile is asked for, also kept in sorted order.
 
-    `fastest` reads p99 of every candidate on every request while every answer adds a sample; sorting on
-    demand made each such request sort WINDOW values per candidate. Keeping the order as samples come and
-    go costs a binary search and a short memmove per sample instead."""
+    `fastest` reads p99 of every candidate on every request while every answer adds a sample, so sorting
+    on demand would sort WINDOW values per candidate per request. A window that has been read keeps its
+    order as samples come and go (a binary search and a short memmove each); one nobody reads (most
+    groups never ask for a percentile) pays only for the append."""
 
     __slots__ = ("_samples", "_sorted")
 
     def __init__(self) -> None:
         self._samples: deque[float] = deque()
-        self._sorted: list[float] = []
+        self._sorted: list[float] | None = None  # made by the first percentile(), then kept up to date
 
     def add(self, value: float) -> None:
         samples, ordered = self._samples, self._sorted
         if len(samples) == WINDOW:
-            del ordered[bisect_left(ordered, samples.popleft())]
+            oldest = samples.popleft()
+            if ordered is not None:
+                del ordered[bisect_left(ordered, oldest)]
         samples.append(value)
-        insort(ordered, value)
+        if ordered is not None:
+            insort(ordered, value)
 
     def __len__(self) -> int:
         return len(self._samples)
 
     def percentile(self, p: float) -> float | None:
         """The nearest-rank p-th percentile (p in 0..100), None without samples."""
-        ordered = self._sorted
-        if not ordered:
+        if not self._samples:
             return None
+        ordered = self._sorted
+        if ordered is None:
+            ordered = self._sorted = sorted(self._samples)
         rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100), at least 1
         return ordered[int(rank) - 1]
 
