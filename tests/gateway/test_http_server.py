@@ -151,14 +151,15 @@ def test_pipelined_requests_are_answered_in_order(setup):
     _, gw = setup
     conv = Conversation(gw.port)
     conv.send(b"".join([post("/v1/chat/completions", chat(f"p{i}", stream=bool(i % 2)), f"pipe-{i}")
-                        for i in range(5)] + [get("/healthz"), post("/v1/embeddings", {"model": "x", "input": "a"},
-                                                                            "pipe-emb")]))
-    replies = conv.replies_done(7)
+                        for i in range(5)] + [get("/healthz"), get("/metrics"),
+                                              post("/v1/embeddings", {"model": "x", "input": "a"}, "pipe-emb")]))
+    replies = conv.replies_done(8)
     assert [r.headers.get("x-request-id") for r in replies[:5]] == [f"pipe-{i}" for i in range(5)]
     assert [r.status for r in replies[:5]] == [200] * 5
     assert replies[1].headers["transfer-encoding"] == "chunked" and b"data: [DONE]" in replies[1].body
-    assert replies[5].status == 200 and orjson.loads(replies[5].body)["status"] == "ok", "then aiohttp answers"
-    assert replies[6].headers["x-request-id"] == "pipe-emb" and replies[6].status == 404, "unknown model, in turn"
+    assert replies[5].status == 200 and orjson.loads(replies[5].body)["status"] == "ok"
+    assert replies[6].status == 200 and b"tollway_" in replies[6].body, "then aiohttp answers, in turn"
+    assert replies[7].headers["x-request-id"] == "pipe-emb" and replies[7].status == 404, "unknown model, in turn"
     conv.close()
 
 
@@ -268,6 +269,18 @@ def test_one_connection_mixing_hot_and_aiohttp_paths(setup):
     assert not conv.closed
     conv.close()
     assert [gw.row(f"mix-{i}")["status"] for i in (1, 2, 3)] == ["ok"] * 3
+
+
+def test_listing_models_first_keeps_the_connection_on_the_lean_server(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    for i, request in enumerate([get("/v1/models"), get("/readyz"), post("/v1/chat/completions", chat(), "lean")]):
+        conv.send(request)
+        reply = conv.replies_done(i + 1)[i]
+        assert reply.status == 200
+        assert "server" not in reply.headers, "aiohttp (which names itself in Server) never took the connection"
+    assert [m["id"] for m in conv.replies[0].json()["data"]] == ["chat", "gpt-4o-mini"]
+    conv.close()
 
 
 def test_http10_stream_is_unchunked_and_closes(setup):

@@ -10,6 +10,7 @@ for work off that path (metric scrapes, webhooks).
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
 
 log = logging.getLogger("tollway.gateway")
+_JSON = {"Content-Type": "application/json; charset=utf-8"}  # as aiohttp's json_response labelled these
 
 
 class Gateway:
@@ -80,17 +82,27 @@ class Gateway:
         return exchange.response
 
     async def _models(self, request: web.Request) -> web.Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "tollway"} for name in self.table.public_names()]
-        return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+        return _response(self.simple_answer("/v1/models"))
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "version": __version__})
+        return _response(self.simple_answer("/healthz"))
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        return _response(self.simple_answer("/readyz"))
+
+    def simple_answer(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        """GET /v1/models, /healthz, /readyz as status, headers, body: any server can send these, so the
+        raw server answers them itself and a client that lists models first stays on the lean path."""
+        if path == "/v1/models":
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": "tollway"}
+                    for name in self.table.public_names()]
+            return 200, {"Content-Type": "application/json"}, orjson.dumps({"object": "list", "data": data})
+        if path == "/healthz":
+            return 200, _JSON, json.dumps({"status": "ok", "version": __version__}).encode()
         problems = self.managed.problems()
         if problems:
-            return web.json_response({"status": "starting", "waiting_for": problems}, status=503)
-        return web.json_response({"status": "ready"})
+            return 503, _JSON, json.dumps({"status": "starting", "waiting_for": problems}).encode()
+        return 200, _JSON, json.dumps({"status": "ready"}).encode()
 
     async def _start(self, app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
@@ -116,3 +128,8 @@ class Gateway:
         await self.session.close()
         await self.upstream.close()
         log.info("ledger flushed (%d rows written); stopped", self.ledger.written)
+
+
+def _response(answer: tuple[int, dict[str, str], bytes]) -> web.Response:
+    status, headers, body = answer
+    return web.Response(status=status, headers=headers, body=body)

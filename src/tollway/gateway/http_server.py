@@ -3,9 +3,10 @@
 aiohttp's server costs ~0.08 ms per request in Request/StreamResponse objects, header handling and its
 chunked writer; this server parses with httptools straight into a `RawExchange` (exchange.py) and writes
 each answer with one `transport.write`. It serves POST /v1/chat/completions, /v1/completions and
-/v1/embeddings (the path without its query string) to RequestLife.
+/v1/embeddings (the path without its query string) to RequestLife, and answers GET /v1/models, /healthz
+and /readyz itself (Gateway.simple_answer), so that a client listing models first stays on this path.
 
-Everything else (models, health, metrics, admin, dashboard, unknown paths) stays on the aiohttp
+Everything else (metrics, admin, dashboard, unknown paths, other methods) stays on the aiohttp
 application. The first request on a connection that is not a hot one switches the connection to aiohttp
 for good: an aiohttp RequestHandler is made from the AppRunner's `web.Server` on the same transport, and
 this protocol keeps parsing and hands it each later request re-serialised (one head with Content-Length,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tollway.gateway")
 
 HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
+SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}  # Gateway.simple_answer
 IDLE_TIMEOUT_S = 75.0  # aiohttp's keep-alive default, which these connections had before
 LINGER_S = 2.0  # how long a refused upload may keep sending after our answer, before the close
 _MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops reading
@@ -277,8 +279,12 @@ class HttpConnection(asyncio.Protocol):
             return
         parser = self.parser
         endpoint = None
-        if not self._to_aiohttp and parser.get_method() == b"POST":
-            endpoint = HOT_PATHS.get(self._url.partition(b"?")[0])
+        if not self._to_aiohttp:
+            method = parser.get_method()
+            if method == b"POST":
+                endpoint = HOT_PATHS.get(self._url.partition(b"?")[0])
+            elif method == b"GET":
+                endpoint = SIMPLE_GETS.get(self._url.partition(b"?")[0])
         keep_alive, http11 = parser.should_keep_alive(), parser.get_http_version() == "1.1"
         # reversed: the first of repeated headers wins, as with aiohttp's headers.get
         headers = LowerCaseHeaders({name.decode("latin-1").lower(): value.decode("utf-8", "surrogateescape")
@@ -338,6 +344,8 @@ class HttpConnection(asyncio.Protocol):
         try:
             if x.error is not None:
                 x.respond(*x.error.rendered({}))
+            elif x.endpoint[0] == "/":  # type: ignore[index]
+                x.respond(*self.server.gateway.simple_answer(x.endpoint))  # type: ignore[arg-type]
             else:
                 await RequestLife(self.server.gateway, x, x.endpoint).handle()  # type: ignore[arg-type]
         except asyncio.CancelledError:
