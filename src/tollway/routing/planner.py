@@ -18,11 +18,18 @@ from tollway.gateway.errors import GatewayError
 from tollway.gateway.request import ClientRequest
 from tollway.routing.complexity import Complexity, heuristic_complexity
 from tollway.routing.features import RequestFeatures, request_features
-from tollway.routing.residency import RESIDENCY_HEADER, ResidencyPolicy, residency_policy, residency_unavailable
+from tollway.routing.residency import (
+    RESIDENCY_HEADER,
+    UNRESTRICTED,
+    ResidencyPolicy,
+    residency_policy,
+    residency_unavailable,
+)
 from tollway.routing.spillover import saturation
 from tollway.routing.strategies import CONFIGURED_ORDER, RankInput, fixed_order, rank
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry
 
+RESIDENCY_ANSWERS_KEPT = 1024  # per route group: (key, key restriction, header) combinations remembered
 CAPABILITY_WORDS = {"vision": "image input", "tools": "tool calls", "json": "JSON output (response_format)"}
 
 
@@ -63,9 +70,8 @@ class Planner:
         """Residency, then capabilities, then the context window. Sets `error` when nothing may serve.
 
         Raises GatewayError(400) for a malformed residency header."""
-        policy = residency_policy(key, group.name, group.options.residency, headers.get(RESIDENCY_HEADER))
-        decision = Decision(group, creq.model, request_features(creq), policy, [])
-        allowed = self._residency(decision, group.deployments)
+        policy, allowed, removed = residency_stage(group, key, headers.get(RESIDENCY_HEADER))
+        decision = Decision(group, creq.model, request_features(creq), policy, [], list(removed))
         if not allowed:
             outside = [f"{r.deployment.name} ({r.deployment.jurisdiction})" for r in decision.removed]
             decision.error = residency_unavailable(creq.model, policy, outside)
@@ -105,19 +111,6 @@ class Planner:
                 decision.notes.append(f"shadow copy to {target.name} skipped: {target.jurisdiction} is outside "
                                       f"the residency policy")
         return decision
-
-    def _residency(self, decision: Decision, deployments: list[RoutedDeployment]) -> list[RoutedDeployment]:
-        policy = decision.policy
-        if policy.allowed is None:
-            return list(deployments)
-        kept = []
-        for dep in deployments:
-            if policy.permits(dep.jurisdiction):
-                kept.append(dep)
-            else:
-                decision.removed.append(Removal(dep, "residency", f"jurisdiction {dep.jurisdiction} is not in "
-                                                                  f"{', '.join(sorted(policy.allowed))}"))
-        return kept
 
     def _capabilities(self, decision: Decision, deployments: list[RoutedDeployment]) -> list[RoutedDeployment]:
         needs = decision.features.needs
@@ -170,6 +163,34 @@ class Planner:
             decision.ordered = kept + spilled
             first = spilled[0]
             decision.reason += f"; spill: {first.name} saturated ({decision.spilled[first.name]}) -> {kept[0].name}"
+
+
+def residency_stage(group: RouteGroupEntry, key: Key | None, header: str | None
+                    ) -> tuple[ResidencyPolicy, list[RoutedDeployment], tuple[Removal, ...]]:
+    """The policy, the deployments it allows (a new list) and the ones it removed, with why.
+
+    The answer depends only on the group, the key's id and restriction and the header's text, so it is
+    worked out once per combination and kept on the group (bounded); a request then copies a list.
+    Raises GatewayError(400) for a malformed header (never cached)."""
+    if header is None and group.options.residency is None and (key is None or key.residency is None):
+        return UNRESTRICTED, list(group.deployments), ()
+    cache = group.residency_answers
+    cache_key = (key.id if key else None, key.residency if key else None, header)
+    answer = cache.get(cache_key)
+    if answer is None:
+        policy = residency_policy(key, group.name, group.options.residency, header)
+        kept, removed = [], []
+        for dep in group.deployments:
+            if policy.permits(dep.jurisdiction):
+                kept.append(dep)
+            else:
+                removed.append(Removal(dep, "residency", f"jurisdiction {dep.jurisdiction} is not in "
+                                                         f"{', '.join(sorted(policy.allowed or ()))}"))
+        if len(cache) >= RESIDENCY_ANSWERS_KEPT:
+            cache.clear()  # more combinations than a deployment sees: start over rather than grow
+        answer = cache[cache_key] = (policy, kept, tuple(removed))
+    policy, kept, removed = answer
+    return policy, list(kept), removed
 
 
 def _incapable(decision: Decision) -> GatewayError:

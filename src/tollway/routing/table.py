@@ -88,6 +88,7 @@ class RouteGroupEntry:
     shadow_target: RoutedDeployment | None = None
     classifier: RoutedDeployment | None = None
     hedge_budget: "HedgeBudget | None" = None
+    residency_answers: dict = field(default_factory=dict)  # the planner's residency stage, per key and header
 
     @property
     def options(self) -> RouteGroup:
