@@ -194,10 +194,12 @@ class Admission:
                                self.hold_ms)
         if request.empty:
             return Ticket(key)
-        try:
-            decision, backend = await self.counters.admit(request)
-        except CountersUnavailable as exc:
-            raise refusals.limits_unavailable(str(exc)) from None
+        decision, backend = self.counters.admit_in_process(request), "local"
+        if decision is None:
+            try:
+                decision, backend = await self.counters.admit(request)
+            except CountersUnavailable as exc:
+                raise refusals.limits_unavailable(str(exc)) from None
         if decision.outcome != OK:
             raise self._refusal(decision, request, self.budgets.lines(record), creq, order, hold.nano)
         if decision.soft_crossed or (self._brownout_groups and budgets):

@@ -84,6 +84,13 @@ class ResilientCounters:
         self._remember(request, decision)
         return decision, "local"
 
+    def admit_in_process(self, request: AdmitRequest) -> Decision | None:
+        """The decision at once, without a coroutine, when there is no Redis; None when there is, and
+        `admit` must be awaited."""
+        if self.redis is not None:
+            return None
+        return self.local.admit_now(request)
+
     def settle_in_process(self, settlement: Settlement) -> bool:
         """Settle at once, without a task, when there is no Redis (the counters are this process's); False
         when there is, and `settle` must be awaited."""
