@@ -155,3 +155,14 @@ def test_a_cheaper_price_is_held_only_once_the_dearer_one_is_a_minute_past(tmp_p
     tokens = creq.raw_size + 10
     assert calc.hold(creq, "chat", step + timedelta(seconds=30)).nano == tokens * 3000
     assert calc.hold(creq, "chat", step + timedelta(minutes=2)).nano == tokens * 1000
+
+
+def test_order_plan_moves_the_paced_deployment_first_and_leaves_a_plan_already_in_order(tmp_path: Path) -> None:
+    from tollway.accounting.admission import Admission, Ticket
+
+    admission = Admission(config(tmp_path))
+    a, b, c = (SimpleNamespace(name=n) for n in "abc")
+    plan = [a, b, c]
+    assert admission.order_plan(Ticket(key=None, paced="a"), plan) is plan  # type: ignore[arg-type]
+    assert admission.order_plan(Ticket(key=None, paced="c"), plan) == [c, a, b]  # type: ignore[arg-type]
+    assert admission.order_plan(Ticket(key=None), plan) is plan  # type: ignore[arg-type]

@@ -235,9 +235,10 @@ class Admission:
 
     def order_plan(self, ticket: Ticket, deployments: list) -> list:
         """`deployments` with the one pacing charged this request to first (others keep their order)."""
-        if not ticket.paced:
+        paced = ticket.paced
+        if not paced or not deployments or deployments[0].name == paced:  # the usual case: already first
             return deployments
-        return sorted(deployments, key=lambda dep: dep.name != ticket.paced)
+        return sorted(deployments, key=lambda dep: dep.name != paced)
 
     def brownout(self, key_id: str, reason: str) -> None:
         """Serve this key from the cheaper route groups of `budgets.brownout` until the end of the UTC day."""
