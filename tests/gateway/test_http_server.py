@@ -242,6 +242,24 @@ def test_an_upload_still_sending_reads_its_413_not_a_reset(setup):
     assert conv.server_closed()
 
 
+def test_a_big_body_in_the_same_read_as_its_head_is_not_taken_for_headers(emulator_factory, gateway_factory):
+    emu = emulator_factory({})
+    gw = gateway_factory(emulator_config(emu, server={"max_body_bytes": 1_000_000}), env=PROVIDER_KEYS)
+    conv = Conversation(gw.port)
+    for i in range(2):  # 300 kB bodies: each arrives in reads of up to 256 kB, head included
+        conv.send(post("/v1/chat/completions", chat("x" * 300_000, max_tokens=4), f"big-{i}"))
+        assert conv.replies_done(i + 1)[i].status == 200, conv.replies[i].body[:300]
+
+
+def test_endless_headers_are_431_and_close(setup):
+    _, gw = setup
+    conv = Conversation(gw.port)
+    conv.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n" + b"x-filler: " + b"f" * 70_000)
+    reply = conv.replies_done(1)[0]
+    assert reply.status == 431 and reply.json()["error"]["code"] == "headers_too_large"
+    assert conv.server_closed()
+
+
 def test_garbage_is_400_and_closes(setup):
     _, gw = setup
     conv = Conversation(gw.port)

@@ -47,6 +47,7 @@ log = logging.getLogger("tollway.gateway")
 HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
 SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}  # Gateway.simple_answer
 IDLE_TIMEOUT_S = 75.0  # aiohttp's keep-alive default, which these connections had before
+MAX_HEAD_BYTES = 65536  # request line and headers; httptools itself sets no limit
 LINGER_S = 2.0  # how long a refused upload may keep sending after our answer, before the close
 _MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops reading
 _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
@@ -208,6 +209,8 @@ class HttpConnection(asyncio.Protocol):
         self._task: asyncio.Task | None = None
         self._drain: asyncio.Future | None = None
         self._discard = self._eof = self._reading_paused = self._continue_owed = False
+        self._head_bytes = 0  # read while no request head was complete: bounded by MAX_HEAD_BYTES
+        self._progress = 0  # heads and messages completed: a read that completes none is all head
 
     # --- the transport's side ---
 
@@ -254,6 +257,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discard:
             return
+        progress = self._progress
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:  # e.g. h2c: ignored, the connection stays HTTP/1.1
@@ -262,6 +266,13 @@ class HttpConnection(asyncio.Protocol):
                 self.data_received(data[exc.args[0]:])
         except httptools.HttpParserError as exc:
             self._malformed(str(exc) or type(exc).__name__)
+            return
+        if self._progress == progress and self._incoming is None and not self._discard:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._discard = True
+                self._fail(GatewayError(431, f"The request line and headers are larger than {MAX_HEAD_BYTES} bytes.",
+                                        "invalid_request_error", "headers_too_large"))
 
     # --- httptools' callbacks ---
 
@@ -277,6 +288,7 @@ class HttpConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._discard:
             return
+        self._head_bytes, self._progress = 0, self._progress + 1
         parser = self.parser
         endpoint = None
         if not self._to_aiohttp:
@@ -316,6 +328,7 @@ class HttpConnection(asyncio.Protocol):
         if self._discard:
             return
         incoming, self._incoming = self._incoming, None
+        self._progress += 1
         if isinstance(incoming, RawExchange):
             incoming.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
             self._enqueue(incoming)
