@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 import tollway.gateway.http_server as http_server
-from tollway.gateway.exchange import LowerCaseHeaders
-from tollway.gateway.http_server import HotPathServer, render_head
+from tollway.gateway.exchange import LowerCaseHeaders, render_head
+from tollway.gateway.http_server import HotPathServer
 
 
 class FakeTransport(asyncio.Transport):
