@@ -1,11 +1,12 @@
-"""What a request's lifecycle needs from an HTTP server, and the aiohttp side of it.
+"""What a request's lifecycle needs from an HTTP server, and its two implementations.
 
 `RequestLife` (handler.py) talks to its client only through an exchange: the request headers (a mapping
 with lower-case names), the body, one `respond` for a whole answer, or `start_stream` for a sink the
-stream relay writes blocks into. Two servers implement it: the raw httptools server (http_server.py),
-which serves the OpenAI endpoints, and `AiohttpExchange` below, for hot requests that arrive on a
-connection aiohttp already owns (one that asked for /metrics or /admin first). Keeping the lifecycle off
-aiohttp's Request/StreamResponse is what lets the hot path skip aiohttp's per-request objects.
+stream relay writes blocks into. `RawExchange` is the hot-path server's (http_server.py): it writes
+HTTP/1.1 framing straight to the transport, one write per answer or per streamed block.
+`AiohttpExchange` is for hot requests on a connection aiohttp already owns (one that asked for /metrics
+or /admin first). Keeping the lifecycle off aiohttp's Request/StreamResponse is what lets the hot path
+skip aiohttp's per-request objects.
 """
 
 from __future__ import annotations
