@@ -51,6 +51,8 @@ _MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops
 _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
                   b"http2-settings", b"keep-alive"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
 class HotPathServer:
     """The protocol factory for `loop.create_server`, and the registry of its connections for shutdown."""
 
