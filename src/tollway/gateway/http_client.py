@@ -82,15 +82,24 @@ class Response:
         return value.decode("latin-1")
 
     async def read(self) -> bytes:
-        """The whole body; the connection goes back to the pool."""
+        """The whole body; the connection goes back to the pool. Woken once per read until the answer is
+        complete (like `next_chunk`, it reads the connection's state directly)."""
+        conn = self._conn
         try:
-            body = await self._conn.read_all()
+            while not conn._complete:
+                if conn._broken is not None:
+                    raise conn._broken
+                conn._waiter = waiter = conn._loop.create_future()
+                await waiter
         except BaseException:
             self.close()
             raise
+        body = conn._body
+        whole = body[0] if len(body) == 1 else b"".join(body)
+        body.clear()
         self._finished = True
-        self._conn.release()
-        return body
+        conn.release()
+        return whole
 
     def set_deadline(self, when: float | None) -> None:
         """Fail whatever waits on this answer with TimeoutError at loop time `when` (None: no deadline).
@@ -213,18 +222,6 @@ class _Connection(asyncio.Protocol):
             self.abort()
             raise
         return Response(self._status, self._raw_headers, self)
-
-    async def read_all(self) -> bytes:
-        """The rest of the body once the answer is complete (no wake-ups for its pieces)."""
-        while not self._complete:
-            if self._broken is not None:
-                raise self._broken
-            self._waiter = self._loop.create_future()
-            await self._waiter
-        body = self._body
-        whole = body[0] if len(body) == 1 else b"".join(body)
-        body.clear()
-        return whole
 
     def set_deadline(self, when: float | None) -> None:
         deadlines = self._pool.deadlines
