@@ -188,3 +188,16 @@ def test_cancelled_deadlines_are_swept_so_memory_follows_what_is_pending() -> No
         return sizes
 
     assert asyncio.run(main()) <= 2 * 64 + 10 + 1
+
+
+def test_a_heap_used_again_in_a_new_event_loop_still_fires() -> None:
+    heap, fired = DeadlineHeap(), []
+
+    async def schedule(label: str, wait_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        heap.add(loop.time() + 0.02, lambda: fired.append(label))
+        await asyncio.sleep(wait_s)
+
+    asyncio.run(schedule("first loop", 0.0))  # armed in a loop that then closes before it is due
+    asyncio.run(schedule("second loop", 0.1))
+    assert "second loop" in fired

@@ -29,6 +29,7 @@ class DeadlineHeap:
         self._heap: list[list] = []  # [when, sequence, callback or None once cancelled or fired]
         self._sequence = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._armed_at = math.inf
         self._cancelled = 0
 
@@ -36,8 +37,8 @@ class DeadlineHeap:
         """Schedule `callback` for loop time `when`; the returned entry is what `cancel` takes."""
         entry = [when, next(self._sequence), callback]
         heapq.heappush(self._heap, entry)
-        if when < self._armed_at:
-            self._arm(when)
+        if when < self._armed_at or self._loop is not asyncio.get_running_loop():  # (a client used in a new loop)
+            self._arm(min(when, self._heap[0][0]))
         return entry
 
     def cancel(self, entry: list) -> None:
@@ -58,8 +59,9 @@ class DeadlineHeap:
     def _arm(self, when: float) -> None:
         if self._handle is not None:
             self._handle.cancel()
+        self._loop = asyncio.get_running_loop()
         self._armed_at = when
-        self._handle = asyncio.get_running_loop().call_at(when, self._fire)
+        self._handle = self._loop.call_at(when, self._fire)
 
     def _fire(self) -> None:
         self._handle, self._armed_at = None, math.inf
