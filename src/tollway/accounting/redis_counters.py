@@ -8,6 +8,7 @@ around this class decide what an outage means (fail closed or open).
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 
 import redis.asyncio as aioredis
@@ -31,8 +32,12 @@ MAX_CONNECTIONS = 10_000
 
 
 def connect(url: str, timeout_s: float = 1.0) -> aioredis.Redis:
-    """A client that fails fast: a dead Redis must cost a request milliseconds, not the default seconds."""
-    return aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+    """A client that fails fast: a dead Redis must cost a request milliseconds, not the default seconds.
+
+    No socket_timeout: redis-py would wrap every send in asyncio.wait_for (a task per command) and every
+    read in a timeout of its own. RedisCounters bounds each whole call instead, one timer per call; a call
+    cut short drops its connection (redis-py disconnects on any exception mid-reply)."""
+    return aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=None,
                                    max_connections=MAX_CONNECTIONS,
                                    socket_connect_timeout=timeout_s,
                                    retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
@@ -51,8 +56,9 @@ def budget_keys(name: str) -> list[str]:
 class RedisCounters:
     name = "redis"
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, timeout_s: float = 1.0) -> None:
         self.client = client
+        self.timeout_s = timeout_s  # per call; past it the call raises TimeoutError (an outage to ResilientCounters)
         self._admit = client.register_script(_script("admit.lua"))
         self._settle = client.register_script(_script("settle.lua"))
         self._state = client.register_script(_script("budget_state.lua"))
@@ -70,7 +76,8 @@ class RedisCounters:
         for check in request.pacing:
             keys += rate_keys(check.subject)
             args += _rate_args(check)
-        return _decision(await self._admit(keys=keys, args=args))
+        async with asyncio.timeout(self.timeout_s):
+            return _decision(await self._admit(keys=keys, args=args))
 
     async def settle(self, settlement: Settlement) -> list[BudgetState]:
         keys: list[str] = []
@@ -81,29 +88,33 @@ class RedisCounters:
         for name, cost, expire_at in settlement.budgets:
             keys += budget_keys(name)
             args += [cost, expire_at]
-        return _states(await self._settle(keys=keys, args=args))
+        async with asyncio.timeout(self.timeout_s):
+            return _states(await self._settle(keys=keys, args=args))
 
     async def revoke(self, key_ids: list[str]) -> None:
         if key_ids:
-            await self.client.sadd(REVOKED_KEY, *key_ids)
+            async with asyncio.timeout(self.timeout_s):
+                await self.client.sadd(REVOKED_KEY, *key_ids)
 
     async def budgets(self, names: list[str]) -> list[BudgetState]:
         if not names:
             return []
         keys = [k for name in names for k in budget_keys(name)]
-        return _states(await self._state(keys=keys, args=[]))
+        async with asyncio.timeout(self.timeout_s):
+            return _states(await self._state(keys=keys, args=[]))
 
     async def add_spend(self, name: str, nano: int, expire_at_s: int) -> None:
         """Count spend settled while Redis was unreachable (reconciling)."""
         key = budget_keys(name)[0]
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with asyncio.timeout(self.timeout_s), self.client.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "spent", nano)
             if expire_at_s:
                 pipe.expireat(key, expire_at_s)
             await pipe.execute()
 
     async def ping(self) -> bool:
-        return bool(await self.client.ping())
+        async with asyncio.timeout(self.timeout_s):
+            return bool(await self.client.ping())
 
     async def close(self) -> None:
         await self.client.aclose()
