@@ -39,9 +39,12 @@ class _MeanShift:
         self.recent_sum: Decimal | int = 0
         self.reference_sum: Decimal | int = 0
 
-    def add(self, value: Decimal | int) -> None:
+    def push(self, value: Decimal | int, min_reference: int, factor: Decimal | None) -> tuple[Decimal, Decimal] | None:
+        """Add the newest value; with a `factor`, return (recent mean, reference mean) when they now differ
+        by it either way (once the recent window is full and the reference holds `min_reference`)."""
         recent = self.recent
-        if len(recent) == self.recent_size:
+        full = len(recent) == self.recent_size
+        if full:
             moved = recent.popleft()
             self.recent_sum -= moved
             reference = self.reference
@@ -51,17 +54,17 @@ class _MeanShift:
             self.reference_sum += moved
         recent.append(value)
         self.recent_sum += value
-
-    def shift(self, min_reference: int, factor: Decimal) -> tuple[Decimal, Decimal] | None:
-        """(recent mean, reference mean) when they differ by `factor` either way, else None."""
-        n_recent, n_reference = len(self.recent), len(self.reference)
-        if n_recent < self.recent_size or n_reference < min_reference:
+        if factor is None or not (full or len(recent) == self.recent_size):
             return None
-        recent = self.recent_sum * n_reference      # recent mean x (n_recent x n_reference)
-        reference = self.reference_sum * n_recent  # reference mean x the same
-        if reference == 0:
-            return self._means() if recent > 0 else None
-        if recent >= reference * factor or recent * factor <= reference:
+        n_reference = len(self.reference)
+        if n_reference < min_reference:
+            return None
+        n_recent = len(recent)
+        scaled_recent = self.recent_sum * n_reference      # recent mean x (n_recent x n_reference)
+        scaled_reference = self.reference_sum * n_recent  # reference mean x the same
+        if scaled_reference == 0:
+            return self._means() if scaled_recent > 0 else None
+        if scaled_recent >= scaled_reference * factor or scaled_recent * factor <= scaled_reference:
             return self._means()
         return None
 
@@ -128,23 +131,21 @@ class DriftWatch:
         state = self._deployments.get(row.deployment)
         if state is None:
             state = self._deployments[row.deployment] = _DeploymentDrift(self.settings)
-        state.cost.add(cost)
-        state.output.add(row.completion_tokens)
+        settings = self.settings
+        cost_shift = state.cost.push(cost, settings.min_reference, settings.cost_factor if alert else None)
+        output_shift = state.output.push(row.completion_tokens, settings.min_reference,
+                                         settings.output_factor if alert else None)
         alerts = []
         if fingerprint:
-            change = state.fingerprint.see(fingerprint, self.settings.fingerprint_samples)
+            change = state.fingerprint.see(fingerprint, settings.fingerprint_samples)
             if change is not None and alert:
                 alerts.append(self._fingerprint_alert(row, *change))
-        if not alert:
-            return []
-        shift = state.cost.shift(self.settings.min_reference, self.settings.cost_factor)
-        if shift is not None:
+        if cost_shift is not None:
             state.cost.adopt_recent()
-            alerts.append(self._shift_alert("cost_drift", "cost per request", "USD", row, *shift))
-        shift = state.output.shift(self.settings.min_reference, self.settings.output_factor)
-        if shift is not None:
+            alerts.append(self._shift_alert("cost_drift", "cost per request", "USD", row, *cost_shift))
+        if output_shift is not None:
             state.output.adopt_recent()
-            alerts.append(self._shift_alert("output_drift", "output length", "completion tokens", row, *shift))
+            alerts.append(self._shift_alert("output_drift", "output length", "completion tokens", row, *output_shift))
         return alerts
 
     def _shift_alert(self, kind: str, what: str, unit: str, row: LedgerRow, recent: Decimal,
