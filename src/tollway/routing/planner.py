@@ -2,7 +2,10 @@
 
 The gateway's Router and `tollway route --explain` run exactly this code, so what --explain prints is
 what the gateway does. Every removal is recorded with its filter and reason; the cost of that is a list
-append per removed deployment.
+append per removed deployment. What depends only on the config and the caller's restrictions (the
+residency stage, per key and header) is worked out once and remembered on the route group; a priority
+group's fixed order is taken as is. What changes per request (capabilities, the prompt's size, live
+statistics, saturation) is read per request.
 """
 
 from __future__ import annotations
