@@ -9,6 +9,7 @@ around this class decide what an outage means (fail closed or open).
 from __future__ import annotations
 
 import asyncio
+import functools
 from importlib import resources
 
 import redis.asyncio as aioredis
@@ -43,14 +44,18 @@ def connect(url: str, timeout_s: float = 1.0) -> aioredis.Redis:
                                    retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
 
 
-def rate_keys(subject: str) -> list[str]:
+# Every admission names the same few subjects and budgets: their keys are built once (bounded: budget
+# names change with each period).
+@functools.lru_cache(maxsize=4096)
+def rate_keys(subject: str) -> tuple[str, ...]:
     base = f"{PREFIX}rl:{subject}"
-    return [base, base + ":tok", base + ":sum"]
+    return (base, base + ":tok", base + ":sum")
 
 
-def budget_keys(name: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def budget_keys(name: str) -> tuple[str, ...]:
     base = f"{PREFIX}bud:{name}"
-    return [base, base + ":res", base + ":hold", base + ":late"]
+    return (base, base + ":res", base + ":hold", base + ":late")
 
 
 class RedisCounters:
