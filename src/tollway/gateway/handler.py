@@ -140,7 +140,8 @@ class RequestLife:
                                                                         payloads.for_(d), self.walk.deadline))
         self._served_by(dep)
         try:
-            sink = await self.x.start_stream({**self.headers, **_SSE_HEADERS})
+            self.headers.update(_SSE_HEADERS)
+            sink = await self.x.start_stream(self.headers)
         except (ConnectionResetError, OSError):
             opened.response.close()
             self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
