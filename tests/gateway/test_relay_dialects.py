@@ -192,3 +192,24 @@ def test_usage_only_chunk_with_a_second_usage_inside_is_dropped_once() -> None:
     assert result.usage == Usage(prompt_tokens=20, completion_tokens=3)
     assert sink.body == b"".join(events[:4] + events[5:])
     assert result.data_events == 4
+
+
+def one_read_script(events: list[bytes]) -> list:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    return [b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + body]
+
+
+@pytest.mark.parametrize("dialect", sorted(STREAMS))
+def test_a_long_stream_arriving_in_one_read_is_relayed_the_same(dialect: str) -> None:
+    """A fast upstream's whole answer in one read (kilobytes, the usage markers near its end)."""
+    events, expected, usage_only_at = STREAMS[dialect]
+    filler = [event(chunk({"content": f" word{i}"})) for i in range(60)]
+    at = 1 if dialect != "lmdeploy" else 0
+    long_events = events[:at] + filler + events[at:]
+    dropped_at = None if usage_only_at is None else usage_only_at + len(filler)
+    result, sink, _ = asyncio.run(relay_once(long_events, dialect, False, one_read_script(long_events)))
+    assert result.error == "" and result.usage == expected
+    forwarded = [e for i, e in enumerate(long_events) if i != dropped_at]
+    assert sink.body == b"".join(forwarded)
+    assert len(sink.body) > 4096 and len(sink.writes) <= 2
+    assert result.data_events == data_events(forwarded)

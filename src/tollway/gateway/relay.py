@@ -31,6 +31,7 @@ _DATA_PREFIX = b"data:"
 _USAGE_KEY = b'"usage"'
 _NULL_USAGE = (b'"usage":null', b'"usage": null')
 _WALK_ALL_MARKERS = 4
+_SMALL_BLOCK = 4096
 
 
 class Sink(Protocol):
@@ -131,9 +132,10 @@ class StreamRelay:
             self._data_events -= 1
         markers = block.count(_USAGE_KEY)
         if markers:
-            # a few markers are told apart one by one (from the end, where usage rides); many are mostly
-            # `"usage":null` on every chunk (OpenAI), counted in one more scan to find the few that are not
-            nulls_counted = markers > _WALK_ALL_MARKERS
+            # `"usage":null` rides on every chunk of some dialects (OpenAI): in a small block (a read per
+            # token) or among many markers, the nulls are counted in one more scan; a few markers in a
+            # large block (a whole answer in one read) are told apart one by one, from the end
+            nulls_counted = markers > _WALK_ALL_MARKERS or len(block) < _SMALL_BLOCK
             candidates = markers - block.count(_NULL_USAGE[0]) if nulls_counted else markers
             if candidates:
                 block = self._take_usage(block, candidates, nulls_counted)
