@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -117,6 +118,7 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     try:
         await runner.setup()
+        _freeze_startup_objects()
         hot = HotPathServer(gateway, runner.server)
         server = await _listen(loop, hot, gateway.config.server, sock)
         stop = asyncio.Event()
@@ -127,6 +129,14 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
         await hot.shutdown(SHUTDOWN_TIMEOUT_S)
     finally:
         await runner.cleanup()
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything built at start-up (modules, config, catalog, tables) out of the collector's sight:
+    it lives as long as the process, and scanning it in every full collection is a pause on the request
+    path that grows with the config, not the traffic."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _listen(loop: asyncio.AbstractEventLoop, hot, server_settings, sock: socket.socket | None):
