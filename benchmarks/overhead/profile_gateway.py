@@ -4,7 +4,7 @@ py-spy reads the process from outside (no instrumentation, so the profile is of 
 runs on the load core so it does not steal the gateway's. Only the thread holding the GIL is sampled
 (`--gil`): a thread waiting on a queue or a lock costs no CPU and must not show up as a cost. Time in C
 below the event loop (uvloop's socket reads and writes, its callbacks) has no Python frame and is charged
-to the loop's entry, aiohttp's `run_app`. The raw collapsed stacks are summarised three
+to the loop's entry (asyncio's `Runner.run`; aiohttp's `run_app` for the bare proxy). The raw collapsed stacks are summarised three
 ways: by library/area (what to replace), by leaf function (what burns the cycles), and by tollway
 function including callees (which of our lines to change). Summaries are small text files kept in
 results/; the raw stacks stay in the work directory (and render as a flame graph with any
