@@ -33,43 +33,56 @@ def cost_usd(usage: Usage, price: Price | None) -> Decimal:
     if price is None:
         raise UnknownPriceError("no catalog price for this provider/model/time/tier; add one under `catalog:` "
                                 "in tollway.yaml (see docs/catalog.md)")
-    rates, divisor = _billing_rates(price)
+    (input_rate, cached_rate, write_rate, write_1h_rate, output_rate), divisor = _billing_rates(price)
     write_1h = min(getattr(usage, "cache_write_1h_tokens", 0), usage.cache_write_tokens)
     terms = (
-        ("input", usage.uncached_prompt_tokens, rates["input"]),
-        ("cached_input", usage.cached_tokens, rates["cached_input"]),
-        ("cache_write", usage.cache_write_tokens - write_1h, rates["cache_write"]),
-        ("cache_write_1h", write_1h, rates["cache_write_1h"]),
-        ("output", usage.completion_tokens, rates["output"]),
+        (usage.uncached_prompt_tokens, input_rate),
+        (usage.cached_tokens, cached_rate),
+        (usage.cache_write_tokens - write_1h, write_rate),
+        (write_1h, write_1h_rate),
+        (usage.completion_tokens, output_rate),
     )
     total = _ZERO
-    missing = []
-    for name, tokens, rate in terms:
+    missing = False
+    for tokens, rate in terms:
         if tokens <= 0:
             continue
         if rate.is_nan():
-            missing.append(f"{name} ({tokens} tokens)")
+            missing = True
             continue
-        total = _EXACT.add(total, _EXACT.multiply(Decimal(tokens), rate))
+        total = _EXACT.add(total, _EXACT.multiply(tokens, rate))
     if missing:
-        raise UnknownPriceError(_missing_message(price, missing))
+        raise UnknownPriceError(_missing_message(price, [f"{name} ({tokens} tokens)" for name, (tokens, rate)
+                                                         in zip(_RATE_NAMES, terms) if tokens > 0 and rate.is_nan()]))
     total = total.scaleb(-6, _EXACT)
     return total if divisor is None else _EXACT.divide(total, divisor)
 
 
-def _billing_rates(price: Price) -> tuple[dict[str, Decimal], Decimal | None]:
-    """The rates to multiply by, and what to divide the sum by.
+# Billing rates per Price, made once: a request's price is one of a few catalog objects, and unpacking one
+# (a dict per rate name, a CNY check) cost more than the arithmetic. Keyed by id() with the Price kept in
+# the value, so an id is never reused while its entry lives; bounded so config reloads cannot grow it.
+_rates_cache: dict[int, tuple[Price, tuple[tuple[Decimal, ...], Decimal | None]]] = {}
+
+
+def _billing_rates(price: Price) -> tuple[tuple[Decimal, ...], Decimal | None]:
+    """The rates to multiply by (in _RATE_NAMES order), and what to divide the sum by.
 
     A CNY price is costed in CNY and converted once at the end, so 7.2 CNY at 7.2 CNY/USD is exactly $1
     (converting each rate first would leave a rounding tail).
     """
+    cached = _rates_cache.get(id(price))
+    if cached is not None and cached[0] is price:
+        return cached[1]
+    if len(_rates_cache) >= 1024:
+        _rates_cache.clear()
     original = price.original
     if original is not None and original.get("cny_per_usd"):
-        rates = {name: _known(original.get(name)) for name in _RATE_NAMES}
-        return rates, original["cny_per_usd"]
-    rates = {name: getattr(price, name) for name in ("input", "cached_input", "cache_write", "output")}
-    rates["cache_write_1h"] = price.cache_write if price.cache_write_1h is None else price.cache_write_1h
-    return rates, None
+        found = tuple(_known(original.get(name)) for name in _RATE_NAMES), original["cny_per_usd"]
+    else:
+        write_1h = price.cache_write if price.cache_write_1h is None else price.cache_write_1h
+        found = (price.input, price.cached_input, price.cache_write, write_1h, price.output), None
+    _rates_cache[id(price)] = (price, found)
+    return found
 
 
 def _known(value: object) -> Decimal:
