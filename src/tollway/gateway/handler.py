@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 # Request ids: a random per-process prefix and a counter; unique across replicas, and cheaper than uuid4.
-_REQUEST_IDS = (f"{secrets.token_hex(6)}{n:010x}" for n in itertools.count(1))
+_REQUEST_ID_PREFIX = secrets.token_hex(6)  # made once: a generator expression would re-evaluate it per id
+_REQUEST_IDS = (f"{_REQUEST_ID_PREFIX}{n:010x}" for n in itertools.count(1))
 _NO_USAGE = Usage(source="")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # LedgerRow is built positionally (a sixth of the keyword call's cost); this is the order that assumes.
@@ -54,7 +55,7 @@ class RequestLife:
 
     __slots__ = ("gw", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
-                 "key", "ticket", "fingerprint", "plan_residency")
+                 "key", "ticket", "fingerprint", "plan_residency", "total")
 
     def __init__(self, gw: "Gateway", x: Exchange, endpoint: str) -> None:
         self.gw = gw
@@ -76,6 +77,7 @@ class RequestLife:
         self.fingerprint = ""
         self.plan_residency: frozenset[str] | None = None
         self.ticket: Ticket | None = None
+        self.total: tuple[str, bool] | None = None  # the total cost's usd_text and priced flag, once made
 
     async def handle(self) -> None:
         """Serve the request through its exchange. A whole answer is handed to the exchange after the
@@ -127,7 +129,9 @@ class RequestLife:
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
         cost, priced = self._total_cost()
-        self.headers["x-tollway-cost-usd"] = usd_text(cost) if priced else "unknown"
+        text = usd_text(cost)
+        self.total = (text, priced)  # the row reuses it: no await between here and _account
+        self.headers["x-tollway-cost-usd"] = text if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
         self.headers["Content-Type"] = reply.content_type
         return 200, self.headers, reply.body
@@ -168,9 +172,12 @@ class RequestLife:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             parsed = None
-        usage = usage_from_body(dep.dialect, parsed) if isinstance(parsed, dict) else None
-        if isinstance(parsed, dict):
-            self.fingerprint = str(parsed.get("system_fingerprint") or "")
+        usage = None
+        if type(parsed) is dict:
+            usage = usage_from_body(dep.dialect, parsed)
+            fingerprint = parsed.get("system_fingerprint")
+            if fingerprint:
+                self.fingerprint = fingerprint if type(fingerprint) is str else str(fingerprint)
         if usage is None:
             usage = estimate_usage(prompt_text(self.creq), _answer_text(parsed))
         return usage
@@ -179,8 +186,7 @@ class RequestLife:
         dep, usage = self.deployment, self.usage
         if dep is None or usage is None:
             return
-        arrived = _EPOCH + timedelta(microseconds=self.arrived)
-        cost = try_cost_usd(usage, self.gw.pricer.price(dep, arrived, usage.prompt_tokens))
+        cost = try_cost_usd(usage, self.gw.pricer.price_at(dep, self.arrived, usage.prompt_tokens))
         self.priced = cost is not None
         self.cost = cost if cost is not None else Decimal(0)
 
@@ -205,7 +211,11 @@ class RequestLife:
     def _row(self) -> LedgerRow:
         now = asyncio.get_running_loop().time()
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or _NO_USAGE, self.walk
-        cost, priced = self._total_cost()
+        if self.total is None:
+            cost, priced = self._total_cost()
+            cost_text = usd_text(cost)
+        else:
+            cost_text, priced = self.total
         ttft = (self.ttft - self.started) * 1000 if self.ttft is not None else None
         if dep is not None:
             name, provider, upstream_model, jurisdiction = dep.name, dep.provider, dep.upstream_model, dep.jurisdiction
@@ -216,7 +226,7 @@ class RequestLife:
             self.http_status, self.key.id if self.key else "", self.group, name, provider, upstream_model,
             jurisdiction, [a.to_ledger() for a in walk.attempts] if walk else [], usage.prompt_tokens,
             usage.cached_tokens, usage.cache_write_tokens, usage.completion_tokens, usage.reasoning_tokens,
-            usage.source, usd_text(cost), ttft, (now - self.started) * 1000, self.error,
+            usage.source, cost_text, ttft, (now - self.started) * 1000, self.error,
             1 if creq is not None and creq.stream else 0, 0, 1 if priced else 0, self.fingerprint,
             self._features_json())
 

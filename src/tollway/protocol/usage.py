@@ -59,6 +59,7 @@ class CacheSplitUsage(Usage):
 DIALECTS = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama",
             "anthropic")
 _EMPTY: Mapping = {}
+_KNOWN_DIALECTS = frozenset(DIALECTS)
 
 
 def usage_from_body(dialect: str, body: Mapping) -> Usage | None:
@@ -174,7 +175,7 @@ def estimate_usage(prompt_text: str, completion_text: str) -> Usage:
 
 
 def _check_dialect(dialect: str) -> None:
-    if dialect not in DIALECTS:
+    if dialect not in _KNOWN_DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
 
 
