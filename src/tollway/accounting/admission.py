@@ -10,6 +10,8 @@ one to settle. See docs/budgets.md for the model and its guarantees.
 All three run on every request, so what can be prepared is: a presented secret that verified once maps
 straight to its key (until any key changes), a key's limits and budget names are built once per key
 version and period, hold prices once per minute (holds.py), and money stays in integer nano-dollars.
+With counters in this process, a key's windows and budgets are resolved once into objects reserve and
+settle charge directly (prepared_admission.py); a refusal or anything unusual takes the generic path.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.limits import RateLimits
 from tollway.accounting.nano_usd import exact_text, from_nano, text_to_nano, to_nano, usd_text
 from tollway.accounting import refusals
+from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
 from tollway.accounting.settings import redact_url
@@ -77,6 +80,7 @@ class Ticket:
     rates: Sequence[RateCheck] = ()
     budgets: Sequence[BudgetCheck] = ()
     paced: str = ""              # the deployment pacing charged this request to ("" for none)
+    prepared: PreparedKey | None = field(default=None, repr=False, compare=False)  # what admit_prepared charged
 
     @property
     def held_usd(self) -> str:
@@ -108,6 +112,7 @@ class Admission:
         self._brownouts: dict[str, tuple[str, datetime]] = {}   # "key:<id>" / "team:<name>" -> (reason, until)
         self._listeners: list[Callable[[dict], None]] = []
         self._settling: set[asyncio.Task] = set()
+        self._in_process = InProcessAdmission(self.limits, self.budgets)
         self._status_task: asyncio.Task | None = None
 
     async def start(self, app: web.Application | None = None) -> None:
@@ -188,6 +193,21 @@ class Admission:
         order = self.holds.groups.get(group, []) if deployments is None else deployments
         hold = self.holds.hold(creq, group)
         tokens = hold.estimated_tokens
+        if self.counters.redis is None:  # in process: the prepared path, unless the request does not fit
+            local = self.counters.local
+            prepared, pacing = self._in_process.key(record, local), self._in_process.pacing(order, local)
+            if pacing is None and prepared.empty:
+                return Ticket(key)
+            ticket = next(self._tickets)
+            decision = local.admit_prepared(prepared, pacing, order, ticket, tokens, hold.nano, self.hold_ms,
+                                            self._brownout_groups)
+            if decision is not None:
+                checks = prepared.budget_checks
+                if decision.soft_crossed or (self._brownout_groups and checks):
+                    self._watch_thresholds(self.budgets.lines(record), checks, decision)
+                paced = order[decision.paced].name if decision.paced >= 0 else ""
+                return Ticket(key, hold.nano if checks else 0, tokens, ticket, "local", prepared.rate_checks, checks,
+                              paced, prepared)
         budgets = self.budgets.key_checks(record, hold.nano)
         request = AdmitRequest(next(self._tickets), record.id if record is not None and self.counters.shared else "",
                                self.limits.checks(record, tokens), budgets, self.limits.pacing(order, tokens),
@@ -213,7 +233,8 @@ class Admission:
             return
         if ticket.backend == "local" and not self.counters.shared:  # nothing to wait for: no task
             try:
-                self.counters.settle_in_process(self._settlement(ticket, row))
+                if not self._in_process.settle(ticket, row, self.counters.local):
+                    self.counters.settle_in_process(self._settlement(ticket, row))
             except Exception:
                 log.exception("settling request %s failed; its hold is released when it expires", row.id)
             return
@@ -362,8 +383,7 @@ class Admission:
         if served and served != paced and self.limits.is_paced(served):
             fixes.append(filled(RateFix, ("add", self.limits.subject(served), tokens)))
         if ticket.budgets and cost > ticket.held_nano:
-            log.warning("request %s cost $%s, more than the $%s held for it: the upstream reported more tokens "
-                        "than the request allowed", row.id, row.cost_usd, ticket.held_usd)
+            warn_overspent(ticket, row)
         return Settlement(ticket.id, fixes, [(check.name, cost, check.expire_at_s) for check in ticket.budgets])
 
     def _all_budget_lines(self) -> list[BudgetLine]:

@@ -73,11 +73,16 @@ class Budgets:
         """checks(lines(record), hold_nano) now, from what was prepared for the key's current periods."""
         if record is None:
             return []
-        prepared = self._prepared.get(record.id)
-        if prepared is None or prepared[0] != record.seq or time.time() >= prepared[1]:
-            prepared = self._prepare(record)
         return [filled(BudgetCheck, (name, limit, soft, hold_nano, expire))
-                for name, limit, soft, expire in prepared[2]]
+                for name, limit, soft, expire in self.key_budgets(record, time.time())[1]]
+
+    def key_budgets(self, record: KeyRecord, now_s: float) -> tuple[float, list[tuple[str, int, int, int]]]:
+        """(valid until unix s, (counter name, limit, soft, expire_at_s) per budget) of the key's budgets in
+        the periods in force at `now_s`, prepared once per key version and period."""
+        prepared = self._prepared.get(record.id)
+        if prepared is None or prepared[0] != record.seq or now_s >= prepared[1]:
+            prepared = self._prepare(record)
+        return prepared[1], prepared[2]
 
     def _prepare(self, record: KeyRecord) -> tuple[int, float, list[tuple[str, int, int, int]]]:
         """The key's checks for the periods in force now, valid until the first of them resets."""

@@ -22,10 +22,14 @@ class RateLimits:
         """The key's and its team's limits (prepared once per key version), charged `tokens`."""
         if record is None:
             return []
+        return [filled(RateCheck, (subject, rpm, tpm, tokens)) for subject, rpm, tpm in self.key_limits(record)]
+
+    def key_limits(self, record: KeyRecord) -> list[tuple[str, int | None, int | None]]:
+        """(subject, rpm, tpm) of the key's and its team's limits, prepared once per key version."""
         prepared = self._keys.get(record.id)
         if prepared is None or prepared[0] != record.seq:
             prepared = self._keys[record.id] = (record.seq, self._limits_of(record))
-        return [filled(RateCheck, (subject, rpm, tpm, tokens)) for subject, rpm, tpm in prepared[1]]
+        return prepared[1]
 
     def _limits_of(self, record: KeyRecord) -> list[tuple[str, int | None, int | None]]:
         limits = []

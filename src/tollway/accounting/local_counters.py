@@ -18,10 +18,13 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from tollway.accounting.counters import (BUDGET, OK, PACING, REVOKED, RPM, TPM, WINDOW_MS, AdmitRequest, BudgetState,
                                          Decision, RateCheck, Settlement)
+
+if TYPE_CHECKING:
+    from tollway.accounting.prepared_admission import PacingTable, PreparedKey
 
 _GONE = -1  # a slot's millisecond once it has left the window: later corrections must not touch the totals
 
@@ -141,6 +144,15 @@ class LocalCounters:
         self._expiries: list[tuple[int, str]] = []  # heap of (expires at ms, ticket); settled ones dropped lazily
         self._revoked: set[str] = set()
         self._admissions = 0
+        self.generation = 0  # bumped whenever an entry is forgotten: prepared references to it are stale
+
+    def window(self, subject: str) -> _RateWindow:
+        """A subject's rate window (created empty), for preparing references to it."""
+        return self._rates.get(subject) or self._rates.setdefault(subject, _RateWindow())
+
+    def budget(self, name: str, expire_at_s: int) -> _Budget:
+        """A budget's counters (created at zero), for preparing references to it."""
+        return self._budgets.get(name) or self._new_budget(name, expire_at_s)
 
     async def admit(self, request: AdmitRequest) -> Decision:
         return self.admit_now(request)
@@ -185,22 +197,81 @@ class LocalCounters:
             paced_window.add(ticket, request.pacing[paced].tokens, now)
         if not budgets:
             return Decision(OK, budgets=[], soft_crossed=[], paced=paced)
-        return self._reserve(request, budgets, now, paced)
+        return self._reserve(ticket, [(b, c.limit_nano, c.soft_nano) for b, c in zip(budgets, request.budgets)],
+                             [c.hold_nano for c in request.budgets], now + request.hold_ms, paced)
 
-    def _reserve(self, request: AdmitRequest, budgets: list[_Budget], now: int, paced: int) -> Decision:
-        states, crossed, holds = [], [], []
-        for index, (check, budget) in enumerate(zip(request.budgets, budgets)):
-            budget.reserved += check.hold_nano
-            holds.append(check.hold_nano)
-            states.append(BudgetState(budget.spent, budget.reserved))
-            if check.soft_nano and not budget.alerted and budget.spent + budget.reserved >= check.soft_nano:
+    def admit_prepared(self, prepared: PreparedKey, pacing: PacingTable | None, order: list, ticket: str,
+                       tokens: int, hold_nano: int, hold_ms: int, states: bool = False) -> Decision | None:
+        """admit_now for a prepared key (its checks charged `tokens` and `hold_nano`; `pacing` over `order`
+        when pacing applies), without looking anything up by name. None when the request does not fit or
+        the preparation went stale: then nothing was written, and admit_now answers (and words a refusal).
+        The decision's budget states are filled only when a soft threshold was crossed or `states` asks."""
+        now = int(self._clock() * 1000)
+        self._admissions += 1
+        if not self._admissions & 1023:
+            self._forget_old(now)
+        if self._expiries and self._expiries[0][0] <= now:
+            self._release_expired(now)
+        if prepared.generation != self.generation:
+            return None
+        horizon = now - WINDOW_MS
+        for window, rpm, tpm in prepared.rates:
+            if window.slots and window.slots[0][0] <= horizon:
+                window.purge(now)
+            if (rpm is not None and window.requests >= rpm) or (tpm is not None and window.tokens + tokens > tpm):
+                return None
+        for budget, limit, _ in prepared.budgets:
+            if budget.spent + budget.reserved + hold_nano > limit:
+                return None
+        paced, paced_window = -1, None
+        if pacing is not None:
+            for index, candidate in enumerate(order):
+                window, rpm, tpm = pacing[candidate.name]
+                if window is None:
+                    paced = index
+                    break
+                if window.slots and window.slots[0][0] <= horizon:
+                    window.purge(now)
+                if (rpm is None or window.requests < rpm) and (tpm is None or window.tokens + tokens <= tpm):
+                    paced, paced_window = index, window
+                    break
+            else:
+                return None
+        for window, _, _ in prepared.rates:
+            window.add(ticket, tokens, now)
+        if paced_window is not None:
+            paced_window.add(ticket, tokens, now)
+        if not prepared.budgets:
+            return Decision(OK, -1, 0, [], [], paced)
+        crossed = []
+        for index, (budget, _, soft) in enumerate(prepared.budgets):
+            budget.reserved += hold_nano
+            if soft and not budget.alerted and budget.spent + budget.reserved >= soft:
                 budget.alerted = True
                 crossed.append(index)
-        expires = now + request.hold_ms
-        self._held[request.ticket] = _Held(expires, budgets, holds)
-        heapq.heappush(self._expiries, (expires, request.ticket))
+        held = prepared.held_budgets
+        self._hold(ticket, _Held(now + hold_ms, held.copy(), [hold_nano] * len(held)))
+        if crossed or states:  # each budget once: its state now is its state right after its hold
+            return Decision(OK, -1, 0, [BudgetState(b.spent, b.reserved) for b in held], crossed, paced)
+        return Decision(OK, -1, 0, [], crossed, paced)
+
+    def _hold(self, ticket: str, held: _Held) -> None:
+        self._held[ticket] = held
+        heapq.heappush(self._expiries, (held.expires_ms, ticket))
         if len(self._expiries) > 2 * len(self._held) + 64:
             self._compact_expiries()
+
+    def _reserve(self, ticket: str, budgets: list[tuple[_Budget, int, int]], holds: list[int], expires: int,
+                 paced: int) -> Decision:
+        """Place the holds on (budget, limit, soft threshold) that all have room."""
+        states, crossed = [], []
+        for index, (budget, _, soft) in enumerate(budgets):
+            budget.reserved += holds[index]
+            states.append(BudgetState(budget.spent, budget.reserved))
+            if soft and not budget.alerted and budget.spent + budget.reserved >= soft:
+                budget.alerted = True
+                crossed.append(index)
+        self._hold(ticket, _Held(expires, [entry[0] for entry in budgets], holds))
         return Decision(OK, budgets=states, soft_crossed=crossed, paced=paced)
 
     async def settle(self, settlement: Settlement) -> list[BudgetState]:
@@ -216,17 +287,42 @@ class LocalCounters:
         ticket = settlement.ticket
         for op, subject, tokens in settlement.rates:
             self._window(subject, now).correct(ticket, op, tokens, now)
-        if not settlement.budgets:
+        return self._settle_budgets(ticket, settlement.budgets)
+
+    def settle_prepared(self, prepared: PreparedKey, paced: _RateWindow | None, ticket: str, tokens: int,
+                        cost_nano: int) -> None:
+        """settle_quietly for a ticket admitted by admit_prepared with `prepared` (still current) and served
+        where pacing charged it (its window `paced`, None when unpaced): the real tokens and cost replace
+        its estimate and holds, on the objects admission charged."""
+        now = int(self._clock() * 1000)
+        for window, _, _ in prepared.rates:
+            window.correct(ticket, "fix", tokens, now)
+        if paced is not None:
+            paced.correct(ticket, "fix", tokens, now)
+        if not prepared.budgets:
+            return
+        held = self._held.pop(ticket, None)
+        if held is not None and len(held.budgets) == len(prepared.budgets):  # placed on exactly these
+            for budget, hold in zip(held.budgets, held.holds):
+                budget.reserved -= hold
+                budget.spent += cost_nano
+            return
+        if held is not None:
+            self._held[ticket] = held
+        self._settle_budgets(ticket, [(c.name, cost_nano, c.expire_at_s) for c in prepared.budget_checks])
+
+    def _settle_budgets(self, ticket: str, budgets: list[tuple[str, int, int]]) -> list[_Budget]:
+        if not budgets:
             return []
         held = self._held.pop(ticket, None)
-        if held is not None and len(held.budgets) == len(settlement.budgets) and \
-                all(b.name == s[0] for b, s in zip(held.budgets, settlement.budgets)):
-            for budget, hold, (_, cost, _) in zip(held.budgets, held.holds, settlement.budgets):
+        if held is not None and len(held.budgets) == len(budgets) and \
+                all(b.name == s[0] for b, s in zip(held.budgets, budgets)):
+            for budget, hold, (_, cost, _) in zip(held.budgets, held.holds, budgets):
                 budget.reserved -= hold  # the usual case: every hold of the request, in admission order
                 budget.spent += cost
             return held.budgets
         settled = []
-        for name, cost, expire in settlement.budgets:
+        for name, cost, expire in budgets:
             budget = self._budgets.get(name) or self._new_budget(name, expire)
             hold = _take_hold(held, budget) if held is not None else None
             if hold is not None:
@@ -311,7 +407,8 @@ class LocalCounters:
 
     def _forget_old(self, now: int) -> None:
         """Drop periods that ended, idle rate windows and uncorrectable tickets, so memory stays bounded."""
-        for name in [n for n, b in self._budgets.items() if b.expire_at_s * 1000 < now]:
+        ended = [n for n, b in self._budgets.items() if b.expire_at_s * 1000 < now]
+        for name in ended:
             del self._budgets[name]
         idle = []
         for subject, window in self._rates.items():
@@ -321,6 +418,8 @@ class LocalCounters:
                 idle.append(subject)
         for subject in idle:
             del self._rates[subject]
+        if ended or idle:
+            self.generation += 1
 
 
 def _take_hold(held: _Held, budget: _Budget) -> int | None:

@@ -1,0 +1,149 @@
+"""A key's admission compiled against the in-process counters: what reserve and settle touch, found once.
+
+Without Redis, admitting a request means: look up each of the key's rate windows and budgets by name,
+check them, add to them. The names, limits and the objects they name change only when the key record
+changes, a budget period ends, or the counters drop idle entries, so they are resolved once into a
+PreparedKey holding the _RateWindow and _Budget objects themselves; per request, reserve then checks and
+adds in a loop over them (LocalCounters.admit_prepared), and settle corrects the same objects.
+
+A PreparedKey is valid while the key's version and budget periods are those it was built for and the
+counters' `generation` (bumped whenever they forget an entry) is the one it saw. Anything unusual (a
+refusal, a stale preparation, a settle that does not match its hold) takes the generic path of
+counters.py, which answers exactly as before: the prepared path only skips the lookups.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from tollway.accounting.budgets import Budgets
+from tollway.accounting.counters import BudgetCheck, RateCheck, filled
+from tollway.accounting.keys import KeyRecord
+from tollway.accounting.ledger_schema import LedgerRow
+from tollway.accounting.limits import RateLimits, deployment_subject
+from tollway.accounting.local_counters import LocalCounters, _Budget, _RateWindow
+from tollway.accounting.nano_usd import text_to_nano
+
+if TYPE_CHECKING:
+    from tollway.accounting.admission import Ticket
+
+log = logging.getLogger("tollway.admission")
+
+
+class PreparedKey:
+    """One key version's windows and budgets (for one set of budget periods) in one LocalCounters."""
+
+    __slots__ = ("budget_checks", "budgets", "counters", "generation", "held_budgets", "rate_checks", "rates", "seq",
+                 "valid_until")
+
+    def __init__(self, seq: int, valid_until: float, counters: LocalCounters,
+                 limits: list[tuple[str, int | None, int | None]],
+                 budgets: list[tuple[str, int, int, int]]) -> None:
+        self.seq = seq
+        self.valid_until = valid_until       # unix s: the first of its budget periods ends then
+        self.counters = counters
+        self.generation = counters.generation
+        self.rates: list[tuple[_RateWindow, int | None, int | None]] = \
+            [(counters.window(subject), rpm, tpm) for subject, rpm, tpm in limits]
+        self.budgets: list[tuple[_Budget, int, int]] = \
+            [(counters.budget(name, expire), limit, soft) for name, limit, soft, expire in budgets]
+        self.held_budgets = [budget for budget, _, _ in self.budgets]
+        # what the generic path needs of them (a fallback settle, threshold alerts): names, not amounts
+        self.rate_checks = [filled(RateCheck, (subject, rpm, tpm, 0)) for subject, rpm, tpm in limits]
+        self.budget_checks = [filled(BudgetCheck, (name, limit, soft, 0, expire))
+                              for name, limit, soft, expire in budgets]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rates or self.budgets)
+
+    def current(self, seq: int, now_s: float, counters: LocalCounters) -> bool:
+        return seq == self.seq and now_s < self.valid_until and counters is self.counters \
+            and counters.generation == self.generation
+
+
+class PacingTable(dict):
+    """deployment name -> (its window or None when unlimited, rpm, tpm), filled on first use; emptied (by
+    Admission) whenever the counters it points into forget entries."""
+
+    def __init__(self, counters: LocalCounters, limits: dict) -> None:
+        super().__init__()
+        self.counters = counters
+        self.generation = counters.generation
+        self.limits = limits
+
+    def __missing__(self, name: str) -> tuple[_RateWindow | None, int | None, int | None]:
+        limit = self.limits.get(name)
+        if limit is None or (limit.rpm is None and limit.tpm is None):
+            entry = self[name] = (None, None, None)
+        else:
+            entry = self[name] = (self.counters.window(deployment_subject(name)), limit.rpm, limit.tpm)
+        return entry
+
+    def current(self, counters: LocalCounters) -> bool:
+        return counters is self.counters and counters.generation == self.generation
+
+
+class InProcessAdmission:
+    """The PreparedKeys (per key id, "" for requests without a key) and the pacing table, kept current."""
+
+    def __init__(self, limits: RateLimits, budgets: Budgets) -> None:
+        self.limits = limits
+        self.budgets = budgets
+        self._keys: dict[str, PreparedKey] = {}
+        self._pacing: PacingTable | None = None
+
+    def key(self, record: KeyRecord | None, local: LocalCounters) -> PreparedKey:
+        """The key's current PreparedKey in `local`, built again when the key, a budget period or `local`'s
+        entries changed."""
+        now_s = time.time()
+        key_id, seq = (record.id, record.seq) if record is not None else ("", -1)
+        prepared = self._keys.get(key_id)
+        if prepared is not None and prepared.current(seq, now_s, local):
+            return prepared
+        if record is None:
+            limits, (until, budgets) = [], (float("inf"), [])
+        else:
+            limits, (until, budgets) = self.limits.key_limits(record), self.budgets.key_budgets(record, now_s)
+        prepared = self._keys[key_id] = PreparedKey(seq, until, local, limits, budgets)
+        return prepared
+
+    def pacing(self, order: list, local: LocalCounters) -> PacingTable | None:
+        """The pacing windows for `order` when any of its deployments is paced; None when pacing does not apply."""
+        deployments = self.limits.deployments
+        if not deployments or not any(c.name in deployments for c in order):
+            return None
+        table = self._pacing
+        if table is None or not table.current(local):
+            table = self._pacing = PacingTable(local, deployments)
+        return table
+
+    def settle(self, ticket: Ticket, row: LedgerRow, local: LocalCounters) -> bool:
+        """Settle a ticket admit_prepared charged, on the objects it charged, when nothing has moved since
+        and it was served where pacing charged it (the usual case); False: settle it the generic way."""
+        prepared = ticket.prepared
+        if prepared is None or prepared.counters is not local or prepared.generation != local.generation:
+            return False
+        served, paced = row.deployment, ticket.paced
+        window = None
+        if paced:
+            table = self._pacing
+            if served != paced or table is None or not table.current(local):
+                return False
+            window = table[paced][0]
+            if window is None:
+                return False
+        elif served and self.limits.is_paced(served):
+            return False  # served by a paced deployment pacing did not charge: the generic settle adds it
+        cost = text_to_nano(row.cost_usd or "0")
+        if prepared.budgets and cost > ticket.held_nano:
+            warn_overspent(ticket, row)
+        local.settle_prepared(prepared, window, ticket.id, row.prompt_tokens + row.completion_tokens, cost)
+        return True
+
+
+def warn_overspent(ticket: Ticket, row: LedgerRow) -> None:
+    log.warning("request %s cost $%s, more than the $%s held for it: the upstream reported more tokens "
+                "than the request allowed", row.id, row.cost_usd, ticket.held_usd)
