@@ -18,6 +18,7 @@ from tollway.catalog.pricing import Price
 from tollway.protocol.usage import Usage
 
 _EXACT = Context(prec=60)
+_ADD, _MULTIPLY = _EXACT.add, _EXACT.multiply
 _ZERO = Decimal(0)
 _UNKNOWN = Decimal("NaN")
 _RATE_NAMES = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
@@ -33,27 +34,18 @@ def cost_usd(usage: Usage, price: Price | None) -> Decimal:
     if price is None:
         raise UnknownPriceError("no catalog price for this provider/model/time/tier; add one under `catalog:` "
                                 "in tollway.yaml (see docs/catalog.md)")
-    (input_rate, cached_rate, write_rate, write_1h_rate, output_rate), divisor = _billing_rates(price)
-    write_1h = min(getattr(usage, "cache_write_1h_tokens", 0), usage.cache_write_tokens)
-    terms = (
-        (usage.uncached_prompt_tokens, input_rate),
-        (usage.cached_tokens, cached_rate),
-        (usage.cache_write_tokens - write_1h, write_rate),
-        (write_1h, write_1h_rate),
-        (usage.completion_tokens, output_rate),
-    )
+    rates, divisor = _billing_rates(price)
+    written = usage.cache_write_tokens
+    write_1h = 0 if type(usage) is Usage else min(getattr(usage, "cache_write_1h_tokens", 0), written)
+    counts = (usage.uncached_prompt_tokens, usage.cached_tokens, written - write_1h, write_1h, usage.completion_tokens)
     total = _ZERO
-    missing = False
-    for tokens, rate in terms:
-        if tokens <= 0:
-            continue
-        if rate.is_nan():
-            missing = True
-            continue
-        total = _EXACT.add(total, _EXACT.multiply(tokens, rate))
-    if missing:
-        raise UnknownPriceError(_missing_message(price, [f"{name} ({tokens} tokens)" for name, (tokens, rate)
-                                                         in zip(_RATE_NAMES, terms) if tokens > 0 and rate.is_nan()]))
+    for tokens, rate in zip(counts, rates):
+        if tokens > 0:
+            if rate.is_nan():
+                missing = [f"{name} ({count} tokens)" for name, count, known in zip(_RATE_NAMES, counts, rates)
+                           if count > 0 and known.is_nan()]
+                raise UnknownPriceError(_missing_message(price, missing))
+            total = _ADD(total, _MULTIPLY(tokens, rate))
     total = total.scaleb(-6, _EXACT)
     return total if divisor is None else _EXACT.divide(total, divisor)
 
