@@ -105,12 +105,15 @@ class HoldCalculator:
         completion = self._completion_bound(creq, self._max_output.get(group, 0))
         minute = int((at.timestamp() if at is not None else time.time()) // 60)
         rates = self._rates(group, minute, prompt)
-        costs = [prompt * p + completion * o for p, o in rates.candidates]
-        if len(costs) > 1 and group in self.hedged:
-            costs.sort(reverse=True)
+        if group in self.hedged and len(rates.candidates) > 1:
+            costs = sorted((prompt * p + completion * o for p, o in rates.candidates), reverse=True)
             worst = costs[0] + costs[1]
         else:
-            worst = max(costs, default=0)
+            worst = 0
+            for p, o in rates.candidates:
+                cost = prompt * p + completion * o
+                if cost > worst:
+                    worst = cost
         if rates.classifier is not None:
             worst += (prompt + CLASSIFIER_EXTRA_TOKENS) * rates.classifier[0] \
                 + CLASSIFIER_OUTPUT_TOKENS * rates.classifier[1]

@@ -113,7 +113,12 @@ class InProcessAdmission:
     def pacing(self, order: list, local: LocalCounters) -> PacingTable | None:
         """The pacing windows for `order` when any of its deployments is paced; None when pacing does not apply."""
         deployments = self.limits.deployments
-        if not deployments or not any(c.name in deployments for c in order):
+        if not deployments:
+            return None
+        for candidate in order:
+            if candidate.name in deployments:
+                break
+        else:
             return None
         table = self._pacing
         if table is None or not table.current(local):
