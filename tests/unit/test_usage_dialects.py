@@ -323,3 +323,33 @@ def test_estimate_tokens_rule(text: str, tokens: int) -> None:
 def test_estimate_usage_is_marked_estimated() -> None:
     usage = estimate_usage("a" * 400, "你好")
     assert usage == Usage(prompt_tokens=100, completion_tokens=2, source="estimated")
+
+
+# --- the plain-shape shortcut ------------------------------------------------------------------------------------
+
+def test_plain_usage_shortcut_agrees_with_the_general_reader_on_random_shapes() -> None:
+    """_openai_usage reads a usage with only the plain Chat Completions keys by a shortcut; whatever the
+    values (odd types, over-large cache counts, empty details), it must agree with reading every place."""
+    import random
+
+    from tollway.protocol import usage as module
+
+    rng = random.Random(7)
+    values = [None, 0, 1, 5, 17, 300, -3, 2.5, float("nan"), "12", True, [], {}, {"cached_tokens": 4}]
+    detail_keys = ["cached_tokens", "cache_creation_input_tokens", "cache_write_tokens", "reasoning_tokens",
+                   "audio_tokens"]
+    top_keys = sorted(module._PLAIN_USAGE_KEYS) + ["prompt_cache_hit_tokens", "input_tokens", "cached_tokens"]
+    shortcut_taken = 0
+    for _ in range(5000):
+        usage = {}
+        for key in rng.sample(top_keys, rng.randrange(0, len(top_keys) + 1)):
+            if key.endswith("_details") and rng.random() < 0.8:
+                usage[key] = {k: rng.choice(values) for k in rng.sample(detail_keys, rng.randrange(0, 4))}
+            else:
+                usage[key] = rng.choice(values)
+        container = {"usage": usage, "choices": []}
+        if rng.random() < 0.1:
+            container["timings"] = {"cache_n": rng.choice(values)}
+        shortcut_taken += usage.keys() <= module._PLAIN_USAGE_KEYS and "timings" not in container
+        assert module._openai_usage(usage, container) == module._any_openai_usage(usage, container), usage
+    assert shortcut_taken > 500

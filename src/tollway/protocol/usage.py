@@ -213,8 +213,40 @@ def _first_choice(container: Mapping) -> Mapping:
     return _EMPTY
 
 
+# The usage keys of a plain Chat Completions answer (OpenAI, vLLM, SGLang, Qwen, Kimi, GLM, ...): with only
+# these, most of the other dialects' places cannot hold a count, so _openai_usage reads just the rest.
+_PLAIN_USAGE_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                               "completion_tokens_details"})
+
+
 def _openai_usage(usage: Mapping, container: Mapping) -> Usage:
     """Chat Completions / Responses usage of every OpenAI-compatible dialect (prompt includes cached)."""
+    if type(usage) is dict and usage.keys() <= _PLAIN_USAGE_KEYS and "timings" not in container:
+        return _plain_usage(usage)
+    return _any_openai_usage(usage, container)
+
+
+def _plain_usage(usage: dict) -> Usage:
+    """_any_openai_usage for a usage with only _PLAIN_USAGE_KEYS and no llama.cpp timings: the same counts
+    without looking where they cannot be (DeepSeek hit/miss, Responses input/output names, top-level cache keys)."""
+    get = usage.get
+    prompt_details = _mapping(get("prompt_tokens_details"))
+    prompt = _count(get("prompt_tokens"))
+    completion = _count(get("completion_tokens"))
+    cached = _count(prompt_details.get("cached_tokens")) if prompt_details else 0
+    written = (_count(prompt_details.get("cache_creation_input_tokens"))
+               or _count(prompt_details.get("cache_write_tokens"))) if prompt_details else 0
+    output_details = get("completion_tokens_details")
+    reasoning = _count(_mapping(output_details).get("reasoning_tokens")) if output_details else 0
+    if cached > prompt:
+        cached = prompt
+    if written > prompt - cached:
+        written = prompt - cached
+    return Usage(prompt, cached, written, completion, reasoning if reasoning < completion else completion)
+
+
+def _any_openai_usage(usage: Mapping, container: Mapping) -> Usage:
+    """Every place an OpenAI-compatible dialect puts a count."""
     get = usage.get
     prompt_details = _mapping(get("prompt_tokens_details")) or _mapping(get("input_tokens_details"))
     output_details = _mapping(get("completion_tokens_details")) or _mapping(get("output_tokens_details"))
