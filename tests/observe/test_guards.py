@@ -6,6 +6,7 @@ from decimal import Decimal
 from tests.observe.support import row
 from tollway.observe.budget_view import parse_budgets
 from tollway.observe.drift import DriftWatch
+from tollway.observe.settings import AlertSettings
 from tollway.observe.route_snapshot import (
     Target,
     load_targets,
@@ -124,3 +125,14 @@ def test_budget_status_shapes():
     as_mapping = parse_budgets({"k2": {"spent_usd": "3"}})
     assert as_mapping[0].name == "k2" and as_mapping[0].limit_usd is None and as_mapping[0].ratio is None
     assert parse_budgets([{"nothing": "useful"}]) == [] and parse_budgets(None) == []
+
+
+def test_drift_switched_off_keeps_nothing_and_never_alerts():
+    """`alerts.drift.enabled: false`, or alerts off altogether, silences the drift guards."""
+    shift = [answer("0.001")] * 15 + [answer("0.004")] * 10
+    on = DriftWatch.for_alerts(AlertSettings.model_validate({"drift": DRIFT.model_dump()}))
+    assert [a.kind for a in feed(on, shift)] == ["cost_drift"]
+    for alerts in ({"drift": {**DRIFT.model_dump(), "enabled": False}},
+                   {"enabled": False, "drift": DRIFT.model_dump()}):
+        watch = DriftWatch.for_alerts(AlertSettings.model_validate(alerts))
+        assert feed(watch, shift) == [] and watch._deployments == {}, alerts

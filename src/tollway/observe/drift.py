@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.alerts import Alert
-from tollway.observe.settings import DriftSettings
+from tollway.observe.settings import AlertSettings, DriftSettings
 
 
 class _MeanShift:
@@ -120,14 +120,22 @@ class DriftWatch:
         self.settings = settings
         self._deployments: dict[str, _DeploymentDrift] = {}
 
+    @classmethod
+    def for_alerts(cls, alerts: AlertSettings) -> "DriftWatch":
+        """Drift alerts are alerts: `alerts.enabled: false` turns them off with the rest."""
+        return cls(alerts.drift if alerts.enabled else alerts.drift.model_copy(update={"enabled": False}))
+
     def observe(self, row: LedgerRow, fingerprint: str = "", alert: bool = True) -> list[Alert]:
-        """Fold in one answered request; `alert=False` while reading history (it only builds references)."""
-        if row.status != "ok" or row.shadow or not row.deployment or not row.priced:
+        """Fold in one answered request; `alert=False` while reading history (it only builds references).
+        With `alerts.drift.enabled: false` nothing is kept or checked."""
+        if not self.settings.enabled or row.status != "ok" or row.shadow or not row.deployment or not row.priced:
             return []
         return self.observe_answer(row, Decimal(row.cost_usd), fingerprint, alert)
 
     def observe_answer(self, row: LedgerRow, cost: Decimal, fingerprint: str = "", alert: bool = True) -> list[Alert]:
         """`observe` for a row already known to be an answered, priced, non-shadow request costing `cost`."""
+        if not self.settings.enabled:
+            return []
         state = self._deployments.get(row.deployment)
         if state is None:
             state = self._deployments[row.deployment] = _DeploymentDrift(self.settings)

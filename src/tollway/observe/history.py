@@ -46,7 +46,7 @@ def load_history(path: Path, settings: ObserveSettings, until: datetime) -> Load
     alerts, dashboard = settings.alerts, settings.dashboard
     live = LiveFigures(dashboard.window_h, dashboard.latency_samples)
     hourly = HourlyHistory(alerts.baseline.weeks)
-    drift = DriftWatch(alerts.drift)
+    drift = DriftWatch.for_alerts(alerts)
     if not path.is_file():
         return LoadedHistory(live, hourly, drift, 0, 0)
     scopes = set(alerts.baseline.scopes)

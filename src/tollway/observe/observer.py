@@ -60,7 +60,7 @@ class Observer:
         self.metrics = GatewayMetrics(settings.metrics, gateway)
         self.live = LiveFigures(settings.dashboard.window_h, settings.dashboard.latency_samples)
         self.spend = SpendWatch(settings.alerts)
-        self.drift = DriftWatch(settings.alerts.drift)
+        self.drift = DriftWatch.for_alerts(settings.alerts)
         self.webhook = WebhookSender(url, settings.alerts.webhook) if url else None
         self.alerts = AlertCenter(self.metrics, settings.alerts.keep_recent, self.webhook, gateway.admission,
                                   settings.alerts.brownout)
