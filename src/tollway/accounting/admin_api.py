@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from tollway.accounting.credentials import admin_key_matches, bearer_token
 from tollway.accounting.key_fields import KeyFieldError, spec_from_json
 from tollway.accounting.key_store import KeyNotFound, KeyStoreError
 from tollway.accounting.keys import new_record, new_secret
@@ -53,12 +54,10 @@ class _AdminApi:
 
     def guarded(self, handler: Handler) -> Handler:
         async def run(request: web.Request) -> web.Response:
-            from tollway.accounting.admission import admin_key_matches, bearer_token
-
             if self.admission.admin_key is None:
                 return _error(404, "The admin API is off: set server.admin_key_env to the name of an environment "
                                    "variable holding the admin key.", "admin_api_disabled")
-            if not admin_key_matches(self.admission, bearer_token(request)):
+            if not admin_key_matches(self.admission.admin_key, bearer_token(request)):
                 return _error(401, "The admin API needs the admin key as 'Authorization: Bearer <key>'.",
                               "invalid_admin_key")
             try:

@@ -17,10 +17,8 @@ settle charge directly (prepared_admission.py); a refusal or anything unusual ta
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import logging
-import os
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from typing import Callable, Sequence
 from aiohttp import web
 
 from tollway.accounting.budgets import BudgetLine, Budgets
+from tollway.accounting.credentials import bearer_token, resolve_admin_key
 from tollway.accounting.counters import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
                                          filled)
 from tollway.accounting.holds import HoldCalculator
@@ -94,7 +93,7 @@ class Admission:
     def __init__(self, config: Config, pricer: DeploymentPricer | None = None) -> None:
         self.config = config
         self._static = resolve_client_keys(config.server)
-        self.admin_key = resolve_admin_key(config)
+        self.admin_key = resolve_admin_key(config.server)
         pricer = pricer or DeploymentPricer(Catalog.from_config_section(config))
         self.holds = HoldCalculator(config, pricer, config.budgets.tokens_per_image)
         self.limits = RateLimits(config.teams, config.limits.deployments)
@@ -423,24 +422,3 @@ def _who(line: BudgetLine, names: dict[str, str]) -> str:
     if line.scope == "key":
         return f"key '{names.get(line.owner, line.owner)}' ({line.owner})"
     return f"team '{line.owner}'"
-
-
-def resolve_admin_key(config: Config) -> str | None:
-    """The admin key from `server.admin_key_env`; None when the admin API is off."""
-    env = config.server.admin_key_env
-    if not env:
-        return None
-    value = os.environ.get(env, "").strip()
-    if not value:
-        raise ConfigError(f"server.admin_key_env: environment variable {env} is not set")
-    return value
-
-
-def admin_key_matches(admission: Admission, token: str) -> bool:
-    return admission.admin_key is not None and hmac.compare_digest(token.encode(), admission.admin_key.encode())
-
-
-def bearer_token(request: web.Request) -> str:
-    """Header names are looked up in lower case: the hot-path server hands over lower-cased names."""
-    value = request.headers.get("authorization", "")
-    return value[7:].strip() if value[:7].lower() == "bearer " else request.headers.get("api-key", "")

@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 
 from aiohttp import web
 
-from tollway.config import ConfigError, ServerSettings
 from tollway.gateway.errors import GatewayError
 
 COOKIE = "tollway_admin"
 _COOKIE_PURPOSE = b"tollway-dashboard-session-v1"
-
-
-def resolve_admin_key(server: ServerSettings) -> str | None:
-    if not server.admin_key_env:
-        return None
-    value = os.environ.get(server.admin_key_env, "").strip()
-    if not value:
-        raise ConfigError(f"server.admin_key_env: environment variable {server.admin_key_env} is not set")
-    return value
 
 
 class AdminGate:
