@@ -2,8 +2,9 @@
 
 The scripts (accounting/lua/*.lua) run atomically inside Redis with Redis's own clock, so N replicas
 enforce one limit exactly, not N limits. Scripts are sent by SHA (EVALSHA) and reloaded after a Redis
-restart. Errors are not retried here, except a broken pooled connection once; the ResilientCounters
-around this class decide what an outage means (fail closed or open).
+restart. The script calls (two per request) go over a lean pipelined client of their own (resp_client.py);
+everything else uses redis-py. Errors are not retried here; the ResilientCounters around this class
+decide what an outage means (fail closed or open).
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tollway.accounting.counters import (OK, AdmitRequest, BudgetState, Decision, RateCheck, Settlement)
+from tollway.accounting.counters import (
+    OK,
+    AdmitRequest,
+    BudgetState,
+    Decision,
+    RateCheck,
+    Settlement,
+)
+from tollway.accounting.resp_client import RedisAddress, RespClient, Script
 
 PREFIX = "tw:"
 REVOKED_KEY = PREFIX + "revoked"
@@ -64,9 +73,10 @@ class RedisCounters:
     def __init__(self, client: aioredis.Redis, timeout_s: float = 1.0) -> None:
         self.client = client
         self.timeout_s = timeout_s  # per call; past it the call raises TimeoutError (an outage to ResilientCounters)
-        self._admit = client.register_script(_script("admit.lua"))
-        self._settle = client.register_script(_script("settle.lua"))
-        self._state = client.register_script(_script("budget_state.lua"))
+        self.scripts = RespClient(RedisAddress.from_redis_py(client), connect_timeout_s=timeout_s)
+        self._admit = Script(_script("admit.lua"))
+        self._settle = Script(_script("settle.lua"))
+        self._state = Script(_script("budget_state.lua"))
 
     async def admit(self, request: AdmitRequest) -> Decision:
         keys = [REVOKED_KEY]
@@ -81,8 +91,7 @@ class RedisCounters:
         for check in request.pacing:
             keys += rate_keys(check.subject)
             args += _rate_args(check)
-        async with asyncio.timeout(self.timeout_s):
-            return _decision(await self._admit(keys=keys, args=args))
+        return _decision(await self.scripts.evalsha(self._admit, keys, args, self.timeout_s))
 
     async def settle(self, settlement: Settlement) -> list[BudgetState]:
         keys: list[str] = []
@@ -93,8 +102,7 @@ class RedisCounters:
         for name, cost, expire_at in settlement.budgets:
             keys += budget_keys(name)
             args += [cost, expire_at]
-        async with asyncio.timeout(self.timeout_s):
-            return _states(await self._settle(keys=keys, args=args))
+        return _states(await self.scripts.evalsha(self._settle, keys, args, self.timeout_s))
 
     async def revoke(self, key_ids: list[str]) -> None:
         if key_ids:
@@ -105,8 +113,7 @@ class RedisCounters:
         if not names:
             return []
         keys = [k for name in names for k in budget_keys(name)]
-        async with asyncio.timeout(self.timeout_s):
-            return _states(await self._state(keys=keys, args=[]))
+        return _states(await self.scripts.evalsha(self._state, keys, [], self.timeout_s))
 
     async def add_spend(self, name: str, nano: int, expire_at_s: int) -> None:
         """Count spend settled while Redis was unreachable (reconciling)."""
@@ -122,6 +129,7 @@ class RedisCounters:
             return bool(await self.client.ping())
 
     async def close(self) -> None:
+        await self.scripts.close()
         await self.client.aclose()
 
 
