@@ -197,4 +197,4 @@ def test_a_redis_py_clients_address_is_taken_over() -> None:
     address = RedisAddress.from_redis_py(aioredis.Redis.from_url(f"rediss://u:{SECRET}@h.example:7000/4"))
     assert (address.host, address.port, address.db, address.username, address.password) == \
         ("h.example", 7000, 4, "u", SECRET)
-    assert address.tls is not None and SECRET not in address.where
+    assert address.tls is not None and SECRET not in address.where and SECRET not in repr(address)

@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -35,7 +35,7 @@ class RedisAddress:
     port: int = 6379
     db: int = 0
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a repr, a log line or an error
     tls: ssl.SSLContext | None = None
     unix_path: str | None = None
 
