@@ -17,120 +17,14 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Callable
 
-from tollway.accounting.counters import (BUDGET, OK, PACING, REVOKED, RPM, TPM, WINDOW_MS, AdmitRequest, BudgetState,
-                                         Decision, RateCheck, Settlement)
+from tollway.accounting.counter_state import BudgetTally, HeldBudgets, RateWindow, take_hold
+from tollway.accounting.counters import (BUDGET, OK, PACING, REVOKED, WINDOW_MS, AdmitRequest, BudgetState, Decision,
+                                         RateCheck, Settlement)
 
 if TYPE_CHECKING:
     from tollway.accounting.prepared_admission import PacingTable, PreparedKey
-
-_GONE = -1  # a slot's millisecond once it has left the window: later corrections must not touch the totals
-
-
-class _RateWindow:
-    __slots__ = ("slots", "requests", "tokens", "live")
-
-    def __init__(self) -> None:
-        self.slots: deque[list[int]] = deque()   # [admitted at ms, requests, tokens], oldest first
-        self.requests = 0
-        self.tokens = 0
-        self.live: dict[str, tuple[list[int], int]] = {}  # ticket -> (its slot, its tokens) until settled
-
-    def purge(self, now_ms: int) -> None:
-        slots, horizon = self.slots, now_ms - WINDOW_MS
-        while slots and slots[0][0] <= horizon:
-            slot = slots.popleft()
-            self.requests -= slot[1]
-            self.tokens -= slot[2]
-            slot[0] = _GONE
-
-    def fits(self, check: RateCheck) -> bool:
-        return (check.rpm is None or self.requests < check.rpm) and \
-            (check.tpm is None or self.tokens + check.tokens <= check.tpm)
-
-    def refusal(self, check: RateCheck, now_ms: int) -> tuple[str, int] | None:
-        """(RPM or TPM, retry-after ms) if one more request would not fit; -1 ms means it never will."""
-        if check.rpm is not None and self.requests + 1 > check.rpm:
-            oldest = next(slot[0] for slot in self.slots if slot[1] > 0)
-            return RPM, oldest + WINDOW_MS - now_ms
-        if check.tpm is not None and self.tokens + check.tokens > check.tpm:
-            if check.tokens > check.tpm:
-                return TPM, -1
-            need, freed = self.tokens + check.tokens - check.tpm, 0
-            for at, _, tokens in self.slots:
-                freed += tokens
-                if freed >= need:
-                    return TPM, at + WINDOW_MS - now_ms
-            return TPM, WINDOW_MS
-        return None
-
-    def add(self, ticket: str, tokens: int, now_ms: int) -> None:
-        slots = self.slots
-        if slots and slots[-1][0] == now_ms:
-            slot = slots[-1]
-            slot[1] += 1
-            slot[2] += tokens
-        else:
-            slot = [now_ms, 1, tokens]
-            slots.append(slot)
-        self.requests += 1
-        self.tokens += tokens
-        self.live[ticket] = (slot, tokens)
-
-    def correct(self, ticket: str, op: str, tokens: int, now_ms: int) -> None:
-        """Settle's fix ("fix": real tokens; "drop": not served here; "add": served here though charged elsewhere)."""
-        entry = self.live.get(ticket)
-        if op == "add":
-            if entry is None:
-                self.add(ticket, tokens, now_ms)  # stays in `live` (until it leaves the window): added once
-            return
-        if entry is None:
-            return
-        del self.live[ticket]
-        slot, old = entry
-        if slot[0] == _GONE:
-            return
-        if op == "drop":
-            slot[1] -= 1
-            slot[2] -= old
-            self.requests -= 1
-            self.tokens -= old
-        else:
-            slot[2] += tokens - old
-            self.tokens += tokens - old
-
-    def forget_gone(self) -> None:
-        """Tickets never settled whose slot left the window: nothing can correct them any more."""
-        if any(slot[0] == _GONE for slot, _ in self.live.values()):
-            self.live = {t: entry for t, entry in self.live.items() if entry[0][0] != _GONE}
-
-
-class _Budget:
-    __slots__ = ("name", "spent", "reserved", "alerted", "expire_at_s", "late")
-
-    def __init__(self, name: str, expire_at_s: int) -> None:
-        self.name = name
-        self.spent = 0
-        self.reserved = 0
-        self.alerted = False
-        self.expire_at_s = expire_at_s
-        self.late: set[str] = set()  # tickets whose hold expired unsettled: their settle still counts, once
-
-    def state(self) -> BudgetState:
-        return BudgetState(self.spent, self.reserved)
-
-
-class _Held:
-    """One admitted request's budget holds, until it is settled or they expire."""
-
-    __slots__ = ("expires_ms", "budgets", "holds")
-
-    def __init__(self, expires_ms: int, budgets: list[_Budget], holds: list[int]) -> None:
-        self.expires_ms = expires_ms
-        self.budgets = budgets
-        self.holds = holds
 
 
 class LocalCounters:
@@ -138,39 +32,45 @@ class LocalCounters:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._rates: dict[str, _RateWindow] = {}
-        self._budgets: dict[str, _Budget] = {}
-        self._held: dict[str, _Held] = {}
+        self._rates: dict[str, RateWindow] = {}
+        self._budgets: dict[str, BudgetTally] = {}
+        self._held: dict[str, HeldBudgets] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expires at ms, ticket); settled ones dropped lazily
         self._revoked: set[str] = set()
         self._admissions = 0
         self.generation = 0  # bumped whenever an entry is forgotten: prepared references to it are stale
 
-    def window(self, subject: str) -> _RateWindow:
+    def window(self, subject: str) -> RateWindow:
         """A subject's rate window (created empty), for preparing references to it."""
-        return self._rates.get(subject) or self._rates.setdefault(subject, _RateWindow())
+        return self._rates.get(subject) or self._rates.setdefault(subject, RateWindow())
 
-    def budget(self, name: str, expire_at_s: int) -> _Budget:
+    def budget(self, name: str, expire_at_s: int) -> BudgetTally:
         """A budget's counters (created at zero), for preparing references to it."""
         return self._budgets.get(name) or self._new_budget(name, expire_at_s)
 
     async def admit(self, request: AdmitRequest) -> Decision:
         return self.admit_now(request)
 
-    def admit_now(self, request: AdmitRequest) -> Decision:
+    def _admission_clock(self) -> int:
+        """Now in ms, after the housekeeping every admission owes: expired holds released, and every
+        1,024th admission old periods and idle windows forgotten."""
         now = int(self._clock() * 1000)
         self._admissions += 1
         if not self._admissions & 1023:
             self._forget_old(now)
         if self._expiries and self._expiries[0][0] <= now:
             self._release_expired(now)
+        return now
+
+    def admit_now(self, request: AdmitRequest) -> Decision:
+        now = self._admission_clock()
         if request.key_id and request.key_id in self._revoked:
             return Decision(REVOKED)
         windows = []
         for check in request.rates:  # the hot loop: _window and fits, inlined
             window = self._rates.get(check.subject)
             if window is None:
-                window = self._rates[check.subject] = _RateWindow()
+                window = self._rates[check.subject] = RateWindow()
             elif window.slots and window.slots[0][0] <= now - WINDOW_MS:
                 window.purge(now)
             rpm, tpm = check.rpm, check.tpm
@@ -206,12 +106,7 @@ class LocalCounters:
         when pacing applies), without looking anything up by name. None when the request does not fit or
         the preparation went stale: then nothing was written, and admit_now answers (and words a refusal).
         The decision's budget states are filled only when a soft threshold was crossed or `states` asks."""
-        now = int(self._clock() * 1000)
-        self._admissions += 1
-        if not self._admissions & 1023:
-            self._forget_old(now)
-        if self._expiries and self._expiries[0][0] <= now:
-            self._release_expired(now)
+        now = self._admission_clock()
         if prepared.generation != self.generation:
             return None
         horizon = now - WINDOW_MS
@@ -250,18 +145,18 @@ class LocalCounters:
                 budget.alerted = True
                 crossed.append(index)
         held = prepared.held_budgets
-        self._hold(ticket, _Held(now + hold_ms, held.copy(), [hold_nano] * len(held)))
+        self._hold(ticket, HeldBudgets(now + hold_ms, held.copy(), [hold_nano] * len(held)))
         if crossed or states:  # each budget once: its state now is its state right after its hold
             return Decision(OK, -1, 0, [BudgetState(b.spent, b.reserved) for b in held], crossed, paced)
         return Decision(OK, -1, 0, [], crossed, paced)
 
-    def _hold(self, ticket: str, held: _Held) -> None:
+    def _hold(self, ticket: str, held: HeldBudgets) -> None:
         self._held[ticket] = held
         heapq.heappush(self._expiries, (held.expires_ms, ticket))
         if len(self._expiries) > 2 * len(self._held) + 64:
             self._compact_expiries()
 
-    def _reserve(self, ticket: str, budgets: list[tuple[_Budget, int, int]], holds: list[int], expires: int,
+    def _reserve(self, ticket: str, budgets: list[tuple[BudgetTally, int, int]], holds: list[int], expires: int,
                  paced: int) -> Decision:
         """Place the holds on (budget, limit, soft threshold) that all have room."""
         states, crossed = [], []
@@ -271,7 +166,7 @@ class LocalCounters:
             if soft and not budget.alerted and budget.spent + budget.reserved >= soft:
                 budget.alerted = True
                 crossed.append(index)
-        self._hold(ticket, _Held(expires, [entry[0] for entry in budgets], holds))
+        self._hold(ticket, HeldBudgets(expires, [entry[0] for entry in budgets], holds))
         return Decision(OK, budgets=states, soft_crossed=crossed, paced=paced)
 
     async def settle(self, settlement: Settlement) -> list[BudgetState]:
@@ -281,7 +176,7 @@ class LocalCounters:
         """Idempotent like settle.lua: a budget counts the cost only while it holds (or remembers) the ticket."""
         return [budget.state() for budget in self.settle_quietly(settlement)]
 
-    def settle_quietly(self, settlement: Settlement) -> list[_Budget]:
+    def settle_quietly(self, settlement: Settlement) -> list[BudgetTally]:
         """settle_now without building the states: the budgets settled, in the settlement's order."""
         now = int(self._clock() * 1000)
         ticket = settlement.ticket
@@ -289,7 +184,7 @@ class LocalCounters:
             self._window(subject, now).correct(ticket, op, tokens, now)
         return self._settle_budgets(ticket, settlement.budgets)
 
-    def settle_prepared(self, prepared: PreparedKey, paced: _RateWindow | None, ticket: str, tokens: int,
+    def settle_prepared(self, prepared: PreparedKey, paced: RateWindow | None, ticket: str, tokens: int,
                         cost_nano: int) -> None:
         """settle_quietly for a ticket admitted by admit_prepared with `prepared` (still current) and served
         where pacing charged it (its window `paced`, None when unpaced): the real tokens and cost replace
@@ -311,7 +206,7 @@ class LocalCounters:
             self._held[ticket] = held
         self._settle_budgets(ticket, [(c.name, cost_nano, c.expire_at_s) for c in prepared.budget_checks])
 
-    def _settle_budgets(self, ticket: str, budgets: list[tuple[str, int, int]]) -> list[_Budget]:
+    def _settle_budgets(self, ticket: str, budgets: list[tuple[str, int, int]]) -> list[BudgetTally]:
         if not budgets:
             return []
         held = self._held.pop(ticket, None)
@@ -324,7 +219,7 @@ class LocalCounters:
         settled = []
         for name, cost, expire in budgets:
             budget = self._budgets.get(name) or self._new_budget(name, expire)
-            hold = _take_hold(held, budget) if held is not None else None
+            hold = take_hold(held, budget) if held is not None else None
             if hold is not None:
                 budget.reserved -= hold
                 budget.spent += cost
@@ -359,19 +254,19 @@ class LocalCounters:
                 "held": len(self._held), "expiries": len(self._expiries),
                 "late": sum(len(b.late) for b in self._budgets.values())}
 
-    def _window(self, subject: str, now: int) -> _RateWindow:
+    def _window(self, subject: str, now: int) -> RateWindow:
         window = self._rates.get(subject)
         if window is None:
-            window = self._rates[subject] = _RateWindow()
+            window = self._rates[subject] = RateWindow()
         elif window.slots and window.slots[0][0] <= now - WINDOW_MS:
             window.purge(now)
         return window
 
-    def _new_budget(self, name: str, expire_at_s: int) -> _Budget:
-        budget = self._budgets[name] = _Budget(name, expire_at_s)
+    def _new_budget(self, name: str, expire_at_s: int) -> BudgetTally:
+        budget = self._budgets[name] = BudgetTally(name, expire_at_s)
         return budget
 
-    def _pick(self, pacing: list[RateCheck], now: int) -> tuple[int, int, _RateWindow | None]:
+    def _pick(self, pacing: list[RateCheck], now: int) -> tuple[int, int, RateWindow | None]:
         """The first deployment with room and its window (None when unpaced), or (-1, soonest retry ms, None)."""
         soonest = -1
         for index, check in enumerate(pacing):
@@ -420,12 +315,3 @@ class LocalCounters:
             del self._rates[subject]
         if ended or idle:
             self.generation += 1
-
-
-def _take_hold(held: _Held, budget: _Budget) -> int | None:
-    """Remove and return `held`'s hold on `budget`, if it has one."""
-    for index, candidate in enumerate(held.budgets):
-        if candidate is budget:
-            del held.budgets[index]
-            return held.holds.pop(index)
-    return None

@@ -3,7 +3,7 @@
 Without Redis, admitting a request means: look up each of the key's rate windows and budgets by name,
 check them, add to them. The names, limits and the objects they name change only when the key record
 changes, a budget period ends, or the counters drop idle entries, so they are resolved once into a
-PreparedKey holding the _RateWindow and _Budget objects themselves; per request, reserve then checks and
+PreparedKey holding the RateWindow and BudgetTally objects themselves; per request, reserve then checks and
 adds in a loop over them (LocalCounters.admit_prepared), and settle corrects the same objects.
 
 A PreparedKey is valid while the key's version and budget periods are those it was built for and the
@@ -23,7 +23,8 @@ from tollway.accounting.counters import BudgetCheck, RateCheck, filled
 from tollway.accounting.keys import KeyRecord
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.limits import RateLimits, deployment_subject
-from tollway.accounting.local_counters import LocalCounters, _Budget, _RateWindow
+from tollway.accounting.counter_state import BudgetTally, RateWindow
+from tollway.accounting.local_counters import LocalCounters
 from tollway.accounting.nano_usd import text_to_nano
 
 if TYPE_CHECKING:
@@ -45,9 +46,9 @@ class PreparedKey:
         self.valid_until = valid_until       # unix s: the first of its budget periods ends then
         self.counters = counters
         self.generation = counters.generation
-        self.rates: list[tuple[_RateWindow, int | None, int | None]] = \
+        self.rates: list[tuple[RateWindow, int | None, int | None]] = \
             [(counters.window(subject), rpm, tpm) for subject, rpm, tpm in limits]
-        self.budgets: list[tuple[_Budget, int, int]] = \
+        self.budgets: list[tuple[BudgetTally, int, int]] = \
             [(counters.budget(name, expire), limit, soft) for name, limit, soft, expire in budgets]
         self.held_budgets = [budget for budget, _, _ in self.budgets]
         # what the generic path needs of them (a fallback settle, threshold alerts): names, not amounts
@@ -74,7 +75,7 @@ class PacingTable(dict):
         self.generation = counters.generation
         self.limits = limits
 
-    def __missing__(self, name: str) -> tuple[_RateWindow | None, int | None, int | None]:
+    def __missing__(self, name: str) -> tuple[RateWindow | None, int | None, int | None]:
         limit = self.limits.get(name)
         if limit is None or (limit.rpm is None and limit.tpm is None):
             entry = self[name] = (None, None, None)
