@@ -8,8 +8,6 @@ accounted for.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import secrets
 import time
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
@@ -27,6 +25,7 @@ from tollway.gateway.exchange import Exchange
 from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
+from tollway.process_ids import ProcessIds
 from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
@@ -36,8 +35,7 @@ if TYPE_CHECKING:
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 # Request ids: a random per-process prefix and a counter; unique across replicas, and cheaper than uuid4.
-_REQUEST_ID_PREFIX = secrets.token_hex(6)  # made once: a generator expression would re-evaluate it per id
-_REQUEST_IDS = (f"{_REQUEST_ID_PREFIX}{n:010x}" for n in itertools.count(1))
+_REQUEST_IDS = ProcessIds(width=10)
 _NO_USAGE = Usage(source="")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # LedgerRow is built positionally (a sixth of the keyword call's cost); this is the order that assumes.
