@@ -17,9 +17,7 @@ settle charge directly (prepared_admission.py); a refusal or anything unusual ta
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +25,7 @@ from typing import Callable, Sequence
 
 from aiohttp import web
 
+from tollway.accounting.brownouts import Brownouts
 from tollway.accounting.budgets import BudgetLine, Budgets
 from tollway.accounting.credentials import bearer_token, resolve_admin_key
 from tollway.accounting.counters import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
@@ -37,13 +36,14 @@ from tollway.accounting.key_store import open_key_store
 from tollway.accounting.keys import KeyRecord, key_id_of, verify
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.limits import RateLimits
-from tollway.accounting.nano_usd import exact_text, from_nano, text_to_nano, to_nano, usd_text
+from tollway.accounting.nano_usd import from_nano, text_to_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
 from tollway.accounting.settings import redact_url
 from tollway.catalog import Catalog
+from tollway.process_ids import ProcessIds
 from tollway.config import Config, ConfigError, default_ledger_path, resolve_client_keys
 from tollway.gateway.errors import GatewayError, unauthorized
 from tollway.gateway.request import ClientRequest
@@ -106,9 +106,8 @@ class Admission:
         self.events: deque[dict] = deque(maxlen=1000)
         self._keys: dict[str, Key] = {}
         self._verified: dict[str, Key] = {}   # presented secret -> its key; emptied whenever a key changes
-        self._tickets = _ticket_ids()
-        self._brownout_groups = bool(config.budgets.brownout)
-        self._brownouts: dict[str, tuple[str, datetime]] = {}   # "key:<id>" / "team:<name>" -> (reason, until)
+        self._tickets = ProcessIds()  # unique across workers and replicas sharing Redis
+        self._brownouts = Brownouts(config.budgets, self.budgets, self._emit)
         self._listeners: list[Callable[[dict], None]] = []
         self._settling: set[asyncio.Task] = set()
         self._in_process = InProcessAdmission(self.limits, self.budgets)
@@ -199,11 +198,11 @@ class Admission:
                 return Ticket(key)
             ticket = next(self._tickets)
             decision = local.admit_prepared(prepared, pacing, order, ticket, tokens, hold.nano, self.hold_ms,
-                                            self._brownout_groups)
+                                            self._brownouts.configured)
             if decision is not None:
                 checks = prepared.budget_checks
-                if decision.soft_crossed or (self._brownout_groups and checks):
-                    self._watch_thresholds(self.budgets.lines(record), checks, decision)
+                if decision.soft_crossed or (self._brownouts.configured and checks):
+                    self._brownouts.watch(self.budgets.lines(record), checks, decision)
                 paced = order[decision.paced].name if decision.paced >= 0 else ""
                 return Ticket(key, hold.nano if checks else 0, tokens, ticket, "local", prepared.rate_checks, checks,
                               paced, prepared)
@@ -221,8 +220,8 @@ class Admission:
                 raise refusals.limits_unavailable(str(exc)) from None
         if decision.outcome != OK:
             raise self._refusal(decision, request, self.budgets.lines(record), creq, order, hold.nano)
-        if decision.soft_crossed or (self._brownout_groups and budgets):
-            self._watch_thresholds(self.budgets.lines(record), budgets, decision)
+        if decision.soft_crossed or (self._brownouts.configured and budgets):
+            self._brownouts.watch(self.budgets.lines(record), budgets, decision)
         paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
         return Ticket(key, hold.nano if budgets else 0, tokens, request.ticket, backend, request.rates, budgets, paced)
 
@@ -243,15 +242,7 @@ class Admission:
 
     def route_group(self, key: Key, group: str) -> str:
         """The route group to serve `group` from: a cheaper one while the key or its team is in brownout."""
-        cheaper = self.config.budgets.brownout.get(group)
-        if cheaper is None or not self._brownouts:
-            return group
-        now = datetime.now(timezone.utc)
-        for owner in (f"key:{key.id}", f"team:{key.team}" if key.team else ""):
-            entry = self._brownouts.get(owner)
-            if entry is not None and entry[1] > now:
-                return cheaper
-        return group
+        return self._brownouts.route_group(key, group)
 
     def order_plan(self, ticket: Ticket, deployments: list) -> list:
         """`deployments` with the one pacing charged this request to first (others keep their order)."""
@@ -262,9 +253,7 @@ class Admission:
 
     def brownout(self, key_id: str, reason: str) -> None:
         """Serve this key from the cheaper route groups of `budgets.brownout` until the end of the UTC day."""
-        until = self.budgets.clock.current("daily").resets_at
-        self._brownouts[f"key:{key_id}"] = (reason, until)
-        self._emit({"event": "brownout", "scope": "key", "id": key_id, "reason": reason, "until": until.isoformat()})
+        self._brownouts.start(key_id, reason)
 
     def budget_status(self) -> list[dict]:
         """Every key and team budget: window, limit_usd, spent_usd, reserved_usd, resets_at (refreshed each second)."""
@@ -346,25 +335,6 @@ class Admission:
         return refusals.rate_limited(self.limits.describe(check.subject, names), decision.outcome, limit or 0,
                                      decision.retry_after_ms, check.tokens)
 
-    def _watch_thresholds(self, lines: list[BudgetLine], checks: list[BudgetCheck], decision: Decision) -> None:
-        """Past a soft threshold: an alert (once per budget period, from the replica that crossed it) and,
-        with `budgets.brownout` configured, cheaper route groups for the key or team (on every replica)."""
-        for index, (line, check, state) in enumerate(zip(lines, checks, decision.budgets)):
-            if not check.soft_nano or state.spent_nano + state.reserved_nano < check.soft_nano:
-                continue
-            owner = f"{line.scope}:{line.owner}"
-            if index in decision.soft_crossed:
-                self._emit({"event": "budget_soft_threshold", "scope": line.scope, "id": line.owner,
-                            "window": line.window, "limit_usd": str(line.limit_usd),
-                            "used_usd": exact_text(state.spent_nano + state.reserved_nano),
-                            "threshold": str(self.config.budgets.soft_threshold)})
-            current = self._brownouts.get(owner)
-            if self.config.budgets.brownout and (current is None or current[1] <= datetime.now(timezone.utc)):
-                until = self.budgets.resets_at(line)
-                self._brownouts[owner] = (f"{line.window} budget past {self.config.budgets.soft_threshold:%}", until)
-                self._emit({"event": "brownout", "scope": line.scope, "id": line.owner,
-                            "reason": self._brownouts[owner][0], "until": until.isoformat()})
-
     async def _settle(self, ticket: Ticket, row: LedgerRow) -> None:
         try:
             await self.counters.settle(self._settlement(ticket, row), ticket.backend)
@@ -409,13 +379,6 @@ class Admission:
                 listener(event)
             except Exception:
                 log.exception("alert listener %r failed", listener)
-
-
-def _ticket_ids():
-    """Ticket ids: a random per-process prefix and a counter (unique across replicas sharing Redis, and
-    shorter and cheaper than a uuid4 per request)."""
-    prefix = secrets.token_hex(6)
-    return (f"{prefix}{n:x}" for n in itertools.count(1))
 
 
 def _who(line: BudgetLine, names: dict[str, str]) -> str:
