@@ -312,12 +312,18 @@ def test_http10_stream_is_unchunked_and_closes(setup):
     assert gw.row("http10")["status"] == "ok"
 
 
-def test_client_hanging_up_mid_stream_leaves_one_cancelled_row(emulator_factory, gateway_factory):
-    emu = emulator_factory({"models": {"deepseek-flash": {"ttft_ms": 50, "tpot_ms": 40, "output_tokens": 60}}})
+def _stream_under_way(emulator_factory, gateway_factory, request_id: str, tpot_ms: int, tokens: int):
+    """A gateway, and a raw connection on which a slow stream has sent its first event."""
+    emu = emulator_factory({"models": {"deepseek-flash": {"ttft_ms": 50, "tpot_ms": tpot_ms, "output_tokens": tokens}}})
     gw = gateway_factory(emulator_config(emu), env=PROVIDER_KEYS)
     conv = Conversation(gw.port)
-    conv.send(post("/v1/chat/completions", chat("long story", stream=True), "hang-up"))
+    conv.send(post("/v1/chat/completions", chat(f"story {request_id}", stream=True), request_id))
     conv.read_until(lambda: b"data: " in conv.raw)
+    return gw, conv
+
+
+def test_client_hanging_up_mid_stream_leaves_one_cancelled_row(emulator_factory, gateway_factory):
+    gw, conv = _stream_under_way(emulator_factory, gateway_factory, "hang-up", tpot_ms=40, tokens=60)
     conv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     conv.close()  # a reset, as a killed client leaves it
     row = gw.row("hang-up")
@@ -327,11 +333,7 @@ def test_client_hanging_up_mid_stream_leaves_one_cancelled_row(emulator_factory,
 
 
 def test_sigterm_during_a_stream_lets_it_finish_and_writes_its_row(emulator_factory, gateway_factory):
-    emu = emulator_factory({"models": {"deepseek-flash": {"ttft_ms": 50, "tpot_ms": 30, "output_tokens": 40}}})
-    gw = gateway_factory(emulator_config(emu), env=PROVIDER_KEYS)
-    conv = Conversation(gw.port)
-    conv.send(post("/v1/chat/completions", chat("finish me", stream=True), "drain"))
-    conv.read_until(lambda: b"data: " in conv.raw)
+    gw, conv = _stream_under_way(emulator_factory, gateway_factory, "drain", tpot_ms=30, tokens=40)
     codes: list[int] = []
     stopper = threading.Thread(target=lambda: codes.append(gw.terminate(signal.SIGTERM)))
     stopper.start()
