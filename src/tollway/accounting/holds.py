@@ -123,15 +123,6 @@ class HoldCalculator:
         estimate = estimate_tokens(prompt_text(creq)) + completion
         return filled(Hold, (nano + self._converted, prompt, completion, estimate))
 
-    def prompt_bound(self, creq: ClientRequest) -> int:
-        if creq.endpoint != "chat":
-            return creq.raw_size
-        return creq.raw_size + self.tokens_per_image * _image_parts(creq.body.get("messages"))
-
-    @staticmethod
-    def completion_bound(creq: ClientRequest, candidates: list[Candidate]) -> int:
-        return HoldCalculator._completion_bound(creq, max((c.max_output for c in candidates), default=0))
-
     @staticmethod
     def _completion_bound(creq: ClientRequest, max_output: int) -> int:
         if creq.endpoint == "embeddings":

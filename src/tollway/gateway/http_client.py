@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
@@ -125,10 +124,6 @@ class Response:
         chunk = body[0] if len(body) == 1 else b"".join(body)
         body.clear()  # in place: the parser appends to this very list
         return chunk
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        while (chunk := await self.next_chunk()) is not None:
-            yield chunk
 
     def close(self) -> None:
         """Abandon the answer if it is not read to the end: a half-read connection is never reused."""

@@ -64,8 +64,3 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[str, tuple[
         clauses.append("ts < ?")
         params.append(until.isoformat())
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
-
-
-def row_time(row: LedgerRow) -> datetime:
-    """The row's arrival time (aware, UTC)."""
-    return datetime.fromisoformat(row.ts)
