@@ -25,6 +25,8 @@ from tollway.accounting.pricing import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.accounting.admission import Admission
 from tollway.config import Config
+from tollway.gateway import edge
+from tollway.gateway.errors import GatewayError
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
 from tollway.gateway.http_client import HttpClient
@@ -54,7 +56,9 @@ class Gateway:
         self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.server.max_body_bytes + 1)
+        app = web.Application(client_max_size=self.config.server.max_body_bytes + 1,
+                              middlewares=[self._edge_refusals])
+        app.router.add_get(edge.EDGE_ERROR_PREFIX + "{token}", self._handed_over)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -64,7 +68,38 @@ class Gateway:
         app.router.add_routes([*self.admission.routes(), *self.observer.routes()])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
+        self._aiohttp_app = app
         return app
+
+    def aiohttp_paths(self) -> list[str]:
+        """The canonical paths of the aiohttp application's routes (the lean server sends it only these)."""
+        return [resource.canonical for resource in self._aiohttp_app.router.resources()]
+
+    @web.middleware
+    async def _edge_refusals(self, request: web.Request, handler) -> web.StreamResponse:
+        """aiohttp's own 404/405 (plain text) become the edge's OpenAI-shaped ones, with their rows."""
+        try:
+            return await handler(request)
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            return await self._refuse(request, edge.method_not_allowed(request.method.encode(),
+                                                                       request.path.encode("latin-1", "replace"), allowed))
+        except web.HTTPNotFound:
+            return await self._refuse(request, edge.not_found(request.method.encode(),
+                                                              request.path.encode("latin-1", "replace")))
+
+    async def _handed_over(self, request: web.Request) -> web.StreamResponse:
+        """A refusal the lean server found on a connection aiohttp answers (edge.hand_over)."""
+        error = edge.take_handed_over(request.match_info["token"])
+        if error is None:
+            error = edge.not_found(b"GET", request.path.encode("latin-1", "replace"))
+        return await self._refuse(request, error)
+
+    async def _refuse(self, request: web.Request, error: GatewayError) -> web.StreamResponse:
+        exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
+        await RequestLife(self, exchange, edge.REFUSAL_ENDPOINT).refuse(error)
+        assert exchange.response is not None
+        return exchange.response
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._hot(request, "chat")

@@ -60,3 +60,8 @@ def model_not_found(model: str, known: list[str]) -> GatewayError:
 def body_too_large(limit: int) -> GatewayError:
     return GatewayError(413, f"Request body is larger than the limit of {limit} bytes (server.max_body_bytes).",
                         "invalid_request_error", "request_too_large")
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(500, "The gateway failed while serving this request; its log names the request id.",
+                        "server_error", "internal_error")

@@ -16,10 +16,12 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Mapping, Protocol
 
-from tollway.gateway.errors import GatewayError, body_too_large
+from tollway.gateway.errors import body_too_large, internal_error
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from tollway.gateway.errors import GatewayError
 
     from tollway.gateway.http_server import HttpConnection
 
@@ -48,6 +50,10 @@ class Exchange(Protocol):
 
     async def start_stream(self, headers: dict[str, str]) -> StreamSink:
         """Begin a 200 streamed answer; raises ConnectionResetError if the client is already gone."""
+        ...
+
+    def client_gone(self) -> bool:
+        """The client closed its connection: an answer would reach no one."""
         ...
 
 
@@ -108,6 +114,10 @@ class AiohttpExchange:
         await response.prepare(self.request)
         return response
 
+    def client_gone(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
 
 _date_cache: list = [0, ""]
 
@@ -146,6 +156,9 @@ class RawExchange:
         self.error = error  # answered without a RequestLife (a malformed request, a non-hot body too large)
         self.state = 0  # 0 unanswered, 1 stream head not yet sent, 2 streaming, 3 answered
         self._head = b""
+
+    def client_gone(self) -> bool:
+        return self.conn.lost
 
     async def read_body(self) -> bytes:
         if self.too_large:
@@ -196,8 +209,7 @@ class RawExchange:
         """End a stream (last chunk), or answer 500 if nothing answered (a bug, already logged)."""
         if self.state == 0:
             self.keep_alive = False
-            self.respond(*GatewayError(500, "The gateway failed while serving this request; see its log.",
-                                       "server_error", "internal_error").rendered({}))
+            self.respond(*internal_error().rendered({}))
         elif self.state in (1, 2) and not self.conn.lost:
             tail = _LAST_CHUNK if self.http11 else b""
             self.conn.transport.write(self._head + tail if self.state == 1 else tail)

@@ -2,12 +2,16 @@
 
 Every path out of `handle`, success or failure, leaves exactly one ledger row: the row is built in a
 `finally`, so a bad body, an unknown model, a failed walk, a cut stream and a client that hung up are all
-accounted for.
+accounted for. The row tells the truth by construction: a request starts as a 500 failure and becomes
+`ok` only at the point its answer is handed to the client, so an exception nobody foresaw leaves a row
+that says `error`/500 with the exception's class, which is also what the client is told. A request
+refused before any endpoint took it (a malformed request, an unknown path) gets its row through `refuse`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
@@ -20,7 +24,8 @@ from tollway.accounting.admission import Key, Ticket
 from tollway.accounting.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.gateway import upstream
-from tollway.gateway.errors import GatewayError, model_not_found
+from tollway.gateway.edge import valid_request_id
+from tollway.gateway.errors import GatewayError, internal_error, model_not_found
 from tollway.gateway.exchange import Exchange
 from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
@@ -33,6 +38,8 @@ from tollway.routing.table import RoutedDeployment
 if TYPE_CHECKING:
     from tollway.gateway.app import Gateway
 
+log = logging.getLogger("tollway.gateway")
+UNANSWERED = "the gateway failed before answering"
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 # Request ids: a random per-process prefix and a counter; unique across replicas, and cheaper than uuid4.
 _REQUEST_IDS = ProcessIds(width=10)
@@ -53,13 +60,14 @@ class RequestLife:
 
     __slots__ = ("gw", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
-                 "key", "ticket", "fingerprint", "plan_residency", "total")
+                 "key", "ticket", "fingerprint", "plan_residency", "total", "streaming")
 
     def __init__(self, gw: "Gateway", x: Exchange, endpoint: str) -> None:
         self.gw = gw
         self.x = x
         self.endpoint = endpoint
-        self.request_id = x.headers.get("x-request-id") or next(_REQUEST_IDS)
+        given = x.headers.get("x-request-id")
+        self.request_id = given if valid_request_id(given) else next(_REQUEST_IDS)
         self.arrived = time.time_ns() // 1000  # UTC microseconds; a datetime only when pricing needs one
         self.started = asyncio.get_running_loop().time()
         self.headers = {"x-request-id": self.request_id}
@@ -70,7 +78,8 @@ class RequestLife:
         self.cost = Decimal(0)
         self.priced = True
         self.ttft: float | None = None
-        self.status, self.http_status, self.error, self.group = "ok", 200, "", ""
+        self.status, self.http_status, self.error, self.group = "error", 500, UNANSWERED, ""  # until answered
+        self.streaming = False  # a 200 head went out: an error can no longer change the status line
         self.key: Key | None = None
         self.fingerprint = ""
         self.plan_residency: frozenset[str] | None = None
@@ -79,27 +88,65 @@ class RequestLife:
 
     async def handle(self) -> None:
         """Serve the request through its exchange. A whole answer is handed to the exchange after the
-        row is queued and the budget settled, as before: a client's next request sees this one settled."""
+        row is queued and the budget settled, so a client's next request sees this one settled."""
         self.gw.in_flight += 1
         try:
             reply = await self._serve()
+            if reply is not None and self.x.client_gone():
+                self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
         except GatewayError as exc:
             self._failed(exc)
-            reply = exc.rendered(self.headers)
+            reply = None if self.streaming else exc.rendered(self.headers)
+        except asyncio.CancelledError:
+            self.status, self.http_status, self.error = "cancelled", 499, "cancelled: client gone or shutting down"
+            raise
+        except Exception as exc:  # a bug: the client gets an OpenAI-shaped 500, the row says so
+            reply = self._crashed(exc)
         finally:
             await self._account()
         if reply is not None:
             self.x.respond(*reply)
 
+    async def refuse(self, error: GatewayError) -> None:
+        """Answer a request refused before an endpoint took it (malformed, unknown path), with its row."""
+        self.gw.in_flight += 1
+        self._failed(error)
+        await self._account()
+        self.x.respond(*error.rendered(self.headers))
+
+    def _crashed(self, exc: Exception) -> tuple[int, dict[str, str], bytes] | None:
+        log.exception("request %s failed inside the gateway", self.request_id)
+        self.error = f"internal_error: {type(exc).__name__}"
+        if self.streaming:  # the client has a 200 head and part of a stream: it is cut
+            self.status, self.http_status = "stream_error", 200
+            return None
+        self.status, self.http_status = "error", 500
+        return internal_error().rendered(self.headers)
+
     async def _account(self) -> None:
-        """Exactly once per request: ledger row, budget settlement, observers."""
-        self.gw.in_flight -= 1
-        row = self._row()
-        self.gw.ledger.append(row)
-        self.gw.router.finished(self.walk, row)
+        """Exactly once per request: ledger row, budget settlement, observers. Each step is guarded so a
+        fault in one (logged) never costs the row or the budget settlement."""
+        gw = self.gw
+        gw.in_flight -= 1
+        try:
+            row = self._row()
+        except Exception:
+            log.exception("request %s: building its ledger row failed; a bare row is kept", self.request_id)
+            row = self._bare_row()
+        gw.ledger.append(row)
+        try:
+            gw.router.finished(self.walk, row)
+        except Exception:
+            log.exception("request %s: routing bookkeeping failed", self.request_id)
         if self.ticket is not None:
-            await self.gw.admission.settle(self.ticket, row)
-        self.gw.observer.record(row)
+            try:
+                await gw.admission.settle(self.ticket, row)
+            except Exception:
+                log.exception("request %s: settling its budget hold failed", self.request_id)
+        try:
+            gw.observer.record(row)
+        except Exception:
+            log.exception("request %s: the observer failed on its row", self.request_id)
 
     async def _serve(self) -> tuple[int, dict[str, str], bytes] | None:
         """The whole answer, or None when it was streamed through the exchange."""
@@ -132,6 +179,7 @@ class RequestLife:
         self.headers["x-tollway-cost-usd"] = text if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
         self.headers["Content-Type"] = reply.content_type
+        self.status, self.http_status, self.error = "ok", 200, ""
         return 200, self.headers, reply.body
 
     async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> None:
@@ -148,6 +196,7 @@ class RequestLife:
             opened.response.close()
             self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
             return None
+        self.streaming = True
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
@@ -155,6 +204,8 @@ class RequestLife:
         if result.error:
             self.status, self.error = ("cancelled" if result.client_gone else "stream_error"), result.error
             self.http_status = 499 if result.client_gone else 200
+        else:
+            self.status, self.http_status, self.error = "ok", 200, ""
         self._settle()
         return None
 
@@ -227,6 +278,13 @@ class RequestLife:
             usage.source, cost_text, ttft, (now - self.started) * 1000, self.error,
             1 if creq is not None and creq.stream else 0, 0, 1 if priced else 0, self.fingerprint,
             self._features_json())
+
+
+    def _bare_row(self) -> LedgerRow:
+        """The row when building the full one failed: who, when, what the client got, nothing derived."""
+        return LedgerRow(self.request_id, iso_utc(self.arrived), self.endpoint, "", self.status, self.http_status,
+                         self.key.id if self.key else "", self.group, "", "", "", "", [], 0, 0, 0, 0, 0, "",
+                         "0", None, 0.0, self.error, 0, 0, 0, "", "{}")
 
 
 class _Payloads:

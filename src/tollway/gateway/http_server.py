@@ -6,14 +6,20 @@ each answer with one `transport.write`. It serves POST /v1/chat/completions, /v1
 /v1/embeddings (the path without its query string) to RequestLife, and answers GET /v1/models, /healthz
 and /readyz itself (Gateway.simple_answer), so that a client listing models first stays on this path.
 
-Everything else (metrics, admin, dashboard, unknown paths, other methods) stays on the aiohttp
-application. The first request on a connection that is not a hot one switches the connection to aiohttp
-for good: an aiohttp RequestHandler is made from the AppRunner's `web.Server` on the same transport, and
-this protocol keeps parsing and hands it each later request re-serialised (one head with Content-Length,
-the body de-chunked). Re-serialising, rather than giving aiohttp the transport and the bytes as they came,
-is what keeps pipelined requests exact: httptools does not say where in a read one message ends, so raw
-bytes cannot be split at a message boundary, while parsed messages can be replayed in order. aiohttp's
-app serves the hot routes too (through AiohttpExchange) for clients that mix paths on one connection.
+The operational paths (metrics, admin, dashboard) stay on the aiohttp application; an unknown path or a
+wrong method is refused here, OpenAI-shaped, with its ledger row (edge.py). The first request on a
+connection for an operational path switches the connection to aiohttp for good: an aiohttp
+RequestHandler is made from the AppRunner's `web.Server` on the same transport, and this protocol keeps
+parsing and hands it each later request re-serialised (one head with Content-Length, the body
+de-chunked). Re-serialising, rather than giving aiohttp the transport and the bytes as they came, keeps
+pipelined requests exact (httptools does not say where in a read one message ends, so raw bytes cannot
+be split at a message boundary, while parsed messages can be replayed in order), and means aiohttp only
+ever sees well-formed HTTP: malformed input, an oversized head or body is found by this parser and its
+refusal handed to aiohttp as one more request, answered in turn (edge.hand_over). aiohttp's app serves
+the hot routes too (through AiohttpExchange) for clients that mix paths on one connection.
+
+`Upgrade` (h2c, websocket) is declined, never honoured: the request is parsed again without it, so a
+body is always read as a body and never as a smuggled request of its own.
 
 HTTP/1.1 as clients use it: keep-alive (HTTP/1.0 and `Connection: close` honoured), Content-Length and
 chunked request bodies, pipelined requests answered in order, `Expect: 100-continue`, the body limit
@@ -27,10 +33,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import httptools
 
+from tollway.gateway import edge
+from tollway.gateway.edge import HOT_PATHS, SIMPLE_GETS
 from tollway.gateway.errors import GatewayError, body_too_large
 from tollway.gateway.exchange import LowerCaseHeaders, RawExchange
 from tollway.gateway.handler import RequestLife
@@ -42,24 +50,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tollway.gateway")
 
-HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
-SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}  # Gateway.simple_answer
 IDLE_TIMEOUT_S = 75.0  # aiohttp's keep-alive default, which these connections had before
 MAX_HEAD_BYTES = 65536  # request line and headers; httptools itself sets no limit
 LINGER_S = 2.0  # how long a refused upload may keep sending after our answer, before the close
 _MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops reading
 _NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
                   b"http2-settings", b"keep-alive"}
+_UPGRADE_HEADERS = (b"upgrade", b"http2-settings")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class HotPathServer:
     """The protocol factory for `loop.create_server`, and the registry of its connections for shutdown."""
 
-    def __init__(self, gateway: "Gateway", aiohttp_server: "web.Server") -> None:
+    def __init__(self, gateway: "Gateway", aiohttp_server: "web.Server", aiohttp_paths: Iterable[str] = ()) -> None:
+        """`aiohttp_paths`: the canonical paths of the aiohttp application's routes, which it is sent."""
         self.gateway = gateway
         self.aiohttp_server = aiohttp_server
         self.max_body_bytes = gateway.config.server.max_body_bytes
+        self.for_aiohttp = edge.aiohttp_path_test(aiohttp_paths)
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self._sweeper: asyncio.TimerHandle | None = None
@@ -113,6 +122,7 @@ class HttpConnection(asyncio.Protocol):
         self._drain: asyncio.Future | None = None
         self._discard = self._eof = self._reading_paused = self._continue_owed = False
         self._head_bytes = 0  # read while no request head was complete: bounded by MAX_HEAD_BYTES
+        self._upgrading = self._replaying_head = False
         self._progress = 0  # heads and messages completed: a read that completes none is all head
 
     # --- the transport's side ---
@@ -163,10 +173,9 @@ class HttpConnection(asyncio.Protocol):
         progress = self._progress
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:  # e.g. h2c: ignored, the connection stays HTTP/1.1
-            self.parser = httptools.HttpRequestParser(self)
-            if exc.args and exc.args[0] < len(data):
-                self.data_received(data[exc.args[0]:])
+        except httptools.HttpParserUpgrade as exc:
+            self._decline_upgrade(data[exc.args[0]:] if exc.args else b"")
+            return
         except httptools.HttpParserError as exc:
             self._malformed(str(exc) or type(exc).__name__)
             return
@@ -181,6 +190,7 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url, self._raw_headers, self._body, self._body_size, self._incoming = b"", [], [], 0, None
+        self._upgrading = False
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -193,22 +203,28 @@ class HttpConnection(asyncio.Protocol):
             return
         self._head_bytes, self._progress = 0, self._progress + 1
         parser = self.parser
-        endpoint = None
-        if not self._to_aiohttp:
-            method = parser.get_method()
-            if method == b"POST":
-                endpoint = HOT_PATHS.get(self._url.partition(b"?")[0])
-            elif method == b"GET":
-                endpoint = SIMPLE_GETS.get(self._url.partition(b"?")[0])
+        if parser.should_upgrade():  # the parser stops at the head: its body is read again (_decline_upgrade)
+            self._upgrading = True
+            return
+        method, path = parser.get_method(), self._url.partition(b"?")[0]
         keep_alive, http11 = parser.should_keep_alive(), parser.get_http_version() == "1.1"
         # reversed: the first of repeated headers wins, as with aiohttp's headers.get
-        headers = LowerCaseHeaders({name.decode("latin-1").lower(): value.decode("utf-8", "surrogateescape")
+        headers = LowerCaseHeaders({name.decode("latin-1").lower(): value.decode("latin-1")
                                     for name, value in reversed(self._raw_headers)})
-        if endpoint is None:
+        endpoint: str | None = None
+        refusal: GatewayError | None = None
+        if not self._to_aiohttp:
+            if method == b"POST":
+                endpoint = HOT_PATHS.get(path)
+            elif method == b"GET":
+                endpoint = SIMPLE_GETS.get(path)
+            if endpoint is None and not self.server.for_aiohttp(path):
+                refusal = edge.refusal_for(method, path)
+        if endpoint is None and refusal is None:
             self._to_aiohttp = True
-            self._incoming = [parser.get_method(), parser.get_http_version(), keep_alive, http11]
+            self._incoming = [method, parser.get_http_version(), keep_alive, http11]
         else:
-            self._incoming = RawExchange(self, endpoint, headers, keep_alive, http11)
+            self._incoming = RawExchange(self, endpoint, headers, keep_alive, http11, refusal)
         length = dict.get(headers, "content-length")
         if length is not None and length.isdigit() and int(length) > self.server.max_body_bytes:
             self._too_large()
@@ -228,7 +244,7 @@ class HttpConnection(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._discard:
+        if self._discard or self._upgrading:
             return
         incoming, self._incoming = self._incoming, None
         self._progress += 1
@@ -259,7 +275,7 @@ class HttpConnection(asyncio.Protocol):
     async def _serve(self, x: RawExchange) -> None:
         try:
             if x.error is not None:
-                x.respond(*x.error.rendered({}))
+                await RequestLife(self.server.gateway, x, edge.REFUSAL_ENDPOINT).refuse(x.error)
             elif x.endpoint[0] == "/":  # type: ignore[index]
                 x.respond(*self.server.gateway.simple_answer(x.endpoint))  # type: ignore[arg-type]
             else:
@@ -326,10 +342,44 @@ class HttpConnection(asyncio.Protocol):
                                 "malformed_http"))
 
     def _fail(self, error: GatewayError) -> None:
-        if self.aiohttp is not None or any(isinstance(item, bytes) for item in self._queue):
-            self.transport.close()  # aiohttp answers on this connection: no room for ours in between
+        """Answer `error` after everything before it, then close. Where aiohttp answers on this connection
+        the error is handed to it as one more request, so its answers and ours stay in order."""
+        if self._to_aiohttp:
+            self._enqueue(edge.hand_over(error))
             return
         self._enqueue(RawExchange(self, None, LowerCaseHeaders(), False, True, error))
+
+    def _decline_upgrade(self, rest: bytes) -> None:
+        """The gateway upgrades to nothing (h2c, websocket): parse the request again without its Upgrade,
+        so its body is read as its body, never as a request of its own (RFC 9110 §7.8 lets a server
+        ignore Upgrade). CONNECT, which has no HTTP/1.1 meaning here, is refused."""
+        method = self.parser.get_method()
+        if method == b"CONNECT" or self._replaying_head:
+            self._discard = True
+            self._fail(edge.method_not_allowed(method, self._url, "GET, POST") if method == b"CONNECT" else
+                       GatewayError(400, "Malformed HTTP request: an upgrade that cannot be declined.",
+                                    "invalid_request_error", "malformed_http"))
+            return
+        head = self._head_without_upgrade(method)
+        self.parser = httptools.HttpRequestParser(self)
+        self._replaying_head = True
+        try:
+            self.data_received(head + rest)
+        finally:
+            self._replaying_head = False
+
+    def _head_without_upgrade(self, method: bytes) -> bytes:
+        kept, connection = [], []
+        for name, value in self._raw_headers:
+            lower = name.lower()
+            if lower == b"connection":
+                connection += [t.strip() for t in value.split(b",") if t.strip().lower() not in _UPGRADE_HEADERS]
+            elif lower not in _UPGRADE_HEADERS:
+                kept.append(b"%s: %s\r\n" % (name, value))
+        if any(connection):
+            kept.append(b"Connection: %s\r\n" % b", ".join(t for t in connection if t))
+        version = self.parser.get_http_version().encode()
+        return b"%s %s HTTP/%s\r\n%s\r\n" % (method, self._url, version, b"".join(kept))
 
     def _close(self) -> None:
         """Close; after a refused body, close lingering: send FIN and keep discarding what the client still

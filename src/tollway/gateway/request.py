@@ -15,6 +15,16 @@ import orjson
 from tollway.gateway.errors import bad_request
 
 ENDPOINT_REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
+# One nesting limit for reading and forwarding: orjson reads ~1024 levels but writes only 255, so a body
+# between the two would parse and then fail on its way upstream. No real request comes near it.
+MAX_JSON_DEPTH = 128
+# Numeric fields as OpenAI's API bounds them (its reference: n 1-128, top_logprobs 0-20, logprobs 0-5,
+# best_of 1-20, temperature 0-2, top_p 0-1, penalties -2..2); token counts to a signed 32-bit integer,
+# beyond any model's output and within what a budget hold can price exactly.
+MAX_TOKENS_BOUND = 2**31 - 1
+INT_BOUNDS = {"max_tokens": (1, MAX_TOKENS_BOUND), "max_completion_tokens": (1, MAX_TOKENS_BOUND), "n": (1, 128),
+              "top_logprobs": (0, 20), "best_of": (1, 20), "dimensions": (1, 65536), "seed": (-2**63, 2**63 - 1)}
+NUMBER_BOUNDS = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
 
 
 @dataclass(slots=True)
@@ -41,6 +51,9 @@ def parse_request(endpoint: str, raw: bytes) -> ClientRequest:
         raise bad_request(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", code="invalid_json")
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _depth_over(body, MAX_JSON_DEPTH):
+        raise bad_request(f"Request body nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects.",
+                          code="json_too_deep")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required and must be a non-empty string.", "model")
@@ -78,14 +91,46 @@ def _check_messages(messages: Any) -> None:
 
 
 def _check_numbers(body: dict[str, Any]) -> None:
-    for name in ("max_tokens", "max_completion_tokens", "n"):
+    for name, (low, high) in INT_BOUNDS.items():
         value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise bad_request(f"'{name}' must be a positive integer, got {value!r}.", name)
-    for name in ("temperature", "top_p"):
+        if value is None:
+            continue
+        if type(value) is not int or value < low:
+            kind = "a positive integer" if low == 1 else f"an integer from {low} to {high}"
+            raise bad_request(f"'{name}' must be {kind}, got {_shown(value)}.", name)
+        if value > high:
+            raise bad_request(f"'{name}' must be at most {high}, got {_shown(value)}.", name)
+    for name, (low, high) in NUMBER_BOUNDS.items():
         value = body.get(name)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise bad_request(f"'{name}' must be a number, got {value!r}.", name)
+        if value is None:
+            continue
+        if type(value) not in (int, float):
+            raise bad_request(f"'{name}' must be a number, got {_shown(value)}.", name)
+        if not low <= value <= high:
+            raise bad_request(f"'{name}' must be from {low} to {high}, got {_shown(value)}.", name)
+    logprobs = body.get("logprobs")  # a boolean for chat, a count 0-5 for completions
+    if logprobs is not None and type(logprobs) is not bool and (type(logprobs) is not int or not 0 <= logprobs <= 5):
+        raise bad_request(f"'logprobs' must be true/false (chat) or an integer from 0 to 5 (completions), got "
+                          f"{_shown(logprobs)}.", "logprobs")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether `value` nests arrays and objects more than `limit` deep (iterative: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if type(item) is dict else item
+        for child in children:
+            if type(child) in (dict, list):
+                stack.append((child, depth + 1))
+    return False
 
 
 def prompt_text(request: ClientRequest) -> str:

@@ -1,0 +1,90 @@
+"""The edge contract: what both HTTP servers promise about paths, methods, request ids and refusals.
+
+The hot-path server (http_server.py) and the aiohttp application behind it must answer the same input
+the same way, or a hostile client picks whichever is weaker. So the facts they share live here: which
+paths exist and with which methods, the OpenAI-shaped 404/405 naming what is served, what a client's
+`x-request-id` may be, and the hand-off of a refusal to aiohttp when it owns a connection. Header bytes
+are read as ISO-8859-1 on both sides (RFC 9110 §5.5: obs-text is opaque octets), so no header value can
+fail to decode.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Callable, Iterable
+
+from tollway.gateway.errors import GatewayError
+
+HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
+SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}
+SERVED = ("POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddings", "GET /v1/models",
+          "GET /healthz", "GET /readyz", "GET /metrics", "GET /dashboard", "/admin/ (admin key)")
+REFUSAL_ENDPOINT = "edge"  # the ledger's endpoint for a request refused before it reached an endpoint
+MAX_REQUEST_ID = 128
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,%d}" % MAX_REQUEST_ID)
+_SHOWN_PATH = 120  # how much of a refused path a message repeats
+
+# The aiohttp side answers a refusal in turn through this route; the token is drawn per process, so no
+# client can reach it, and each refusal is handed over under a one-time name of its own.
+EDGE_ERROR_PREFIX = f"/.tollway-edge/{secrets.token_hex(16)}/"
+_pending: dict[str, GatewayError] = {}
+_MAX_PENDING = 1024
+
+
+def valid_request_id(value: str | None) -> bool:
+    """A client's `x-request-id` is kept only if it is short printable ASCII: it is echoed in a header,
+    logged and stored, so anything else is replaced by one of the gateway's own ids."""
+    return value is not None and _REQUEST_ID.fullmatch(value) is not None
+
+
+def not_found(method: bytes, path: bytes) -> GatewayError:
+    shown = path.decode("latin-1")[:_SHOWN_PATH].encode("unicode_escape").decode("ascii")
+    return GatewayError(404, f"Unknown path: {method.decode('latin-1')} {shown}. This gateway serves "
+                             f"{', '.join(SERVED)}.", "invalid_request_error", "unknown_url")
+
+
+def method_not_allowed(method: bytes, path: bytes, allowed: str) -> GatewayError:
+    return GatewayError(405, f"{path.decode('latin-1')} takes {allowed}, not {method.decode('latin-1')[:16]}.",
+                        "invalid_request_error", "method_not_allowed", headers={"Allow": allowed})
+
+
+def refusal_for(method: bytes, path: bytes) -> GatewayError:
+    """404 or 405 for a request no route takes."""
+    if path in HOT_PATHS:
+        return method_not_allowed(method, path, "POST")
+    if path in SIMPLE_GETS:
+        return method_not_allowed(method, path, "GET")
+    return not_found(method, path)
+
+
+def aiohttp_path_test(canonical_paths: Iterable[str]) -> Callable[[bytes], bool]:
+    """A test of whether a path belongs to the aiohttp side: under the first segment of one of its routes
+    (/metrics, /dashboard, /admin), other than the routes the lean server answers itself."""
+    prefixes = set()
+    for path in canonical_paths:
+        raw = path.encode()
+        if raw in HOT_PATHS or raw in SIMPLE_GETS or path.startswith(EDGE_ERROR_PREFIX):
+            continue
+        prefixes.add(b"/" + raw.split(b"/")[1])
+    frozen = frozenset(prefixes)
+
+    def belongs(path: bytes) -> bool:
+        first = b"/" + path.split(b"/", 2)[1] if path.startswith(b"/") else b""
+        return first in frozen and path not in HOT_PATHS and path not in SIMPLE_GETS
+
+    return belongs
+
+
+def hand_over(error: GatewayError) -> bytes:
+    """A request line for the aiohttp side that answers `error` in turn (see EDGE_ERROR_PREFIX)."""
+    token = secrets.token_hex(8)
+    _pending[token] = error
+    while len(_pending) > _MAX_PENDING:  # handed over on connections that closed before aiohttp read them
+        del _pending[next(iter(_pending))]
+    return b"GET %s%s HTTP/1.1\r\nHost: edge\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % (
+        EDGE_ERROR_PREFIX.encode(), token.encode())
+
+
+def take_handed_over(token: str) -> GatewayError | None:
+    return _pending.pop(token, None)
