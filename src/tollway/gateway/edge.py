@@ -76,14 +76,16 @@ def aiohttp_path_test(canonical_paths: Iterable[str]) -> Callable[[bytes], bool]
     return belongs
 
 
-def hand_over(error: GatewayError) -> bytes:
-    """A request line for the aiohttp side that answers `error` in turn (see EDGE_ERROR_PREFIX)."""
+def hand_over(error: GatewayError, request_id: str | None = None) -> bytes:
+    """A request for the aiohttp side that answers `error` in turn (see EDGE_ERROR_PREFIX), under the
+    refused request's own id when it had a valid one."""
     token = secrets.token_hex(8)
     _pending[token] = error
     while len(_pending) > _MAX_PENDING:  # handed over on connections that closed before aiohttp read them
         del _pending[next(iter(_pending))]
-    return b"GET %s%s HTTP/1.1\r\nHost: edge\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % (
-        EDGE_ERROR_PREFIX.encode(), token.encode())
+    request_id_line = f"x-request-id: {request_id}\r\n" if valid_request_id(request_id) else ""
+    return (f"GET {EDGE_ERROR_PREFIX}{token} HTTP/1.1\r\nHost: edge\r\n{request_id_line}Content-Length: 0\r\n"
+            "Connection: close\r\n\r\n").encode()
 
 
 def take_handed_over(token: str) -> GatewayError | None:

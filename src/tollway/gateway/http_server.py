@@ -320,7 +320,9 @@ class HttpConnection(asyncio.Protocol):
         method, version, keep_alive, _ = incoming
         body = b"".join(self._body)
         lines = [b"%s %s HTTP/%s\r\n" % (method, self._url, version.encode())]
-        lines += [b"%s: %s\r\n" % (n, v) for n, v in self._raw_headers if n.lower() not in _NOT_FORWARDED]
+        # values as UTF-8 text of their ISO-8859-1 reading: aiohttp decodes UTF-8, and so reads what we read
+        lines += [b"%s: %s\r\n" % (n, v if v.isascii() else v.decode("latin-1").encode())
+                  for n, v in self._raw_headers if n.lower() not in _NOT_FORWARDED]
         lines.append(b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(body), b"keep-alive" if keep_alive else b"close"))
         return b"".join(lines) + body
 
@@ -345,9 +347,15 @@ class HttpConnection(asyncio.Protocol):
         """Answer `error` after everything before it, then close. Where aiohttp answers on this connection
         the error is handed to it as one more request, so its answers and ours stay in order."""
         if self._to_aiohttp:
-            self._enqueue(edge.hand_over(error))
+            self._enqueue(edge.hand_over(error, self._given_request_id()))
             return
         self._enqueue(RawExchange(self, None, LowerCaseHeaders(), False, True, error))
+
+    def _given_request_id(self) -> str | None:
+        for name, value in self._raw_headers:
+            if name.lower() == b"x-request-id":
+                return value.decode("latin-1")
+        return None
 
     def _decline_upgrade(self, rest: bytes) -> None:
         """The gateway upgrades to nothing (h2c, websocket): parse the request again without its Upgrade,

@@ -32,7 +32,7 @@ class AdminGate:
         """Raise a GatewayError (403 when no admin key is configured, 401 for a wrong or missing one)."""
         if self._key is None:
             raise _not_configured()
-        if self._matches_bearer(request) or hmac.compare_digest(request.cookies.get(COOKIE, ""), self._token):
+        if self._matches_bearer(request) or hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), self._token.encode()):
             return
         raise _wrong_key()
 
