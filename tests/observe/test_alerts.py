@@ -131,6 +131,28 @@ def test_lasting_output_change_pages_once_per_metric_with_the_full_change(emulat
     assert (Decimal(cost["value"]), Decimal(cost["expected"])) == (new_cost, old_cost)
 
 
+def test_a_new_system_fingerprint_pages_once(emulator_factory, gateway_factory, tmp_path):
+    """The ledger's last rows of ds-flash carry fp_old; the emulator's DeepSeek answers carry another."""
+    emu = emulator_factory()
+    ledger = tmp_path / "history.db"
+    recent = datetime.now(UTC) - timedelta(minutes=10)
+    write_ledger(ledger, [row(f"h{i}", (recent + timedelta(seconds=i)).isoformat(), cost="0.00001", prompt=5,
+                              completion=16, system_fingerprint="fp_old") for i in range(5)])
+    with WebhookReceiver() as receiver:
+        config = _alert_config(emu, receiver)
+        config["observe"]["alerts"]["drift"] = {"fingerprint_samples": 3}
+        gw = gateway_factory(config, env=ENV, extra_args=("--ledger", str(ledger)))
+        client = gw.client()
+        for _ in range(6):
+            client.chat.completions.create(**chat())
+        receiver.wait_for(1)
+        time.sleep(1.0)
+        assert len(receiver.bodies) == 1, [b["text"] for b in receiver.bodies]
+    alert = receiver.alerts()[0]
+    assert (alert["kind"], alert["subject"], alert["expected"], alert["value"]) == \
+        ("fingerprint_change", "ds-flash", "fp_old", "fp_tollway_emulator")
+
+
 def test_repointed_alias_raises_one_alert_then_none(emulator_factory, gateway_factory, tmp_path):
     emu = emulator_factory()
     ledger = tmp_path / "shared.db"
