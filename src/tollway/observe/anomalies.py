@@ -19,7 +19,7 @@ from tollway.observe.incidents import Finding, Incidents
 from tollway.observe.row_batch import RowBatch
 from tollway.observe.row_facts import total_tokens
 from tollway.observe.settings import AlertSettings, ThresholdRule
-from tollway.observe.window_sums import CellWindows, WindowSums
+from tollway.observe.window_sums import Cell, CellWindows, WindowSums
 
 _UNITS = {"cost_usd": "USD", "tokens": "tokens", "requests": "requests", "errors": "errors"}
 
@@ -89,17 +89,21 @@ class SpendWatch:
     def observe_batch(self, batch: RowBatch, now: float) -> None:
         """Requests that finished by `now` (one drain): each series' history and window updated once."""
         sums: dict[Series, list] = {}  # series -> [cost, tokens, requests, errors]
+        cell_sums: dict[Cell, list] = {}  # cell -> [cost, tokens]
         scopes = self._scopes
-        cells = self._cells if self._baseline_scopes else None
         for group in batch.groups.values():
             if group.shadow:
                 continue
-            if cells is not None:
-                cells.add((group.key_id, group.route_group, group.deployment, group.provider), now,
-                          group.cost_usd, group.prompt_tokens + group.completion_tokens)
+            tokens = group.prompt_tokens + group.completion_tokens
+            cell = (group.key_id, group.route_group, group.deployment, group.provider)
+            entry = cell_sums.get(cell)
+            if entry is None:
+                cell_sums[cell] = [group.cost_usd, tokens]
+            else:
+                entry[0] += group.cost_usd
+                entry[1] += tokens
             names = {"total": "*", "key": group.key_id, "route_group": group.route_group,
                      "deployment": group.deployment, "provider": group.provider}
-            tokens = group.prompt_tokens + group.completion_tokens
             for scope in scopes:
                 name = names[scope]
                 if not name:
@@ -120,6 +124,9 @@ class SpendWatch:
             if window is None:
                 window = self._windows[series] = WindowSums(self._horizon)
             window.add_sums(now, cost, tokens, requests, errors)
+        if self._baseline_scopes:
+            for cell, (cost, tokens) in cell_sums.items():
+                self._cells.add(cell, now, cost, tokens)
 
     def evaluate(self, now: float) -> list[Alert]:
         """Alerts that start now: one per incident (see incidents.py), and one per fixed rule and series."""
