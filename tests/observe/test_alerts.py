@@ -102,6 +102,29 @@ def test_one_keys_spike_on_a_shared_route_pages_once_naming_the_key_deployment_a
     assert m[("tollway_alerts_total", (("kind", "spend_anomaly"), ("severity", "critical")))] == 1
 
 
+def test_two_keys_spiking_on_their_own_routes_page_twice(emulator_factory, gateway_factory, tmp_path):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 4000}, "kimi-k2.5": {"output_tokens": 4000}}})
+    ledger = tmp_path / "history.db"
+    write_ledger(ledger, _usual_traffic(datetime.now(UTC)))
+    with WebhookReceiver() as receiver:
+        config = _alert_config(emu, receiver)
+        config["observe"]["alerts"]["baseline"]["min_cost_usd"] = "0.0005"
+        config["route_groups"]["code"] = {"deployments": ["kimi-big"]}
+        gw = gateway_factory(config, env=ENV, extra_args=("--ledger", str(ledger)))
+        admin = Admin(gw, key=ADMIN_KEY)
+        (chatty, chatty_secret), (coder, coder_secret) = admin.create_key(name="chat"), admin.create_key(name="code")
+        for _ in range(3):
+            gw.client(api_key=chatty_secret).chat.completions.create(**chat())
+            gw.client(api_key=coder_secret).chat.completions.create(**chat(model="code"))
+        receiver.wait_for(2)
+        time.sleep(1.5)
+        assert len(receiver.bodies) == 2, [b["text"] for b in receiver.bodies]
+    titles = {alert["subject"]: alert["title"] for alert in receiver.alerts() if alert["scope"] == "key"}
+    assert set(titles) == {chatty, coder}
+    assert titles[chatty].endswith("(also deployment ds-flash, route_group chat)"), titles[chatty]
+    assert titles[coder].endswith("(also deployment kimi-big, route_group code)"), titles[coder]
+
+
 def test_lasting_output_change_pages_once_per_metric_with_the_full_change(emulator_factory, gateway_factory, tmp_path):
     emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 50}}})
     with WebhookReceiver() as receiver:
