@@ -1,10 +1,14 @@
-"""Alerts reach a real webhook receiver: a spend spike against the weekly baseline, and a repointed alias."""
+"""Alerts reach a real webhook receiver: a spend spike against the weekly baseline (one page per incident,
+naming every series its traffic tripped), a lasting drift (one page per metric, with the full change), and a
+repointed alias."""
 
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from tests.accounting.support import Admin
 from tests.gateway.support import PROVIDER_KEYS, chat
 from tests.observe.support import (
     ADMIN_KEY,
@@ -66,6 +70,110 @@ def test_spend_spike_raises_exactly_one_alert(emulator_factory, gateway_factory,
     m = scrape(gw.url)
     assert m[("tollway_alerts_total", (("kind", "spend_anomaly"), ("severity", "critical")))] == 1
     assert "alert" in gw.log_text() and "Spend spike" in gw.log_text()
+
+
+def test_one_keys_spike_on_a_shared_route_pages_once_naming_the_key_deployment_and_route(
+        emulator_factory, gateway_factory, tmp_path):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 16}}})
+    ledger = tmp_path / "history.db"
+    write_ledger(ledger, _usual_traffic(datetime.now(UTC)))
+    with WebhookReceiver() as receiver:
+        config = _alert_config(emu, receiver)
+        config["observe"]["alerts"]["baseline"]["min_cost_usd"] = "0.0005"
+        gw = gateway_factory(config, env=ENV, extra_args=("--ledger", str(ledger)))
+        admin = Admin(gw, key=ADMIN_KEY)
+        (spiker, spiker_secret), (_, other_secret) = admin.create_key(name="spiker"), admin.create_key(name="other")
+        for secret in (spiker_secret, other_secret):  # both keys share route group chat and deployment ds-flash
+            for _ in range(5):
+                gw.client(api_key=secret).chat.completions.create(**chat())
+        time.sleep(1.5)
+        assert receiver.bodies == [], "ordinary traffic must not page"
+        emu.set_profile("deepseek-flash", {"output_tokens": 4000})
+        for _ in range(5):
+            gw.client(api_key=spiker_secret).chat.completions.create(**chat())
+        receiver.wait_for(1)
+        time.sleep(1.5)  # several more evaluations while the spike is still in the window
+        assert len(receiver.bodies) == 1, [b["text"] for b in receiver.bodies]
+    alert = receiver.alerts()[0]
+    assert (alert["kind"], alert["scope"], alert["subject"]) == ("spend_anomaly", "key", spiker)
+    assert alert["title"].endswith("(also deployment ds-flash, route_group chat)"), alert["title"]
+    assert "The same traffic took deployment ds-flash to" in alert["detail"]
+    m = scrape(gw.url)
+    assert m[("tollway_alerts_total", (("kind", "spend_anomaly"), ("severity", "critical")))] == 1
+
+
+def test_two_keys_spiking_on_their_own_routes_page_twice(emulator_factory, gateway_factory, tmp_path):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 4000}, "kimi-k2.5": {"output_tokens": 4000}}})
+    ledger = tmp_path / "history.db"
+    write_ledger(ledger, _usual_traffic(datetime.now(UTC)))
+    with WebhookReceiver() as receiver:
+        config = _alert_config(emu, receiver)
+        config["observe"]["alerts"]["baseline"]["min_cost_usd"] = "0.0005"
+        config["route_groups"]["code"] = {"deployments": ["kimi-big"]}
+        gw = gateway_factory(config, env=ENV, extra_args=("--ledger", str(ledger)))
+        admin = Admin(gw, key=ADMIN_KEY)
+        (chatty, chatty_secret), (coder, coder_secret) = admin.create_key(name="chat"), admin.create_key(name="code")
+        for _ in range(3):
+            gw.client(api_key=chatty_secret).chat.completions.create(**chat())
+            gw.client(api_key=coder_secret).chat.completions.create(**chat(model="code"))
+        receiver.wait_for(2)
+        time.sleep(1.5)
+        assert len(receiver.bodies) == 2, [b["text"] for b in receiver.bodies]
+    titles = {alert["subject"]: alert["title"] for alert in receiver.alerts() if alert["scope"] == "key"}
+    assert set(titles) == {chatty, coder}
+    assert titles[chatty].endswith("(also deployment ds-flash, route_group chat)"), titles[chatty]
+    assert titles[coder].endswith("(also deployment kimi-big, route_group code)"), titles[coder]
+
+
+def test_lasting_output_change_pages_once_per_metric_with_the_full_change(emulator_factory, gateway_factory, tmp_path):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 50}}})
+    with WebhookReceiver() as receiver:
+        config = _alert_config(emu, receiver)
+        config["observe"]["alerts"]["baseline"] = {"enabled": False}
+        config["observe"]["alerts"]["drift"] = {"recent_requests": 5, "reference_requests": 20, "min_reference": 10}
+        gw = gateway_factory(config, env=ENV)
+        client = gw.client()
+        for _ in range(20):
+            client.chat.completions.create(**chat())
+        emu.set_profile("deepseek-flash", {"output_tokens": 500})
+        for _ in range(25):
+            client.chat.completions.create(**chat())
+        receiver.wait_for(2)
+        time.sleep(1.0)
+        assert len(receiver.bodies) == 2, [b["text"] for b in receiver.bodies]
+        rows = gw.rows(wait_for=45)
+    before = {(r["completion_tokens"], Decimal(r["cost_usd"])) for r in rows[:20]}
+    after = {(r["completion_tokens"], Decimal(r["cost_usd"])) for r in rows[20:]}
+    assert len(before) == len(after) == 1, "every answer of a level alike, so the page's figures are exact"
+    ((_, old_cost),), ((_, new_cost),) = before, after
+    alerts = {a["kind"]: a for a in receiver.alerts()}
+    output, cost = alerts["output_drift"], alerts["cost_drift"]
+    assert output["title"] == "ds-flash: output length up 10.00x (deepseek/deepseek-flash)"
+    assert (output["value"], output["expected"]) == ("500", "50")
+    assert cost["title"] == f"ds-flash: cost per request up {new_cost / old_cost:.2f}x (deepseek/deepseek-flash)"
+    assert (Decimal(cost["value"]), Decimal(cost["expected"])) == (new_cost, old_cost)
+
+
+def test_a_new_system_fingerprint_pages_once(emulator_factory, gateway_factory, tmp_path):
+    """The ledger's last rows of ds-flash carry fp_old; the emulator's DeepSeek answers carry another."""
+    emu = emulator_factory()
+    ledger = tmp_path / "history.db"
+    recent = datetime.now(UTC) - timedelta(minutes=10)
+    write_ledger(ledger, [row(f"h{i}", (recent + timedelta(seconds=i)).isoformat(), cost="0.00001", prompt=5,
+                              completion=16, system_fingerprint="fp_old") for i in range(5)])
+    with WebhookReceiver() as receiver:
+        config = _alert_config(emu, receiver)
+        config["observe"]["alerts"]["drift"] = {"fingerprint_samples": 3}
+        gw = gateway_factory(config, env=ENV, extra_args=("--ledger", str(ledger)))
+        client = gw.client()
+        for _ in range(6):
+            client.chat.completions.create(**chat())
+        receiver.wait_for(1)
+        time.sleep(1.0)
+        assert len(receiver.bodies) == 1, [b["text"] for b in receiver.bodies]
+    alert = receiver.alerts()[0]
+    assert (alert["kind"], alert["subject"], alert["expected"], alert["value"]) == \
+        ("fingerprint_change", "ds-flash", "fp_old", "fp_tollway_emulator")
 
 
 def test_repointed_alias_raises_one_alert_then_none(emulator_factory, gateway_factory, tmp_path):

@@ -49,9 +49,9 @@ def test_small_cost_wobble_and_too_little_reference_stay_quiet():
 def test_output_length_drop_alerts():
     watch = DriftWatch(DRIFT)
     feed(watch, [answer("0.001", completion=400)] * 15)
-    alerts = feed(watch, [answer("0.001", completion=100)] * 5)
-    assert [a.kind for a in alerts] == ["output_drift"] and "output length down" in alerts[0].title
-    assert Decimal(alerts[0].value) < Decimal(400) / 2 and alerts[0].expected == "400"
+    alerts = feed(watch, [answer("0.001", completion=100)] * 15)
+    assert [a.kind for a in alerts] == ["output_drift"] and "output length down 0.25x" in alerts[0].title
+    assert (alerts[0].value, alerts[0].expected) == ("100", "400")
 
 
 def test_failed_and_unpriced_answers_are_ignored():

@@ -30,9 +30,10 @@ def test_baseline_sums_window_rows_and_drift_references(tmp_path):
     assert loaded.window_rows == 25 and snapshot["totals"]["requests"] == 25
     assert snapshot["totals"]["cost_usd"] == "0.000025"
     alerts = []
-    for _ in range(5):
+    for _ in range(15):
         alerts += loaded.drift.observe(row("new", UNTIL.isoformat(), cost="0.00001", prompt=1, completion=1))
-    assert [a.kind for a in alerts] == ["cost_drift"], "references came from the ledger"
+    assert [(a.kind, a.value, a.expected) for a in alerts] == [("cost_drift", "0.00001", "0.000001")], \
+        "references came from the ledger"
 
 
 def test_missing_ledger_is_an_empty_past(tmp_path):

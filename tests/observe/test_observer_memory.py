@@ -81,6 +81,8 @@ def _entries(observer: Observer) -> dict[str, int]:
         "pending": len(observer._pending),
         "spend series": len(spend._windows),
         "largest spend window (buckets)": max(len(w._buckets) for w in spend._windows.values()),
+        "spend cells": len(spend._cells._cells),
+        "largest cell window (buckets)": max(len(w._buckets) for w in spend._cells._cells.values()),
         "baseline hours": sum(len(hours) for hours in spend.history._hours.values()),
         "dashboard hours": len(live._hours),
         "latency samples": sum(len(s) for s in live._latency.values()),
@@ -116,6 +118,8 @@ def test_the_observers_figures_stay_bounded_over_100k_requests(monkeypatch):
     assert end["pending"] == 0
     assert end["spend series"] <= series
     assert end["largest spend window (buckets)"] <= 600 // STEP_S + 2
+    assert end["spend cells"] <= len(KEYS) * len(DEPLOYMENTS)
+    assert end["largest cell window (buckets)"] <= observer.settings.alerts.window_s // STEP_S + 2
     assert end["baseline hours"] <= series * hours
     assert end["dashboard hours"] <= observer.settings.dashboard.window_h + 1
     assert end["latency samples"] <= LATENCY_SAMPLES * len(DEPLOYMENTS)

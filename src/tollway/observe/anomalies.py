@@ -4,21 +4,22 @@ Every few seconds each series' last `window_s` is compared with what that series
 window at this hour of this weekday (baselines.py), and each fixed rule (e.g. 10M tokens in 5 minutes)
 with its limit. An alert fires when a condition starts to hold and stays quiet while it keeps holding;
 once it clears, the same alert may fire again after `cooldown_s`. So one spike pages once, not every
-evaluation.
+evaluation. Findings that the same traffic tripped (a key, its deployment and its route group during one
+spike) are one page naming them all (incidents.py); each fixed rule's finding is a page of its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.alerts import Alert
 from tollway.observe.baselines import HourlyHistory, Series, hour_of
+from tollway.observe.incidents import Finding, Incidents
 from tollway.observe.row_batch import RowBatch
 from tollway.observe.row_facts import total_tokens
 from tollway.observe.settings import AlertSettings, ThresholdRule
-from tollway.observe.window_sums import WindowSums
+from tollway.observe.window_sums import Cell, CellWindows, WindowSums
 
 _UNITS = {"cost_usd": "USD", "tokens": "tokens", "requests": "requests", "errors": "errors"}
 
@@ -37,6 +38,9 @@ class _Episodes:
         self._cooldown = cooldown_s
         self._firing: set[tuple] = set()
         self._last: dict[tuple, float] = {}
+
+    def firing(self, ident: tuple) -> bool:
+        return ident in self._firing
 
     def forget(self, series: Series) -> None:
         """A series with no traffic left in any window: whatever fired for it has cleared."""
@@ -67,6 +71,8 @@ class SpendWatch:
         self.history = HourlyHistory(baseline.weeks)
         self._windows: dict[Series, WindowSums] = {}
         self._episodes = _Episodes(settings.cooldown_s)
+        self._cells = CellWindows(settings.window_s)
+        self._incidents = Incidents()
 
     def learn(self, row: LedgerRow, epoch_s: float) -> None:
         """A past request (from the ledger at start-up): history only."""
@@ -83,13 +89,21 @@ class SpendWatch:
     def observe_batch(self, batch: RowBatch, now: float) -> None:
         """Requests that finished by `now` (one drain): each series' history and window updated once."""
         sums: dict[Series, list] = {}  # series -> [cost, tokens, requests, errors]
+        cell_sums: dict[Cell, list] = {}  # cell -> [cost, tokens]
         scopes = self._scopes
         for group in batch.groups.values():
             if group.shadow:
                 continue
+            tokens = group.prompt_tokens + group.completion_tokens
+            cell = (group.key_id, group.route_group, group.deployment, group.provider)
+            entry = cell_sums.get(cell)
+            if entry is None:
+                cell_sums[cell] = [group.cost_usd, tokens]
+            else:
+                entry[0] += group.cost_usd
+                entry[1] += tokens
             names = {"total": "*", "key": group.key_id, "route_group": group.route_group,
                      "deployment": group.deployment, "provider": group.provider}
-            tokens = group.prompt_tokens + group.completion_tokens
             for scope in scopes:
                 name = names[scope]
                 if not name:
@@ -110,30 +124,38 @@ class SpendWatch:
             if window is None:
                 window = self._windows[series] = WindowSums(self._horizon)
             window.add_sums(now, cost, tokens, requests, errors)
+        if self._baseline_scopes:
+            for cell, (cost, tokens) in cell_sums.items():
+                self._cells.add(cell, now, cost, tokens)
 
     def evaluate(self, now: float) -> list[Alert]:
-        """Alerts that start now. Series that fire on the very same traffic (a key, its route group and
-        its deployment during one spike) share one alert, which names them all."""
+        """Alerts that start now: one per incident (see incidents.py), and one per fixed rule and series."""
         hour = hour_of(now)
         self.history.prune(hour)
-        findings: dict[tuple, list[_Finding]] = {}
+        spikes: list[Finding] = []
+        alerts: list[Alert] = []
         for series, window in list(self._windows.items()):
             window.prune(now)
             if series[0] in self._baseline_scopes:
                 finding = self._against_baseline(series, window, now, hour)
                 if finding is not None:
-                    findings.setdefault(("baseline", finding.seen), []).append(finding)
+                    spikes.append(finding)
             for index, rule in enumerate(self.settings.thresholds):
                 if rule.scope == series[0]:
                     finding = self._against_rule(index, rule, series, window, now)
                     if finding is not None:
-                        findings.setdefault(("rule", index, finding.seen), []).append(finding)
+                        alerts.append(self._threshold_alert(finding))
             if window.empty():
                 del self._windows[series]
                 self._episodes.forget(series)
-        return [self._alert(sorted(group, key=_specific_first)) for group in findings.values()]
+        self._cells.prune(now)
+        if not spikes:
+            return alerts
+        pages = self._incidents.group(spikes, lambda metric: self._cells.amounts(now, metric),
+                                      lambda series: self._episodes.firing(("baseline", series)))
+        return [self._spike_alert(page) for page in pages] + alerts
 
-    def _against_baseline(self, series: Series, window: WindowSums, now: float, hour: int) -> _Finding | None:
+    def _against_baseline(self, series: Series, window: WindowSums, now: float, hour: int) -> Finding | None:
         settings = self.settings.baseline
         window_s = Decimal(str(self.settings.window_s))
         seen: dict[str, Decimal] = {}
@@ -149,65 +171,55 @@ class SpendWatch:
                 seen[metric], expected[metric], basis = total, usual, baseline.basis
         if not self._episodes.update(("baseline", series), bool(seen), now):
             return None
-        return _Finding(series, tuple(sorted(seen.items())), expected, basis)
+        return Finding(series, tuple(sorted(seen.items())), expected, basis)
 
     def _against_rule(self, index: int, rule: ThresholdRule, series: Series, window: WindowSums,
-                      now: float) -> _Finding | None:
+                      now: float) -> Finding | None:
         total = window.total(now, rule.window_s, rule.metric)
         if not self._episodes.update(("rule", index, series), total > rule.above, now):
             return None
-        return _Finding(series, ((rule.metric, total),), {rule.metric: rule.above}, "", rule)
+        return Finding(series, ((rule.metric, total),), {rule.metric: rule.above}, "", rule)
 
-    def _alert(self, group: list[_Finding]) -> Alert:
-        first = group[0]
+    def _spike_alert(self, page: list[Finding]) -> Alert:
+        first = page[0]
         scope, name = first.series
-        where = "all traffic" if scope == "total" else f"{scope} {name}"
-        others = [f"{s} {n}" for s, n in (f.series for f in group[1:])]
+        where = _where(first.series)
+        others = [f"{s} {n}" for s, n in (f.series for f in page[1:])]
         also = f" (also {', '.join(others)})" if others else ""
-        if first.rule is not None:
-            return self._threshold_alert(first, where, also)
         window = f"{self.settings.window_s:g}s"
         seen = dict(first.seen)
         parts = [f"{_amount(value, metric)} {_UNITS[metric]} (usual {_amount(first.expected[metric], metric)}, "
                  f"{_ratio(value, first.expected[metric])})" for metric, value in seen.items()]
-        lead = "cost_usd" if "cost_usd" in seen else "tokens"
+        lead = first.metric
+        same = "".join(f" The same traffic took {_where(f.series)} to {_amount(dict(f.seen)[f.metric], f.metric)} "
+                       f"{_UNITS[f.metric]} (usual {_amount(f.expected[f.metric], f.metric)})." for f in page[1:])
         return Alert(
             kind="spend_anomaly", severity="critical" if lead == "cost_usd" else "warning",
             title=f"{'Spend' if lead == 'cost_usd' else 'Token use'} spike on {where}: "
                   f"{_amount(seen[lead], lead)} {_UNITS[lead]} in the last {window}{also}",
-            detail=f"In the last {window}, {where} used {' and '.join(parts)}; the usual amount is {first.basis}.",
+            detail=f"In the last {window}, {where} used {' and '.join(parts)}; the usual amount is "
+                   f"{first.basis}.{same}",
             scope=scope, subject=name if scope != "total" else "", value=_amount(seen[lead], lead),
             expected=_amount(first.expected[lead], lead))
 
-    def _threshold_alert(self, finding: _Finding, where: str, also: str) -> Alert:
+    def _threshold_alert(self, finding: Finding) -> Alert:
         rule = finding.rule
         assert rule is not None
         metric, total = finding.seen[0]
         unit = _UNITS[metric]
         scope, name = finding.series
+        where = _where(finding.series)
         return Alert(
             kind="threshold", severity="critical",
-            title=f"{rule.label}: {where} reached {_amount(total, metric)} {unit}{also}",
+            title=f"{rule.label}: {where} reached {_amount(total, metric)} {unit}",
             detail=f"{where} used {_amount(total, metric)} {unit} in the last {rule.window_s:g}s, above the "
                    f"fixed limit of {rule.above} {unit}.",
             scope=scope, subject=name if scope != "total" else "", value=_amount(total, metric),
             expected=str(rule.above))
 
 
-_SPECIFICITY = {"key": 0, "deployment": 1, "provider": 2, "route_group": 3, "total": 4}
-
-
-@dataclass(frozen=True)
-class _Finding:
-    series: Series
-    seen: tuple[tuple[str, Decimal], ...]
-    expected: dict[str, Decimal]
-    basis: str
-    rule: ThresholdRule | None = None
-
-
-def _specific_first(finding: _Finding) -> tuple[int, str]:
-    return _SPECIFICITY[finding.series[0]], finding.series[1]
+def _where(series: Series) -> str:
+    return "all traffic" if series[0] == "total" else f"{series[0]} {series[1]}"
 
 
 def _ratio(seen: Decimal, usual: Decimal) -> str:

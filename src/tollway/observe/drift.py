@@ -7,19 +7,38 @@ a price can change; none of these raise an error, so tollway watches each deploy
   before them; up or down by `cost_factor` alerts;
 - output length: the same for completion tokens, with `output_factor`;
 - `system_fingerprint`: `fingerprint_samples` answers in a row with a fingerprint other than the one
-  seen so far (needs rows that carry the fingerprint; rows without one are ignored).
+  seen so far (rows without one are ignored).
 
-After an alert the recent answers become the new reference, so a lasting change pages once.
+A lasting change pages once, after it is established, with its full size. The recent window that first
+moves by the factor straddles the change (old answers and new), so its mean understates the change and
+paging on it would page again once the window fills with new answers. Instead that moment only raises a
+suspicion: the reference stays as it was, and the next `recent_requests` answers, all after the change
+began, decide. If they still differ from the reference by the factor, in their mean and in their median,
+the change is established: it pages as their mean against the old reference's, and they become the
+reference, so the new level never pages again and a change back pages once the same way. Otherwise it
+was a burst, and nothing pages: a few outliers move a mean a long way, but a median only once they are
+half the answers.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.alerts import Alert
 from tollway.observe.settings import AlertSettings, DriftSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """An established change: the new level (answers since the change) against the old reference."""
+
+    new: Decimal
+    old: Decimal
+    new_answers: int
+    old_answers: int
 
 
 class _MeanShift:
@@ -29,7 +48,7 @@ class _MeanShift:
     recent_count x factor), so the check after every value multiplies instead of dividing; values are
     Decimals (cost) or ints (tokens), both exact."""
 
-    __slots__ = ("recent", "recent_size", "recent_sum", "reference", "reference_size", "reference_sum")
+    __slots__ = ("recent", "recent_size", "recent_sum", "reference", "reference_size", "reference_sum", "suspected")
 
     def __init__(self, recent: int, reference: int) -> None:
         self.recent: deque[Decimal | int] = deque()
@@ -38,10 +57,12 @@ class _MeanShift:
         self.reference_size = reference
         self.recent_sum: Decimal | int = 0
         self.reference_sum: Decimal | int = 0
+        self.suspected = False  # the recent window moved by the factor; the answers after it decide
 
-    def push(self, value: Decimal | int, min_reference: int, factor: Decimal | None) -> tuple[Decimal, Decimal] | None:
-        """Add the newest value; with a `factor`, return (recent mean, reference mean) when they now differ
-        by it either way (once the recent window is full and the reference holds `min_reference`)."""
+    def push(self, value: Decimal | int, min_reference: int, factor: Decimal) -> Shift | None:
+        """Add the newest value; return the Shift when a change by `factor` either way is now established."""
+        if self.suspected:
+            return self._confirm(value, factor)
         recent = self.recent
         full = len(recent) == self.recent_size
         if full:
@@ -54,24 +75,34 @@ class _MeanShift:
             self.reference_sum += moved
         recent.append(value)
         self.recent_sum += value
-        if factor is None or not (full or len(recent) == self.recent_size):
-            return None
-        n_reference = len(self.reference)
-        if n_reference < min_reference:
-            return None
-        n_recent = len(recent)
-        scaled_recent = self.recent_sum * n_reference      # recent mean x (n_recent x n_reference)
-        scaled_reference = self.reference_sum * n_recent  # reference mean x the same
-        if scaled_reference == 0:
-            return self._means() if scaled_recent > 0 else None
-        if scaled_recent >= scaled_reference * factor or scaled_recent * factor <= scaled_reference:
-            return self._means()
+        if (full or len(recent) == self.recent_size) and len(self.reference) >= min_reference \
+                and self._differs(factor):
+            self.suspected = True
+            recent.clear()  # it straddles the change: part of neither level
+            self.recent_sum = 0
         return None
 
-    def _means(self) -> tuple[Decimal, Decimal]:
-        return Decimal(self.recent_sum) / len(self.recent), Decimal(self.reference_sum) / len(self.reference)
+    def _confirm(self, value: Decimal | int, factor: Decimal) -> Shift | None:
+        """Gather `recent_size` answers after the suspicion; then report them if they still differ."""
+        self.recent.append(value)
+        self.recent_sum += value
+        if len(self.recent) < self.recent_size:
+            return None
+        self.suspected = False
+        if not (self._differs(factor) and _apart(_median(self.recent), _median(self.reference), factor)):
+            return None  # a burst, not a change: these answers carry on as the recent window
+        shift = Shift(Decimal(self.recent_sum) / len(self.recent), Decimal(self.reference_sum) / len(self.reference),
+                      len(self.recent), len(self.reference))
+        self._adopt_recent()
+        return shift
 
-    def adopt_recent(self) -> None:
+    def _differs(self, factor: Decimal) -> bool:
+        scaled_recent = self.recent_sum * len(self.reference)      # recent mean x (n_recent x n_reference)
+        scaled_reference = self.reference_sum * len(self.recent)  # reference mean x the same
+        return _apart(scaled_recent, scaled_reference, factor)
+
+    def _adopt_recent(self) -> None:
+        """The established new level becomes the reference."""
         self.reference.clear()
         self.reference.extend(self.recent)
         while len(self.reference) > self.reference_size:
@@ -79,6 +110,17 @@ class _MeanShift:
         self.reference_sum = sum(self.reference, 0)
         self.recent.clear()
         self.recent_sum = 0
+
+
+def _median(values: deque[Decimal | int]) -> Decimal | int:
+    """The lower median: one of the values, so exact for Decimals and ints alike."""
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def _apart(new: Decimal | int, old: Decimal | int, factor: Decimal) -> bool:
+    if old == 0:
+        return new > 0
+    return new >= old * factor or new * factor <= old
 
 
 class _Fingerprint:
@@ -126,8 +168,9 @@ class DriftWatch:
         return cls(alerts.drift if alerts.enabled else alerts.drift.model_copy(update={"enabled": False}))
 
     def observe(self, row: LedgerRow, fingerprint: str = "", alert: bool = True) -> list[Alert]:
-        """Fold in one answered request; `alert=False` while reading history (it only builds references).
-        With `alerts.drift.enabled: false` nothing is kept or checked."""
+        """Fold in one answered request; `alert=False` while reading history: the guards run the same way
+        (so a change the ledger already shows is the reference at start, as it was for the process that
+        wrote it) but return no alerts. With `alerts.drift.enabled: false` nothing is kept or checked."""
         if not self.settings.enabled or row.status != "ok" or row.shadow or not row.deployment or not row.priced:
             return []
         return self.observe_answer(row, Decimal(row.cost_usd), fingerprint, alert)
@@ -140,34 +183,32 @@ class DriftWatch:
         if state is None:
             state = self._deployments[row.deployment] = _DeploymentDrift(self.settings)
         settings = self.settings
-        cost_shift = state.cost.push(cost, settings.min_reference, settings.cost_factor if alert else None)
-        output_shift = state.output.push(row.completion_tokens, settings.min_reference,
-                                         settings.output_factor if alert else None)
+        cost_shift = state.cost.push(cost, settings.min_reference, settings.cost_factor)
+        output_shift = state.output.push(row.completion_tokens, settings.min_reference, settings.output_factor)
+        change = state.fingerprint.see(fingerprint, settings.fingerprint_samples) if fingerprint else None
+        if not alert:
+            return []
         alerts = []
-        if fingerprint:
-            change = state.fingerprint.see(fingerprint, settings.fingerprint_samples)
-            if change is not None and alert:
-                alerts.append(self._fingerprint_alert(row, *change))
+        if change is not None:
+            alerts.append(self._fingerprint_alert(row, *change))
         if cost_shift is not None:
-            state.cost.adopt_recent()
-            alerts.append(self._shift_alert("cost_drift", "cost per request", "USD", row, *cost_shift))
+            alerts.append(self._shift_alert("cost_drift", "cost per request", "USD", row, cost_shift))
         if output_shift is not None:
-            state.output.adopt_recent()
-            alerts.append(self._shift_alert("output_drift", "output length", "completion tokens", row, *output_shift))
+            alerts.append(self._shift_alert("output_drift", "output length", "completion tokens", row, output_shift))
         return alerts
 
-    def _shift_alert(self, kind: str, what: str, unit: str, row: LedgerRow, recent: Decimal,
-                     reference: Decimal) -> Alert:
-        direction = "up" if recent > reference else "down"
-        ratio = "from nothing" if reference == 0 else f"{recent / reference:.2f}x"
-        n_recent, n_reference = self.settings.recent_requests, self.settings.reference_requests
+    def _shift_alert(self, kind: str, what: str, unit: str, row: LedgerRow, shift: Shift) -> Alert:
+        new, old = shift.new, shift.old
+        direction = "up" if new > old else "down"
+        ratio = "from nothing" if old == 0 else f"{new / old:.2f}x"
         return Alert(
             kind=kind, severity="warning", scope="deployment", subject=row.deployment,
             title=f"{row.deployment}: {what} {direction} {ratio} ({row.provider}/{row.upstream_model})",
-            detail=f"The last {n_recent} answers of {row.deployment} averaged {_fmt(recent)} {unit}; the up to "
-                   f"{n_reference} answers before them averaged {_fmt(reference)} {unit}. A model swap behind "
-                   f"the same name, a price change or a new prompt pattern can cause this.",
-            value=_fmt(recent), expected=_fmt(reference))
+            detail=f"Since the change, {shift.new_answers} answers of {row.deployment} in a row averaged "
+                   f"{_fmt(new)} {unit}; the {shift.old_answers} answers before it averaged {_fmt(old)} {unit}. "
+                   f"This is the new reference. A model swap behind the same name, a price change or a new "
+                   f"prompt pattern can cause this.",
+            value=_fmt(new), expected=_fmt(old))
 
     def _fingerprint_alert(self, row: LedgerRow, old: str, new: str) -> Alert:
         return Alert(
@@ -180,4 +221,7 @@ class DriftWatch:
 
 
 def _fmt(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:.6g}"
+    """Six significant digits at most, no trailing zeros, never an exponent."""
+    if value != value.to_integral_value():
+        value = Decimal(f"{value:.6g}")
+    return f"{value.normalize():f}"

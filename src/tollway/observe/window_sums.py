@@ -1,7 +1,11 @@
-"""Sliding sums over the last few minutes: spend, tokens, requests and errors of one series.
+"""Sliding sums over the last few minutes: spend, tokens, requests and errors of one series or one cell.
 
 Alerts ask "how much in the last N seconds?" every few seconds for every series, so traffic is kept as
 one bucket per second that saw any (a quiet series costs nothing), and old buckets fall off the left.
+
+A cell is the finest grain the alerts know: one key on one route group's deployment. Every series (a
+key, a route group, a deployment, a provider, all traffic) is a union of cells, so the cells' windows
+tell which traffic made a series trip, and which series tripped on the same traffic (incidents.py).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from decimal import Decimal
 
+Cell = tuple[str, str, str, str]  # (key_id, route_group, deployment, provider), "" where a row has none
 METRIC_INDEX = {"cost_usd": 1, "tokens": 2, "requests": 3, "errors": 4}
 
 
@@ -55,3 +60,34 @@ class WindowSums:
 
     def empty(self) -> bool:
         return not self._buckets
+
+
+class CellWindows:
+    """The last `window_s` of traffic per cell; read only when some series tripped."""
+
+    __slots__ = ("_cells", "_window_s")
+
+    def __init__(self, window_s: float) -> None:
+        self._cells: dict[Cell, WindowSums] = {}
+        self._window_s = window_s
+
+    def add(self, cell: Cell, now: float, cost: Decimal, tokens: int) -> None:
+        window = self._cells.get(cell)
+        if window is None:
+            window = self._cells[cell] = WindowSums(self._window_s)
+        window.add_sums(now, cost, tokens, 0, 0)
+
+    def prune(self, now: float) -> None:
+        for cell, window in list(self._cells.items()):
+            window.prune(now)
+            if window.empty():
+                del self._cells[cell]
+
+    def amounts(self, now: float, metric: str) -> dict[Cell, Decimal]:
+        """Each cell's `metric` (cost_usd or tokens) over the window, cells without any left out."""
+        amounts = {}
+        for cell, window in self._cells.items():
+            amount = window.total(now, self._window_s, metric)
+            if amount:
+                amounts[cell] = amount
+        return amounts
