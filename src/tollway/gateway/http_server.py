@@ -209,7 +209,8 @@ class HttpConnection(asyncio.Protocol):
         method, path = parser.get_method(), self._url.partition(b"?")[0]
         keep_alive, http11 = parser.should_keep_alive(), parser.get_http_version() == "1.1"
         # reversed: the first of repeated headers wins, as with aiohttp's headers.get
-        headers = LowerCaseHeaders({name.decode("latin-1").lower(): value.decode("latin-1")
+        # values without trailing whitespace, which is not part of a field value (RFC 9110 §5.5)
+        headers = LowerCaseHeaders({name.decode("latin-1").lower(): value.decode("latin-1").rstrip(" \t")
                                     for name, value in reversed(self._raw_headers)})
         endpoint: str | None = None
         refusal: GatewayError | None = None
