@@ -20,10 +20,10 @@ import orjson
 from aiohttp import web
 
 from tollway import __version__
+from tollway.accounting.admission import Admission
 from tollway.accounting.ledger import open_ledger
 from tollway.accounting.pricing import DeploymentPricer
 from tollway.catalog import Catalog
-from tollway.accounting.admission import Admission
 from tollway.config import Config
 from tollway.gateway import edge
 from tollway.gateway.errors import GatewayError

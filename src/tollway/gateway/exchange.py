@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from tollway.gateway.errors import GatewayError
-
     from tollway.gateway.http_server import HttpConnection
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
