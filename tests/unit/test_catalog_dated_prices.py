@@ -212,7 +212,8 @@ def test_singapore_and_beijing_deployments_are_priced_from_their_own_lists(catal
     via_proxy = pricer.price(dep("proxy", "https://llm-proxy.internal/v1", region="ap-southeast-1"), at, 1_000)
     assert via_proxy.region == "ap-southeast-1"
     assert pricer.price(dep("unknown", "https://llm-proxy.internal/v1"), at, 1_000) is None
-    assert "unknown" in pricer.unpriced([dep("unknown", "https://llm-proxy.internal/v1")], at)
+    assert pricer.unpriced([dep("unknown", "https://llm-proxy.internal/v1")], at) == [
+        "unknown (region not known; priced in ap-southeast-1, cn-beijing: set the provider's region:)"]
 
 
 def test_region_of_reads_dashscope_hosts_and_workspace_domains() -> None:

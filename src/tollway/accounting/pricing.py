@@ -112,6 +112,17 @@ class DeploymentPricer:
         names = []
         for dep in deployments:
             price = self.price(dep, at)
-            if price is None or price.unknown:
-                names.append(dep.name if price is None else f"{dep.name} (no {', '.join(price.unknown)} rate)")
+            if price is None:
+                names.append(f"{dep.name}{self._region_hint(dep)}")
+            elif price.unknown:
+                names.append(f"{dep.name} (no {', '.join(price.unknown)} rate)")
         return names
+
+    def _region_hint(self, dep: RoutedDeployment) -> str:
+        """Why a model the catalog prices by region has no price here: which regions it knows."""
+        entry = self.catalog.entry(dep.kind, dep.upstream_model)
+        regions = sorted({v.region for v in entry.prices if v.region}) if entry is not None else []
+        if not regions:
+            return ""
+        region = self._region(dep) or "not known"
+        return f" (region {region}; priced in {', '.join(regions)}: set the provider's region:)"
