@@ -1,8 +1,8 @@
 """The `usage` object each OpenAI-compatible dialect reports, field for field.
 
 Cost accounting downstream normalises these shapes; the emulator must therefore reproduce where each
-provider puts cached and reasoning tokens, and which fields it omits or nulls (facts: README.md table
-"Biggest dialect differences for cost accounting" in /work/shared/providers).
+provider puts cached and reasoning tokens, and which fields it omits or nulls (the facts and their
+sources are in docs/emulator.md).
 """
 
 from __future__ import annotations
