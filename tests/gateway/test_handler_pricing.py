@@ -53,9 +53,14 @@ def reference_cost(usage: Usage, price: Price | None) -> Decimal | None:
     return total if divisor is None else _REFERENCE.divide(total, divisor)
 
 
-def deployment(name: str, kind: str, model: str, price: PriceOverride | None = None) -> SimpleNamespace:
+def deployment(name: str, kind: str, model: str, price: PriceOverride | None = None,
+               base_url: str = "http://127.0.0.1:1/v1") -> SimpleNamespace:
     """What the pricer reads of a RoutedDeployment."""
-    return SimpleNamespace(name=name, kind=kind, upstream_model=model, config=SimpleNamespace(price=price))
+    return SimpleNamespace(name=name, kind=kind, upstream_model=model, config=SimpleNamespace(price=price),
+                           base_url=base_url, region=None)
+
+
+BEIJING_DASHSCOPE = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 
 
 def random_usage(rng: random.Random) -> Usage:
@@ -73,7 +78,7 @@ CNY_CATALOG = Catalog.load(cny_per_usd=Decimal("7.1234"))
 DEPLOYMENTS = [
     deployment("flash", "deepseek", "deepseek-flash"),          # dated versions, peak/off-peak by Beijing time
     deployment("pro", "deepseek", "deepseek-v4-pro"),
-    deployment("max", "qwen", "qwen3-max"),                     # CNY, three prompt tiers
+    deployment("max", "qwen", "qwen3-max", base_url=BEIJING_DASHSCOPE),  # CNY, three prompt tiers (mainland)
     deployment("sonnet", "anthropic", "claude-sonnet-4.6"),     # 1-hour cache writes
     deployment("mini", "openai", "gpt-4o-mini"),
     deployment("own", "openai", "gpt-4o-mini",
@@ -135,7 +140,7 @@ def test_minute_cache_follows_peak_windows_and_a_version_starting_mid_minute() -
 @pytest.mark.parametrize("cny_per_usd", ["7.2", "7.1234", "6.9"])
 def test_cny_tiered_prices_cost_as_before(cny_per_usd: str) -> None:
     pricer = DeploymentPricer(Catalog.load(cny_per_usd=Decimal(cny_per_usd)))
-    dep = deployment("max", "qwen", "qwen3-max")
+    dep = deployment("max", "qwen", "qwen3-max", base_url=BEIJING_DASHSCOPE)
     micros = int(datetime(2026, 11, 22, 12, tzinfo=timezone.utc).timestamp() * 1_000_000)
     for prompt in (1, 32_000, 32_001, 128_000, 128_001, 250_000):
         usage = Usage(prompt_tokens=prompt, cached_tokens=prompt // 3, completion_tokens=777)

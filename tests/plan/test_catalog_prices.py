@@ -12,6 +12,7 @@ from tollway.catalog import Catalog
 from tollway.plan.ledger_source import open_ledger
 from tollway.plan.ledger_workload import workload_from_ledger
 from tollway.plan.options import build_options
+from tollway.plan.replay import load_candidate, replay_ledger
 from tollway.plan.scenario import ScenarioError, parse_scenario
 from tollway.plan.workload import ModelShare, Workload, week_weights
 
@@ -128,3 +129,23 @@ def test_a_ledger_whose_traffic_is_all_off_peak_prices_at_the_off_peak_rate(tmp_
     flat = Workload(daily_input_tokens=w.daily_input_tokens, daily_cached_tokens=w.daily_cached_tokens,
                     daily_output_tokens=w.daily_output_tokens)
     assert flash(flat, catalog).monthly_cost(flat).total > cost
+
+
+def test_a_2025_deepseek_ledger_replays_at_2025_prices(tmp_path):
+    """deepseek-chat rows of June 2025, one in standard hours and one in the night discount, replay at the
+    prices then in force (not at V4-Flash's 2026 price): 600 miss + 400 hit + 200 out each."""
+    day = datetime(2025, 6, 10, tzinfo=timezone.utc)
+    rows = [request(1, day + timedelta(hours=8), prompt=1000, cached=400, cache_write=0, completion=200,
+                    model="deepseek-chat"),
+            request(2, day + timedelta(hours=20), prompt=1000, cached=400, cache_write=0, completion=200,
+                    model="deepseek-chat")]
+    ledger = write_ledger(tmp_path / "ledger.db", rows)
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(
+        "providers: {deepseek: {kind: deepseek, base_url: 'https://api.deepseek.com', jurisdiction: cn}}\n"
+        "deployments: {ds: {provider: deepseek, model: deepseek-chat, context_window: 64000}}\n"
+        "route_groups: {deepseek-chat: {deployments: [ds]}}\n")
+    totals = replay_ledger(load_candidate(candidate), str(ledger))
+    standard = (600 * Decimal("0.27") + 400 * Decimal("0.07") + 200 * Decimal("1.10")) / 1_000_000
+    night = (600 * Decimal("0.135") + 400 * Decimal("0.035") + 200 * Decimal("0.55")) / 1_000_000
+    assert totals.by_day["2025-06-10"].candidate_usd == standard + night == Decimal("0.000615")

@@ -17,7 +17,7 @@ def run_tollway(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_json_at_a_time_shows_the_price_in_force() -> None:
-    peak = run_tollway("--json", "--provider", "deepseek", "--model", "deepseek-chat", "--at", "2026-11-23T10:00+08:00")
+    peak = run_tollway("--json", "--provider", "deepseek", "--model", "deepseek-v4-flash", "--at", "2026-11-23T10:00+08:00")
     assert peak.returncode == 0, peak.stderr
     [row] = json.loads(peak.stdout)
     assert (row["model"], row["input"], row["cached_input"], row["output"], row["note"]) == (
@@ -32,12 +32,12 @@ def test_json_without_at_lists_every_version_with_its_rules() -> None:
     assert result.returncode == 0, result.stderr
     entries = {entry["model"]: entry for entry in json.loads(result.stdout)}
     flash = entries["deepseek-flash"]
-    assert "deepseek-chat" in flash["aliases"]
+    assert "deepseek-v4-flash" in flash["aliases"]
     assert [version["effective_from"] for version in flash["prices"]] == [
-        None, "2026-08-16T16:00:00Z", "2026-09-10T00:00:00Z"]
-    assert flash["prices"][2]["peak_hours"]["windows"] == ["09:00-12:00", "14:00-18:00"]
-    assert flash["prices"][2]["off_peak"] == {"input": "0.15", "cached_input": "0.003", "output": "0.60"}
-    assert [price["input"] for price in flash["resolved_usd"]] == ["0.14", "0.44", "0.30"]
+        "2026-04-24T00:00:00Z", "2026-04-26T12:15:00Z", "2026-08-16T16:00:00Z", "2026-09-10T00:00:00Z"]
+    assert flash["prices"][3]["peak_hours"]["windows"] == ["09:00-12:00", "14:00-18:00"]
+    assert flash["prices"][3]["off_peak"] == {"input": "0.15", "cached_input": "0.003", "output": "0.60"}
+    assert [price["input"] for price in flash["resolved_usd"]] == ["0.14", "0.14", "0.44", "0.30"]
     assert entries["deepseek-r1"]["prices"][0]["input"] is None  # written `unknown`
 
 

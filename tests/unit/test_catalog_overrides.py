@@ -28,8 +28,8 @@ def test_override_replaces_the_builtin_entry_whole() -> None:
     price = catalog.price("deepseek", "deepseek-flash", AT)
     assert (price.input, price.output, price.source, price.note) == (Decimal("1.00"), Decimal("2.00"), "my contract", "")
     # The built-in entry's aliases went with it: a replacement says everything it means.
-    assert catalog.entry("deepseek", "deepseek-chat") is None
-    assert Catalog.load().entry("deepseek", "deepseek-chat").model == "deepseek-flash"
+    assert catalog.entry("deepseek", "deepseek-v4-flash") is None
+    assert Catalog.load().entry("deepseek", "deepseek-v4-flash").model == "deepseek-flash"
 
 
 def test_override_adds_new_models_and_providers() -> None:
@@ -56,9 +56,9 @@ def test_files_override_builtin_and_config_overrides_files(tmp_path: Path) -> No
 
 
 def test_an_override_alias_takes_the_name_from_a_builtin_alias() -> None:
-    catalog = Catalog.load(overrides=[entry(model="my-flash", aliases=["deepseek-chat"])])
-    assert catalog.entry("deepseek", "deepseek-chat").model == "my-flash"
-    assert catalog.entry("deepseek", "deepseek-reasoner").model == "deepseek-flash"
+    catalog = Catalog.load(overrides=[entry(model="my-flash", aliases=["deepseek-v4-flash"])])
+    assert catalog.entry("deepseek", "deepseek-v4-flash").model == "my-flash"
+    assert catalog.entry("deepseek", "deepseek-v4-flash-vision-exp").model == "deepseek-flash"
 
 
 def test_an_alias_never_hides_a_real_model_name() -> None:

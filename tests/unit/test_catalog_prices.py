@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tollway.catalog import START_UNKNOWN, Catalog
+from tollway.catalog import Catalog
 
 BEIJING = timezone(timedelta(hours=8))
 UTC = timezone.utc
@@ -82,10 +82,10 @@ def test_a_configured_holiday_makes_a_weekday_off_peak() -> None:
 
 
 def test_deepseek_scheme_changes_by_date(catalog: Catalog) -> None:
-    # Before 2026-08-16 16:00 UTC: V4 launch price, no time-of-day rule.
+    # Before 2026-08-16 16:00 UTC: V4 price after the 2026-04-26 cache-hit cut, no time-of-day rule.
     before = flash(catalog, datetime(2026, 8, 16, 15, 59, 59, tzinfo=UTC))
     assert (before.input, before.cached_input, before.output) == (Decimal("0.14"), Decimal("0.0028"), Decimal("0.28"))
-    assert before.note == "" and before.effective_from == START_UNKNOWN
+    assert before.note == "" and before.effective_from.isoformat() == "2026-04-26"
     # From 16:00 UTC that Sunday: first peak scheme, off-peak (Sunday) = half of 0.44 / 1.32.
     first = flash(catalog, datetime(2026, 8, 16, 16, 0, tzinfo=UTC))
     assert (first.input, first.output, first.note) == (Decimal("0.220"), Decimal("0.660"), "off-peak")
@@ -107,9 +107,12 @@ def test_deepseek_has_no_batch_tier_and_no_cache_write_charge(catalog: Catalog) 
 
 
 def test_legacy_deepseek_names_resolve_to_the_current_model(catalog: Catalog) -> None:
-    for alias in ("deepseek-chat", "deepseek-reasoner", "deepseek-v4-flash"):
+    for alias in ("deepseek-v4-flash", "deepseek-v4-flash-vision-exp"):
         entry = catalog.entry("deepseek", alias)
         assert entry is not None and entry.model == "deepseek-flash"
+    # deepseek-chat / deepseek-reasoner had their own prices before they became V4-Flash's names
+    assert catalog.entry("deepseek", "deepseek-chat").model == "deepseek-chat"
+    assert catalog.entry("deepseek", "deepseek-reasoner").model == "deepseek-reasoner"
 
 
 def test_dated_versions_switch_at_their_start(catalog: Catalog) -> None:
@@ -136,22 +139,24 @@ def test_no_price_before_the_first_dated_version(catalog: Catalog) -> None:
 ])
 def test_qwen_input_length_tiers(catalog_cny8: Catalog, prompt: int, input_usd: str, output_usd: str,
                                  note: str) -> None:
-    price = catalog_cny8.price("qwen", "qwen3-max", datetime(2026, 11, 22, tzinfo=UTC), prompt_tokens=prompt)
+    price = catalog_cny8.price("qwen", "qwen3-max", datetime(2026, 11, 22, tzinfo=UTC), prompt_tokens=prompt,
+                               region="cn-beijing")
     assert price.input == Decimal(input_usd) and price.output == Decimal(output_usd)
     assert price.note.startswith(note) and price.note.endswith("CNY at 8 per USD")
 
 
 def test_qwen_batch_is_half_of_the_tier_price(catalog_cny8: Catalog) -> None:
     at = datetime(2026, 11, 22, tzinfo=UTC)
-    batch = catalog_cny8.price("qwen", "qwen3-max", at, prompt_tokens=1000, tier="batch")
+    batch = catalog_cny8.price("qwen", "qwen3-max", at, prompt_tokens=1000, tier="batch", region="cn-beijing")
     assert (batch.input, batch.output) == (Decimal("0.15625"), Decimal("0.625"))  # 1.25 / 5 CNY at 8
-    long_batch = catalog_cny8.price("qwen", "qwen3-max", at, prompt_tokens=40000, tier="batch")
+    long_batch = catalog_cny8.price("qwen", "qwen3-max", at, prompt_tokens=40000, tier="batch", region="cn-beijing")
     assert long_batch.input == Decimal("0.25")
 
 
 def test_qwen_cache_ratios_from_the_context_cache_page(catalog: Catalog) -> None:
-    price = catalog.price("qwen", "qwen3.8-max", datetime(2026, 11, 22, tzinfo=UTC))
+    price = catalog.price("qwen", "qwen3.8-max", datetime(2026, 11, 22, tzinfo=UTC), region="ap-southeast-1")
     assert price.cached_input == Decimal("0.400")  # implicit hit: 20% of 2.00
+    assert price.explicit_cached_input == Decimal("0.200")  # explicit hit: 10%
     assert price.cache_write == Decimal("2.5000")  # explicit creation: 125%
 
 
@@ -260,6 +265,6 @@ def test_every_builtin_entry_has_sources_and_routing_facts(catalog: Catalog) -> 
 
 
 def test_history_lists_versions_oldest_first(catalog: Catalog) -> None:
-    history = catalog.history("deepseek", "deepseek-chat")
-    assert [price.input for _, price in history] == [Decimal("0.14"), Decimal("0.44"), Decimal("0.30")]
+    history = catalog.history("deepseek", "deepseek-flash")
+    assert [price.input for _, price in history] == [Decimal("0.14"), Decimal("0.14"), Decimal("0.44"), Decimal("0.30")]
     assert catalog.history("deepseek", "nope") == []

@@ -52,7 +52,8 @@ def test_huge_counts_stay_exact() -> None:
 
 def test_cny_prices_cost_the_original_amount_over_the_rate() -> None:
     catalog = Catalog.load(cny_per_usd=Decimal("7.2"))
-    price = catalog.price("qwen", "qwen3-max", datetime(2026, 11, 22, tzinfo=timezone.utc), prompt_tokens=0)
+    price = catalog.price("qwen", "qwen3-max", datetime(2026, 11, 22, tzinfo=timezone.utc), prompt_tokens=0,
+                          region="cn-beijing")
     # 720,000 output tokens at 10 CNY/M = 7.2 CNY = 1 USD at 7.2.
     assert cost_usd(Usage(completion_tokens=720_000), price) == Decimal("1")
     # 1 token at 2.5 CNY/M: one division, 60 significant digits.
@@ -94,7 +95,7 @@ def test_an_unknown_rate_is_refused_only_when_tokens_need_it() -> None:
 
 
 def test_unconverted_cny_is_refused_with_the_reason() -> None:
-    price = Catalog.load().price("qwen", "qwen-flash", datetime(2026, 11, 22, tzinfo=timezone.utc))
+    price = Catalog.load().price("qwen", "qwen-flash", datetime(2026, 11, 22, tzinfo=timezone.utc), region="cn-beijing")
     with pytest.raises(UnknownPriceError, match="set cny_per_usd"):
         cost_usd(Usage(prompt_tokens=10, completion_tokens=10), price)
 

@@ -1,7 +1,7 @@
 """What one upstream call cost, in exact US dollars.
 
-cost = (uncached prompt x input + cached x cached_input + cache writes x cache_write
-        + completion x output) / 1,000,000
+cost = (uncached prompt x input + cached x cached_input (explicit-cache hits x explicit_cached_input)
+        + cache writes x cache_write + completion x output) / 1,000,000
 
 Every term is Decimal arithmetic with 60 significant digits, so a result is exact for any real token
 count and any catalog rate (1 token at $0.01/M is exactly $0.00000001). A CNY price is costed in CNY and
@@ -21,7 +21,7 @@ _EXACT = Context(prec=60)
 _ADD, _MULTIPLY = _EXACT.add, _EXACT.multiply
 _ZERO = Decimal(0)
 _UNKNOWN = Decimal("NaN")
-_RATE_NAMES = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
+_RATE_NAMES = ("input", "cached_input", "explicit_cached_input", "cache_write", "cache_write_1h", "output")
 
 
 class UnknownPriceError(ValueError):
@@ -35,9 +35,13 @@ def cost_usd(usage: Usage, price: Price | None) -> Decimal:
         raise UnknownPriceError("no catalog price for this provider/model/time/tier; add one under `catalog:` "
                                 "in tollway.yaml (see docs/catalog.md)")
     rates, divisor = _billing_rates(price)
-    written = usage.cache_write_tokens
-    write_1h = 0 if type(usage) is Usage else min(getattr(usage, "cache_write_1h_tokens", 0), written)
-    counts = (usage.uncached_prompt_tokens, usage.cached_tokens, written - write_1h, write_1h, usage.completion_tokens)
+    written, cached = usage.cache_write_tokens, usage.cached_tokens
+    write_1h = explicit = 0
+    if type(usage) is not Usage:
+        write_1h = min(getattr(usage, "cache_write_1h_tokens", 0), written)
+        explicit = min(getattr(usage, "explicit_cached_tokens", 0), cached)
+    counts = (usage.uncached_prompt_tokens, cached - explicit, explicit, written - write_1h, write_1h,
+              usage.completion_tokens)
     total = _ZERO
     for tokens, rate in zip(counts, rates):
         if tokens > 0:
@@ -69,10 +73,12 @@ def _billing_rates(price: Price) -> tuple[tuple[Decimal, ...], Decimal | None]:
         _rates_cache.clear()
     original = price.original
     if original is not None and original.get("cny_per_usd"):
-        found = tuple(_known(original.get(name)) for name in _RATE_NAMES), original["cny_per_usd"]
+        found = tuple(_known(original.get(name, original.get("cached_input"))) if name == "explicit_cached_input"
+                      else _known(original.get(name)) for name in _RATE_NAMES), original["cny_per_usd"]
     else:
         write_1h = price.cache_write if price.cache_write_1h is None else price.cache_write_1h
-        found = (price.input, price.cached_input, price.cache_write, write_1h, price.output), None
+        explicit = price.cached_input if price.explicit_cached_input is None else price.explicit_cached_input
+        found = (price.input, price.cached_input, explicit, price.cache_write, write_1h, price.output), None
     _rates_cache[id(price)] = (price, found)
     return found
 

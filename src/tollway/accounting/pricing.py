@@ -1,7 +1,8 @@
 """Which price applies to a deployment's tokens at a given moment.
 
 A deployment's own `price:` in the config wins (a negotiated rate, a self-hosted chargeback); otherwise
-the catalog's price for (provider kind, upstream model) in force at request time; self-hosted servers with
+the catalog's price for (provider kind, upstream model) in force at request time, in the deployment's region
+(its provider's `region:`, else what its base URL says; see catalog/regions.py); self-hosted servers with
 neither cost nothing. Deployments with no known price are reported at start, not silently charged zero.
 """
 
@@ -12,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from tollway.catalog import Catalog, Price
+from tollway.catalog.regions import region_of
 from tollway.config import SELF_HOSTED_KINDS, PriceOverride
 from tollway.routing.table import RoutedDeployment
 
@@ -39,6 +41,7 @@ class DeploymentPricer:
         self.catalog = catalog
         self._overrides: dict[str, Price] = {}
         self._bounds: dict[str, tuple[int, ...]] = {}
+        self._regions: dict[str, str | None] = {}
         self._minute: dict[tuple[str, int, int], Price] = {}
         self._minute_now = -1
 
@@ -92,16 +95,34 @@ class DeploymentPricer:
             override = self._overrides[dep.name] = _override_price(dep.config.price)
         if override is not None:
             return override
-        price = self.catalog.price(dep.kind, dep.upstream_model, at, prompt_tokens=prompt_tokens)
+        price = self.catalog.price(dep.kind, dep.upstream_model, at, prompt_tokens=prompt_tokens,
+                                   region=self._region(dep))
         if price is None and dep.kind in SELF_HOSTED_KINDS:
             return SELF_HOSTED_PRICE
         return price
+
+    def _region(self, dep: RoutedDeployment) -> str | None:
+        """Worked out once per deployment (a base URL does not move between regions)."""
+        if dep.name not in self._regions:
+            self._regions[dep.name] = region_of(getattr(dep, "region", None), getattr(dep, "base_url", None))
+        return self._regions[dep.name]
 
     def unpriced(self, deployments: list[RoutedDeployment], at: datetime) -> list[str]:
         """Deployments whose tokens could not be priced now: the operator must add a price."""
         names = []
         for dep in deployments:
             price = self.price(dep, at)
-            if price is None or price.unknown:
-                names.append(dep.name if price is None else f"{dep.name} (no {', '.join(price.unknown)} rate)")
+            if price is None:
+                names.append(f"{dep.name}{self._region_hint(dep)}")
+            elif price.unknown:
+                names.append(f"{dep.name} (no {', '.join(price.unknown)} rate)")
         return names
+
+    def _region_hint(self, dep: RoutedDeployment) -> str:
+        """Why a model the catalog prices by region has no price here: which regions it knows."""
+        entry = self.catalog.entry(dep.kind, dep.upstream_model)
+        regions = sorted({v.region for v in entry.prices if v.region}) if entry is not None else []
+        if not regions:
+            return ""
+        region = self._region(dep) or "not known"
+        return f" (region {region}; priced in {', '.join(regions)}: set the provider's region:)"

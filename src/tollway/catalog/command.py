@@ -35,11 +35,13 @@ _SIX_PLACES = Decimal("0.000001")
               help="Service tier for --at.")
 @click.option("--prompt-tokens", type=click.IntRange(min=0), default=0, show_default=True,
               help="Prompt length for --at (selects input-length tiers).")
+@click.option("--region", help="Provider region for --at (e.g. cn-beijing, ap-southeast-1); default: not known, "
+                               "so only prices that name no region apply.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="tollway.yaml whose `catalog:` entries and `cny_per_usd` apply.")
 @click.option("--cny-per-usd", type=str, help="Convert CNY prices at this rate (overrides the config).")
 def catalog(as_json: bool, providers: tuple[str, ...], models: tuple[str, ...], at_text: str | None, tier: str,
-            prompt_tokens: int, config_path: Path | None, cny_per_usd: str | None) -> None:
+            prompt_tokens: int, region: str | None, config_path: Path | None, cny_per_usd: str | None) -> None:
     """Show the price catalog: dated prices per provider and model, USD per million tokens."""
     try:
         cat = _load(config_path, cny_per_usd)
@@ -55,14 +57,15 @@ def catalog(as_json: bool, providers: tuple[str, ...], models: tuple[str, ...], 
             _print_table([_history_row(entry, version, price) for entry, version, price in rows], "every version")
         return
     at = _parse_at(at_text)
-    resolved = [(entry, cat.price(entry.provider, entry.model, at, prompt_tokens, tier)) for entry in entries]
+    resolved = [(entry, cat.price(entry.provider, entry.model, at, prompt_tokens, tier, region)) for entry in entries]
     if as_json:
         click.echo(json.dumps([price.as_json() if price else {"provider": entry.provider, "model": entry.model,
                                                              "price": None} for entry, price in resolved],
                               indent=2, ensure_ascii=False))
         return
     rows = [_price_row(entry, price) for entry, price in resolved]
-    _print_table(rows, f"in force at {at.isoformat()} ({tier}, prompt {prompt_tokens} tokens)")
+    where = f", region {region}" if region else ""
+    _print_table(rows, f"in force at {at.isoformat()} ({tier}, prompt {prompt_tokens} tokens{where})")
 
 
 def _load(config_path: Path | None, cny_per_usd: str | None) -> Catalog:
@@ -166,7 +169,11 @@ def _provenance(source: str, verified: bool) -> str:
 
 def _rule_notes(version: PriceVersion) -> list[str]:
     """The version's rules in words: off-peak, prompt tiers, service tiers."""
-    notes = []
+    notes = [f"region {version.region}"] if version.region else []
+    if "explicit_cached_input" in version.given() or version.ratios.explicit_cached_input is not None:
+        rate = version.explicit_cached_input if "explicit_cached_input" in version.given() else \
+            f"x{version.ratios.explicit_cached_input}"
+        notes.append(f"explicit-cache hit {rate if isinstance(rate, str) else _money(rate)}")
     if version.peak_hours is not None and version.off_peak is not None:
         off = version.off_peak
         how = f"x{off.factor}" if "factor" in off.model_fields_set else \

@@ -30,6 +30,8 @@ class Price:
 
     currency/original keep what the source said (e.g. CNY and its amounts) next to the converted USD.
     cache_write is the 5-minute (or only) cache-write rate; cache_write_1h the 1-hour one (None = same).
+    explicit_cached_input is the rate of a hit on a cache the client created on purpose (DashScope's explicit
+    cache bills it apart from an automatic hit); None = the cached_input rate.
     """
 
     input: Decimal
@@ -47,6 +49,8 @@ class Price:
     model: str = ""
     tier: str = "standard"
     effective_at: datetime | None = None
+    explicit_cached_input: Decimal | None = None
+    region: str | None = None
 
     @property
     def unknown(self) -> tuple[str, ...]:
@@ -54,6 +58,8 @@ class Price:
         rates = {name: getattr(self, name) for name in ("input", "cached_input", "cache_write", "output")}
         if self.cache_write_1h is not None:
             rates["cache_write_1h"] = self.cache_write_1h
+        if self.explicit_cached_input is not None:
+            rates["explicit_cached_input"] = self.explicit_cached_input
         return tuple(name for name, rate in rates.items() if rate.is_nan())
 
     def as_json(self) -> dict[str, object]:
@@ -66,10 +72,11 @@ class Price:
             original = {key: text(value) if isinstance(value, Decimal) else value for key, value in self.original.items()}
         return {
             "provider": self.provider, "model": self.model, "tier": self.tier,
-            "input": text(self.input), "cached_input": text(self.cached_input), "cache_write": text(self.cache_write),
+            "input": text(self.input), "cached_input": text(self.cached_input),
+            "explicit_cached_input": text(self.explicit_cached_input), "cache_write": text(self.cache_write),
             "cache_write_1h": text(self.cache_write_1h), "output": text(self.output), "currency": self.currency,
             "original": original, "effective_from": None if self.effective_at is None else self.effective_at.isoformat(),
-            "source": self.source, "verified": self.verified, "note": self.note,
+            "source": self.source, "verified": self.verified, "note": self.note, "region": self.region,
         }
 
     @classmethod
@@ -88,12 +95,12 @@ class Price:
 def resolve_rates(given: Rates, ratios: Ratios) -> Rates:
     """Fill the cache rates a source leaves out: from `ratios` x input, else the documented defaults.
 
-    Default: a cache write costs the plain input rate (DeepSeek, OpenAI, Kimi, GLM bill no separate write)
-    and a 1-hour write costs what a write costs. A cached-input rate is never assumed: without a rate or a
-    ratio it is unknown.
+    Default: a cache write costs the plain input rate (DeepSeek, OpenAI, Kimi, GLM bill no separate write),
+    a 1-hour write costs what a write costs, and a hit on an explicit cache costs what any hit costs. A
+    cached-input rate is never assumed: without a rate or a ratio it is unknown.
     """
     rates: Rates = {"input": given.get("input"), "output": given.get("output")}
-    for name in ("cached_input", "cache_write", "cache_write_1h"):
+    for name in ("cached_input", "explicit_cached_input", "cache_write", "cache_write_1h"):
         if name in given:
             rates[name] = given[name]
             continue
@@ -104,6 +111,8 @@ def resolve_rates(given: Rates, ratios: Ratios) -> Rates:
             rates[name] = rates["input"]
         elif name == "cache_write_1h":
             rates[name] = rates["cache_write"]
+        elif name == "explicit_cached_input":
+            rates[name] = rates["cached_input"]
         else:
             rates[name] = None
     return rates
@@ -212,7 +221,9 @@ class _PriceTable:
             output=usd["output"], cache_write_1h=usd["cache_write_1h"], currency=self.version.currency,
             original=original, effective_from=START_UNKNOWN if start is None else start.date(),
             effective_at=start, source=source, verified=verified, note="; ".join(notes),
-            provider=self.entry.provider, model=self.entry.model, tier=tier)
+            provider=self.entry.provider, model=self.entry.model, tier=tier,
+            explicit_cached_input=_distinct(usd["explicit_cached_input"], usd["cached_input"]),
+            region=self.version.region)
 
     def _in_usd(self, rates: Rates) -> tuple[dict[str, Decimal], Mapping | None, str]:
         if self.version.currency == "USD":
@@ -224,6 +235,13 @@ class _PriceTable:
         usd = {name: UNKNOWN if rates[name] is None else _EXACT.divide(rates[name], self.cny_per_usd)
                for name in RATE_FIELDS}
         return usd, original, f"CNY at {self.cny_per_usd} per USD"
+
+
+def _distinct(rate: Decimal, default: Decimal) -> Decimal | None:
+    """A rate that only matters where it differs from its default (None = the default applies)."""
+    if rate == default or (rate.is_nan() and default.is_nan()):
+        return None
+    return rate
 
 
 def _tier_provenance(spec: ServiceTier, version: PriceVersion) -> tuple[str, bool]:

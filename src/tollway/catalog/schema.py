@@ -20,11 +20,12 @@ CURRENCIES = ("USD", "CNY")
 SERVICE_TIERS = ("standard", "batch", "priority", "flex")
 CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-RATE_FIELDS = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
+RATE_FIELDS = ("input", "cached_input", "explicit_cached_input", "cache_write", "cache_write_1h", "output")
 WILDCARD_MODEL = "*"
 
 _WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+_REGION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def _parse_rate(value: object) -> Decimal | None:
@@ -75,6 +76,7 @@ class Ratios(_Strict):
     """Rates derived from the input rate where a rate set does not give them (e.g. Qwen: hit = 20%)."""
 
     cached_input: Rate = None
+    explicit_cached_input: Rate = None
     cache_write: Rate = None
     cache_write_1h: Rate = None
 
@@ -84,6 +86,7 @@ class RateSet(_Strict):
 
     input: Rate = None
     cached_input: Rate = None
+    explicit_cached_input: Rate = None
     cache_write: Rate = None
     cache_write_1h: Rate = None
     output: Rate = None
@@ -178,6 +181,8 @@ class PriceVersion(RateSet):
     """One dated price of one model: in force from `effective_from` until the next version starts."""
 
     effective_from: Moment = Field(description="date or date-time; null = start not known (first version only)")
+    region: str | None = Field(None, description="the provider region this price is for (e.g. ap-southeast-1); "
+                                                 "null = every region")
     currency: Literal["USD", "CNY"] = "USD"
     ratios: Ratios = Ratios()
     peak_hours: PeakHours | None = None
@@ -187,6 +192,13 @@ class PriceVersion(RateSet):
     source: str = Field(min_length=1)
     verified: bool
     note: str = ""
+
+    @field_validator("region")
+    @classmethod
+    def _plain_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not a region name (lower-case letters, digits and -, e.g. cn-beijing)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "PriceVersion":
@@ -234,14 +246,18 @@ class ModelEntry(_Strict):
 
     @model_validator(mode="after")
     def _dated_once(self) -> "ModelEntry":
-        starts = [version.effective_from for version in self.prices]
-        undated = [index for index, start in enumerate(starts) if start is None]
-        if len(undated) > 1:
-            both = " and ".join(f"prices[{index}]" for index in undated)
-            raise ValueError(f"only one price version may have an unknown (null) effective_from; {both} do")
-        dated = [start for start in starts if start is not None]
-        if len(dated) != len(set(dated)):
-            raise ValueError("two price versions have the same effective_from; each version needs its own start")
+        for region in {version.region for version in self.prices}:
+            starts = [version.effective_from for version in self.prices if version.region == region]
+            where = "" if region is None else f" of region {region}"
+            undated = [index for index, version in enumerate(self.prices)
+                       if version.region == region and version.effective_from is None]
+            if len(undated) > 1:
+                both = " and ".join(f"prices[{index}]" for index in undated)
+                raise ValueError(f"only one price version{where} may have an unknown (null) effective_from; {both} do")
+            dated = [start for start in starts if start is not None]
+            if len(dated) != len(set(dated)):
+                raise ValueError(f"two price versions{where} have the same effective_from; each version needs its "
+                                 "own start")
         return self
 
 

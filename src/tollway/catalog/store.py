@@ -23,21 +23,39 @@ _NEG_INF = float("-inf")
 _SNAPSHOT_SUFFIX = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2})$")
 
 
-class _CompiledEntry:
-    """One entry's versions, sorted by start, ready for bisect."""
+class _Timeline:
+    """Versions in force one after another, sorted by start, ready for bisect."""
 
-    __slots__ = ("entry", "starts", "pricers")
+    __slots__ = ("starts", "pricers")
+
+    def __init__(self, pricers: list[VersionPricer]) -> None:
+        # at the same start a region's own version comes after (so wins over) one for every region
+        self.pricers = sorted(pricers, key=lambda pricer: (_start_key(pricer), pricer.version.region is not None))
+        self.starts = [_start_key(pricer) for pricer in self.pricers]
+
+    def at(self, timestamp: float) -> VersionPricer | None:
+        index = bisect_right(self.starts, timestamp) - 1
+        return self.pricers[index] if index >= 0 else None
+
+
+class _CompiledEntry:
+    """One entry's versions, one timeline per region: a region sees its own versions and those for every region."""
+
+    __slots__ = ("entry", "pricers", "timelines")
 
     def __init__(self, entry: ModelEntry, calendars: Mapping[str, list[date]], cny_per_usd: Decimal | None) -> None:
         pricers = [VersionPricer(entry, version, calendars, cny_per_usd) for version in entry.prices]
-        pricers.sort(key=_start_key)
+        shared = [pricer for pricer in pricers if pricer.version.region is None]
         self.entry = entry
-        self.pricers = pricers
-        self.starts = [_start_key(pricer) for pricer in pricers]
+        self.pricers = _Timeline(pricers).pricers
+        self.timelines: dict[str | None, _Timeline] = {None: _Timeline(shared)}
+        for region in {pricer.version.region for pricer in pricers} - {None}:
+            self.timelines[region] = _Timeline(shared + [p for p in pricers if p.version.region == region])
 
-    def pricer_at(self, timestamp: float) -> VersionPricer | None:
-        index = bisect_right(self.starts, timestamp) - 1
-        return self.pricers[index] if index >= 0 else None
+    def pricer_at(self, timestamp: float, region: str | None = None) -> VersionPricer | None:
+        """A deployment whose region has no versions of its own (or is not known) sees the shared ones only."""
+        timeline = self.timelines.get(region) if region is not None else None
+        return (timeline or self.timelines[None]).at(timestamp)
 
 
 def _start_key(pricer: VersionPricer) -> float:
@@ -88,8 +106,9 @@ class Catalog:
                            f"entries (got {type(section).__name__})")
 
     def price(self, provider: str, model: str, at: datetime, prompt_tokens: int = 0,
-              tier: str = "standard") -> Price | None:
-        """The rate in force at `at` (naive = UTC) for a request with this prompt length on this service tier.
+              tier: str = "standard", region: str | None = None) -> Price | None:
+        """The rate in force at `at` (naive = UTC) for a request with this prompt length on this service tier,
+        served in `region` (None = not known: only versions that name no region apply).
 
         None when the model is unknown, `at` is before its first known price, or it has no such tier.
         """
@@ -100,7 +119,7 @@ class Catalog:
             return None
         if at.tzinfo is None:
             at = at.replace(tzinfo=timezone.utc)
-        pricer = compiled.pricer_at(at.timestamp())
+        pricer = compiled.pricer_at(at.timestamp(), region)
         return None if pricer is None else pricer.price(at, prompt_tokens, tier)
 
     def history(self, provider: str, model: str) -> list[tuple[PriceVersion, Price]]:

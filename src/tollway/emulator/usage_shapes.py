@@ -1,8 +1,8 @@
 """The `usage` object each OpenAI-compatible dialect reports, field for field.
 
 Cost accounting downstream normalises these shapes; the emulator must therefore reproduce where each
-provider puts cached and reasoning tokens, and which fields it omits or nulls (facts: README.md table
-"Biggest dialect differences for cost accounting" in /work/shared/providers).
+provider puts cached and reasoning tokens, and which fields it omits or nulls (the facts and their
+sources are in docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -48,11 +48,16 @@ def _deepseek(base: dict, c: Counts) -> dict:
 
 
 def _qwen(base: dict, c: Counts) -> dict:
-    # no reasoning-token field seen; explicit-cache writes as prompt_tokens_details.cache_creation_input_tokens
+    # No reasoning-token field seen. DashScope reports cache writes only for its explicit (cache_control)
+    # cache, and marks such a request with cache_type "ephemeral": its hits are explicit hits (billed 10% of
+    # input, implicit hits 20%). So an answer that reports a cache write (a profile with cache_write_ratio)
+    # is an explicit-cache answer, and one that only reports hits is the implicit cache's.
     if c.cached or c.cache_write:
-        details: dict[str, int] = {"cached_tokens": c.cached}
+        details: dict[str, Any] = {"cached_tokens": c.cached}
         if c.cache_write:
             details["cache_creation_input_tokens"] = c.cache_write
+            details["cache_creation"] = {"ephemeral_5m_input_tokens": c.cache_write}
+            details["cache_type"] = "ephemeral"
         base["prompt_tokens_details"] = details
     return base
 

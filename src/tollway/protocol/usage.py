@@ -46,14 +46,16 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class CacheSplitUsage(Usage):
-    """A Usage whose cache writes are split by lifetime.
+    """A Usage whose cache tokens are split by how they are billed.
 
-    Anthropic bills a 1-hour cache write at 2x input and a 5-minute one at 1.25x, so cost needs the split.
-    cache_write_1h_tokens is the 1-hour share of cache_write_tokens. Only returned when that share is
-    non-zero; the ledger keeps the total in cache_write_tokens.
+    Anthropic bills a 1-hour cache write at 2x input and a 5-minute one at 1.25x; DashScope (Qwen) bills a
+    hit on an explicit cache at 10% of input and an automatic one at 20%. cache_write_1h_tokens is the
+    1-hour share of cache_write_tokens, explicit_cached_tokens the explicit-cache share of cached_tokens.
+    Only returned when a share is non-zero; the ledger keeps the totals.
     """
 
     cache_write_1h_tokens: int = 0
+    explicit_cached_tokens: int = 0
 
 
 DIALECTS = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama",
@@ -77,7 +79,7 @@ def usage_from_body(dialect: str, body: Mapping) -> Usage | None:
         usage = _first_choice(body).get("usage")  # Kimi-style: inside choices[0]
         if not _is_mapping(usage):
             return None
-    return _openai_usage(usage, body)
+    return _qwen_usage(usage, body) if dialect == "qwen" else _openai_usage(usage, body)
 
 
 def usage_from_chunk(dialect: str, chunk: Mapping) -> Usage | None:
@@ -101,7 +103,7 @@ def usage_from_chunk(dialect: str, chunk: Mapping) -> Usage | None:
         usage = _first_choice(chunk).get("usage")  # Kimi: usage on the finish chunk's choices[0]
         if not _is_mapping(usage):
             return None  # includes LMDeploy/OpenAI content chunks with "usage": null
-    result = _openai_usage(usage, chunk)
+    result = _qwen_usage(usage, chunk) if dialect == "qwen" else _openai_usage(usage, chunk)
     if result.total_tokens == 0 and chunk.get("choices"):
         return None  # Ollama /v1/completions puts all-zero usage on every content chunk
     return result
@@ -261,6 +263,29 @@ def _any_openai_usage(usage: Mapping, container: Mapping) -> Usage:
     cached = min(cached, prompt)
     return Usage(prompt_tokens=prompt, cached_tokens=cached, cache_write_tokens=min(written, prompt - cached),
                  completion_tokens=completion, reasoning_tokens=min(reasoning, completion))
+
+
+def _qwen_usage(usage: Mapping, container: Mapping) -> Usage:
+    """DashScope usage: which cache a hit came from changes its price (explicit 10% of input, implicit 20%).
+
+    An explicit (opt-in, `cache_control`) cache marks prompt_tokens_details with cache_type "ephemeral":
+    its cached_tokens are explicit hits, and its writes come as cache_creation_input_tokens (or as
+    cache_creation.ephemeral_5m_input_tokens). Without the mark, cached_tokens are implicit hits.
+    """
+    found = _openai_usage(usage, container)
+    details = _mapping(usage.get("prompt_tokens_details"))
+    if not details or details.get("cache_type") != "ephemeral":
+        return found
+    written = found.cache_write_tokens
+    if not written:
+        created = _count(_mapping(details.get("cache_creation")).get("ephemeral_5m_input_tokens"))
+        written = min(created, found.prompt_tokens - found.cached_tokens)
+    fields = dict(prompt_tokens=found.prompt_tokens, cached_tokens=found.cached_tokens, cache_write_tokens=written,
+                  completion_tokens=found.completion_tokens, reasoning_tokens=found.reasoning_tokens,
+                  source=found.source)
+    if found.cached_tokens:
+        return CacheSplitUsage(**fields, explicit_cached_tokens=found.cached_tokens)
+    return Usage(**fields)
 
 
 def _anthropic_usage(usage: Mapping) -> Usage:

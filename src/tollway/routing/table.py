@@ -54,6 +54,7 @@ class RoutedDeployment:
     stats: DeploymentStats = field(default_factory=DeploymentStats)
     in_flight: int = 0                    # this process's attempts running on it now
     backend_load: "BackendLoad | None" = None  # last scraped queue/KV metrics (self-hosted only)
+    region: str | None = None             # the provider's `region:` (prices that differ by region)
 
     def url(self, endpoint: str) -> str:
         return f"{self.base_url}/{ENDPOINT_PATHS[endpoint]}"
@@ -175,7 +176,7 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
         between_chunks_s=provider.timeouts.between_chunks_s, response_s=provider.timeouts.response_s,
         breaker=CircuitBreaker(b.consecutive_failures, b.error_rate, b.window, b.min_requests, b.open_s),
         config=dep, launch=provider.launch, capabilities_known=facts.capabilities_known,
-        strong_in=facts.strong_in, self_hosted=provider.kind in SELF_HOSTED_KINDS,
+        strong_in=facts.strong_in, self_hosted=provider.kind in SELF_HOSTED_KINDS, region=provider.region,
     )
 
 
