@@ -1,4 +1,4 @@
-"""Each provider's documented error bodies (shared/providers facts) map to the right next step."""
+"""Each provider's documented error bodies  map to the right next step."""
 
 import pytest
 

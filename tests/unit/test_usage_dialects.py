@@ -1,4 +1,4 @@
-"""Usage normalisation for every dialect, using the shapes in /work/shared/providers/*.yaml."""
+"""Usage normalisation for every dialect, using the shapes the providers document."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What differs between the OpenAI-compatible dialects, as data.
 
-Each entry records a fact from /work/shared/providers/<name>.yaml (see docs/emulator.md for the source of
+Each entry records a fact from the provider's own documents (docs/emulator.md names the source of
 each one) so the response builders stay dialect-agnostic: where streamed usage goes, whether a role-only
 first chunk is sent, the reasoning text field, id prefixes and extra top-level fields.
 """

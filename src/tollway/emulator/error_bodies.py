@@ -1,7 +1,7 @@
 """Error answers in each dialect: HTTP status, envelope shape and the provider's own type/code/message.
 
-A gateway decides retry, failover or give-up from these, so they follow the researched examples in
-/work/shared/providers/*.yaml exactly where one exists (marked "verified" in docs/emulator.md) and a
+A gateway decides retry, failover or give-up from these, so they follow the providers' documented
+examples exactly where one exists (marked "verified" in docs/emulator.md) and a
 plausible reading of the provider's table where none does.
 """
 

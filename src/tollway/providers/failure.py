@@ -4,7 +4,7 @@ The same HTTP status means different things on different providers: a 429 is a r
 an empty balance on GLM (code 1113); DeepSeek says 402 and Kimi 403 for the same thing. Retrying an empty
 balance wastes the request's deadline, so the classification decides the next step: retry the same
 deployment, move to the next one, move to a larger-context one, move to another provider, or hand the
-error back to the client. Facts come from shared/providers/*.yaml (error sections).
+error back to the client. Facts come from each provider's documented error codes (sources in docs/emulator.md).
 """
 
 from __future__ import annotations

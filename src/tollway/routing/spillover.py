@@ -24,7 +24,7 @@ from tollway.routing.table import RoutedDeployment
 
 log = logging.getLogger("tollway.routing.spillover")
 
-# dialect -> (waiting gauge, KV-usage gauges); names as each server publishes them (shared/providers/*.yaml)
+# dialect -> (waiting gauge, KV-usage gauges); names as each server's metrics documentation gives them
 GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "vllm": ("vllm:num_requests_waiting", ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")),
     "sglang": ("sglang:num_queue_reqs", ("sglang:token_usage",)),
