@@ -127,15 +127,16 @@ class Walk:
                 break
         raise self._final_error(model)
 
-    def _take_slot(self, dep: RoutedDeployment, pending: list[RoutedDeployment],
-                   deferred: set[RoutedDeployment] | frozenset[RoutedDeployment]) -> bool:
-        """Count an attempt on `dep` now; False (nothing taken) when it is full and a later candidate has
-        room. A deployment already deferred once is the last resort: it goes ahead over its cap."""
+    def _take_slot(self, dep: RoutedDeployment, spill_to: list[RoutedDeployment] | None,
+                   deferred: set[RoutedDeployment] | frozenset[RoutedDeployment] = _NONE) -> bool:
+        """Count an attempt on `dep` now; False (nothing taken) when it is full and one of `spill_to` has
+        room, or it is full and `spill_to` is None (optional work: a hedge partner, a retry while another
+        racer carries on). A deployment already deferred once is the last resort: it goes over its cap."""
         spill = self._spill
         if spill is not None and dep not in deferred:
             if try_acquire(dep, spill) is None:
                 return True
-            if has_room(pending, spill):
+            if spill_to is None or has_room(spill_to, spill):
                 return False
         acquire(dep)
         return True
@@ -177,7 +178,7 @@ class Walk:
         against the next candidate with room."""
         hedge = self._hedge
         assert hedge is not None
-        tasks = {asyncio.create_task(self._try_deployment(first, attempt, pending)): first}
+        tasks = {asyncio.create_task(self._try_deployment(first, attempt, None)): first}
         order = [first]
         try:
             done, _ = await asyncio.wait(tasks, timeout=hedge.delay_s(first))
@@ -185,7 +186,7 @@ class Walk:
                 partner = self._hedge_partner(pending)  # its slot taken: no await until its task exists
                 if partner is not None:
                     hedge.budget.spend()  # has the credit: checked above, with no await since
-                    tasks[asyncio.create_task(self._try_deployment(partner, attempt, pending))] = partner
+                    tasks[asyncio.create_task(self._try_deployment(partner, attempt, None))] = partner
                     order.append(partner)
                     self.hedged = partner
             while tasks:
@@ -209,7 +210,7 @@ class Walk:
         index = 0
         while index < len(pending):
             dep = pending[index]
-            if try_acquire(dep, self._spill) is not None:
+            if not self._take_slot(dep, None):
                 index += 1
                 continue
             del pending[index]
@@ -244,10 +245,10 @@ class Walk:
                              cost, prompt_tokens, 0, now)
 
     async def _try_deployment(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]],
-                              pending: list[RoutedDeployment]) -> T | None:
+                              spill_to: list[RoutedDeployment] | None) -> T | None:
         """Attempt `dep`, whose slot the caller took, again while its failures allow a retry and it has
-        room (or nothing in `pending` has). Gives the slot back on failure and cancellation; an answered
-        attempt keeps it until release()."""
+        room (or, outside a race, nothing in `spill_to` has: see _take_slot). Gives the slot back on
+        failure and cancellation; an answered attempt keeps it until release()."""
         loop = asyncio.get_running_loop()
         retries = 0
         while True:
@@ -279,7 +280,7 @@ class Walk:
                 return None
             record.outcome = "retry"
             await asyncio.sleep(delay)
-            if not self._take_slot(dep, pending, _NONE):  # filled up during the backoff: spill instead
+            if not self._take_slot(dep, spill_to):  # filled up during the backoff: move on instead
                 record.outcome = "failover"
                 return None
             retries += 1
