@@ -17,7 +17,8 @@ called. Every attempt (first tries, retries, both racers of a hedge) takes its s
 check in the same synchronous step, right before it starts: a racer's slot is taken before its task is
 created, because the task runs only after the walk's next await and concurrent requests would all see the
 slot free until then. A deployment found full is deferred (tried last, when nothing else is left); a
-retry that finds it full moves on; a hedge partner is never one that is full.
+retry that finds it full moves on (in a race, always: the other racer carries on); a hedge partner is
+never one that is full.
 """
 
 from __future__ import annotations

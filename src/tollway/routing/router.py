@@ -148,8 +148,9 @@ def learn(walk: Walk, row: LedgerRow, now: float) -> None:
 
 
 def _spill_check(group: RouteGroupEntry) -> Callable[[RoutedDeployment], str | None] | None:
-    """The walker re-checks saturation right before each attempt: requests plan concurrently, and only the
-    check next to the attempt (with no await in between) sees the in-flight count that attempt adds to."""
+    """The walker, the classifier call and shadow copies check saturation right before each attempt: requests
+    plan concurrently, and only the check next to the attempt (with no await in between) sees the in-flight
+    count that attempt adds to (routing/spillover.py try_acquire)."""
     settings = group.options.spillover
     if settings is None:
         return None
