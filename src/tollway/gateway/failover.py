@@ -9,14 +9,22 @@ that is short, a client error goes straight back to the client.
 
 With a hedge policy in the plan, a deployment that has not answered within the policy's delay gets a
 racing partner (the next eligible candidate); the first to answer wins and the other is cancelled and
-recorded as a `cancelled` attempt with its estimated cost (see routing/hedging.py). The walker also
-keeps each deployment's in-flight count exact, for spillover: an attempt counts from its start until it
-fails, is cancelled, or (when it answered) until the request is finished and `release()` is called.
+recorded as a `cancelled` attempt with its estimated cost (see routing/hedging.py).
+
+The walker also keeps each deployment's in-flight count exact, for spillover: an attempt counts from its
+start until it fails, is cancelled, or (when it answered) until the request is finished and `release()` is
+called. Every attempt (first tries, retries, both racers of a hedge) takes its slot with the spillover
+check in the same synchronous step, right before it starts: a racer's slot is taken before its task is
+created, because the task runs only after the walk's next await and concurrent requests would all see the
+slot free until then. A deployment found full is deferred (tried last, when nothing else is left); a
+retry that finds it full moves on (in a race, always: the other racer carries on); a hedge partner is
+never one that is full.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +34,7 @@ from tollway.config import RetrySettings
 from tollway.gateway.errors import GatewayError
 from tollway.gateway.upstream import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
+from tollway.routing.spillover import acquire, has_room, release, try_acquire
 from tollway.routing.table import RoutedDeployment
 
 if TYPE_CHECKING:
@@ -100,16 +109,18 @@ class Walk:
         deferred: set[RoutedDeployment] = set() if self._spill is not None else _NONE
         while pending:
             dep = pending.pop(0)
-            if self._spill is not None and dep not in deferred and self._saturated_with_room_after(dep, pending):
+            if not self._take_slot(dep, pending, deferred):
                 deferred.add(dep)  # filled up since the plan was made (requests plan concurrently): try it last
                 pending.append(dep)
                 continue
             if not self._eligible(dep):
+                release(dep)
                 continue
+            # dep's slot is taken; from here to the attempt's start there is no await
             if self._hedge is not None and pending:
                 found = await self._race(dep, pending, attempt)
             else:
-                outcome = await self._try_deployment(dep, attempt)
+                outcome = await self._try_deployment(dep, attempt, pending)
                 found = (dep, outcome) if outcome is not None else None
             if found is not None:
                 return found
@@ -117,15 +128,24 @@ class Walk:
                 break
         raise self._final_error(model)
 
-    def _saturated_with_room_after(self, dep: RoutedDeployment, pending: list[RoutedDeployment]) -> bool:
+    def _take_slot(self, dep: RoutedDeployment, spill_to: list[RoutedDeployment] | None,
+                   deferred: set[RoutedDeployment] | frozenset[RoutedDeployment] = _NONE) -> bool:
+        """Count an attempt on `dep` now; False (nothing taken) when it is full and one of `spill_to` has
+        room, or it is full and `spill_to` is None (optional work: a hedge partner, a retry while another
+        racer carries on). A deployment already deferred once is the last resort: it goes over its cap."""
         spill = self._spill
-        assert spill is not None
-        return spill(dep) is not None and any(spill(other) is None for other in pending)
+        if spill is not None and dep not in deferred:
+            if try_acquire(dep, spill) is None:
+                return True
+            if spill_to is None or has_room(spill_to, spill):
+                return False
+        acquire(dep)
+        return True
 
     def release(self) -> None:
         """The request is finished: the deployment that answered no longer counts as in flight."""
         for dep in self._held:
-            dep.in_flight -= 1
+            release(dep)
         self._held.clear()
 
     def extra_cost(self) -> tuple[Decimal, bool]:
@@ -155,17 +175,19 @@ class Walk:
 
     async def _race(self, first: RoutedDeployment, pending: list[RoutedDeployment],
                     attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T] | None:
-        """Try `first`; if it has not answered within the hedge delay, race it against the next candidate."""
+        """Try `first` (its slot already taken); if it has not answered within the hedge delay, race it
+        against the next candidate with room."""
         hedge = self._hedge
         assert hedge is not None
-        tasks = {asyncio.create_task(self._try_deployment(first, attempt)): first}
+        tasks = {asyncio.create_task(self._try_deployment(first, attempt, None)): first}
         order = [first]
         try:
             done, _ = await asyncio.wait(tasks, timeout=hedge.delay_s(first))
-            if not done and hedge.budget.has_credit() and self.tries < self.settings.max_attempts:
-                partner = self._next_eligible(pending)
-                if partner is not None and hedge.budget.spend():
-                    tasks[asyncio.create_task(self._try_deployment(partner, attempt))] = partner
+            if not done and self.tries < self.settings.max_attempts and hedge.budget.has_credit():
+                partner = self._hedge_partner(pending)  # its slot taken: no await until its task exists
+                if partner is not None:
+                    hedge.budget.spend()  # has the credit: checked above, with no await since
+                    tasks[asyncio.create_task(self._try_deployment(partner, attempt, None))] = partner
                     order.append(partner)
                     self.hedged = partner
             while tasks:
@@ -178,16 +200,24 @@ class Walk:
                         return dep, result
             return None
         finally:
-            for task in tasks:
-                task.cancel()
+            for task, dep in tasks.items():
+                _cancel(task, dep)
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _next_eligible(self, pending: list[RoutedDeployment]) -> RoutedDeployment | None:
-        while pending:
-            dep = pending.pop(0)
+    def _hedge_partner(self, pending: list[RoutedDeployment]) -> RoutedDeployment | None:
+        """The next eligible candidate with room, taken out of `pending` with its slot taken. A hedge is
+        optional extra work, never worth going over a cap: full candidates stay in the plan as fallbacks."""
+        index = 0
+        while index < len(pending):
+            dep = pending[index]
+            if not self._take_slot(dep, None):
+                index += 1
+                continue
+            del pending[index]
             if self._eligible(dep):
                 return dep
+            release(dep)
         return None
 
     async def _cancel_losers(self, tasks: dict[asyncio.Task, RoutedDeployment]) -> None:
@@ -196,14 +226,14 @@ class Walk:
             self._losers = set()
         for task, dep in tasks.items():
             self._losers.add(dep)
-            task.cancel()
+            _cancel(task, dep)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for dep, result in zip(tasks.values(), results):
             if result is None or isinstance(result, BaseException):
                 continue
             _discard(result)
             self._held.remove(dep)
-            dep.in_flight -= 1
+            release(dep)
             answered = next(a for a in reversed(self.attempts) if a.deployment is dep and a.outcome == "ok")
             self.attempts[self.attempts.index(answered)] = self._loser(dep, answered.ended_at - answered.latency_ms / 1000)
         tasks.clear()
@@ -215,20 +245,21 @@ class Walk:
         return AttemptRecord(dep, "cancelled", "lost the hedge race", None, (now - started) * 1000, "hedge_loser",
                              cost, prompt_tokens, 0, now)
 
-    async def _try_deployment(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> T | None:
-        """Attempt `dep`, again while its failures allow a retry; keeps its in_flight count exact (an
-        answered attempt stays in flight until release())."""
+    async def _try_deployment(self, dep: RoutedDeployment, attempt: Callable[[RoutedDeployment], Awaitable[T]],
+                              spill_to: list[RoutedDeployment] | None) -> T | None:
+        """Attempt `dep`, whose slot the caller took, again while its failures allow a retry and it has
+        room (or, outside a race, nothing in `spill_to` has: see _take_slot). Gives the slot back on
+        failure and cancellation; an answered attempt keeps it until release()."""
         loop = asyncio.get_running_loop()
         retries = 0
         while True:
             started = loop.time()
-            dep.in_flight += 1
             try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
                 result = await attempt(dep)
             except UpstreamFailure as exc:
                 failure = exc.failure
             except BaseException as exc:
-                dep.in_flight -= 1
+                release(dep)
                 dep.breaker.abandon()
                 if isinstance(exc, asyncio.CancelledError) and dep in self._losers:
                     self.attempts.append(self._loser(dep, started))
@@ -239,7 +270,7 @@ class Walk:
                 dep.breaker.record(True)
                 self.attempts.append(AttemptRecord(dep, "ok", "", None, (now - started) * 1000, "", None, 0, 0, now))
                 return result
-            dep.in_flight -= 1
+            release(dep)
             now = loop.time()
             record = AttemptRecord(dep, "failover", _redact(failure.message, dep), failure.status,
                                    (now - started) * 1000, failure.kind.value, ended_at=now)
@@ -250,6 +281,9 @@ class Walk:
                 return None
             record.outcome = "retry"
             await asyncio.sleep(delay)
+            if not self._take_slot(dep, spill_to):  # filled up during the backoff: move on instead
+                record.outcome = "failover"
+                return None
             retries += 1
 
     def _after_failure(self, dep: RoutedDeployment, failure: Failure, retries: int) -> float | None:
@@ -315,6 +349,17 @@ class Walk:
                                 "service_unavailable", "no_deployment_available")
         return GatewayError(502, f"Every deployment for model '{model}' failed: {detail}.",
                             "upstream_error", "all_deployments_failed")
+
+
+def _cancel(task: asyncio.Task, dep: RoutedDeployment) -> None:
+    """Cancel a racer. One whose coroutine has not started yet never runs its own handlers (cancelling it
+    throws into it before its first line), so its slot, taken before the task was created, is given back
+    here; a task already cancelled or done has given its slot back, or will."""
+    if task.done() or task.cancelling():
+        return
+    if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+        release(dep)
+    task.cancel()
 
 
 def _discard(result: object) -> None:

@@ -5,7 +5,8 @@ regular expressions do, for a fraction of a cent. It is still a network call on 
 gets a short timeout, its own breaker check, and any failure (timeout, error, an answer that is not a
 grade) falls back to the heuristic. What it cost is returned as a `routing_overhead` attempt so the
 request's ledger row carries it. It is only asked when its jurisdiction is inside the request's
-residency policy: the prompt it reads is the client's data.
+residency policy: the prompt it reads is the client's data, and only when the group's spillover does not
+find its deployment full (the call counts in that deployment's in-flight count like any attempt).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tollway.routing.complexity import Complexity, heuristic_complexity
 from tollway.routing.features import RequestFeatures
 from tollway.routing.residency import ResidencyPolicy
 from tollway.routing.settings import ComplexitySettings
+from tollway.routing.spillover import Saturation, release, try_acquire
 from tollway.routing.table import RoutedDeployment
 
 PROMPT_CHARS = 2000
@@ -41,16 +43,23 @@ _SCORES = {"low": 0.0, "medium": 0.5, "high": 1.0}
 
 async def model_complexity(client: HttpClient, dep: RoutedDeployment, features: RequestFeatures,
                            settings: ComplexitySettings, policy: ResidencyPolicy,
-                           pricer: DeploymentPricer | None) -> tuple[Complexity, AttemptRecord | None]:
-    """The model's grade, or the heuristic's with the reason the model was not used; plus the call's record."""
+                           pricer: DeploymentPricer | None, saturated: Saturation | None = None
+                           ) -> tuple[Complexity, AttemptRecord | None]:
+    """The model's grade, or the heuristic's with the reason the model was not used; plus the call's record.
+
+    `saturated` is the group's spillover check: a full grading deployment is not asked (the grade is
+    optional, a slot over the cap is not)."""
     fallback = heuristic_complexity(features, settings)
     if not policy.permits(dep.jurisdiction):
         return _fallback(fallback, f"{dep.name} is outside the residency policy"), None
+    full = try_acquire(dep, saturated)  # the slot is taken here, with the check; released in `finally`
+    if full is not None:
+        return _fallback(fallback, f"{dep.name} saturated ({full})"), None
     if not dep.breaker.allow():
+        release(dep)
         return _fallback(fallback, f"{dep.name} circuit breaker open"), None
     loop = asyncio.get_running_loop()
     started = loop.time()
-    dep.in_flight += 1
     try:
         reply = await upstream.call(client, dep, "chat", _payload(dep, features.text), started + settings.timeout_ms / 1000)
     except UpstreamFailure as exc:
@@ -64,7 +73,7 @@ async def model_complexity(client: HttpClient, dep: RoutedDeployment, features: 
                          failure.status, billed=timed_out)
         return _fallback(fallback, f"{dep.name} {'timed out' if timed_out else 'failed: ' + failure.kind.value}"), record
     finally:
-        dep.in_flight -= 1
+        release(dep)
     dep.breaker.record(True)
     record = _record(dep, started, reply.body, "", pricer, features)
     grade = _grade(reply.body)

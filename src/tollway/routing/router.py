@@ -81,17 +81,19 @@ class Router:
             raise decision.error
         overhead: list[AttemptRecord] = []
         complexity = None
+        spill = _spill_check(group)
         if group.classifier is not None and group.strategy == "tiers" and self.gateway is not None:
             complexity, record = await model_complexity(self.gateway.upstream, group.classifier, decision.features,
-                                                        group.options.complexity, decision.policy, self.planner.pricer)
+                                                        group.options.complexity, decision.policy, self.planner.pricer,
+                                                        spill)
             if record is not None:
                 overhead.append(record)
         self.planner.rank(decision, request.headers, complexity)
         shadow = None
         if decision.shadow is not None and group.options.shadow is not None:
-            shadow = ShadowCopy(decision.shadow, creq, creq.endpoint, group.options.shadow.max_in_flight)
+            shadow = ShadowCopy(decision.shadow, creq, creq.endpoint, group.options.shadow.max_in_flight, spill)
         return RoutePlan(decision.ordered, decision.reason, decision.policy.allowed, self._hedge(group, creq, decision),
-                         overhead, shadow, _spill_check(group))
+                         overhead, shadow, spill)
 
     def finished(self, walk: Walk | None, row: LedgerRow) -> None:
         """Once per request, after its ledger row is built: release, learn, mirror. Never raises."""
@@ -146,8 +148,9 @@ def learn(walk: Walk, row: LedgerRow, now: float) -> None:
 
 
 def _spill_check(group: RouteGroupEntry) -> Callable[[RoutedDeployment], str | None] | None:
-    """The walker re-checks saturation right before each attempt: requests plan concurrently, and only the
-    check next to the attempt (with no await in between) sees the in-flight count that attempt adds to."""
+    """The walker, the classifier call and shadow copies check saturation right before each attempt: requests
+    plan concurrently, and only the check next to the attempt (with no await in between) sees the in-flight
+    count that attempt adds to (routing/spillover.py try_acquire)."""
     settings = group.options.spillover
     if settings is None:
         return None

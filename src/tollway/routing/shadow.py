@@ -4,8 +4,11 @@ The copy starts only after the client's request has finished (the handler hands 
 ledger step), runs as its own task with its own ledger row (`shadow = 1`, id `<request id>:shadow`,
 the same key and route group), and its answer goes nowhere: the client's bytes and latency cannot be
 touched by it. Copies are bounded (`max_in_flight`): when the shadow deployment is slow, extra copies
-are dropped rather than queued, so shadowing can never build up load. The residency policy was already
-applied when the plan chose the copy's target.
+are dropped rather than queued, so shadowing can never build up load. A copy also counts in its target's
+in-flight count, and is dropped when the group's spillover says the target is full: the copy's slot is
+taken in `launch`, with the check, and given back when its task ends (a done callback runs however the
+task ends, even if it is cancelled before it starts). The residency policy was already applied when the
+plan chose the copy's target.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, prompt_text
 from tollway.gateway.upstream import UpstreamFailure
 from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.routing.spillover import Saturation, release, try_acquire
 from tollway.routing.table import RoutedDeployment
 
 log = logging.getLogger("tollway.routing.shadow")
@@ -42,6 +46,7 @@ class ShadowCopy:
     creq: ClientRequest
     endpoint: str
     max_in_flight: int = 32  # the group's bound on copies running at once
+    saturated: Saturation | None = None  # the group's spillover check, if it has one
 
 
 class _Sink:
@@ -62,13 +67,24 @@ class ShadowMirror:
         self.dropped = 0
 
     def launch(self, client: HttpClient, copy: ShadowCopy, primary: LedgerRow) -> bool:
-        """Start the copy in the background; False when it is dropped (too many running, breaker open)."""
-        if len(self._tasks) >= copy.max_in_flight or not copy.target.breaker.allow():
+        """Start the copy in the background; False when it is dropped (too many running, its target full,
+        breaker open)."""
+        target = copy.target
+        if len(self._tasks) >= copy.max_in_flight or try_acquire(target, copy.saturated) is not None:
+            self.dropped += 1
+            return False
+        if not target.breaker.allow():
+            release(target)
             self.dropped += 1
             return False
         task = asyncio.create_task(self._mirror(client, copy, primary), name=f"shadow-{primary.id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(finished: asyncio.Task) -> None:
+            self._tasks.discard(finished)
+            release(target)
+
+        task.add_done_callback(done)
         return True
 
     async def stop(self) -> None:
@@ -85,7 +101,6 @@ class ShadowMirror:
         await asyncio.sleep(0)  # let the handler hand the client's answer to the transport first
         run = _ShadowRun(copy, datetime.now(timezone.utc))
         dep = copy.target
-        dep.in_flight += 1
         try:
             await run.call(client)
         except asyncio.CancelledError:
@@ -94,8 +109,6 @@ class ShadowMirror:
         except Exception as exc:  # a shadow must never take the gateway down; its row says what happened
             log.exception("shadow copy to %s failed", dep.name)
             run.status, run.http_status, run.error = "error", 500, f"{type(exc).__name__}: {exc}"[:300]
-        finally:
-            dep.in_flight -= 1
         self._append_row(run.row(primary, self._pricer))
 
 

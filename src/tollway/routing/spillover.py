@@ -6,6 +6,11 @@ instant), and the backend's own queue and KV-cache gauges (vLLM `vllm:num_reques
 `sglang:num_queue_reqs`, ...), which also count traffic from other gateways and clients. The gauges are
 scraped in the background every few seconds, never on the request path; a reading older than three
 intervals is ignored rather than trusted.
+
+The in-flight count is only a cap if checking it and counting one more are a single step: between a check
+and an increment separated by any await (even the one that starts a task), every concurrent request sees
+the same last free slot. `try_acquire` is that step, and every attempt that counts in flight takes its slot
+through it (or through `acquire`, when it goes ahead regardless) and gives it back with `release`, once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -56,6 +62,38 @@ def saturation(dep: RoutedDeployment, settings: SpilloverSettings, interval_s: f
     if settings.kv_cache_above is not None and load.kv_usage is not None and load.kv_usage > settings.kv_cache_above:
         return f"KV cache {load.kv_usage:.0%} > {settings.kv_cache_above:.0%}"
     return None
+
+
+Saturation = Callable[[RoutedDeployment], "str | None"]  # a group's `saturation` check: why full, or None
+
+
+def try_acquire(dep: RoutedDeployment, saturated: Saturation | None) -> str | None:
+    """Count one more attempt on `dep` unless `saturated` says it is full: None when the slot is taken,
+    else why not (nothing taken). Checked and taken in one synchronous step; see the module docstring."""
+    if saturated is not None:
+        why = saturated(dep)
+        if why is not None:
+            return why
+    dep.in_flight += 1
+    return None
+
+
+def acquire(dep: RoutedDeployment) -> None:
+    """Count one more attempt on `dep` without asking: no spillover, or a last resort that goes over the cap."""
+    dep.in_flight += 1
+
+
+def release(dep: RoutedDeployment) -> None:
+    """Give back a slot taken by `try_acquire` or `acquire`: exactly once per slot, on every way out."""
+    dep.in_flight -= 1
+
+
+def has_room(deps: list[RoutedDeployment], saturated: Saturation) -> bool:
+    """Whether any of `deps` can take another request now (somewhere a saturated deployment can spill to)."""
+    for dep in deps:
+        if saturated(dep) is None:
+            return True
+    return False
 
 
 def parse_load(text: str, dialect: str, model: str) -> BackendLoad | None:
