@@ -38,7 +38,7 @@ def find_ledger(command: str, config_path: Path | None = None, ledger: Path | No
                 database_url: str | None = None) -> LedgerLocation:
     """The SQLite ledger `command` should read; raises click.ClickException for a bad config or a
     PostgreSQL ledger (named by the config or `database_url`) when no `ledger` file was given."""
-    config, found_at = _config(config_path)
+    config, found_at = _config(config_path, needed=ledger is None or config_path is not None)
     if ledger is not None:
         return LedgerLocation(ledger, EXPLICIT, config, found_at)
     url = database_url or (config.database_url if config is not None else None)
@@ -60,15 +60,18 @@ def announce(location: LedgerLocation) -> None:
         click.echo(f"ledger: {location.path} ({location.reason})", err=True)
 
 
-def _config(config_path: Path | None) -> tuple[Config | None, Path | None]:
+def _config(config_path: Path | None, needed: bool) -> tuple[Config | None, Path | None]:
     """The config `serve` would load, or (None, None) when there is no config file to find. The bundled
-    local-model config names no ledger, so it is not loaded."""
+    local-model config names no ledger, so it is not loaded. A config found (not named) while the ledger
+    was named is only a source of catalog overrides: if it does not load, it is passed over."""
     path = config_path or default_config_path()
     if path is None:
         return None, None
     try:
         config, found_at = load_config(path)
     except ConfigError as exc:
+        if not needed:
+            return None, None
         raise click.ClickException(str(exc)) from None
     return config, found_at
 

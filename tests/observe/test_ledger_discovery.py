@@ -120,3 +120,9 @@ def test_a_broken_tollway_yaml_is_reported_not_skipped(folders):
     (folders["project"] / "tollway.yaml").write_text("providers: [\n")
     result = run(["usage"], folders["project"], folders["home"])
     assert result.returncode == 1 and "tollway.yaml: not valid YAML" in result.stderr
+
+
+def test_a_named_ledger_is_read_even_beside_a_broken_tollway_yaml(folders):
+    (folders["project"] / "tollway.yaml").write_text("providers: [\n")
+    result = run(["usage", "--json", "--ledger", str(folders["root"] / "b.db")], folders["project"], folders["home"])
+    assert result.returncode == 0 and orjson.loads(result.stdout)["total_cost_usd"] == "0.222"
