@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("tollway.routing.audit_command:audit", "Prove from the ledger where each key's requests went (residency)."),
     "report": ("tollway.observe.report_command:report", "Spend, tokens, latency and errors per provider and model, with savings."),
     "reconcile": ("tollway.observe.reconcile_command:reconcile", "Compare the ledger with a provider's invoice export."),
+    "migrate": ("tollway.migrate.command:migrate", "Translate a LiteLLM proxy config into a tollway.yaml."),
 }
 
 

@@ -174,10 +174,22 @@ def load_config(path: Path | None) -> tuple[Config, Path]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with providers, deployments and route_groups")
+    litellm = [key for key in LITELLM_KEYS if key in raw]
+    if litellm:
+        raise ConfigError(f"{path}: {', '.join(litellm)}: this is a LiteLLM proxy config, not a tollway one. "
+                          f"Translate it with `tollway migrate litellm {path} -o tollway.yaml`, which also lists "
+                          "what has no equivalent (see docs/migrate.md)")
     try:
         return Config.model_validate(raw), path
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid config:\n{_describe(exc)}") from None
+
+
+# Top-level keys of a LiteLLM proxy config: a file written for LiteLLM is translated, not patched by hand.
+LITELLM_KEYS = ("model_list", "litellm_params", "litellm_settings", "router_settings", "general_settings",
+                "environment_variables")
+# Keys that would put a secret in the file itself; the file is reviewed, copied and committed.
+INLINE_SECRET_KEYS = ("api_key", "key", "token", "secret", "password")
 
 
 def _describe(exc: ValidationError) -> str:
@@ -186,9 +198,22 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in err["loc"]) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling and placement)"
+            message = _unknown_key_hint(err["loc"])
         lines.append(f"  {where}: {message}")
     return "\n".join(lines)
+
+
+def _unknown_key_hint(loc: tuple) -> str:
+    """What an unknown key most likely means: a LiteLLM config, an inline secret, or a typo."""
+    name = str(loc[-1]) if loc else ""
+    if name in LITELLM_KEYS:
+        return (f"unknown key: `{name}` is LiteLLM's; tollway uses providers, deployments and route_groups. "
+                "Translate the file with `tollway migrate litellm FILE -o tollway.yaml` (see docs/migrate.md)")
+    if len(loc) == 3 and loc[0] == "providers" and name in INLINE_SECRET_KEYS:
+        return ("unknown key: a secret is never written in the config (it is reviewed, copied and committed, "
+                "and would leak); name where it is instead: `api_key_env: VARIABLE` (an environment variable) or "
+                "`api_key_file: PATH` (a file holding only the key)")
+    return "unknown key (check its spelling and placement)"
 
 
 def resolve_api_key(name: str, provider: Provider) -> str | None:

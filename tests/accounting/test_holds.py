@@ -107,3 +107,30 @@ def test_routing_spend_is_held_too_hedges_pay_two_and_a_classifier_grades_first(
     assert calc.hold(creq, "hedged", AT).nano == to_nano((cheap + writer).scaleb(-6))
     grader = (p + CLASSIFIER_EXTRA_TOKENS) * Decimal(7) + CLASSIFIER_OUTPUT_TOKENS * Decimal(9)
     assert calc.hold(creq, "graded", AT).nano == to_nano((cheap + grader).scaleb(-6))
+
+
+def test_the_largest_max_tokens_that_fits_is_exact(calc) -> None:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 2000}
+    creq = request(body)
+    room = calc.hold(request({**body, "max_tokens": 1700}), "chat", AT).nano + 1  # 1700 fits, 1701 does not
+    largest = calc.largest_max_tokens(creq, "chat", room, AT)
+    assert largest == 1700
+    assert calc.hold(request({**body, "max_tokens": largest}), "chat", AT).nano <= room
+    assert calc.hold(request({**body, "max_tokens": largest + 1}), "chat", AT).nano > room
+
+
+def test_without_max_tokens_the_advice_leaves_room_for_the_field_it_adds(calc) -> None:
+    bare = {"model": "chat", "messages": [{"role": "user", "content": "Hello there"}]}
+    room = calc.hold(request({**bare, "max_tokens": 100}), "chat", AT).nano * 3
+    largest = calc.largest_max_tokens(request(bare), "chat", room, AT)
+    assert 100 < largest < 3000
+    retried = request(bare | {"max_tokens": largest})
+    assert calc.hold(retried, "chat", AT).nano <= room, "the retry the message asks for is admitted"
+    spaced = parse_request("chat", b'{"model": "chat", "messages": [{"role": "user", "content": "Hello there"}],\n'
+                                   b'    "max_tokens": ' + str(largest).encode() + b'}')
+    assert calc.hold(spaced, "chat", AT).nano <= room, "whatever spaces the client's encoder adds"
+
+
+def test_no_max_tokens_fits_when_the_prompt_alone_is_too_dear(calc) -> None:
+    creq = request({"model": "chat", "messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 5})
+    assert calc.largest_max_tokens(creq, "chat", 10, AT) == 0

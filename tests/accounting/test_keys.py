@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,51 @@ def test_sqlite_keys_live_beside_the_ledger_and_keep_no_secret(tmp_path) -> None
     store.close()
     dump = "\n".join(sqlite3.connect(tmp_path / "ledger.db").iterdump())
     assert key_id in dump and secret not in dump and secret.rsplit("_", 1)[1] not in dump
+
+
+def test_stores_keep_a_default_max_tokens(store) -> None:
+    key_id, secret = new_secret()
+    created = store.create(new_record(key_id, secret, KeySpec(name="capped", default_max_tokens=256)))
+    assert store.get(key_id).default_max_tokens == 256 == created.public()["default_max_tokens"]
+    assert store.update(key_id, KeySpec(rpm=3)).default_max_tokens == 256, "kept when not given"
+    assert store.update(key_id, KeySpec(default_max_tokens=None)).default_max_tokens is None
+    assert spec_from_json({"default_max_tokens": 64}).default_max_tokens == 64
+
+
+def test_a_sqlite_key_store_from_before_default_max_tokens_gains_the_column(tmp_path) -> None:
+    path = tmp_path / "ledger.db"
+    old = sqlite3.connect(path)
+    old.executescript("""CREATE TABLE keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, salt TEXT NOT NULL,
+        hash TEXT NOT NULL, team TEXT NOT NULL DEFAULT '', daily_usd TEXT, monthly_usd TEXT, rpm INTEGER,
+        tpm INTEGER, models TEXT NOT NULL DEFAULT '[]', residency TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, revoked_at TEXT NOT NULL DEFAULT '', seq INTEGER NOT NULL);
+        INSERT INTO keys (id, name, salt, hash, created_at, updated_at, seq) VALUES ('oldkey1', 'old', '00', 'x', 't', 't', 1);""")
+    old.close()
+    store = open_key_store(None, path)
+    try:
+        assert store.get("oldkey1").default_max_tokens is None
+        assert store.update("oldkey1", KeySpec(default_max_tokens=100)).default_max_tokens == 100
+        assert store.get("oldkey1").name == "old"
+    finally:
+        store.close()
+
+
+def test_a_postgresql_key_store_is_migrated_for_default_max_tokens(postgres_url) -> None:
+    import psycopg
+
+    from tollway.accounting.postgres import migrate, migrations
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for _, _, sql in [m for m in migrations() if m[0] < 4]:  # a database an older tollway made
+            conn.execute(sql)
+        conn.execute("CREATE TABLE tollway_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                     "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        conn.execute("INSERT INTO tollway_migrations (version, name) SELECT v, 'old' FROM generate_series(1, 3) v")
+        assert migrate(conn) == ["004_key_default_max_tokens.sql"]
+    store = open_key_store(postgres_url, Path("unused.db"))
+    try:
+        key_id, secret = new_secret()
+        store.create(new_record(key_id, secret, KeySpec(name="pg", default_max_tokens=512)))
+        assert store.get(key_id).default_max_tokens == 512
+    finally:
+        store.close()

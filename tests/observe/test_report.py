@@ -53,7 +53,7 @@ def config(tmp_path, ledger):
 def run(*args: str) -> str:
     result = CliRunner().invoke(report, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # stderr says which ledger was found
 
 
 def test_json_figures_per_provider_and_model(ledger):

@@ -184,6 +184,8 @@ class Admission:
         then moves it to the front). Without it, the group's configured order is used."""
         record = key.record
         if record is not None:
+            if record.default_max_tokens is not None and creq.endpoint != "embeddings" and creq.max_tokens is None:
+                creq.body["max_tokens"] = record.default_max_tokens  # sent upstream as is: the hold stays exact
             if record.models or record.residency:
                 self._check_permissions(record, creq, group)
         elif not self.limits.deployments:
@@ -219,7 +221,7 @@ class Admission:
             except CountersUnavailable as exc:
                 raise refusals.limits_unavailable(str(exc)) from None
         if decision.outcome != OK:
-            raise self._refusal(decision, request, self.budgets.lines(record), creq, order, hold.nano)
+            raise self._refusal(decision, request, self.budgets.lines(record), creq, order, hold.nano, group)
         if decision.soft_crossed or (self._brownouts.configured and budgets):
             self._brownouts.watch(self.budgets.lines(record), budgets, decision)
         paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
@@ -318,16 +320,21 @@ class Admission:
                 raise refusals.residency_not_met(creq.model, list(record.residency), where)
 
     def _refusal(self, decision: Decision, request: AdmitRequest, lines: list[BudgetLine], creq: ClientRequest,
-                 candidates: list, hold_nano: int) -> GatewayError:
+                 candidates: list, hold_nano: int, group: str) -> GatewayError:
         names = {r.id: r.name for r in self.cache.records.values()} if self.cache else {}
         if decision.outcome == "revoked":
             return refusals.key_revoked()
         if decision.outcome == "budget":
             line, state = lines[decision.index], decision.budgets[0]
+            room = to_nano(line.limit_usd) - state.spent_nano - state.reserved_nano
+            fits = None
+            if room > 0 and creq.endpoint != "embeddings":  # room left, but not for the worst case
+                fits = refusals.MaxTokensFit(self.holds.largest_max_tokens(creq, group, room),
+                                             creq.max_tokens is not None, usd_text(room))
             return refusals.budget_exceeded(
                 _who(line, names), line.window, usd_text(to_nano(line.limit_usd)), usd_text(state.spent_nano),
                 usd_text(state.reserved_nano), usd_text(hold_nano),
-                self.budgets.resets_at(line).isoformat().replace("+00:00", "Z"))
+                self.budgets.resets_at(line).isoformat().replace("+00:00", "Z"), fits)
         if decision.outcome == "pacing":
             return refusals.deployments_busy(creq.model, [c.name for c in candidates], decision.retry_after_ms)
         check = request.rates[decision.index]

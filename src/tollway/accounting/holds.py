@@ -42,6 +42,9 @@ _TICK = timedelta(microseconds=1)
 CLASSIFIER_EXTRA_TOKENS = 2048   # the grading instructions around the client's prompt
 CLASSIFIER_OUTPUT_TOKENS = 16    # it asks for one word (max_tokens 3); held with margin
 _EXACT = Context(prec=100)       # rates carry at most 40 significant digits (catalog conversions)
+# Bytes a client's `"max_tokens": N` can add to a body that had none (with a JSON encoder's spaces and
+# newline); the advice on a refusal leaves room for them, since the hold counts body bytes.
+MAX_TOKENS_FIELD_BYTES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +102,46 @@ class HoldCalculator:
         self._max_output = {name: max((c.max_output for c in cands), default=0) for name, cands in self.groups.items()}
 
     def hold(self, creq: ClientRequest, group: str, at: datetime | None = None) -> Hold:
+        prompt = self._prompt_bound(creq)
+        completion = self._completion_bound(creq, self._max_output.get(group, 0))
+        minute = int((at.timestamp() if at is not None else time.time()) // 60)
+        nano = self._nano(group, self._rates(group, minute, prompt), prompt, completion)
+        if nano > MAX_NANO:
+            raise ValueError(f"a hold of ${nano / NANO_PER_USD:,.2f} is beyond what a budget counter holds exactly")
+        estimate = estimate_tokens(prompt_text(creq)) + completion
+        return filled(Hold, (nano, prompt, completion, estimate))
+
+    def largest_max_tokens(self, creq: ClientRequest, group: str, room_nano: int, at: datetime | None = None) -> int:
+        """The largest max_tokens whose hold fits in `room_nano` now (0 when even max_tokens 1 does not fit):
+        the same exact integer arithmetic as hold(), searched by bisection because the hold only grows with
+        max_tokens. Called on a refusal only, to tell the client what would pass. A body without max_tokens
+        is counted MAX_TOKENS_FIELD_BYTES longer: the retry will carry the field."""
+        prompt = self._prompt_bound(creq) + (MAX_TOKENS_FIELD_BYTES if creq.max_tokens is None else 0)
+        minute = int((at.timestamp() if at is not None else time.time()) // 60)
+        rates = self._rates(group, minute, prompt)
+        body = creq.body
+        n = body.get("n")
+        choices = n if n.__class__ is int and n > 0 else 1
+        low, high = 0, max(creq.max_tokens or self._max_output.get(group, 0), 1)
+        if self._nano(group, rates, prompt, high * choices) <= room_nano:
+            return high
+        while low + 1 < high:  # invariant: max_tokens `low` fits (or is 0), `high` does not
+            middle = (low + high) // 2
+            if self._nano(group, rates, prompt, middle * choices) <= room_nano:
+                low = middle
+            else:
+                high = middle
+        return low
+
+    def _prompt_bound(self, creq: ClientRequest) -> int:
         prompt = creq.raw_size
         if creq.endpoint == "chat":
             prompt += self.tokens_per_image * _image_parts(creq.body.get("messages"))
-        completion = self._completion_bound(creq, self._max_output.get(group, 0))
-        minute = int((at.timestamp() if at is not None else time.time()) // 60)
-        rates = self._rates(group, minute, prompt)
+        return prompt
+
+    def _nano(self, group: str, rates: _GroupRates, prompt: int, completion: int) -> int:
+        """The worst case of `prompt` and `completion` tokens at the group's rates, in whole nano-dollars
+        (rounded up), routing's own spending included."""
         if group in self.hedged and len(rates.candidates) > 1:
             costs = sorted((prompt * p + completion * o for p, o in rates.candidates), reverse=True)
             worst = costs[0] + costs[1]
@@ -118,10 +155,7 @@ class HoldCalculator:
             worst += (prompt + CLASSIFIER_EXTRA_TOKENS) * rates.classifier[0] \
                 + CLASSIFIER_OUTPUT_TOKENS * rates.classifier[1]
         nano = worst * rates.multiplier if rates.multiplier else -(-worst // rates.divisor)
-        if nano > MAX_NANO:
-            raise ValueError(f"a hold of ${nano / NANO_PER_USD:,.2f} is beyond what a budget counter holds exactly")
-        estimate = estimate_tokens(prompt_text(creq)) + completion
-        return filled(Hold, (nano + self._converted, prompt, completion, estimate))
+        return nano + self._converted
 
     @staticmethod
     def _completion_bound(creq: ClientRequest, max_output: int) -> int:

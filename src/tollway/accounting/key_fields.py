@@ -65,7 +65,7 @@ def names(value: object, field: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-_JSON_FIELDS = ("name", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency")
+_JSON_FIELDS = ("name", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "default_max_tokens", "models", "residency")
 
 
 def spec_from_json(body: object) -> KeySpec:
@@ -84,6 +84,8 @@ def spec_from_json(body: object) -> KeySpec:
         monthly_usd=money(body["monthly_usd"], "monthly_usd") if "monthly_usd" in body else UNSET,
         rpm=count(body["rpm"], "rpm") if "rpm" in body else UNSET,
         tpm=count(body["tpm"], "tpm") if "tpm" in body else UNSET,
+        default_max_tokens=count(body["default_max_tokens"], "default_max_tokens")
+        if "default_max_tokens" in body else UNSET,
         models=names(body["models"], "models") if "models" in body else None,
         residency=names(body["residency"], "residency") if "residency" in body else None,
     )

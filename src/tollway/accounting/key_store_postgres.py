@@ -19,7 +19,7 @@ from tollway.accounting.postgres import connect, migrate
 from tollway.accounting.settings import redact_url
 
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
-            "created_at", "updated_at", "revoked_at", "seq")
+            "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys"
 
 
@@ -102,7 +102,7 @@ class PostgresKeyStore:
 
 def _values(r: KeyRecord) -> tuple:
     return (r.id, r.name, r.salt, r.hash, r.team, r.daily_usd, r.monthly_usd, r.rpm, r.tpm, Jsonb(list(r.models)),
-            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq)
+            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq, r.default_max_tokens)
 
 
 def _record(row: tuple) -> KeyRecord:

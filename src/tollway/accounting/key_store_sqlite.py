@@ -29,12 +29,13 @@ CREATE TABLE IF NOT EXISTS keys (
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   revoked_at TEXT NOT NULL DEFAULT '',
-  seq INTEGER NOT NULL
+  seq INTEGER NOT NULL,
+  default_max_tokens INTEGER
 );
 CREATE INDEX IF NOT EXISTS keys_seq ON keys (seq);
 """
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
-            "created_at", "updated_at", "revoked_at", "seq")
+            "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys"
 
 
@@ -46,6 +47,7 @@ class SqliteKeyStore:
             self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.executescript(_SCHEMA)
+            _add_missing_columns(self._conn)
         except (OSError, sqlite3.Error) as exc:
             raise KeyStoreError(f"cannot open the key store {path}: {exc}") from None
         self._lock = threading.Lock()
@@ -114,6 +116,17 @@ class _Transaction:
             self._lock.release()
 
 
+# Columns added after the first release: (name, definition). A key store written by an older tollway gets them.
+_ADDED_COLUMNS = (("default_max_tokens", "INTEGER"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    present = {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
+    for name, definition in _ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE keys ADD COLUMN {name} {definition}")
+
+
 def _next_seq(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM keys").fetchone()[0]
 
@@ -121,7 +134,7 @@ def _next_seq(conn: sqlite3.Connection) -> int:
 def _values(r: KeyRecord) -> tuple:
     return (r.id, r.name, r.salt, r.hash, r.team, _text(r.daily_usd), _text(r.monthly_usd), r.rpm, r.tpm,
             orjson.dumps(list(r.models)).decode(), orjson.dumps(list(r.residency)).decode(), r.created_at,
-            r.updated_at, r.revoked_at, r.seq)
+            r.updated_at, r.revoked_at, r.seq, r.default_max_tokens)
 
 
 def _record(row: tuple) -> KeyRecord:

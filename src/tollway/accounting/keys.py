@@ -35,6 +35,7 @@ class KeyRecord:
     tpm: int | None = None
     models: tuple[str, ...] = ()      # empty: every model
     residency: tuple[str, ...] = ()   # empty: any jurisdiction
+    default_max_tokens: int | None = None  # sent (and held) for requests that set no max_tokens
     created_at: str = ""
     updated_at: str = ""
     revoked_at: str = ""
@@ -50,7 +51,7 @@ class KeyRecord:
         return {"id": self.id, "name": self.name, "team": self.team or None,
                 "daily_usd": _money(self.daily_usd), "monthly_usd": _money(self.monthly_usd),
                 "rpm": self.rpm, "tpm": self.tpm, "models": list(self.models), "residency": list(self.residency),
-                "created_at": self.created_at, "updated_at": self.updated_at, "revoked_at": self.revoked_at or None}
+                "default_max_tokens": self.default_max_tokens, "created_at": self.created_at, "updated_at": self.updated_at, "revoked_at": self.revoked_at or None}
 
 
 UNSET: object = object()  # a KeySpec field not being changed
@@ -66,6 +67,7 @@ class KeySpec:
     monthly_usd: Decimal | None | object = UNSET
     rpm: int | None | object = UNSET
     tpm: int | None | object = UNSET
+    default_max_tokens: int | None | object = UNSET
     models: tuple[str, ...] | None = None
     residency: tuple[str, ...] | None = None
 
@@ -92,7 +94,7 @@ def apply_spec(record: KeyRecord, spec: KeySpec) -> KeyRecord:
         changes["name"] = spec.name
     if spec.team is not None:
         changes["team"] = spec.team
-    for name in ("daily_usd", "monthly_usd", "rpm", "tpm"):
+    for name in ("daily_usd", "monthly_usd", "rpm", "tpm", "default_max_tokens"):
         value = getattr(spec, name)
         if value is not UNSET:
             changes[name] = value

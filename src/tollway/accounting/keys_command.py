@@ -75,6 +75,8 @@ def _limit_options(command):
                                           "only); 'none' on a side clears it."),
         click.option("--rpm", help="Requests per rolling minute ('none' clears)."),
         click.option("--tpm", help="Tokens (prompt + completion) per rolling minute ('none' clears)."),
+        click.option("--default-max-tokens", help="max_tokens sent for requests that set none, so the budget holds "
+                                                  "that many output tokens, not the model's maximum ('none' clears)."),
         click.option("--models", help="Comma-separated model names (route groups or aliases) the key may use; "
                                       "'' allows all."),
         click.option("--residency", help="Comma-separated jurisdictions its requests may go to (e.g. eu,sg); '' allows any."),
@@ -87,7 +89,7 @@ def _limit_options(command):
 
 
 def _spec(name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | None, models: str | None,
-          residency: str | None, team: str | None) -> KeySpec:
+          residency: str | None, team: str | None, default_max_tokens: str | None = None) -> KeySpec:
     try:
         daily = monthly = UNSET
         if budget_usd is not None:  # a side left empty stays as it is ("5/" on update changes only the daily)
@@ -98,6 +100,8 @@ def _spec(name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | 
         return KeySpec(name=name, team=team, daily_usd=daily, monthly_usd=monthly,
                        rpm=count(rpm, "--rpm") if rpm is not None else UNSET,
                        tpm=count(tpm, "--tpm") if tpm is not None else UNSET,
+                       default_max_tokens=count(default_max_tokens, "--default-max-tokens")
+                       if default_max_tokens is not None else UNSET,
                        models=_names(models, "--models"), residency=_names(residency, "--residency"))
     except KeyFieldError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -113,10 +117,11 @@ def _names(value: str | None, field: str) -> tuple[str, ...] | None:
 @click.option("--name", required=True, help="A name people recognise, e.g. the app or person using it.")
 @_limit_options
 @click.pass_obj
-def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tpm: str | None, models: str | None,
-           residency: str | None, team: str | None, as_json: bool) -> None:
+def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tpm: str | None,
+           default_max_tokens: str | None, models: str | None, residency: str | None, team: str | None,
+           as_json: bool) -> None:
     """Create a key and print its secret (shown only this once)."""
-    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team)
+    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team, default_max_tokens)
     _warn_unknown_team(obj, team)
     key_id, secret = new_secret()
     store = obj.store()
@@ -160,9 +165,10 @@ def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
 @_limit_options
 @click.pass_obj
 def update(obj: _Context, key_id: str, name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | None,
-           models: str | None, residency: str | None, team: str | None, as_json: bool) -> None:
-    """Change a key's name, budgets, limits, models, residency or team."""
-    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team)
+           default_max_tokens: str | None, models: str | None, residency: str | None, team: str | None,
+           as_json: bool) -> None:
+    """Change a key's name, budgets, limits, default max_tokens, models, residency or team."""
+    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team, default_max_tokens)
     _warn_unknown_team(obj, team)
     record = _change(obj, lambda store: store.update(key_id, spec))
     _show(record, as_json, "updated")
@@ -223,11 +229,12 @@ def _print_keys(records: list[KeyRecord], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("id", "name", "team", "daily USD", "monthly USD", "rpm", "tpm", "models", "residency", "state"):
+    for column in ("id", "name", "team", "daily USD", "monthly USD", "rpm", "tpm", "max_tokens", "models",
+                   "residency", "state"):
         table.add_column(column)
     for r in records:
         table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), _text(r.rpm),
-                      _text(r.tpm), ",".join(r.models) or "all", ",".join(r.residency) or "any",
+                      _text(r.tpm), _text(r.default_max_tokens), ",".join(r.models) or "all", ",".join(r.residency) or "any",
                       f"revoked {r.revoked_at[:19]}" if r.revoked else "active")
     output_console().print(table)
 

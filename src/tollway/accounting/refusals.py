@@ -8,6 +8,7 @@ retry them in vain.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from tollway.gateway.errors import GatewayError
 
@@ -31,11 +32,33 @@ def residency_not_met(model: str, residency: list[str], found: list[str]) -> Gat
 
 
 def budget_exceeded(who: str, window: str, limit: str, spent: str, reserved: str, hold: str,
-                    resets_at: str) -> GatewayError:
+                    resets_at: str, fits: MaxTokensFit | None = None) -> GatewayError:
     held = f" and ${reserved} is held by requests in flight" if reserved not in ("0", "0.00") else ""
     return GatewayError(429, f"Budget exceeded: the {window} budget of {who} is ${limit}; ${spent} is spent{held}, "
-                             f"and this request may cost up to ${hold}. It resets at {resets_at}.",
+                             f"and this request may cost up to ${hold}.{_max_tokens_advice(fits)} "
+                             f"It resets at {resets_at}.",
                         "rate_limit_error", "budget_exceeded", headers=_NO_RETRY)
+
+
+class MaxTokensFit(NamedTuple):
+    """What would fit the budget's room now: the largest max_tokens (0: none), and whether the client set one."""
+
+    largest: int
+    client_set: bool
+    room: str  # USD left in the budget, for the message
+
+
+def _max_tokens_advice(fits: MaxTokensFit | None) -> str:
+    """The worst case is held, and without max_tokens that is the model's longest answer: say what fits."""
+    if fits is None:
+        return ""
+    if fits.largest < 1:
+        return (f" Even with max_tokens 1 its prompt could cost more than the ${fits.room} left: shorten the "
+                f"prompt or wait.")
+    if fits.client_set:
+        return f" Lower max_tokens to at most {fits.largest} and it fits now."
+    return (f" Without max_tokens the longest answer the model can give is held; set max_tokens to at most "
+            f"{fits.largest} and it fits now.")
 
 
 def rate_limited(who: str, measure: str, limit: int, retry_after_ms: int, tokens: int = 0) -> GatewayError:

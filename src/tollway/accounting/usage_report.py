@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.config import default_ledger_path
+from tollway.ledger_location import announce, find_ledger
 from tollway.time_window import parse_when
 
 
@@ -65,12 +65,18 @@ def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
 
 
 @click.command()
-@click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the gateway's).")
+@click.option("--ledger", type=click.Path(path_type=Path),
+              help="SQLite ledger (default: the one `tollway serve` writes: the config's ledger.path, else the default).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Config file, found as `tollway serve` finds it: $TOLLWAY_CONFIG, ./tollway.yaml, the user config dir.")
 @click.option("--since", help="Only requests since then: 7d, 12h, or an ISO date/time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def usage(ledger: Path | None, since: str | None, as_json: bool) -> None:
+def usage(ledger: Path | None, config_path: Path | None, since: str | None, as_json: bool) -> None:
     """Spend and tokens from the ledger by day, model and provider."""
-    lines = summarise(ledger or default_ledger_path(), parse_when(since, "--since"))
+    window = parse_when(since, "--since")
+    location = find_ledger("usage", config_path, ledger)
+    announce(location)
+    lines = summarise(location.path, window)
     if as_json:
         data = [{**line.__dict__, "cost_usd": str(line.cost_usd)} for line in lines]
         click.echo(orjson.dumps({"lines": data, "total_cost_usd": str(sum((l.cost_usd for l in lines), Decimal(0)))},

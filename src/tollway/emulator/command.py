@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import click
@@ -38,6 +40,23 @@ def emulate(host: str, port: int, config_path: Path | None, ttft_ms: float | Non
         config = load_config(config_path, cli_default)
     except ConfigError as exc:
         raise click.ClickException(f"bad emulator config:\n{exc}") from None
+    sock = _listen(host, port)
     from tollway.emulator.server import run  # aiohttp is imported only when serving
 
-    run(host, port, config)
+    run(host, port, config, sock)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before anything is printed or started, so a busy port is one clear line and nothing else."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        hint = " (another process listens there; choose another --port)" if exc.errno == errno.EADDRINUSE else ""
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.setblocking(False)
+    return sock

@@ -122,14 +122,19 @@ def create_app(config: EmulatorConfig | dict[str, Any] | None = None) -> web.App
     return app
 
 
-def run(host: str = "127.0.0.1", port: int = 9100, config: EmulatorConfig | dict[str, Any] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM. Hung requests are cancelled when their client disconnects."""
+def run(host: str = "127.0.0.1", port: int = 9100, config: EmulatorConfig | dict[str, Any] | None = None,
+        sock: Any = None) -> None:
+    """Serve until SIGINT/SIGTERM. Hung requests are cancelled when their client disconnects. With `sock`
+    (bound and listening already), serve on it: a busy port was then reported before anything printed."""
     try:
         import uvloop
         loop = uvloop.new_event_loop()
     except ImportError:
         loop = asyncio.new_event_loop()
     app = create_app(config)
+    where = {"sock": sock} if sock is not None else {"host": host, "port": port}
+    if sock is not None:
+        port = sock.getsockname()[1]
     print(f"tollway emulate: listening on http://{host}:{port} ({time.strftime('%H:%M:%S')})", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None, handler_cancellation=True,
+    web.run_app(app, **where, print=None, access_log=None, handler_cancellation=True,
                 shutdown_timeout=1.0, loop=loop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
@@ -13,6 +14,7 @@ import click
 
 from tollway.config import ConfigError, load_config
 
+log = logging.getLogger("tollway.serve")
 SHUTDOWN_TIMEOUT_S = 30.0  # how long requests in flight may run after SIGTERM
 
 
@@ -34,18 +36,51 @@ SHUTDOWN_TIMEOUT_S = 30.0  # how long requests in flight may run after SIGTERM
 def serve(config_path: Path | None, host: str | None, port: int | None, ledger_path: Path | None,
           redis_url: str | None, database_url: str | None, workers: int, log_level: str) -> None:
     """Run the OpenAI-compatible gateway."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config, path = load_config(config_path)
         config = _with_overrides(config, host, port, ledger_path, redis_url, database_url)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    from tollway.observe.logs import configure
+
+    configure(log_level, config.observe.logs)  # before anything logs: the first line has the configured format
+    _log_loaded(config, path)
+    if workers > 1:
+        _check_workers(config, workers)
+    sock = _bind(config.server)  # before anything says it serves: a busy port is the only line printed
+    try:
         from tollway.gateway.app import Gateway  # after the config is known good: keeps errors fast
 
         gateway = Gateway(config, path)
     except ConfigError as exc:
+        sock.close()
         raise click.ClickException(str(exc)) from None
-    if workers > 1:
-        _check_workers(config, workers)
-    _run(gateway, workers)
+    _run(gateway, sock, workers)
+
+
+def _log_loaded(config, path: Path) -> None:
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    log.debug("config loaded from %s: providers %s; deployments %s; route groups %s", path,
+              ", ".join(config.providers), ", ".join(config.deployments), ", ".join(config.route_groups) or "none")
+    from tollway.accounting.settings import redact_url
+    from tollway.config import default_ledger_path
+
+    ledger = redact_url(config.database_url) if config.database_url else config.ledger.path or default_ledger_path()
+    log.debug("ledger: %s; counters: %s", ledger,
+              redact_url(config.redis_url) if config.redis_url else "in process")
+
+
+def _bind(server) -> socket.socket:
+    from tollway.gateway.workers import listening_socket
+
+    try:
+        return listening_socket(server.host, server.port)
+    except OSError as exc:
+        hint = " (another process listens there: stop it or choose another --port)" \
+            if exc.errno == errno.EADDRINUSE else ""
+        raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}{hint}") \
+            from None
 
 
 def _check_workers(config, workers: int) -> None:
@@ -76,19 +111,21 @@ def _with_overrides(config, host: str | None, port: int | None, ledger_path: Pat
     return config.model_copy(update={"server": server, "ledger": ledger, **urls})
 
 
-def _run(gateway, workers: int = 1) -> None:
+def _run(gateway, sock: socket.socket, workers: int = 1) -> None:
     server = gateway.config.server
-    click.echo(f"tollway listening on http://{server.host}:{server.port}/v1 (config: {gateway.config_path}"
-               f"{f'; {workers} workers' if workers > 1 else ''})", err=True)
+    address = f"http://{server.host}:{sock.getsockname()[1]}/v1"
+    message = (f"tollway listening on {address} (config: {gateway.config_path}"
+               f"{f'; {workers} workers' if workers > 1 else ''})")
+    if gateway.config.observe.logs.format == "json":  # one format on stderr: a log shipper parses every line
+        log.info(message, extra={"event": {"event": "listening", "address": address,
+                                           "config": str(gateway.config_path), "workers": workers}})
+    else:
+        click.echo(message, err=True)
     if workers == 1:
-        _serve_one(gateway, None)
+        _serve_one(gateway, sock)
         return
-    from tollway.gateway.workers import listening_socket, run_workers
+    from tollway.gateway.workers import run_workers
 
-    try:
-        sock = listening_socket(server.host, server.port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {exc.strerror}") from None
     raise SystemExit(run_workers(workers, sock, lambda s: _serve_one(gateway, s)))
 
 

@@ -19,6 +19,8 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.observe.settings import LogSettings
 
 request_log = logging.getLogger("tollway.requests")
+route_log = logging.getLogger("tollway.route")  # debug: each request's routing and attempts, whatever logs.requests says
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _REDACTED = "***"
 _MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words
 
@@ -41,6 +43,20 @@ def log_request(row: LedgerRow) -> None:
     if request_log.isEnabledFor(logging.INFO):
         event = request_event(row)
         request_log.info("request %s", orjson.dumps(event).decode(), extra={"event": event})
+    if route_log.isEnabledFor(logging.DEBUG):
+        log_routing(row)
+
+
+def log_routing(row: LedgerRow) -> None:
+    """At debug level, how a request was routed and each upstream attempt it made: what an operator needs
+    to see why a request went where it went, from the row alone (no prompt, no key material)."""
+    decision = {"event": "route", "request_id": row.id, "model": row.requested_model, "route_group": row.route_group,
+                "served_by": row.deployment or None, "attempts": len(row.attempts),
+                "features": orjson.loads(row.request_features or "{}")}
+    route_log.debug("route %s", orjson.dumps(decision).decode(), extra={"event": decision})
+    for number, attempt in enumerate(row.attempts, 1):
+        event = {"event": "upstream_attempt", "request_id": row.id, "attempt": number, **attempt}
+        route_log.debug("upstream attempt %s", orjson.dumps(event, default=str).decode(), extra={"event": event})
 
 
 def _ms(value: float | None) -> float | None:
@@ -96,6 +112,14 @@ class SecretRedactor(logging.Filter):
             if secret in text:
                 text = text.replace(secret, _REDACTED)
         return text
+
+
+def configure(level: str, settings: LogSettings) -> None:
+    """Set up the root logger once the config is read and before anything logs, so that with
+    `format: json` the very first line is JSON too (a log shipper parsing lines would drop others)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def install(settings: LogSettings, secrets: Iterable[str]) -> SecretRedactor:

@@ -138,7 +138,7 @@ class Observer:
             except Exception:  # one odd row must not stop the observer
                 log.exception("could not fold request %s into the figures", getattr(row, "id", "?"))
         self._guarded(self.metrics.add_batch, batch)
-        if logs.request_log.isEnabledFor(logging.INFO):
+        if logs.request_log.isEnabledFor(logging.INFO) or logs.route_log.isEnabledFor(logging.DEBUG):
             for row in batch.rows:
                 self._guarded(logs.log_request, row)
         if self._tracer is not None:

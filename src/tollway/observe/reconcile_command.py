@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import orjson
 
-from tollway.config import ConfigError, default_ledger_path, load_config
+from tollway.ledger_location import announce, find_ledger
 from tollway.console_output import output_console
 from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
@@ -26,7 +26,7 @@ from tollway.observe.reconciliation import reconcile as compare
 @click.command()
 @click.argument("invoice", type=click.Path(path_type=Path))
 @click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the config's, else the gateway's default).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="tollway.yaml: ledger path and cny_per_usd.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="tollway.yaml (default: found as `tollway serve` finds it): ledger path and cny_per_usd.")
 @click.option("--provider", help="Only ledger rows of this provider (its name in the config).")
 @click.option("--tz", "tz_name", default="UTC", show_default=True, help="Time zone the invoice's days are in, e.g. Asia/Shanghai.")
 @click.option("--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False),
@@ -45,7 +45,9 @@ def reconcile(invoice: Path, ledger: Path | None, config_path: Path | None, prov
               date_column: str | None, model_column: str | None, cost_column: str | None,
               model_map: tuple[str, ...], as_json: bool) -> None:
     """Compare the ledger with a provider's invoice export (CSV) by day and model; flag the gaps."""
-    configured_ledger, configured_rate = _from_config(config_path)
+    location = find_ledger("reconcile", config_path, ledger)
+    announce(location)
+    configured_rate = location.config.cny_per_usd if location.config is not None else None
     tz = _zone(tz_name)
     rate = _decimal(cny_per_usd, "--cny-per-usd") if cny_per_usd else configured_rate
     limits = Tolerance(_decimal(tolerance_usd, "--tolerance-usd"), _relative(tolerance))
@@ -55,7 +57,7 @@ def reconcile(invoice: Path, ledger: Path | None, config_path: Path | None, prov
         days = sorted({date.fromisoformat(line.day) for line in lines})
         since = datetime.combine(days[0] - timedelta(days=1), datetime.min.time(), UTC)
         until = datetime.combine(days[-1] + timedelta(days=2), datetime.min.time(), UTC)
-        result = compare(read_rows(ledger or configured_ledger, since, until), lines, tz, limits, provider)
+        result = compare(read_rows(location.path, since, until), lines, tz, limits, provider)
     except (InvoiceError, LedgerReadError) as exc:
         raise click.ClickException(str(exc)) from None
     flagged = [entry for entry in result if entry.status != "ok"]
@@ -87,16 +89,6 @@ def _print(result: list[DayModel], flagged: list[DayModel], tz_name: str) -> Non
     totals = _json(result, flagged)
     console.print(f"ledger {totals['ledger_total_usd']} USD, invoice {totals['invoice_total_usd']} USD; "
                   f"{len(flagged)} of {len(result)} lines flagged")
-
-
-def _from_config(config_path: Path | None) -> tuple[Path, Decimal | None]:
-    if config_path is None:
-        return default_ledger_path(), None
-    try:
-        config, _ = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    return config.ledger.path or default_ledger_path(), config.cny_per_usd
 
 
 def _zone(name: str) -> ZoneInfo:

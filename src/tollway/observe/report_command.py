@@ -14,7 +14,7 @@ import click
 import orjson
 
 from tollway.catalog import Catalog
-from tollway.config import ConfigError, default_ledger_path, load_config
+from tollway.ledger_location import announce, find_ledger
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.report_data import (
     BaselineError,
@@ -34,7 +34,8 @@ CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbac
 @click.command()
 @click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the config's, else the gateway's default).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
-              help="tollway.yaml: its ledger path, catalog overrides and cny_per_usd are used.")
+              help="tollway.yaml (default: found as `tollway serve` finds it): its ledger path, catalog overrides "
+                   "and cny_per_usd are used.")
 @click.option("--since", default="7d", show_default=True, help="Start: 7d, 12h, 30m or an ISO date/time (UTC).")
 @click.option("--until", help="End (exclusive), same forms; default now.")
 @click.option("--baseline", metavar="PROVIDER/MODEL", help="Also price the traffic on this catalog model, e.g. openai/gpt-4o.")
@@ -46,11 +47,13 @@ def report(ledger: Path | None, config_path: Path | None, since: str, until: str
     """Spend, tokens, requests, TTFT/latency percentiles, error and fallback rates per provider and model."""
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
-    catalog, configured_ledger = _catalog_and_ledger(config_path)
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    location = find_ledger("report", config_path, ledger)
+    announce(location)
+    catalog = _catalog(location.config)
     try:
         pricer = baseline_pricer(catalog, baseline) if baseline else None
-        rows = read_rows(ledger or configured_ledger, start, end)
+        rows = read_rows(location.path, start, end)
         result = build_report(rows, pricer, baseline, start, end)
     except (LedgerReadError, BaselineError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -67,15 +70,10 @@ def report(ledger: Path | None, config_path: Path | None, since: str, until: str
         _print_tables(result)
 
 
-def _catalog_and_ledger(config_path: Path | None) -> tuple[Catalog, Path]:
-    if config_path is None:
-        return Catalog.load(), default_ledger_path()
-    try:
-        config, _ = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    catalog = Catalog.from_config_section({"catalog": config.catalog, "cny_per_usd": config.cny_per_usd})
-    return catalog, config.ledger.path or default_ledger_path()
+def _catalog(config) -> Catalog:
+    if config is None:
+        return Catalog.load()
+    return Catalog.from_config_section({"catalog": config.catalog, "cny_per_usd": config.cny_per_usd})
 
 
 def report_json(result: Report) -> dict[str, object]:

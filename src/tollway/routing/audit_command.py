@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.config import default_ledger_path
+from tollway.ledger_location import announce, find_ledger
 from tollway.time_window import parse_when
 
 NOT_SENT = ("skipped",)
@@ -97,16 +97,21 @@ def audit() -> None:
 @click.option("--since", help="Only requests since then: 7d, 12h, or an ISO date/time (UTC). Default: all.")
 @click.option("--allowed", metavar="LIST", help="Allowed jurisdictions, e.g. eu,self-hosted. Default: the key's "
                                                "residency from the key store.")
-@click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the gateway's).")
+@click.option("--ledger", type=click.Path(path_type=Path),
+              help="SQLite ledger (default: the one `tollway serve` writes: the config's ledger.path, else the default).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Config file, found as `tollway serve` finds it: $TOLLWAY_CONFIG, ./tollway.yaml, the user config dir.")
 @click.option("--keys-db", type=click.Path(path_type=Path), help="Key store for the key's residency "
-                                                                "(default: the ledger file, where the gateway keeps keys).")
+                                                                "(default: the config's keys.path, else the ledger file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def residency(key_id: str | None, since: str | None, allowed: str | None, ledger: Path | None, keys_db: Path | None,
-              as_json: bool) -> None:
+def residency(key_id: str | None, since: str | None, allowed: str | None, ledger: Path | None,
+              config_path: Path | None, keys_db: Path | None, as_json: bool) -> None:
     """Check that no attempt of a key's requests went outside its allowed jurisdictions (exit 1 if one did)."""
-    ledger = ledger or default_ledger_path()
-    policy = _allowed(allowed, key_id, keys_db or ledger)
-    result = audit_ledger(ledger, policy, key_id, parse_when(since, "--since"))
+    location = find_ledger("audit residency", config_path, ledger)
+    announce(location)
+    keys_path = location.config.keys.path if location.config is not None else None
+    policy = _allowed(allowed, key_id, keys_db or keys_path or location.path)
+    result = audit_ledger(location.path, policy, key_id, parse_when(since, "--since"))
     if as_json:
         click.echo(orjson.dumps(_as_data(result, key_id, since), option=orjson.OPT_INDENT_2).decode())
     else:

@@ -1,0 +1,1 @@
+"""Translating other gateways' configs into tollway.yaml (`tollway migrate`)."""
