@@ -1,0 +1,114 @@
+"""Text every ledger store can hold: the one escaping rule shared by SQLite, PostgreSQL, the spool and the
+quarantine.
+
+A row carries text the client chose (request id, model name) and text upstreams sent (error messages).
+Two kinds of character cannot be stored everywhere: NUL (PostgreSQL's text and jsonb refuse it) and lone
+surrogates, which Python uses for undecodable bytes and which no UTF-8 encoder accepts (SQLite, psycopg
+and orjson all raise). Each such character is written as the six characters `\\uXXXX` of its code point,
+as JSON would escape it: `ch\\u0000at`, `id\\udcff`. Every store gets the same text, so a row reads
+the same in SQLite and PostgreSQL and a spooled row is stored as it would have been directly.
+
+The check is the hot part (it runs for every row the writer stores), so clean text is recognised first
+with `str.isascii()` and a NUL search, both single C passes; only text that fails them is examined.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from operator import attrgetter
+from typing import Any
+
+import orjson
+
+from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_JSON_NUL = b"\\u0000"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def store_text(text: str) -> str:
+    """`text` with NUL and lone surrogates written as `\\uXXXX`; `text` itself when it has none."""
+    if text.isascii():
+        return text if "\x00" not in text else text.replace("\x00", "\\u0000")
+    if "\x00" not in text:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    return _UNSTORABLE.sub(_escape, text)
+
+
+def texts_storable(texts: tuple[str, ...]) -> bool:
+    """True when none of `texts` needs escaping: the common case, decided in two C passes over one string."""
+    joined = "".join(texts)
+    return joined.isascii() and "\x00" not in joined
+
+
+def escape_value(value: Any) -> Any:
+    """A JSON-shaped value with every string (keys too) passed through `store_text`."""
+    if isinstance(value, str):
+        return store_text(value)
+    if isinstance(value, dict):
+        return {store_text(str(k)): escape_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escape_value(v) for v in value]
+    return value
+
+
+def store_json(value: Any, default: Any = None) -> str:
+    """`value` as JSON text any store holds (jsonb included). Raises TypeError for values JSON cannot
+    express, unless `default` turns them into something it can."""
+    try:
+        dumped = orjson.dumps(value, default=default)
+    except orjson.JSONEncodeError:  # a lone surrogate, or a value JSON cannot express
+        dumped = orjson.dumps(escape_value(value), default=default)
+        return dumped.decode()
+    if _JSON_NUL in dumped:
+        dumped = orjson.dumps(escape_value(value), default=default)
+    return dumped.decode()
+
+
+def store_json_text(text: str) -> str:
+    """JSON text re-encoded so any store holds it: escapes (`\\u...`) of NUL or lone surrogates become
+    escaped text. Raises ValueError when `text` is not JSON."""
+    if "\\u" not in text and store_text(text) is text:
+        return text
+    return store_json(json.loads(text))  # the stdlib parser accepts lone surrogate escapes; orjson does not
+
+
+def row_json(row: Any) -> str:
+    """Any ledger row as JSON text a store holds, whatever it carries: the spool's and the quarantine's
+    form, which must never fail (values JSON cannot express are kept as their text)."""
+    try:
+        data = dataclasses.asdict(row)
+    except TypeError:  # not a dataclass instance: keep what can be seen of it
+        data = {"repr": repr(row)}
+    return store_json(data, default=str)
+
+
+_TEXT_COLUMNS = tuple(name for name in LEDGER_COLUMNS
+                      if LedgerRow.__annotations__.get(name) == "str" and name != "request_features")
+_TEXT_INDEXES = tuple(LEDGER_COLUMNS.index(name) for name in _TEXT_COLUMNS)
+_ATTEMPTS = LEDGER_COLUMNS.index("attempts")
+_FEATURES = LEDGER_COLUMNS.index("request_features")
+_row_values = attrgetter(*LEDGER_COLUMNS)
+_row_texts = attrgetter(*_TEXT_COLUMNS)
+
+
+def storable_record(row: LedgerRow) -> list[Any]:
+    """The row's values in LEDGER_COLUMNS order as every store takes them: text escaped, `attempts` and
+    `request_features` as JSON text. Raises (TypeError, ValueError) for a row no store should take."""
+    record = list(_row_values(row))
+    if not texts_storable(_row_texts(row)):
+        for index in _TEXT_INDEXES:
+            record[index] = store_text(record[index])
+    record[_ATTEMPTS] = store_json(record[_ATTEMPTS])
+    record[_FEATURES] = store_json_text(record[_FEATURES])
+    return record
