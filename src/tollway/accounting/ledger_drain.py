@@ -155,6 +155,7 @@ class LedgerDrain(RowQueue):
 
     def _written(self, count: int) -> None:
         self.written += count
+        self.health.spool_error = None  # the database takes rows again: none are stuck for want of a spool
         if self.health.database_down is not None:
             log.warning("ledger: %s is back", self.health.where)
             self.health.database_down = None

@@ -72,5 +72,5 @@ class Spool:
     def _count_lines(self) -> int:
         try:
             return sum(1 for line in self.path.read_bytes().splitlines() if line.strip())
-        except FileNotFoundError:
+        except OSError:  # absent, or unreadable: the writer says so when it first has to use it
             return 0
