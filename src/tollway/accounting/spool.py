@@ -8,10 +8,9 @@ exactly the rows not yet written (`replace`), so the next start never fails on a
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-
-import orjson
 
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.store_text import row_json
@@ -43,9 +42,9 @@ class Spool:
         for line in self.path.read_bytes().splitlines():
             if not line.strip():
                 continue
-            try:
-                rows.append(LedgerRow(**orjson.loads(line)))
-            except (orjson.JSONDecodeError, TypeError):
+            try:  # the stdlib parser: rare path, and no 64-bit limit that would turn a big integer into a float
+                rows.append(LedgerRow(**json.loads(line)))
+            except (ValueError, TypeError):
                 unreadable.append(line.decode("utf-8", "backslashreplace"))
         return rows, unreadable
 

@@ -67,12 +67,18 @@ def store_json(value: Any, default: Any = None) -> str:
     express, unless `default` turns them into something it can."""
     try:
         dumped = orjson.dumps(value, default=default)
-    except orjson.JSONEncodeError:  # a lone surrogate, or a value JSON cannot express
-        dumped = orjson.dumps(escape_value(value), default=default)
-        return dumped.decode()
+    except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 64 bits, or a value JSON cannot express
+        return _slow_json(escape_value(value), default)
     if _JSON_NUL in dumped:
-        dumped = orjson.dumps(escape_value(value), default=default)
+        return _slow_json(escape_value(value), default)
     return dumped.decode()
+
+
+def _slow_json(value: Any, default: Any) -> str:
+    try:
+        return orjson.dumps(value, default=default).decode()
+    except orjson.JSONEncodeError:  # the stdlib encoder has no 64-bit limit on integers
+        return json.dumps(value, ensure_ascii=False, default=default, separators=(",", ":"))
 
 
 def store_json_text(text: str) -> str:
