@@ -7,8 +7,7 @@ import pytest
 
 from tollway.accounting.ledger_health import LedgerHealth
 from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
-from tollway.accounting.store_text import (row_json, storable_record, store_json, store_json_text, store_text,
-                                           texts_storable)
+from tollway.accounting.store_text import (row_json, storable_record, store_json, store_json_text, store_text)
 
 
 def test_clean_text_is_returned_as_it_is() -> None:
@@ -24,12 +23,6 @@ def test_clean_text_is_returned_as_it_is() -> None:
 def test_nul_and_lone_surrogates_become_their_json_escape(text: str, stored: str) -> None:
     assert store_text(text) == stored
     stored.encode("utf-8")  # any UTF-8 store takes it
-
-
-def test_texts_storable_is_false_only_when_one_text_needs_escaping() -> None:
-    assert texts_storable(("a", "b", ""))
-    assert not texts_storable(("a", "b\x00"))
-    assert not texts_storable(("é", "b"))  # non-ASCII: examined field by field, most of it kept
 
 
 def test_json_holds_no_nul_escape_and_no_lone_surrogate() -> None:
@@ -66,3 +59,16 @@ def test_health_reports_rows_waiting_longer_than_the_stall_limit() -> None:
     assert "3 ledger rows not written" in health.problem(waiting=3)
     health.writer_down = "RuntimeError"
     assert health.problem(waiting=0) == "ledger writer restarting after RuntimeError"
+
+
+def test_clean_rows_are_stored_unchanged_on_either_path() -> None:
+    """Backslashes and quotes send a row down the careful path; clean non-ASCII text takes the fast one.
+    Either way clean text is stored as it is."""
+    for error, attempt_error in (('upstream said "no" \\ 模型', 'quote " and \\'), ("模型过载", "plain")):
+        row = LedgerRow(id="r1", ts="2026-12-06T00:00:00+00:00", endpoint="chat", requested_model="chat",
+                        status="error", http_status=502, error=error, attempts=[{"error": attempt_error}],
+                        request_features='{"needs":["tools"],"max_tokens":5}')
+        record = dict(zip(LEDGER_COLUMNS, storable_record(row)))
+        assert record["error"] == error
+        assert orjson.loads(record["attempts"]) == [{"error": attempt_error}]
+        assert record["request_features"] == row.request_features
