@@ -123,6 +123,7 @@ class LedgerDrain(RowQueue):
             if stored < len(rows):
                 self._park(rows[stored:] + self._take(len(self._queue)))
                 return
+            self.health.progressed()  # per batch: a long backlog being written is not a stall
         self.health.progressed()
         self.health.writer_down = None
 
@@ -183,6 +184,7 @@ class LedgerDrain(RowQueue):
     def _park(self, rows: list[LedgerRow]) -> None:
         """Rows the database cannot take now: to the spool, or back to the queue if it cannot be written."""
         if not rows:
+            self.health.progressed()  # nothing is waiting
             return
         try:
             self.spool.append(rows)
@@ -210,6 +212,7 @@ class LedgerDrain(RowQueue):
             if stored < len(chunk):
                 self.spool.replace(rows[start + stored:])
                 return False
+            self.health.progressed()
         self.spool.clear()
         if rows:
             log.warning("ledger: wrote %d spooled rows to %s", len(rows), self.health.where)

@@ -71,7 +71,7 @@ class PostgresLedgerWriter(LedgerDrain):
                 await asyncio.to_thread(_migrate_sync, self.url)
                 self._migrated = True
             self._conn = await connect_async(self.url)
-        except self.OUTAGES as exc:
+        except (*self.OUTAGES, psycopg.Error) as exc:  # a migration refused is no reason to stop serving
             self._conn = None
             self._retry_at = loop.time() + RECONNECT_S
             self._database_down(exc)
