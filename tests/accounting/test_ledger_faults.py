@@ -48,12 +48,26 @@ def test_sqlite_writes_every_row_after_a_hostile_one_and_quarantines_the_refused
     refuse_poison_sqlite(gw.ledger)
     send_hostile(gw.port)
     gw.row("good-3")  # written while the gateway runs: the writer got past every bad row
+    metrics = wait_until(lambda: (m := scrape(gw.url)).get(("tollway_ledger_rows_quarantined_total", ())) and m)
+    assert metrics[("tollway_ledger_rows_quarantined_total", ())] == 1
+    assert metrics[("tollway_ledger_accounting_stopped", ())] == 0
     assert gw.terminate() == 0
     quarantined = sqlite_table(gw.ledger, "quarantine")
     assert_written_and_quarantined(gw.rows(), quarantined)
     assert "poisoned row refused by the test" in quarantined[0]["reason"]
     assert "IntegrityError" in quarantined[0]["reason"]
     assert "refused the row of request poisoned" in gw.log_text()
+
+
+def test_sigterm_with_hostile_rows_still_queued_exits_0_and_every_row_is_written_or_quarantined(
+        emulator, gateway_factory) -> None:
+    config = {**emulator_config(emulator), "ledger": {"flush_interval_s": 60}}  # nothing is written before SIGTERM
+    gw = gateway_factory(config, env=PROVIDER_KEYS)
+    refuse_poison_sqlite(gw.ledger)
+    send_hostile(gw.port)
+    assert gw.rows() == []
+    assert gw.terminate() == 0
+    assert_written_and_quarantined(gw.rows(), sqlite_table(gw.ledger, "quarantine"))
 
 
 def test_postgres_writes_every_row_after_a_hostile_one_and_quarantines_the_refused_one(
