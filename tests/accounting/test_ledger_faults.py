@@ -104,7 +104,7 @@ def test_rows_spooled_across_a_sigterm_with_postgres_down_are_written_once_by_th
 
     server.start()
     second = gateway_factory(emulator_config(emulator), env=PROVIDER_KEYS, extra_args=args)
-    wait_until(lambda: not spool.exists())
+    wait_until(lambda: len(postgres_table(url, "requests")) >= 8 and not list(tmp_path.glob(spool.name + "*")))
     ids = Counter(row["id"] for row in postgres_table(url, "requests"))
     assert ids == Counter([f"before-{n}" for n in range(3)] + [f"during-{n}" for n in range(5)]), "exactly once"
     assert [q["request_id"] for q in postgres_table(url, "quarantine")] == ["poisoned"], \

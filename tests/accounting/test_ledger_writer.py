@@ -226,3 +226,34 @@ def test_postgres_down_at_close_and_at_the_next_start_loses_nothing(postgres_fac
     asyncio.run(down_at_start_then_back())
     stored = {r["id"]: r["requested_model"] for r in postgres_rows(url, "requests")}
     assert stored == {"p0": "chat", "p1": "ch\\u0000at", "p2": "chat"}
+
+
+APPENDER = """
+import sys
+from pathlib import Path
+from tollway.accounting.ledger_schema import LedgerRow
+from tollway.accounting.spool import Spool
+spool = Spool(Path(sys.argv[1]))
+for n in range(int(sys.argv[2])):
+    spool.append([LedgerRow(id=f"a{n}", ts="t", endpoint="chat", requested_model="chat", status="ok",
+                            http_status=200)])
+"""
+
+
+def test_a_spool_shared_by_processes_loses_no_row_while_one_replays_it(tmp_path: Path) -> None:
+    """`--workers N` share the spool: rows another process appends while this one claims are never lost."""
+    import subprocess
+    import sys
+
+    path, count = tmp_path / "ledger.db.spool.jsonl", 400
+    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(path), str(count)])
+    spool, seen = Spool(path), []
+    while appender.poll() is None or path.exists():
+        claimed = spool.claim()
+        if claimed is not None:
+            seen += [r.id for r in claimed[0]]
+            assert claimed[1] == [], "no torn line: appends and claims never interleave"
+            spool.release([])
+    assert appender.wait() == 0
+    assert sorted(seen) == sorted(f"a{n}" for n in range(count)), "each appended row claimed exactly once"
+    assert list(tmp_path.iterdir()) == []

@@ -199,21 +199,23 @@ class LedgerDrain(RowQueue):
         self.health.progressed()
 
     async def _replay(self) -> bool:
-        """Write the spool, row by row under the refusal rule; False if an outage cut it short (the spool
-        then holds exactly the rows not yet written)."""
-        rows, unreadable = self.spool.read()
+        """Write the spool, row by row under the refusal rule; False if an outage cut it short (the rows
+        not yet written are then back in the spool)."""
+        claimed = self.spool.claim()
+        if claimed is None:
+            return True
+        rows, unreadable = claimed
         if unreadable:
             await self._quarantine([QuarantineEntry.unreadable_line(line, UNREADABLE_SPOOL_LINE)
                                     for line in unreadable])
-            self.spool.replace(rows)
         for start in range(0, len(rows), self._batch):
             chunk = rows[start:start + self._batch]
             stored = await self._store(chunk, replay=True)
             if stored < len(chunk):
-                self.spool.replace(rows[start + stored:])
+                self.spool.release(rows[start + stored:])
                 return False
             self.health.progressed()
-        self.spool.clear()
+        self.spool.release([])
         if rows:
             log.warning("ledger: wrote %d spooled rows to %s", len(rows), self.health.where)
         return True
