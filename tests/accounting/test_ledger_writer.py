@@ -257,3 +257,24 @@ def test_a_spool_shared_by_processes_loses_no_row_while_one_replays_it(tmp_path:
     assert appender.wait() == 0
     assert sorted(seen) == sorted(f"a{n}" for n in range(count)), "each appended row claimed exactly once"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_replay_cut_short_by_a_kill_is_adopted_by_the_next_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "ledger.db"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claim = Spool(path.with_name(f"{path.name}.spool.jsonl.{int(dead.stdout)}.replay"))  # as a killed replay left it
+    claim.append([row("o1"), row("o2")])
+
+    async def scenario() -> None:
+        writer = LedgerWriter(path, flush_interval_s=0.02)
+        assert writer.unwritten == 2
+        await writer.start()
+        await wait_until(lambda: writer.unwritten == 0)
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert sorted(r["id"] for r in sqlite_rows(path, "requests")) == ["o1", "o2"]
+    assert not claim.path.exists()
