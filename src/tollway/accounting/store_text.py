@@ -8,8 +8,9 @@ and orjson all raise). Each such character is written as the six characters `\\u
 as JSON would escape it: `ch\\u0000at`, `id\\udcff`. Every store gets the same text, so a row reads
 the same in SQLite and PostgreSQL and a spooled row is stored as it would have been directly.
 
-The check is the hot part (it runs for every row the writer stores), so clean text is recognised first
-with `str.isascii()` and a NUL search, both single C passes; only text that fails them is examined.
+The check is the costly part (it runs for every row the writer stores), so `storable_record` tells a
+clean row with a few single-pass C scans over all its text at once; only a row that fails them has its
+values examined one by one (docs/performance.md has the micro-benchmark, benchmarks/ledger_rows.py).
 """
 
 from __future__ import annotations
