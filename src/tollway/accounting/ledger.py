@@ -3,7 +3,8 @@
 A database write per request is what makes other gateways slow and fragile, so a request only appends to
 an in-memory queue. A background task drains it every `flush_interval_s` in one transaction on a
 dedicated thread; on shutdown (SIGTERM/SIGINT) everything queued is written before the process exits.
-SQLite runs in WAL mode so `tollway usage` can read while the gateway writes.
+A row SQLite refuses is quarantined, and rows it cannot take for now (locked, disk full) are spooled
+(ledger_drain.py). SQLite runs in WAL mode so `tollway usage` can read while the gateway writes.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import asyncio
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
+from tollway.accounting.ledger_drain import LedgerDrain
+from tollway.accounting.ledger_quarantine import CREATE_QUARANTINE_SQL, QUARANTINE_COLUMNS, QuarantineEntry
 from tollway.accounting.ledger_schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
-from tollway.accounting.row_queue import RowQueue
-from tollway.background_task import stop_task
+from tollway.accounting.store_text import storable_record
 
 if TYPE_CHECKING:
     from tollway.config import Config
@@ -30,8 +29,11 @@ log = logging.getLogger("tollway.ledger")
 # text primary key also doubled the CPU of every insert, measured in docs/performance.md.)
 _INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) "
                f"VALUES ({', '.join('?' for _ in LEDGER_COLUMNS)})")
-_ATTEMPTS_INDEX = LEDGER_COLUMNS.index("attempts")
-_row_values = attrgetter(*LEDGER_COLUMNS)
+_REPLAY_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) "
+               f"SELECT {', '.join('?' for _ in LEDGER_COLUMNS)} "
+               "WHERE NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND ts = ?)")
+_QUARANTINE_SQL = (f"INSERT INTO quarantine ({', '.join(QUARANTINE_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' for _ in QUARANTINE_COLUMNS)})")
 
 
 def open_ledger(config: "Config"):
@@ -55,7 +57,7 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")  # workers and `tollway keys` share the file: wait, don't fail
-    conn.executescript(CREATE_TABLE_SQL)
+    conn.executescript(CREATE_TABLE_SQL + CREATE_QUARANTINE_SQL)
     present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
     for name, definition in ADDED_COLUMNS:
         if name not in present:  # a ledger written by an older tollway
@@ -63,52 +65,48 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class LedgerWriter(RowQueue):
-    """Queue rows on the hot path; write them in batches off it, on a thread of its own."""
+class LedgerWriter(LedgerDrain):
+    """Queue rows on the hot path; write them in batches off it, on a thread of its own (ledger_drain.py
+    says what happens when a write fails)."""
+
+    OUTAGES = (sqlite3.OperationalError, sqlite3.InternalError)  # locked, disk full or I/O: not the row's fault
 
     def __init__(self, path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000) -> None:
-        super().__init__(flush_interval_s, batch_size)
-        self.path = path
+        super().__init__(flush_interval_s, batch_size, ledger_path=path,
+                         spool_path=path.with_name(path.name + ".spool.jsonl"), where=f"the SQLite ledger {path}")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._conn: sqlite3.Connection | None = None
-        self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._conn = await loop.run_in_executor(self._executor, open_sqlite, self.path)
-        self._task = asyncio.create_task(self._run(), name="ledger-writer")
+        self._start_tasks()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._interval)
-            while self._queue:
-                rows = self._take()
-                try:
-                    await loop.run_in_executor(self._executor, self._write, rows)
-                except sqlite3.Error as exc:
-                    log.error("ledger write failed (%s); %d rows kept for the next try", exc, len(rows))
-                    self._queue.extendleft(reversed(rows))
-                    break
+    async def _available(self) -> bool:
+        return self._conn is not None
 
-    def _write(self, rows: list[LedgerRow]) -> None:
+    async def _insert(self, rows: list[LedgerRow], replay: bool) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._insert_sync, rows, replay)
+
+    def _insert_sync(self, rows: list[LedgerRow], replay: bool) -> None:
         assert self._conn is not None
-        values = []
-        for row in rows:
-            record = list(_row_values(row))
-            record[_ATTEMPTS_INDEX] = orjson.dumps(record[_ATTEMPTS_INDEX]).decode()
-            values.append(record)
+        if replay:  # no unique key to lean on (see _INSERT_SQL): skip rows a cut-short replay already wrote
+            values = [(*record, record[0], record[1]) for record in map(storable_record, rows)]
+        else:
+            values = [storable_record(row) for row in rows]
         with self._conn:
             self._conn.execute("BEGIN")
-            self._conn.executemany(_INSERT_SQL, values)
-        self.written += len(rows)
+            self._conn.executemany(_REPLAY_SQL if replay else _INSERT_SQL, values)
 
-    async def close(self) -> None:
-        """Write everything still queued, then close; called on shutdown so no row is lost."""
-        await stop_task(self._task)
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            await loop.run_in_executor(self._executor, self._write, self._take())
+    async def _insert_quarantine(self, entries: list[QuarantineEntry]) -> None:
+        def insert() -> None:
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(_QUARANTINE_SQL, [entry.values() for entry in entries])
+        await asyncio.get_running_loop().run_in_executor(self._executor, insert)
+
+    async def _close_store(self) -> None:
         if self._conn is not None:
-            await loop.run_in_executor(self._executor, self._conn.close)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)

@@ -137,6 +137,9 @@ class Gateway:
         problems = self.managed.problems()
         if problems:
             return 503, _JSON, json.dumps({"status": "starting", "waiting_for": problems}).encode()
+        accounting = self.ledger.problem()  # a gateway that cannot account for requests must not take them
+        if accounting is not None:
+            return 503, _JSON, json.dumps({"status": "accounting_stopped", "reason": accounting}).encode()
         return 200, _JSON, json.dumps({"status": "ready"}).encode()
 
     async def _start(self, app: web.Application) -> None:
@@ -146,6 +149,7 @@ class Gateway:
         await self.admission.start(app)
         await self.router.start(app)
         await self.observer.start(app)
+        self.ledger.health.raise_alert = self.observer.alerts.raise_alert
         self.managed.start()
         unpriced = self.pricer.unpriced(list(self.table.deployments.values()), datetime.now(timezone.utc))
         if unpriced:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tollway.alerts")
 
-KINDS = ("spend_anomaly", "threshold", "cost_drift", "output_drift", "fingerprint_change", "route_repointed")
+KINDS = ("spend_anomaly", "threshold", "cost_drift", "output_drift", "fingerprint_change", "route_repointed",
+         "ledger_stopped", "ledger_recovered", "ledger_unavailable", "ledger_quarantine")
 _COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 
 

@@ -195,6 +195,15 @@ class GatewayMetrics:
             yield opened
             yield _gauge("tollway_ledger_pending_rows", "Rows queued for the ledger writer.", [],
                          [((), gw.ledger.pending)])
+            ledger = gw.ledger
+            yield _gauge("tollway_ledger_rows_unwritten", "Rows not yet in the ledger database (queued or spooled).",
+                         [], [((), ledger.unwritten)])
+            yield _counter("tollway_ledger_rows_quarantined", "Rows the ledger store refused, kept in its quarantine.",
+                           [], [((), ledger.health.quarantined)])
+            yield _counter("tollway_ledger_writer_restarts", "Times the ledger writer task ended and was restarted.",
+                           [], [((), ledger.health.restarts)])
+            yield _gauge("tollway_ledger_accounting_stopped", "1 while accounting is stopped or behind (/readyz 503).",
+                         [], [((), 0 if ledger.problem() is None else 1)])
         if self.budgets is not None:
             yield _gauge("tollway_budget_spent_usd", "Spend counted against each budget.", ["budget"],
                          (((b.name,), b.spent_usd) for b in self.budgets))
