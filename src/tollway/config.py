@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from tollway.accounting.settings import (BudgetSettings, KeysSettings, LimitsSettings, TeamSettings,
                                          check_admission_references, check_database_url, check_redis_url)
-from tollway.config_base import Strict as _Strict
+from tollway.core.config_base import Strict as _Strict
 from tollway.observe.settings import ObserveSettings
 from tollway.routing.settings import Deployment, PriceOverride, RouteGroup  # re-exported: sections live with their owners
 

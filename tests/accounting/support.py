@@ -21,7 +21,7 @@ import yaml
 from tests.fixtures.gateway import GatewayHandle
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
 from tests.processes import TOLLWAY, free_port, running
-from tollway.accounting.nano_usd import to_nano
+from tollway.core.money import to_nano
 
 ADMIN_KEY = "admin-key-for-tests-7f3a"
 ENV = {**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY}

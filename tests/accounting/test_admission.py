@@ -15,8 +15,8 @@ from tollway.accounting.admission import ANONYMOUS, Admission
 from tollway.accounting.keys import KeySpec, new_record, new_secret
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.config import Config
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.request import parse_request
+from tollway.core.errors import GatewayError
+from tollway.core.request import parse_request
 
 
 def config(tmp_path: Path, **sections) -> Config:

@@ -19,10 +19,10 @@ from tests.accounting.test_admission import chat_request, config, row, started
 from tollway.accounting import keys
 from tollway.accounting.holds import HoldCalculator
 from tollway.accounting.keys import KeySpec
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.catalog.pricing import Price
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 
 
 def request_with(secret: str) -> SimpleNamespace:

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from tollway.accounting.cost import cost_usd
+from tollway.catalog.cost import cost_usd
 from tollway.accounting.holds import CLASSIFIER_EXTRA_TOKENS, CLASSIFIER_OUTPUT_TOKENS, HoldCalculator
-from tollway.accounting.nano_usd import to_nano
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.core.money import to_nano
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import Config
 from tollway.emulator.tokens import messages_tokens
-from tollway.gateway.request import parse_request
+from tollway.core.request import parse_request
 from tollway.protocol.usage import Usage
 
 AT = datetime(2026, 11, 22, 6, 40, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tollway.accounting.nano_usd import MAX_NANO, from_nano, to_nano, usd_text
+from tollway.core.money import MAX_NANO, from_nano, to_nano, usd_text
 from tollway.accounting.periods import PeriodClock
 
 

@@ -19,7 +19,7 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.local_counters import LocalCounters
 from tollway.accounting.prepared_admission import InProcessAdmission
 from tollway.config import Config
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 
 HOLD_S = 30
 

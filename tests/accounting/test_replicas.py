@@ -18,7 +18,7 @@ from tests.accounting.support import (Admin, budget_config, exact_nano_sum, redi
                                       wait_for_rows, wait_for_settled)
 from tests.gateway.support import chat
 from tests.processes import TOLLWAY
-from tollway.accounting.nano_usd import NANO_PER_USD
+from tollway.core.money import NANO_PER_USD
 
 pytestmark = pytest.mark.slow
 

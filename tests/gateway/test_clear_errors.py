@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
-from tests.processes import free_port
 
 LITELLM_CONFIG = Path(__file__).resolve().parent.parent / "migrate" / "litellm_proxy_config.yaml"
 

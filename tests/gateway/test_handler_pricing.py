@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from tollway.accounting.cost import try_cost_usd
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.cost import try_cost_usd
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog, Price
 from tollway.config import PriceOverride
-from tollway.gateway.handler import usd_text
+from tollway.core.money import decimal_text as usd_text
 from tollway.protocol.usage import CacheSplitUsage, Usage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

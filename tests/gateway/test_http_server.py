@@ -11,11 +11,10 @@ import socket
 import threading
 import time
 
-import httptools
 import orjson
 import pytest
 
-from tests.gateway.raw_http import Conversation, get, post
+from tests.gateway.raw_http import Conversation, Reply, get, post
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
 
 pytestmark = pytest.mark.slow

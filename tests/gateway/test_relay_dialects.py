@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.gateway.relay_scripted_upstream import ScriptedUpstream, event, sse_script
-from tollway.gateway import upstream
-from tollway.gateway.http_client import HttpClient
+from tollway.upstream import calls
+from tollway.upstream.http_client import HttpClient
 from tollway.gateway.relay import RelayResult, StreamRelay
 from tollway.protocol.usage import Usage
 
 
 @dataclass
 class Deployment:
-    """What upstream.call/open_stream read from a routed deployment."""
+    """What calls.call/open_stream read from a routed deployment."""
 
     url: str
     dialect: str = "openai"
@@ -108,7 +108,7 @@ async def relay_once(events: list[bytes], dialect: str, wants_usage: bool,
         client = HttpClient()
         dep = Deployment(server.url, dialect)
         loop = asyncio.get_running_loop()
-        opened = await upstream.open_stream(client, dep, "chat", b'{"stream":true}', loop.time() + 10)
+        opened = await calls.open_stream(client, dep, "chat", b'{"stream":true}', loop.time() + 10)
         sink = RecordingSink()
         result = await StreamRelay(dialect, wants_usage, dep.between_chunks_s).run(opened, sink)
         await client.close()

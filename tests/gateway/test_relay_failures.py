@@ -12,10 +12,10 @@ from tests.gateway.relay_scripted_upstream import (
     CLOSE, HANG, ScriptedUpstream, event, http_chunk, json_answer, sse_head, sse_script,
 )
 from tests.gateway.test_relay_dialects import DONE, ROLE, STREAMS, U, WORDS, Deployment, RecordingSink, chunk, usage_only
-from tollway.gateway import upstream
-from tollway.gateway.http_client import HttpClient
+from tollway.upstream import calls
+from tollway.upstream.http_client import HttpClient
 from tollway.gateway.relay import StreamRelay
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import FailureKind
 
 STREAM_BODY = b'{"stream":true}'
@@ -25,7 +25,7 @@ async def open_and_relay(server: ScriptedUpstream, dep: Deployment, sink=None, w
     client = HttpClient()
     try:
         loop = asyncio.get_running_loop()
-        opened = await upstream.open_stream(client, dep, "chat", STREAM_BODY, loop.time() + 10)
+        opened = await calls.open_stream(client, dep, "chat", STREAM_BODY, loop.time() + 10)
         sink = sink or RecordingSink()
         started = time.monotonic()
         result = await StreamRelay(dep.dialect, wants_usage, dep.between_chunks_s).run(opened, sink)
@@ -144,7 +144,7 @@ def test_the_first_substantive_event_opens_the_stream_with_what_came_before() ->
         async with ScriptedUpstream([sse_script([*preamble, *WORDS, event(usage_only(U)), DONE])]) as server:
             client = HttpClient()
             loop = asyncio.get_running_loop()
-            opened = await upstream.open_stream(client, Deployment(server.url), "chat", STREAM_BODY, loop.time() + 5)
+            opened = await calls.open_stream(client, Deployment(server.url), "chat", STREAM_BODY, loop.time() + 5)
             sink = RecordingSink()
             result = await StreamRelay("openai", False, 5.0).run(opened, sink)
             await client.close()
@@ -167,7 +167,7 @@ def test_no_first_token_times_out_and_closes_the_connection(deadline_s: float, e
             loop = asyncio.get_running_loop()
             started = time.monotonic()
             try:
-                await upstream.open_stream(client, dep, "chat", STREAM_BODY, loop.time() + deadline_s)
+                await calls.open_stream(client, dep, "chat", STREAM_BODY, loop.time() + deadline_s)
             except UpstreamFailure as exc:
                 failure = exc.failure
             elapsed = time.monotonic() - started
@@ -190,7 +190,7 @@ def test_non_streamed_answer_that_stalls_mid_body_times_out() -> None:
             loop = asyncio.get_running_loop()
             started = time.monotonic()
             with pytest.raises(UpstreamFailure) as failed:
-                await upstream.call(client, Deployment(server.url, response_s=0.3), "chat", b"{}", loop.time() + 5)
+                await calls.call(client, Deployment(server.url, response_s=0.3), "chat", b"{}", loop.time() + 5)
             elapsed = time.monotonic() - started
             await asyncio.sleep(0.05)
             await client.close()

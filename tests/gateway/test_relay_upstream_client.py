@@ -10,22 +10,22 @@ import pytest
 from tests.gateway.relay_scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, json_answer
 from tests.gateway.test_relay_dialects import Deployment
 from tests.processes import free_port
-from tollway.gateway import upstream
-from tollway.gateway.deadlines import DeadlineHeap
-from tollway.gateway.http_client import HttpClient
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.upstream import calls
+from tollway.upstream.deadlines import DeadlineHeap
+from tollway.upstream.http_client import HttpClient
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import FailureKind
 
 ANSWER = b'{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":2}}'
 
 
-def call_all(scripts: list[list], calls: int, dep_kwargs: dict | None = None):
+def call_all(scripts: list[list], count: int, dep_kwargs: dict | None = None):
     async def main():
         async with ScriptedUpstream(scripts) as server:
             client = HttpClient()
             dep = Deployment(server.url, **(dep_kwargs or {}))
             loop = asyncio.get_running_loop()
-            replies = [await upstream.call(client, dep, "chat", b'{"n":%d}' % i, loop.time() + 5) for i in range(calls)]
+            replies = [await calls.call(client, dep, "chat", b'{"n":%d}' % i, loop.time() + 5) for i in range(count)]
             await client.close()
             return replies, server
 
@@ -100,7 +100,7 @@ def test_a_refused_connection_is_a_connect_failure() -> None:
         client = HttpClient()
         dep = Deployment(f"http://127.0.0.1:{free_port()}/v1/chat/completions")
         try:
-            await upstream.call(client, dep, "chat", b"{}", asyncio.get_running_loop().time() + 5)
+            await calls.call(client, dep, "chat", b"{}", asyncio.get_running_loop().time() + 5)
         finally:
             await client.close()
 
@@ -118,7 +118,7 @@ def test_many_calls_leave_no_deadlines_behind() -> None:
             dep = Deployment(server.url)
             loop = asyncio.get_running_loop()
             for _ in range(400):
-                await upstream.call(client, dep, "chat", b"{}", loop.time() + 300)
+                await calls.call(client, dep, "chat", b"{}", loop.time() + 300)
             held = len(client._deadlines)
             await client.close()
             return held
@@ -132,9 +132,9 @@ def test_an_answered_call_leaves_no_deadline_on_its_idle_connection() -> None:
             client = HttpClient()
             dep = Deployment(server.url, response_s=0.1)
             loop = asyncio.get_running_loop()
-            await upstream.call(client, dep, "chat", b"{}", loop.time() + 5)
+            await calls.call(client, dep, "chat", b"{}", loop.time() + 5)
             await asyncio.sleep(0.25)  # past the first call's deadline, the connection idle in the pool
-            await upstream.call(client, dep, "chat", b"{}", loop.time() + 5)
+            await calls.call(client, dep, "chat", b"{}", loop.time() + 5)
             await client.close()
             return server.connections
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
-from tollway.accounting.cost import cost_usd
+from tollway.catalog.cost import cost_usd
 from tollway.catalog import Catalog
 from tollway.protocol.usage import Usage
 

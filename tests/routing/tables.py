@@ -8,10 +8,10 @@ from typing import Any
 from multidict import CIMultiDict
 
 from tollway.accounting.admission import Key
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import Config
-from tollway.gateway.request import parse_request
+from tollway.core.request import parse_request
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.table import RouteTable
 

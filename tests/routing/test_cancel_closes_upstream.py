@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tollway.gateway.http_client import HttpClient
+from tollway.upstream.http_client import HttpClient
 
 
 def test_cancelling_before_the_answer_closes_the_connection():

@@ -18,7 +18,7 @@ from tests.processes import free_port
 from tests.routing.tables import request
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.config import Config
-from tollway.gateway.http_client import HttpClient
+from tollway.upstream.http_client import HttpClient
 from tollway.routing.features import RequestFeatures
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.residency import UNRESTRICTED

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.routing.tables import request
-from tollway.gateway.request import parse_request
+from tollway.core.request import parse_request
 from tollway.routing.complexity import heuristic_complexity
 from tollway.routing.features import RequestFeatures
 from tollway.routing.hedging import HedgeBudget

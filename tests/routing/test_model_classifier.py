@@ -8,10 +8,10 @@ from aiohttp import web
 
 from tests.processes import free_port
 from tests.routing.tables import request
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import Config
-from tollway.gateway.http_client import HttpClient
+from tollway.upstream.http_client import HttpClient
 from tollway.routing.features import RequestFeatures
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.residency import UNRESTRICTED, ResidencyPolicy

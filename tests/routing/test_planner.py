@@ -7,7 +7,7 @@ import pytest
 
 from tests.routing.tables import DEPLOYMENTS, decide, names, planner, request, table
 from tollway.accounting.admission import Key
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 from tollway.routing.spillover import BackendLoad
 
 ALL = ["cheap-text", "vision-mid", "long-big", "eu-model", "local-vllm"]

@@ -14,8 +14,8 @@ import tracemalloc
 from tests.routing.tables import config, request
 from tollway.accounting.admission import Key
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.gateway.failover import Walk
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.live_stats import WINDOW
 from tollway.routing.router import Router

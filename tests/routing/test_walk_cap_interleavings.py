@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.routing.tables import config
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.failover import Walk, _cancel
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.core.errors import GatewayError
+from tollway.routing.walk import Walk, _cancel
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.hedging import HedgeBudget, HedgePolicy
 from tollway.routing.router import RoutePlan

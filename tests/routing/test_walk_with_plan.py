@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from tests.routing.tables import config
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.failover import Walk
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.core.errors import GatewayError
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.hedging import HedgeBudget, HedgePolicy
 from tollway.routing.router import RoutePlan
@@ -130,7 +130,7 @@ def test_the_plans_residency_binds_the_walk():
 
 
 def test_routing_overhead_is_recorded_but_is_not_a_try():
-    from tollway.gateway.failover import AttemptRecord
+    from tollway.routing.walk import AttemptRecord
 
     cfg, deps, _ = setup(hedge_ms=None)
     overhead = AttemptRecord(deps[2], "routing_overhead", kind="classifier", cost_usd=Decimal("0.00002"),

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tollway.accounting.cost import cost_usd
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.cost import cost_usd
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.catalog.regions import region_of
 from tollway.protocol.usage import CacheSplitUsage, Usage, usage_from_body, usage_from_chunk

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from tollway.accounting.cost import UnknownPriceError, cost_usd, try_cost_usd
+from tollway.catalog.cost import UnknownPriceError, cost_usd, try_cost_usd
 from tollway.catalog import Catalog, Price
 from tollway.protocol.usage import CacheSplitUsage, Usage, usage_from_body
 

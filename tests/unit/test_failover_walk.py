@@ -5,9 +5,9 @@ import asyncio
 import pytest
 
 from tollway.config import Config
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.failover import Walk
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.core.errors import GatewayError
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.table import RouteTable
 

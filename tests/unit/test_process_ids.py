@@ -2,7 +2,7 @@
 
 import os
 
-from tollway.process_ids import ProcessIds
+from tollway.core.process_ids import ProcessIds
 
 
 def test_ids_count_up_behind_one_prefix_and_pad_to_width():

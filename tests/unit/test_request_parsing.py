@@ -2,8 +2,8 @@
 
 import pytest
 
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.request import parse_request, prompt_text
+from tollway.core.errors import GatewayError
+from tollway.core.request import parse_request, prompt_text
 
 
 @pytest.mark.parametrize("raw, message, param", [

@@ -36,17 +36,17 @@ from tollway.accounting.key_store import open_key_store
 from tollway.accounting.keys import KeyRecord, key_id_of, verify
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.limits import RateLimits
-from tollway.accounting.nano_usd import from_nano, text_to_nano, to_nano, usd_text
+from tollway.core.money import from_nano, text_to_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
 from tollway.accounting.settings import redact_url
 from tollway.catalog import Catalog
-from tollway.process_ids import ProcessIds
+from tollway.core.process_ids import ProcessIds
 from tollway.config import Config, ConfigError, default_ledger_path, resolve_client_keys
-from tollway.gateway.errors import GatewayError, unauthorized
-from tollway.gateway.request import ClientRequest
+from tollway.core.errors import GatewayError, unauthorized
+from tollway.core.request import ClientRequest
 
 log = logging.getLogger("tollway.admission")
 STATUS_REFRESH_S = 1.0

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from tollway.accounting.budgets import BudgetLine, Budgets
 from tollway.accounting.counters import BudgetCheck, Decision
-from tollway.accounting.nano_usd import exact_text
+from tollway.core.money import exact_text
 from tollway.accounting.settings import BudgetSettings
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from tollway.accounting.counters import BudgetCheck, BudgetState, filled
 from tollway.accounting.keys import KeyRecord
-from tollway.accounting.nano_usd import exact_text, to_nano
+from tollway.core.money import exact_text, to_nano
 from tollway.accounting.periods import WINDOWS, PeriodClock, Window
 from tollway.accounting.settings import BudgetSettings, TeamSettings
 

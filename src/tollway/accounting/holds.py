@@ -29,10 +29,10 @@ from decimal import Context, Decimal
 from typing import NamedTuple
 
 from tollway.accounting.counters import filled
-from tollway.accounting.nano_usd import MAX_NANO, NANO_PER_USD
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.core.money import MAX_NANO, NANO_PER_USD
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, Deployment
-from tollway.gateway.request import ClientRequest, prompt_text
+from tollway.core.request import ClientRequest, prompt_text
 from tollway.protocol.usage import estimate_tokens
 
 _PROMPT_RATES = ("input", "cached_input", "cache_write", "cache_write_1h")

@@ -16,7 +16,7 @@ from typing import Callable
 
 from tollway.accounting.key_store import KeyStore
 from tollway.accounting.keys import KeyRecord
-from tollway.background_task import stop_task
+from tollway.core.background_task import stop_task
 
 log = logging.getLogger("tollway.keys")
 MISS_REFRESH_S = 0.05

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from tollway.accounting.keys import UNSET, KeySpec
-from tollway.accounting.nano_usd import MAX_NANO, NANO_PER_USD
+from tollway.core.money import MAX_NANO, NANO_PER_USD
 
 
 class KeyFieldError(ValueError):

@@ -26,7 +26,7 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.row_queue import RowQueue
 from tollway.accounting.spool import Spool
 from tollway.accounting.store_text import row_json
-from tollway.background_task import SupervisedTask, stop_task
+from tollway.core.background_task import SupervisedTask, stop_task
 
 log = logging.getLogger("tollway.ledger")
 WATCH_EVERY_S = 1.0

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from tollway.observe.alerts import Alert
+from tollway.core.alerts import Alert
 
 log = logging.getLogger("tollway.ledger")
 STALL_AFTER_S = 10.0

@@ -25,7 +25,7 @@ from tollway.accounting.ledger_schema import LedgerRow
 from tollway.accounting.limits import RateLimits, deployment_subject
 from tollway.accounting.counter_state import BudgetTally, RateWindow
 from tollway.accounting.local_counters import LocalCounters
-from tollway.accounting.nano_usd import text_to_nano
+from tollway.core.money import text_to_nano
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Ticket

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 
 _NO_RETRY = {"x-should-retry": "false"}
 

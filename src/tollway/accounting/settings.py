@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tollway.config_base import Strict
+from tollway.core.config_base import Strict
 
 
 class RateLimit(Strict):

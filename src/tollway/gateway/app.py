@@ -22,14 +22,14 @@ from aiohttp import web
 from tollway import __version__
 from tollway.accounting.admission import Admission
 from tollway.accounting.ledger import open_ledger
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import Config
 from tollway.gateway import edge
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
-from tollway.gateway.http_client import HttpClient
+from tollway.upstream.http_client import HttpClient
 from tollway.gateway.managed import ManagedBackends
 from tollway.observe.observer import Observer
 from tollway.routing.router import Router

@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Callable, Iterable
 
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 
 HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
 SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}

@@ -16,12 +16,12 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Mapping, Protocol
 
-from tollway.gateway.errors import body_too_large, internal_error
+from tollway.core.errors import body_too_large, internal_error
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from tollway.gateway.errors import GatewayError
+    from tollway.core.errors import GatewayError
     from tollway.gateway.http_server import HttpConnection
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}

@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING
 import orjson
 
 from tollway.accounting.admission import Key, Ticket
-from tollway.accounting.cost import try_cost_usd
+from tollway.catalog.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.gateway import upstream
+from tollway.upstream import calls
 from tollway.gateway.edge import valid_request_id
-from tollway.gateway.errors import GatewayError, internal_error, model_not_found
+from tollway.core.money import decimal_text
+from tollway.core.errors import GatewayError, internal_error, model_not_found
 from tollway.gateway.exchange import Exchange
-from tollway.gateway.failover import Walk
+from tollway.routing.walk import Walk
 from tollway.gateway.relay import StreamRelay
-from tollway.gateway.request import ClientRequest, parse_request, prompt_text
-from tollway.process_ids import ProcessIds
+from tollway.core.request import ClientRequest, parse_request, prompt_text
+from tollway.core.process_ids import ProcessIds
 from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
@@ -84,7 +85,7 @@ class RequestLife:
         self.fingerprint = ""
         self.plan_residency: frozenset[str] | None = None
         self.ticket: Ticket | None = None
-        self.total: tuple[str, bool] | None = None  # the total cost's usd_text and priced flag, once made
+        self.total: tuple[str, bool] | None = None  # the total cost's decimal_text and priced flag, once made
 
     async def handle(self) -> None:
         """Serve the request through its exchange. A whole answer is handed to the exchange after the
@@ -168,13 +169,13 @@ class RequestLife:
         if creq.stream:
             return await self._stream(plan.deployments, payloads)
         dep, reply = await self.walk.run(creq.model, plan.deployments,
-                                         lambda d: upstream.call(gw.upstream, d, self.endpoint, payloads.for_(d),
+                                         lambda d: calls.call(gw.upstream, d, self.endpoint, payloads.for_(d),
                                                                        self.walk.deadline))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
         cost, priced = self._total_cost()
-        text = usd_text(cost)
+        text = decimal_text(cost)
         self.total = (text, priced)  # the row reuses it: no await between here and _account
         self.headers["x-tollway-cost-usd"] = text if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
@@ -186,7 +187,7 @@ class RequestLife:
         assert self.creq is not None and self.walk is not None
         gw = self.gw
         dep, opened = await self.walk.run(self.creq.model, plan,
-                                          lambda d: upstream.open_stream(gw.upstream, d, self.endpoint,
+                                          lambda d: calls.open_stream(gw.upstream, d, self.endpoint,
                                                                         payloads.for_(d), self.walk.deadline))
         self._served_by(dep)
         try:
@@ -262,7 +263,7 @@ class RequestLife:
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or _NO_USAGE, self.walk
         if self.total is None:
             cost, priced = self._total_cost()
-            cost_text = usd_text(cost)
+            cost_text = decimal_text(cost)
         else:
             cost_text, priced = self.total
         ttft = (self.ttft - self.started) * 1000 if self.ttft is not None else None
@@ -330,11 +331,6 @@ def iso_utc(micros: int) -> str:
     if second != _second_cache[0]:
         _second_cache[0], _second_cache[1] = second, (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{_second_cache[1]}.{fraction:06d}+00:00" if fraction else f"{_second_cache[1]}+00:00"
-
-
-def usd_text(amount: Decimal) -> str:
-    """Exact, canonical text for an amount: no exponent, no trailing zeros ("0", "0.0000123")."""
-    return f"{amount.normalize():f}"
 
 
 def _answer_text(parsed: object) -> str:

@@ -39,7 +39,7 @@ import httptools
 
 from tollway.gateway import edge
 from tollway.gateway.edge import HOT_PATHS, SIMPLE_GETS
-from tollway.gateway.errors import GatewayError, body_too_large
+from tollway.core.errors import GatewayError, body_too_large
 from tollway.gateway.exchange import LowerCaseHeaders, RawExchange
 from tollway.gateway.handler import RequestLife
 

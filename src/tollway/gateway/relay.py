@@ -23,8 +23,8 @@ from typing import Protocol
 
 import orjson
 
-from tollway.gateway.http_client import UpstreamConnectionError
-from tollway.gateway.upstream import OpenStream
+from tollway.upstream.http_client import UpstreamConnectionError
+from tollway.upstream.calls import OpenStream
 from tollway.protocol.usage import Usage, usage_from_chunk
 
 _DATA_PREFIX = b"data:"

@@ -13,7 +13,7 @@ import hmac
 
 from aiohttp import web
 
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 
 COOKIE = "tollway_admin"
 _COOKIE_PURPOSE = b"tollway-dashboard-session-v1"

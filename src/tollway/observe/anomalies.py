@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.observe.alerts import Alert
+from tollway.core.alerts import Alert
 from tollway.observe.baselines import HourlyHistory, Series, hour_of
 from tollway.observe.incidents import Finding, Incidents
 from tollway.observe.row_batch import RowBatch

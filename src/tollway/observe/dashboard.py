@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from tollway.gateway.errors import GatewayError
+from tollway.core.errors import GatewayError
 from tollway.observe.admin_auth import AdminGate
 
 ASSETS_DIR = Path(__file__).with_name("dashboard_assets")

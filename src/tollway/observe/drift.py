@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.observe.alerts import Alert
+from tollway.core.alerts import Alert
 from tollway.observe.settings import AlertSettings, DriftSettings
 
 

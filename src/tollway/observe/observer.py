@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tollway.accounting.credentials import resolve_admin_key
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.config import ConfigError, default_ledger_path, resolve_client_keys
 from tollway.observe import logs, route_snapshot
-from tollway.accounting.credentials import resolve_admin_key
 from tollway.observe.admin_auth import AdminGate
 from tollway.observe.alerts import AlertCenter
 from tollway.observe.anomalies import SpendWatch

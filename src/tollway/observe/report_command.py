@@ -14,6 +14,7 @@ import click
 import orjson
 
 from tollway.catalog import Catalog
+from tollway.core.time_window import parse_when
 from tollway.ledger_location import announce, find_ledger
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.report_data import (
@@ -23,7 +24,6 @@ from tollway.observe.report_data import (
     baseline_pricer,
     build_report,
 )
-from tollway.time_window import parse_when
 
 CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbacks", "fallback_rate",
                "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tollway.accounting.cost import UnknownPriceError, cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.catalog import Catalog, Price
+from tollway.catalog.cost import UnknownPriceError, cost_usd
 from tollway.observe.live_figures import model_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from tollway.observe.alerts import Alert
+from tollway.core.alerts import Alert
 
 if TYPE_CHECKING:
-    from tollway.accounting.pricing import DeploymentPricer
+    from tollway.catalog.deployment_prices import DeploymentPricer
     from tollway.routing.table import RouteTable
 
 log = logging.getLogger("tollway.alerts")

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tollway.config_base import Strict
+from tollway.core.config_base import Strict
 
 SCOPES = ("total", "key", "route_group", "deployment", "provider")
 WINDOW_METRICS = ("cost_usd", "tokens", "requests", "errors")

@@ -14,7 +14,7 @@ import os
 import aiohttp
 import orjson
 
-from tollway.observe.alerts import Alert
+from tollway.core.alerts import Alert
 from tollway.observe.settings import WebhookSettings
 
 log = logging.getLogger("tollway.alerts")

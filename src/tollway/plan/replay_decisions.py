@@ -27,8 +27,8 @@ from decimal import Context, Decimal
 from pathlib import Path
 
 from tollway.accounting.admission import Key
-from tollway.accounting.cost import try_cost_usd
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.cost import try_cost_usd
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import SELF_HOSTED_KINDS, Config
 from tollway.plan.replay_features import replay_request

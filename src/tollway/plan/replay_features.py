@@ -10,7 +10,7 @@ when the row has one, which is better than the gateway's estimate at request tim
 
 from __future__ import annotations
 
-from tollway.gateway.request import ClientRequest
+from tollway.core.request import ClientRequest
 from tollway.plan.replay_rows import LoggedRequest
 
 

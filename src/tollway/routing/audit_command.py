@@ -20,7 +20,7 @@ import click
 import orjson
 
 from tollway.ledger_location import announce, find_ledger
-from tollway.time_window import parse_when
+from tollway.core.time_window import parse_when
 
 NOT_SENT = ("skipped",)
 

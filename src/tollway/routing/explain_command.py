@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.table import Table
 
 from tollway.accounting.admission import Key
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.catalog.errors import CatalogError
 from tollway.config import ConfigError, load_config
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.request import ENDPOINT_REQUIRED, parse_request
+from tollway.core.errors import GatewayError
+from tollway.core.request import ENDPOINT_REQUIRED, parse_request
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.table import RouteTable
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tollway.gateway.request import ClientRequest
+from tollway.core.request import ClientRequest
 
 IMAGE_PART_TYPES = frozenset({"image_url", "image", "input_image"})
 TOKENS_PER_IMAGE = 85

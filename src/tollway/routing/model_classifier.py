@@ -18,12 +18,12 @@ from decimal import Decimal
 
 import orjson
 
-from tollway.accounting.cost import try_cost_usd
-from tollway.accounting.pricing import DeploymentPricer
-from tollway.gateway import upstream
-from tollway.gateway.failover import AttemptRecord
-from tollway.gateway.http_client import HttpClient
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.catalog.cost import try_cost_usd
+from tollway.catalog.deployment_prices import DeploymentPricer
+from tollway.upstream import calls
+from tollway.routing.walk import AttemptRecord
+from tollway.upstream.http_client import HttpClient
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import FailureKind
 from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
 from tollway.routing.complexity import Complexity, heuristic_complexity
@@ -61,7 +61,7 @@ async def model_complexity(client: HttpClient, dep: RoutedDeployment, features: 
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        reply = await upstream.call(client, dep, "chat", _payload(dep, features.text), started + settings.timeout_ms / 1000)
+        reply = await calls.call(client, dep, "chat", _payload(dep, features.text), started + settings.timeout_ms / 1000)
     except UpstreamFailure as exc:
         failure = exc.failure
         timed_out = failure.kind is FailureKind.TIMEOUT

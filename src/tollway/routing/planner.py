@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Mapping
 
 from tollway.accounting.admission import Key
-from tollway.accounting.pricing import DeploymentPricer
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.request import ClientRequest
+from tollway.catalog.deployment_prices import DeploymentPricer
+from tollway.core.errors import GatewayError
+from tollway.core.request import ClientRequest
 from tollway.routing.complexity import Complexity, heuristic_complexity
 from tollway.routing.features import RequestFeatures, request_features
 from tollway.routing.residency import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollway.accounting.admission import Key
-from tollway.gateway.errors import GatewayError, bad_request
+from tollway.core.errors import GatewayError, bad_request
 
 RESIDENCY_HEADER = "x-tollway-residency"
 

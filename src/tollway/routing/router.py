@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Callable
 from aiohttp import web
 
 from tollway.accounting.admission import Key
-from tollway.accounting.cost import try_cost_usd
+from tollway.catalog.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
 from tollway.config import Config
-from tollway.gateway.failover import AttemptRecord, Walk
-from tollway.gateway.request import ClientRequest
+from tollway.routing.walk import AttemptRecord, Walk
+from tollway.core.request import ClientRequest
 from tollway.protocol.usage import Usage
 from tollway.routing.hedging import HedgePolicy
 from tollway.routing.model_classifier import model_complexity

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tollway.config_base import Strict as _Strict
+from tollway.core.config_base import Strict as _Strict
 
 CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
 STRATEGIES = ("priority", "cheapest", "fastest", "weighted", "tiers")

@@ -22,16 +22,16 @@ from typing import Callable
 
 import orjson
 
-from tollway.accounting.cost import try_cost_usd
+from tollway.catalog.cost import try_cost_usd
 from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.pricing import DeploymentPricer
-from tollway.gateway import upstream
-from tollway.gateway.failover import AttemptRecord
-from tollway.gateway.handler import usd_text
-from tollway.gateway.http_client import HttpClient
+from tollway.catalog.deployment_prices import DeploymentPricer
+from tollway.upstream import calls
+from tollway.routing.walk import AttemptRecord
+from tollway.core.money import decimal_text
+from tollway.upstream.http_client import HttpClient
 from tollway.gateway.relay import StreamRelay
-from tollway.gateway.request import ClientRequest, prompt_text
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.core.request import ClientRequest, prompt_text
+from tollway.upstream.calls import UpstreamFailure
 from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
 from tollway.routing.spillover import Saturation, release, try_acquire
 from tollway.routing.table import RoutedDeployment
@@ -130,14 +130,14 @@ class _ShadowRun:
         deadline = self.started + max(dep.first_byte_s, dep.response_s)  # each call also keeps its own timeouts
         try:
             if copy.creq.stream:
-                opened = await upstream.open_stream(client, dep, copy.endpoint, payload, deadline)
+                opened = await calls.open_stream(client, dep, copy.endpoint, payload, deadline)
                 self.ttft_s = opened.first_event_at - self.started
                 result = await StreamRelay(dep.dialect, True, dep.between_chunks_s).run(opened, _Sink())  # type: ignore[arg-type]
                 self.usage = result.usage or estimate_usage(prompt_text(copy.creq), " ".join(["x"] * result.data_events))
                 if result.error:
                     self.status, self.error = "stream_error", result.error
             else:
-                reply = await upstream.call(client, dep, copy.endpoint, payload, deadline)
+                reply = await calls.call(client, dep, copy.endpoint, payload, deadline)
                 self.usage = _reply_usage(dep, reply.body, copy.creq)
         except UpstreamFailure as exc:
             failure = exc.failure
@@ -175,7 +175,7 @@ class _ShadowRun:
             prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
             cache_write_tokens=usage.cache_write_tokens, completion_tokens=usage.completion_tokens,
             reasoning_tokens=usage.reasoning_tokens, usage_source=usage.source,
-            cost_usd=usd_text(cost if cost is not None else Decimal(0)),
+            cost_usd=decimal_text(cost if cost is not None else Decimal(0)),
             ttft_ms=self.ttft_s * 1000 if self.ttft_s is not None else None, latency_ms=latency_ms,
             error=self.error, streamed=int(self.copy.creq.stream), shadow=1, priced=int(cost is not None),
         )

@@ -24,7 +24,7 @@ from typing import Callable
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tollway.background_task import stop_task
+from tollway.core.background_task import stop_task
 from tollway.routing.settings import SpilloverSettings
 from tollway.routing.table import RoutedDeployment
 

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, Mapping
 
-from tollway.accounting.cost import try_cost_usd
-from tollway.accounting.pricing import DeploymentPricer
+from tollway.catalog.cost import try_cost_usd
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.protocol.usage import Usage
 from tollway.routing.complexity import Complexity
 from tollway.routing.features import RequestFeatures

@@ -1,4 +1,8 @@
-"""Money in shared counters: whole nano-dollars (1e-9 USD).
+"""Money: exact text for amounts, and whole nano-dollars (1e-9 USD) for shared counters.
+
+A request's cost is an exact Decimal from pricing to the ledger row; `decimal_text` is the one way it
+becomes text (for the row and the cost header), so every reader parses back the same amount.
+
 
 Redis scripts do arithmetic in Lua doubles, which hold integers exactly up to 2**53: in nano-dollars that
 is about nine million dollars per budget window, and a catalog rate given to three decimals per million
@@ -39,9 +43,14 @@ def usd_text(nano: int) -> str:
     return f"{value:f}" if -value.as_tuple().exponent > 2 else f"{value:.2f}"
 
 
+def decimal_text(amount: Decimal) -> str:
+    """Exact, canonical text for an amount: no exponent, no trailing zeros ("0", "0.0000123")."""
+    return f"{amount.normalize():f}"
+
+
 def exact_text(nano: int) -> str:
-    """An exact USD amount with no exponent and no trailing zeros, for JSON: "0.078", "0"."""
-    return format(from_nano(nano).normalize(), "f")
+    """`decimal_text` of an amount in nano-dollars, for JSON: "0.078", "0"."""
+    return decimal_text(from_nano(nano))
 
 
 _POWERS = [10**n for n in range(10)]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from tollway.gateway.deadlines import DeadlineHeap
+from tollway.upstream.deadlines import DeadlineHeap
 
 
 class UpstreamConnectionError(Exception):

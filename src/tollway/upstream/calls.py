@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 
-from tollway.gateway.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
 from tollway.providers.failure import Failure, FailureKind, classify_response
-from tollway.routing.table import RoutedDeployment
+from tollway.upstream.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
+
+if TYPE_CHECKING:  # routing's deployment; only its attributes are read here
+    from tollway.routing.table import RoutedDeployment
 
 
 class UpstreamFailure(Exception):

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from tollway.gateway.errors import bad_request
+from tollway.core.errors import bad_request
 
 ENDPOINT_REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
 # One nesting limit for reading and forwarding: orjson reads ~1024 levels but writes only 255, so a body

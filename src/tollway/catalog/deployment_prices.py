@@ -11,11 +11,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from tollway.catalog import Catalog, Price
 from tollway.catalog.regions import region_of
 from tollway.config import SELF_HOSTED_KINDS, PriceOverride
-from tollway.routing.table import RoutedDeployment
+
+if TYPE_CHECKING:  # routing's deployment; only its attributes are read here
+    from tollway.routing.table import RoutedDeployment
 
 _ZERO = Decimal(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -31,8 +31,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from tollway.config import RetrySettings
-from tollway.gateway.errors import GatewayError
-from tollway.gateway.upstream import UpstreamFailure
+from tollway.core.errors import GatewayError
+from tollway.core.money import decimal_text
+from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.spillover import acquire, has_room, release, try_acquire
 from tollway.routing.table import RoutedDeployment
@@ -67,7 +68,7 @@ class AttemptRecord:
                  "outcome": self.outcome, "status": self.status, "error": self.error, "kind": self.kind,
                  "latency_ms": round(self.latency_ms, 3)}
         if self.outcome in EXTRA_COST_OUTCOMES:
-            entry.update(cost_usd=None if self.cost_usd is None else f"{self.cost_usd.normalize():f}",  # as handler.usd_text
+            entry.update(cost_usd=None if self.cost_usd is None else decimal_text(self.cost_usd),
                          prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
         return entry
 
