@@ -15,8 +15,8 @@ from operator import attrgetter
 
 import orjson
 
-from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
-from tollway.accounting.store_text import storable_record
+from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
+from tollway.ledger.store_text import storable_record
 
 _values = attrgetter(*LEDGER_COLUMNS)
 _ATTEMPTS = LEDGER_COLUMNS.index("attempts")

@@ -13,7 +13,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from tollway.accounting.admission import ANONYMOUS, Admission
 from tollway.accounting.keys import KeySpec, new_record, new_secret
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.config import Config
 from tollway.core.errors import GatewayError
 from tollway.core.request import parse_request

@@ -122,7 +122,7 @@ def test_a_sqlite_key_store_from_before_default_max_tokens_gains_the_column(tmp_
 def test_a_postgresql_key_store_is_migrated_for_default_max_tokens(postgres_url) -> None:
     import psycopg
 
-    from tollway.accounting.postgres import migrate, migrations
+    from tollway.ledger.postgres import migrate, migrations
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         for _, _, sql in [m for m in migrations() if m[0] < 4]:  # a database an older tollway made

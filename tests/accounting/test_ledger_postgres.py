@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psycopg
 
-from tollway.accounting.ledger_postgres import PostgresLedgerWriter
-from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.postgres import connect, migrate, migrations
+from tollway.ledger.postgres_writer import PostgresLedgerWriter
+from tollway.ledger.schema import LedgerRow
+from tollway.ledger.postgres import connect, migrate, migrations
 
 
 def row(n: int, cost: str = "0.000000123") -> LedgerRow:
@@ -106,7 +106,7 @@ def test_rows_spooled_at_shutdown_are_written_by_the_next_start(postgres_factory
 
 
 def test_a_torn_last_spool_line_is_skipped_and_a_replay_is_idempotent(postgres_url: str, tmp_path: Path) -> None:
-    from tollway.accounting.spool import Spool
+    from tollway.ledger.spool import Spool
 
     spool = Spool(tmp_path / "spool.jsonl")
     spool.append([row(1), row(2)])

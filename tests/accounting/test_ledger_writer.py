@@ -15,10 +15,10 @@ import psycopg.rows
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tollway.accounting.ledger import LedgerWriter
-from tollway.accounting.ledger_postgres import PostgresLedgerWriter
-from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.spool import Spool
+from tollway.ledger.sqlite import LedgerWriter
+from tollway.ledger.postgres_writer import PostgresLedgerWriter
+from tollway.ledger.schema import LedgerRow
+from tollway.ledger.spool import Spool
 from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.settings import MetricsSettings
 
@@ -231,8 +231,8 @@ def test_postgres_down_at_close_and_at_the_next_start_loses_nothing(postgres_fac
 APPENDER = """
 import sys
 from pathlib import Path
-from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.spool import Spool
+from tollway.ledger.schema import LedgerRow
+from tollway.ledger.spool import Spool
 spool = Spool(Path(sys.argv[1]))
 for n in range(int(sys.argv[2])):
     spool.append([LedgerRow(id=f"a{n}", ts="t", endpoint="chat", requested_model="chat", status="ok",

@@ -15,7 +15,7 @@ import pytest
 from tests.accounting.test_admission import bearer, chat_request, started
 from tollway.accounting.admission import Admission
 from tollway.accounting.keys import KeySpec
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.accounting.local_counters import LocalCounters
 from tollway.accounting.prepared_admission import InProcessAdmission
 from tollway.config import Config

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 import pytest
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.anomalies import SpendWatch
 from tollway.observe.drift import DriftWatch
 from tollway.observe.live_figures import LiveFigures

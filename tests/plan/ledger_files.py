@@ -10,7 +10,7 @@ from typing import Iterable
 
 import orjson
 
-from tollway.accounting.ledger_schema import CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+from tollway.ledger.schema import CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
 
 MONDAY = datetime(2026, 10, 5, tzinfo=timezone.utc)
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.plan.ledger_files import write_ledger
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.plan.replay import load_candidate, replay_ledger
 from tollway.plan.scenario import ScenarioError
 

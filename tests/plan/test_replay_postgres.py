@@ -11,7 +11,7 @@ import pytest
 
 from tests.plan.ledger_files import write_ledger
 from tests.plan.test_replay import candidate_file, known_rows
-from tollway.accounting.ledger_postgres import PostgresLedgerWriter
+from tollway.ledger.postgres_writer import PostgresLedgerWriter
 from tollway.plan.replay import load_candidate, replay_ledger
 from tollway.plan.replay_report import tally_dict
 

@@ -7,8 +7,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tollway.accounting.ledger import LedgerWriter
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.sqlite import LedgerWriter
+from tollway.ledger.schema import LedgerRow
 from tollway.routing.audit_command import audit
 
 NOW = datetime.now(timezone.utc)

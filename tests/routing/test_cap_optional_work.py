@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tests.processes import free_port
 from tests.routing.tables import request
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.config import Config
 from tollway.upstream.http_client import HttpClient
 from tollway.routing.features import RequestFeatures

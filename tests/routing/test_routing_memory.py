@@ -13,7 +13,7 @@ import tracemalloc
 
 from tests.routing.tables import config, request
 from tollway.accounting.admission import Key
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.routing.walk import Walk
 from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind

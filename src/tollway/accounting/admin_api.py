@@ -24,7 +24,7 @@ from aiohttp import web
 
 from tollway.accounting.credentials import admin_key_matches, bearer_token
 from tollway.accounting.key_fields import KeyFieldError, spec_from_json
-from tollway.accounting.key_store import KeyNotFound, KeyStoreError
+from tollway.accounting.key_store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError
 from tollway.accounting.keys import new_record, new_secret
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class _AdminApi:
                 return _error(404, str(exc), "key_not_found")
             except KeyFieldError as exc:
                 return _error(400, str(exc), "invalid_field")
-            except KeyStoreError as exc:
+            except KEY_STORE_ERRORS as exc:
                 return _error(503, str(exc), "key_store_unavailable")
         return run
 

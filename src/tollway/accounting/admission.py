@@ -34,7 +34,7 @@ from tollway.accounting.holds import HoldCalculator
 from tollway.accounting.key_cache import KeyCache
 from tollway.accounting.key_store import open_key_store
 from tollway.accounting.keys import KeyRecord, key_id_of, verify
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits
 from tollway.core.money import from_nano, text_to_nano, to_nano, usd_text
 from tollway.accounting import refusals

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Protocol
 
 from tollway.accounting.keys import KeyRecord, KeySpec
+from tollway.ledger.postgres import DatabaseUnavailable
 
 
 class KeyStoreError(Exception):
-    """A key store problem a user can act on (unknown id, unreachable database)."""
+    """A key store problem a user can act on (an unknown id, a refused change)."""
 
 
-class DatabaseUnavailable(KeyStoreError):
-    """PostgreSQL could not be reached or failed mid-work; the message names the redacted URL."""
+# What a key store's caller catches: its own errors, and a database that cannot be reached.
+KEY_STORE_ERRORS = (KeyStoreError, DatabaseUnavailable)
 
 
 class KeyNotFound(KeyStoreError):

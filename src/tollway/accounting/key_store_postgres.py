@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tollway.accounting.key_store import DatabaseUnavailable, KeyNotFound, KeyStoreError, money_or_none
+from tollway.accounting.key_store import KeyNotFound, KeyStoreError, money_or_none
 from tollway.accounting.keys import KeyRecord, KeySpec, apply_spec
-from tollway.accounting.postgres import connect, migrate
+from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
 from tollway.accounting.settings import redact_url
 
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",

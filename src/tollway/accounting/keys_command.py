@@ -14,7 +14,7 @@ import click
 import orjson
 
 from tollway.accounting.key_fields import KeyFieldError, budget_pair, count, names
-from tollway.accounting.key_store import KeyStore, KeyStoreError, open_key_store
+from tollway.accounting.key_store import KEY_STORE_ERRORS, KeyStore, open_key_store
 from tollway.accounting.keys import UNSET, KeyRecord, KeySpec, new_record, new_secret
 from tollway.accounting.settings import check_database_url, check_redis_url, redact_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
@@ -41,7 +41,7 @@ class _Context:
         path = self.ledger or self.config.keys.path or self.config.ledger.path or default_ledger_path()
         try:
             return open_key_store(database_url, path)
-        except KeyStoreError as exc:
+        except KEY_STORE_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
 
     def redis(self) -> str | None:
@@ -127,7 +127,7 @@ def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tp
     store = obj.store()
     try:
         record = store.create(new_record(key_id, secret, spec))
-    except KeyStoreError as exc:
+    except KEY_STORE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
@@ -149,7 +149,7 @@ def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
     store = obj.store()
     try:
         records = [r for r in store.list() if show_all or not r.revoked]
-    except KeyStoreError as exc:
+    except KEY_STORE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
@@ -189,7 +189,7 @@ def _change(obj: _Context, change) -> KeyRecord:
     store = obj.store()
     try:
         return change(store)
-    except KeyStoreError as exc:
+    except KEY_STORE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from tollway.accounting.budgets import Budgets
 from tollway.accounting.counters import BudgetCheck, RateCheck, filled
 from tollway.accounting.keys import KeyRecord
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits, deployment_subject
 from tollway.accounting.counter_state import BudgetTally, RateWindow
 from tollway.accounting.local_counters import LocalCounters

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from tollway import __version__
 from tollway.accounting.admission import Admission
-from tollway.accounting.ledger import open_ledger
+from tollway.ledger.sqlite import open_ledger
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import Config

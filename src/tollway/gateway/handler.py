@@ -22,7 +22,7 @@ import orjson
 
 from tollway.accounting.admission import Key, Ticket
 from tollway.catalog.cost import try_cost_usd
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.upstream import calls
 from tollway.gateway.edge import valid_request_id
 from tollway.core.money import decimal_text

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.core.alerts import Alert
 from tollway.observe.baselines import HourlyHistory, Series, hour_of
 from tollway.observe.incidents import Finding, Incidents

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.core.alerts import Alert
 from tollway.observe.settings import AlertSettings, DriftSettings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 
 _ROW_FIELDS = {f.name for f in fields(LedgerRow)}
 

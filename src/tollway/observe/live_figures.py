@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.baselines import hour_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import fell_back

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.settings import LogSettings
 
 request_log = logging.getLogger("tollway.requests")

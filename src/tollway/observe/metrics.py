@@ -23,7 +23,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.budget_view import BudgetUse
 from tollway.observe.row_batch import RowBatch, RowGroup
 from tollway.observe.settings import MetricsSettings

@@ -16,7 +16,7 @@ import click
 import orjson
 
 from tollway.console_output import output_console
-from tollway.ledger_location import announce, find_ledger
+from tollway.ledger.location import announce, find_ledger
 from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.reconciliation import DayModel, Tolerance

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.invoice import InvoiceLine
 
 

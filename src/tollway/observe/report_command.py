@@ -15,7 +15,7 @@ import orjson
 
 from tollway.catalog import Catalog
 from tollway.core.time_window import parse_when
-from tollway.ledger_location import announce, find_ledger
+from tollway.ledger.location import announce, find_ledger
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.report_data import (
     BaselineError,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.catalog import Catalog, Price
 from tollway.catalog.cost import UnknownPriceError, cost_usd
 from tollway.observe.live_figures import model_of

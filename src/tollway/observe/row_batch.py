@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Iterable
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.live_figures import Model, model_of
 from tollway.observe.row_facts import error_reason, fell_back, hedged
 

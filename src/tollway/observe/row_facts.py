@@ -15,7 +15,7 @@ the answer's own walk: they never count as the failure that caused a fallback or
 
 from __future__ import annotations
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 
 _NOT_TRIED = ("skipped",)
 SIDE_OUTCOMES = ("shadow", "cancelled", "routing_overhead")  # attempts beside the answer's own path

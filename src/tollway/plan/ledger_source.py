@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from tollway.accounting.ledger_schema import LEDGER_COLUMNS
+from tollway.ledger.schema import LEDGER_COLUMNS
 from tollway.plan.scenario import ScenarioError
 
 NEEDED_COLUMNS = ("ts", "provider", "upstream_model", "prompt_tokens", "cached_tokens", "cache_write_tokens",

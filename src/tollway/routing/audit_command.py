@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.ledger_location import announce, find_ledger
+from tollway.ledger.location import announce, find_ledger
 from tollway.core.time_window import parse_when
 
 NOT_SENT = ("skipped",)

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from tollway.accounting.admission import Key
 from tollway.catalog.cost import try_cost_usd
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.config import Config
 from tollway.routing.walk import AttemptRecord, Walk
 from tollway.core.request import ClientRequest

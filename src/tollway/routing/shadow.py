@@ -23,7 +23,7 @@ from typing import Callable
 import orjson
 
 from tollway.catalog.cost import try_cost_usd
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.upstream import calls
 from tollway.routing.walk import AttemptRecord

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
+from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _JSON_NUL = b"\\u0000"

@@ -48,7 +48,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 )
 
 # Columns added after the first release, with their SQLite definitions: open_sqlite adds any an older
-# ledger file lacks (PostgreSQL has numbered migrations in accounting/sql/postgres/).
+# ledger file lacks (PostgreSQL has numbered migrations in ledger/sql/postgres/).
 ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("priced", "INTEGER NOT NULL DEFAULT 1"),
     ("system_fingerprint", "TEXT NOT NULL DEFAULT ''"),

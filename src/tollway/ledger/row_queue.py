@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from tollway.accounting.ledger_schema import LedgerRow
+from tollway.ledger.schema import LedgerRow
 
 
 class RowQueue:

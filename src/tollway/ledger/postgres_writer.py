@@ -17,13 +17,12 @@ from pathlib import Path
 
 import psycopg
 
-from tollway.accounting.key_store import DatabaseUnavailable
-from tollway.accounting.ledger_drain import LedgerDrain
-from tollway.accounting.ledger_quarantine import QUARANTINE_COLUMNS, QuarantineEntry
-from tollway.accounting.ledger_schema import LEDGER_COLUMNS, LedgerRow
-from tollway.accounting.postgres import connect_async, migrate
+from tollway.ledger.drain import LedgerDrain
+from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry
+from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
+from tollway.ledger.postgres import DatabaseUnavailable, connect_async, migrate
 from tollway.accounting.settings import redact_url
-from tollway.accounting.store_text import storable_record
+from tollway.ledger.store_text import storable_record
 
 log = logging.getLogger("tollway.ledger")
 _INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) "
@@ -110,7 +109,7 @@ class PostgresLedgerWriter(LedgerDrain):
 
 
 def _migrate_sync(url: str) -> None:
-    from tollway.accounting.postgres import connect
+    from tollway.ledger.postgres import connect
 
     conn = connect(url)
     try:

@@ -16,8 +16,8 @@ import json
 import os
 from pathlib import Path
 
-from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.store_text import row_json
+from tollway.ledger.schema import LedgerRow
+from tollway.ledger.store_text import row_json
 
 
 class Spool:

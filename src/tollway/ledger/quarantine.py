@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from tollway.accounting.store_text import row_json, store_json, store_text
+from tollway.ledger.store_text import row_json, store_json, store_text
 
 REASON_CHARS = 500
 QUARANTINE_COLUMNS = ("quarantined_at", "request_id", "request_ts", "reason", "row_json")
-# SQLite; PostgreSQL's table is migration 005 (accounting/sql/postgres/).
+# SQLite; PostgreSQL's table is migration 005 (ledger/sql/postgres/).
 CREATE_QUARANTINE_SQL = """
 CREATE TABLE IF NOT EXISTS quarantine (
   quarantined_at TEXT NOT NULL,

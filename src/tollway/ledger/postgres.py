@@ -1,6 +1,6 @@
 """PostgreSQL connections and schema migrations, shared by the ledger writer and the key store.
 
-Migrations are the numbered files in accounting/sql/postgres/, applied in order, each once, in one
+Migrations are the numbered files in ledger/sql/postgres/, applied in order, each once, in one
 transaction under an advisory lock, so replicas starting together do not race to create tables.
 """
 
@@ -10,8 +10,12 @@ from importlib import resources
 
 import psycopg
 
-from tollway.accounting.key_store import DatabaseUnavailable
 from tollway.accounting.settings import redact_url
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached or failed mid-work; the message names the redacted URL."""
+
 
 MIGRATION_LOCK = 7_413_020_501  # pg_advisory_xact_lock id: any constant unique to tollway
 CONNECT_TIMEOUT_S = 3
@@ -33,7 +37,7 @@ async def connect_async(url: str) -> psycopg.AsyncConnection:
 
 def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) for every migration shipped with tollway, oldest first."""
-    folder = resources.files("tollway.accounting") / "sql" / "postgres"
+    folder = resources.files("tollway.ledger") / "sql" / "postgres"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

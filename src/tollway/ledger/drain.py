@@ -20,12 +20,12 @@ import asyncio
 import logging
 from pathlib import Path
 
-from tollway.accounting.ledger_health import STALL_AFTER_S, LedgerHealth
-from tollway.accounting.ledger_quarantine import QuarantineEntry, QuarantineFile, refusal_reason
-from tollway.accounting.ledger_schema import LedgerRow
-from tollway.accounting.row_queue import RowQueue
-from tollway.accounting.spool import Spool
-from tollway.accounting.store_text import row_json
+from tollway.ledger.health import STALL_AFTER_S, LedgerHealth
+from tollway.ledger.quarantine import QuarantineEntry, QuarantineFile, refusal_reason
+from tollway.ledger.schema import LedgerRow
+from tollway.ledger.row_queue import RowQueue
+from tollway.ledger.spool import Spool
+from tollway.ledger.store_text import row_json
 from tollway.core.background_task import SupervisedTask, stop_task
 
 log = logging.getLogger("tollway.ledger")

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tollway.accounting.ledger_drain import LedgerDrain
-from tollway.accounting.ledger_quarantine import CREATE_QUARANTINE_SQL, QUARANTINE_COLUMNS, QuarantineEntry
-from tollway.accounting.ledger_schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
-from tollway.accounting.store_text import storable_record
+from tollway.ledger.drain import LedgerDrain
+from tollway.ledger.quarantine import CREATE_QUARANTINE_SQL, QUARANTINE_COLUMNS, QuarantineEntry
+from tollway.ledger.schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS, LedgerRow
+from tollway.ledger.store_text import storable_record
 
 if TYPE_CHECKING:
     from tollway.config import Config
@@ -43,7 +43,7 @@ def open_ledger(config: "Config"):
 
     path = config.ledger.path or default_ledger_path()
     if config.database_url:
-        from tollway.accounting.ledger_postgres import PostgresLedgerWriter
+        from tollway.ledger.postgres_writer import PostgresLedgerWriter
 
         return PostgresLedgerWriter(config.database_url, path.with_name(path.name + ".spool.jsonl"),
                                     config.ledger.flush_interval_s, config.ledger.batch_size, local_path=path)
