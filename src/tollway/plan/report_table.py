@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tollway.console_output import output_console
-from tollway.plan.figures import (break_even_sentence, cost_cell, horizon_cell, part_of, plan_notes, share,
-                                  size_cell, tokens, usd, usd_short, verdict)
+from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
+                                  share, size_cell, tokens, usd, usd_short, verdict)
 from tollway.plan.planner import PlanResult
 
 
@@ -48,7 +48,7 @@ def horizons_table(result: PlanResult) -> Table:
     table = Table(title=f"over time: growth {share(result.workload.growth_per_month)}/month, "
                         f"discounted at {share(economics.discount_rate)}/year")
     table.add_column("option")
-    table.add_column(f"per month at m{economics.projection_months}", justify="right")
+    table.add_column(f"per month in {months(economics.projection_months)}", justify="right")
     for years in economics.horizons_years:
         table.add_column(f"{years}y present value", justify="right")
     for report in result.options:
@@ -81,8 +81,8 @@ def print_plan(result: PlanResult, console: Console | None = None) -> None:
     console.print(horizons_table(result))
     if result.break_evens:
         console.print("[bold]Break-even volumes[/bold] (only where both options fit at their SLO):")
-        for index in range(len(result.break_evens)):
-            console.print(f"  {break_even_sentence(result, index)}")
+        for line in break_even_lines(result):
+            console.print(f"  {line}")
     else:
         console.print(f"No break-even up to {tokens(result.volume_range * result.workload.daily_tokens)} tokens/day: "
                       "the order of the options does not change in that range.")
