@@ -142,7 +142,7 @@ def _extra_body(text: str | None) -> dict:
               help="Directory for bench.json, bench.csv and the PNG plots.")
 @click.option("--html", is_flag=True, help="Also write a self-contained report.html into --out.")
 @click.option("--raw", is_flag=True, help="Also write every request's raw timings to requests.jsonl in --out.")
-@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots (also in the --html report).")
 @click.option("--no-live", is_flag=True, help="No live display; one line per finished level.")
 @click.option("--calibrate", is_flag=True, help="Measure this client's own ceiling against the built-in emulator.")
 def bench(targets, model, api_key_env, concurrency, sweep, rate, arrivals, duration, requests, warmup,
@@ -208,7 +208,7 @@ def _write_outputs(result, out: Path, console: Console, html: bool, raw: bool, p
     command = ["tollway", *sys.argv[1:]] if sys.argv else []
     written = [write_json(result, out / "bench.json", command), write_csv(result, out / "bench.csv")]
     plot_paths = []
-    if plots or html:
+    if plots:
         try:
             from tollway.bench.plots import write_plots
         except ImportError:
