@@ -40,7 +40,7 @@ def _tables_html(result: BenchResult) -> str:
     away from the recording, leaving the export empty.
     """
     console = Console(file=io.StringIO(), record=True, width=240, color_system="truecolor")
-    print_report(result, console)
+    print_report(result, console, wide=True)
     return console.export_html(inline_styles=True, code_format="<pre style=\"font-size:12px\">{code}</pre>")
 
 

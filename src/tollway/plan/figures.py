@@ -6,32 +6,21 @@ Rounding happens only here, at display time; the computation keeps full Decimal 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from itertools import pairwise
 from typing import TYPE_CHECKING
+
+from tollway.money_text import usd_text
 
 if TYPE_CHECKING:  # the planner imports this module's formatters; types only flow the other way
     from tollway.plan.economics import BreakEven
     from tollway.plan.options import MonthlyCost
     from tollway.plan.planner import OptionReport, PlanResult
 
-CENT = Decimal("0.01")
-
 
 def usd(value: Decimal | None) -> str:
-    """$12,345.67 (or $0.0042 for sub-dollar per-million rates)."""
-    if value is None:
-        return "-"
-    if value != 0 and abs(value) < 1:
-        return f"${value:.4f}"
-    return f"${value.quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
-
-
-def usd_short(value: Decimal | None) -> str:
-    """Whole dollars from $1,000 up ($410,573), cents below: for narrow table columns."""
-    if value is not None and abs(value) >= 1000:
-        return f"${value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN):,}"
-    return usd(value)
+    """Money as everywhere in tollway (money_text): $12,345.67, or $0.0042 below a cent."""
+    return "-" if value is None else usd_text(value)
 
 
 def tokens(value: Decimal | None) -> str:
@@ -60,7 +49,7 @@ def part_of(part: Decimal, whole: Decimal) -> str:
 
 def cost_cell(cost: MonthlyCost) -> str:
     """The monthly cost, marked when the option cannot serve the volume at its SLO."""
-    return usd_short(cost.total) if cost.fits else f"{usd_short(cost.total)} (does not fit)"
+    return usd(cost.total) if cost.fits else f"{usd(cost.total)} (does not fit)"
 
 
 def size_cell(report: OptionReport) -> str:
@@ -73,8 +62,8 @@ def size_cell(report: OptionReport) -> str:
 def horizon_cell(report: OptionReport, years: int) -> str:
     horizon = next(h for h in report.horizons if h.years == years)
     if horizon.first_unfit_month is not None:
-        return f"{usd_short(horizon.present_value)} (outgrown in month {horizon.first_unfit_month})"
-    return usd_short(horizon.present_value)
+        return f"{usd(horizon.present_value)} (outgrown in month {horizon.first_unfit_month})"
+    return usd(horizon.present_value)
 
 
 def break_even_lines(result: PlanResult) -> list[str]:

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from tollway.console_output import output_console
 from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
-                                  share, size_cell, tokens, usd, usd_short, verdict)
+                                  share, size_cell, tokens, usd, verdict)
 from tollway.plan.planner import PlanResult
 
 
@@ -69,7 +69,7 @@ def sensitivity_table(result: PlanResult, limit: int = 20) -> Table:
     for row in result.sensitivity[:limit]:
         table.add_row(row.input, row.low, row.high,
                       _winners(row.answer_low.option, row.answer_high.option),
-                      usd_short(row.swing), "YES" if row.answer_changes else "no")
+                      usd(row.swing), "YES" if row.answer_changes else "no")
     return table
 
 
