@@ -5,7 +5,8 @@ from tollway.bench.client_monitor import ClientLoad, load_warnings
 
 def load(lag_p99: float = 0.1, delay_p50: float = 0.05, delay_p99: float = 0.1, cpu: float = 20.0) -> ClientLoad:
     return ClientLoad(loop_lag_p50_ms=lag_p99 / 2, loop_lag_p99_ms=lag_p99, loop_lag_max_ms=lag_p99, cpu_percent=cpu,
-                      wall_s=10.0, send_delay_p50_ms=delay_p50, send_delay_p99_ms=delay_p99, send_delay_max_ms=delay_p99)
+                      wall_s=10.0, send_delay_p50_ms=delay_p50, send_delay_p99_ms=delay_p99,
+                      send_delay_max_ms=delay_p99)
 
 
 def test_a_lag_under_the_fixed_threshold_is_flagged_when_it_is_a_visible_share_of_itl():

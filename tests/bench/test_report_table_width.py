@@ -24,7 +24,8 @@ def run_two_targets(emulator_factory):
     config = BenchConfig(
         targets=[Target("api", fast.base_url("openai"), "m"), Target("gpu-h100", slow.base_url("openai"), "m")],
         levels=[LoadLevel(CONCURRENCY, 1), LoadLevel(CONCURRENCY, 4)], bounds=RunBounds(requests=8, warmup_requests=1),
-        workload=SyntheticWorkload(parse_length("16", "--input-tokens"), parse_length("8", "--output-tokens"), 1), slo=parse_slo("ttft=150ms"))
+        workload=SyntheticWorkload(parse_length("16", "--input-tokens"), parse_length("8", "--output-tokens"), 1),
+        slo=parse_slo("ttft=150ms"))
     return run_benchmark(config)
 
 

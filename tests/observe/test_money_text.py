@@ -32,7 +32,8 @@ def _random_amounts(count: int) -> list[str]:
     for _ in range(count):
         digits = str(rng.randrange(1, 10**rng.randrange(1, 13)))
         scale = rng.randrange(0, 13)
-        text = digits if scale == 0 else (digits.rjust(scale + 1, "0")[:-scale] + "." + digits.rjust(scale, "0")[-scale:])
+        padded = digits.rjust(scale + 1, "0")
+        text = digits if scale == 0 else f"{padded[:-scale]}.{padded[-scale:]}"
         amounts.append(("-" if rng.random() < 0.1 else "") + text)
     return amounts
 

@@ -81,12 +81,11 @@ def results_table(result: BenchResult) -> TableSpec:
 
 def capacity_table(result: BenchResult) -> TableSpec:
     report = result.capacity
+    columns = [Column("target", key=True, left=True, wrap=True), Column("model", left=True, wrap=True, rank=2),
+               Column("max load", key=True), Column("req/s", key=True), Column("out tok/s", key=True),
+               Column("total tok/s", rank=1), Column("goodput", key=True), Column("note", key=True, left=True, wrap=True)]
     table = TableSpec(f"capacity: highest load with goodput >= {report.goodput_target:.0%} "
-                      f"(SLO {result.config.slo.describe()})", [
-                          Column("target", key=True, left=True, wrap=True), Column("model", left=True, wrap=True, rank=2),
-                          Column("max load", key=True), Column("req/s", key=True), Column("out tok/s", key=True),
-                          Column("total tok/s", rank=1), Column("goodput", key=True),
-                          Column("note", key=True, left=True, wrap=True)])
+                      f"(SLO {result.config.slo.describe()})", columns)
     for cap in report.targets.values():
         if not cap.met:
             table.add_row(cap.target, cap.model, "-", "-", "-", "-", "-", "[red]no level met the SLOs[/red]")
