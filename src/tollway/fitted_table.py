@@ -25,15 +25,18 @@ WRAPPED_MIN = 8  # a wrapping column (names) keeps at least this many characters
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: key columns are always shown; only `wrap` columns (names) may fold onto more lines.
+    """One column: key columns are always shown; numbers are never broken.
 
-    rank orders the secondary columns by importance (lowest first) when it differs from their place.
+    wrap: names, which may fold anywhere onto more lines. phrase: cells of several words (a figure with a
+    remark), which may break only between words. rank orders the secondary columns by importance
+    (lowest first) when it differs from their place.
     """
 
     header: str
     key: bool = False
     left: bool = False
     wrap: bool = False
+    phrase: bool = False
     rank: int = 0
 
 
@@ -66,6 +69,16 @@ def natural_widths(spec: TableSpec) -> list[int]:
     return widths
 
 
+def longest_words(spec: TableSpec) -> list[int]:
+    """Each column's longest word: the narrowest a phrase column can be without breaking a figure."""
+    widths = [max(map(_cell_width, column.header.split() or [""])) for column in spec.columns]
+    for row in spec.rows:
+        for index, cell in enumerate(row or ()):
+            words = Text.from_markup(cell).plain.split() or [""]
+            widths[index] = max(widths[index], *map(len, words))
+    return widths
+
+
 def chosen_columns(spec: TableSpec, width: int, wide: bool) -> list[int]:
     """Indexes of the columns to show: all with `wide`, else the key ones and then any others that fit."""
     if wide:
@@ -86,7 +99,7 @@ def chosen_columns(spec: TableSpec, width: int, wide: bool) -> list[int]:
 def build(spec: TableSpec, width: int, wide: bool) -> tuple[Table, int]:
     """The rich Table for a console `width` columns wide, and the width the table needs at least."""
     shown = chosen_columns(spec, width, wide)
-    natural = natural_widths(spec)
+    natural, words = natural_widths(spec), longest_words(spec)
     hidden = [spec.columns[i].header for i in range(len(spec.columns)) if i not in shown]
     caption = spec.caption
     if hidden:
@@ -97,8 +110,8 @@ def build(spec: TableSpec, width: int, wide: bool) -> tuple[Table, int]:
     for index in shown:
         column = spec.columns[index]
         justify = "left" if column.left else "right"
-        if column.wrap and not wide:
-            least = min(natural[index], WRAPPED_MIN)
+        if (column.wrap or column.phrase) and not wide:
+            least = words[index] if column.phrase else min(natural[index], WRAPPED_MIN)
             table.add_column(column.header, justify=justify, overflow="fold", min_width=least)
             needed += least + BORDER_PER_COLUMN
         else:

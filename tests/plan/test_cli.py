@@ -195,3 +195,20 @@ def test_months_count_from_one_in_json_and_terminal_and_each_pair_is_listed_once
     for first, second in set(pairs):
         assert listed.count(f"{first} vs {second}:") == 1
     assert "0000" not in listed, "no micro-dollar residue at steps"
+
+
+@pytest.mark.parametrize("columns", ["80", "120"])
+def test_tables_fit_the_screen_without_cutting_a_figure(tmp_path, columns):
+    path = scenario_file(tmp_path, SCENARIO)
+    plan = orjson.loads(run_plan("--scenario", str(path), "--json").stdout)
+    proc = subprocess.run([*TOLLWAY, "plan", "--scenario", str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": columns})
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout and "..." not in proc.stdout, proc.stdout
+    assert max(map(len, proc.stdout.splitlines())) <= int(columns), proc.stdout
+    for option in plan["options"]:
+        assert option["name"] in proc.stdout
+        assert f"${Decimal(option['now']['monthly_usd']):,.2f}" in proc.stdout  # monthly cost, in cents
+    wide = subprocess.run([*TOLLWAY, "plan", "--scenario", str(path), "--wide"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": columns})
+    assert "utilisation" in wide.stdout and "not shown" not in wide.stdout

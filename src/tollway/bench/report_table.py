@@ -59,7 +59,7 @@ def results_table(result: BenchResult) -> TableSpec:
         Column("TTFT p50", key=True), Column("TTFT p99", key=True), Column("TTFT p99 CI", rank=8),
         Column("TPOT p50", rank=1), Column("TPOT p99", rank=6), Column("ITL/token p99", rank=7),
         Column("E2E p50", rank=5), Column("E2E p99", key=True), Column("E2E p99 CI", rank=9),
-        Column("goodput", key=True), Column("errors", key=any_errors, left=True, wrap=True, rank=2)],
+        Column("goodput", key=True), Column("errors", key=any_errors, left=True, phrase=True, rank=2)],
         caption="RA: 429 responses that carried Retry-After. Definitions: docs/bench.md")
     by_level: dict[tuple[str, float], list[LevelSummary]] = {}
     for summary in summaries:
@@ -83,7 +83,7 @@ def capacity_table(result: BenchResult) -> TableSpec:
     report = result.capacity
     columns = [Column("target", key=True, left=True, wrap=True), Column("model", left=True, wrap=True, rank=2),
                Column("max load", key=True), Column("req/s", key=True), Column("out tok/s", key=True),
-               Column("total tok/s", rank=1), Column("goodput", key=True), Column("note", key=True, left=True, wrap=True)]
+               Column("total tok/s", rank=1), Column("goodput", key=True), Column("note", key=True, left=True, phrase=True)]
     table = TableSpec(f"capacity: highest load with goodput >= {report.goodput_target:.0%} "
                       f"(SLO {result.config.slo.describe()})", columns)
     for cap in report.targets.values():
