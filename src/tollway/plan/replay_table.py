@@ -9,13 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rich.console import Console
-from rich.table import Table
 
+from tollway.fitted_table import Column, TableSpec, print_fitted
 from tollway.money_text import usd_text
 from tollway.plan.replay_report import ReplaySource
 from tollway.plan.replay_totals import ReplayTotals, Tally, reasons
 
-def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console) -> None:
+def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console, wide: bool = False) -> None:
     total = totals.total
     window = f" from {source.since.isoformat()}" if source.since else ""
     window += f" until {source.until.isoformat()}" if source.until else ""
@@ -25,8 +25,7 @@ def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console) -
         console.print("Nothing to replay: the ledger has no such requests in this window.")
         return
     console.print(headline(total))
-    console.print(_table("route group", totals.by_group))
-    console.print(_table("day (UTC)", totals.by_day))
+    print_fitted(console, [_table("route group", totals.by_group), _table("day (UTC)", totals.by_day)], wide)
     for line in footnotes(totals):
         console.print(line)
 
@@ -61,11 +60,13 @@ def footnotes(totals: ReplayTotals) -> list[str]:
     return lines
 
 
-def _table(title: str, lines: dict[str, Tally]) -> Table:
-    table = Table(show_edge=False, pad_edge=False)
-    for column in (title, "requests", "compared", "current", "candidate", "difference", "change",
-                   "unserveable", "unpriced"):
-        table.add_column(column, justify="left" if column in (title, "unserveable") else "right")
+def _table(title: str, lines: dict[str, Tally]) -> TableSpec:
+    """Key: the line, its requests and the three amounts; the change, counts and reasons while they fit."""
+    table = TableSpec(f"by {title}", [
+        Column(title, key=True, left=True, wrap=True), Column("requests", key=True), Column("compared", rank=2),
+        Column("current", key=True), Column("candidate", key=True), Column("difference", key=True),
+        Column("change", rank=1), Column("unserveable", left=True, phrase=True, rank=3),
+        Column("unpriced", rank=4)])
     for key, line in sorted(lines.items()):
         unserveable = ", ".join(f"{n} {reason}" for reason, n in reasons(line).items() if n) or "-"
         table.add_row(key, str(line.requests), str(line.compared), usd_text(line.compared_current_usd),
