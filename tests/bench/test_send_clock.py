@@ -89,6 +89,7 @@ def _errors(records, stamps_path) -> dict[str, np.ndarray]:
     return {name: np.asarray(values) for name, values in found.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("concurrency, requests", [(1, 20), (32, 160)])
 def test_ttft_and_e2e_are_timed_from_the_written_request(upstream, concurrency, requests):
     url, stamps = upstream
