@@ -7,14 +7,16 @@ report piped to a file or another program must keep every figure whole.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from rich.console import Console
 
 PIPED_WIDTH = 240
 
 
-def output_console() -> Console:
-    console = Console()
+def output_console(**options: Any) -> Console:
+    """A console for tables; `options` go to rich's Console (e.g. highlight=False)."""
+    console = Console(**options)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(width=PIPED_WIDTH)
+        console = Console(width=PIPED_WIDTH, **options)
     return console

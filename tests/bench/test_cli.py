@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import os
+import re
 import subprocess
 
 import orjson
@@ -57,6 +59,10 @@ def test_two_targets_side_by_side_with_every_output(emulator_factory, tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "gpu" in page
+    results = html_text(page.split("<h2>Results</h2>", 1)[1].split("<h2>Plots</h2>", 1)[0])
+    for figure in ("tollway bench", "capacity", "TTFT p50", "api", "gpu", "c=1", "c=2", "4/4",
+                   f"{ttft_p50[('api', 1)]:.1f}", "no level met the SLOs"):
+        assert figure in results, figure
     raw = (out / "requests.jsonl").read_text().splitlines()
     assert len(raw) == 2 * 2 * (4 + 1)
 
@@ -85,6 +91,28 @@ def test_keys_come_from_the_environment_and_never_reach_the_output(emulator, tmp
     everything = right.stdout + right.stderr + "".join(p.read_text(errors="replace") for p in out.iterdir()
                                                        if p.suffix in (".json", ".csv", ".jsonl"))
     assert "sk-right-key-4242" not in everything
+
+
+def html_text(fragment: str) -> str:
+    """The text a reader of an HTML fragment sees: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+@pytest.mark.slow
+def test_html_report_has_the_results_and_no_plots_means_no_pngs(emulator, tmp_path):
+    out = tmp_path / "report"
+    proc = run_cli(["--target", f"emu={emulator.base_url('openai')}", "--model", "m", "--concurrency", "2",
+                    "--requests", "4", "--warmup", "0", "--input-tokens", "16", "--output-tokens", "4",
+                    "--out", str(out), "--html", "--no-plots"])
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert not list(out.glob("*.png"))
+    page = (out / "report.html").read_text()
+    assert "data:image/png" not in page and "<h2>Plots</h2>" not in page
+    results = html_text(page.split("<h2>Results</h2>", 1)[1].split("<h2>Provenance", 1)[0])
+    level = orjson.loads((out / "bench.json").read_bytes())["results"][0]
+    for figure in ("emu", "c=2", "4/4", f"{level['throughput']['requests_per_s']:.2f}",
+                   "capacity: highest load"):
+        assert figure in results, figure
 
 
 def test_unreachable_target_fails_fast_naming_it():

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from tollway.bench.record import RATE_LIMITED, SERVER_ERROR, STREAM_CUT, STREAM_ERROR, TIMEOUT
-from tollway.bench.sse_client import StreamingClient, connection_reuse_trace
+from tollway.bench.sse_client import StreamingClient, request_trace
 from tollway.bench.workload import RequestSpec
 
 SPEC = RequestSpec(index=0, messages=({"role": "user", "content": "hi"},), output_tokens=3)
@@ -113,7 +113,7 @@ async def _send(path: str, timeout_s: float = 5.0, count: int = 1):
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        async with aiohttp.ClientSession(trace_configs=[connection_reuse_trace()]) as session:
+        async with aiohttp.ClientSession(trace_configs=[request_trace()]) as session:
             client = StreamingClient(session, f"http://127.0.0.1:{port}{path}", "m", SECRET, timeout_s, True)
             records = [await client.send(SPEC, measured=True) for _ in range(count)]
             return records[0] if count == 1 else records

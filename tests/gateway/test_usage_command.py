@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
+from tollway.money_text import usd_text
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,8 @@ def test_usage_totals_equal_the_ledger(emulator_factory, gateway_factory):
         assert Decimal(line["cost_usd"]) == sum(Decimal(r["cost_usd"]) for r in mine)
     table = usage("--ledger", str(gw.ledger))
     assert table.returncode == 0 and "deepseek" in table.stdout and "total" in table.stdout
-    assert report["total_cost_usd"] in table.stdout, "the piped table shows the whole total, not a truncated one"
+    shown = usd_text(Decimal(report["total_cost_usd"]))
+    assert f" {shown} " in table.stdout, "the piped table shows the total whole, as money is shown everywhere"
 
 
 def test_usage_names_a_missing_ledger_and_a_bad_since(tmp_path):

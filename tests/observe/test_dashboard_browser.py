@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat
+from tollway.money_text import usd_text
 from tests.observe.support import ADMIN_KEY, observed_config, row, write_ledger
 
 pytestmark = pytest.mark.slow
@@ -83,12 +84,13 @@ def test_dashboard_shows_the_ledger_and_updates(emulator_factory, gateway_factor
 
     browser.get(f"{gw.url}/dashboard?key={ADMIN_KEY}")
     assert browser.current_url == f"{gw.url}/dashboard", "the key leaves the address bar"
-    _wait(lambda: _cell(browser, "deepseek/deepseek-flash", "cost") == "0.0035", "the ledger's deepseek spend")
+    _wait(lambda: _cell(browser, "deepseek/deepseek-flash", "cost") == "$0.0035", "the ledger's deepseek spend")
+    assert _text(browser, 'tr[data-model="deepseek/deepseek-flash"] td.cost', "data-exact") == "0.0035"
     assert _cell(browser, "deepseek/deepseek-flash", "requests") == "3"
     assert _cell(browser, "deepseek/deepseek-flash", "prompt-tokens") == "350"
     assert _cell(browser, "deepseek/deepseek-flash", "ttft") == "200 / 298"      # p50 / p99 of 100, 200, 300
     assert _cell(browser, "deepseek/deepseek-flash", "latency") == "500 / 598"
-    assert _cell(browser, "qwen/qwen3.5-plus", "cost") == "0.01"
+    assert _cell(browser, "qwen/qwen3.5-plus", "cost") == "$0.01"
     assert _cell(browser, "(none)/chat", "errors") == "1"
     assert _text(browser, "#total-cost", "data-exact") == "0.0135"
     assert _text(browser, "#total-requests") == "5"
@@ -102,8 +104,15 @@ def test_dashboard_shows_the_ledger_and_updates(emulator_factory, gateway_factor
     assert new_cost > 0
     expected = Decimal("0.0035") + new_cost
     _wait(lambda: _cell(browser, "deepseek/deepseek-flash", "requests") == "5", "the two new requests")
-    assert Decimal(_cell(browser, "deepseek/deepseek-flash", "cost")) == expected
+    assert Decimal(_text(browser, 'tr[data-model="deepseek/deepseek-flash"] td.cost', "data-exact")) == expected
+    assert _cell(browser, "deepseek/deepseek-flash", "cost") == usd_text(expected)
     assert _cell(browser, "deepseek/deepseek-flash", "completion-tokens") == str(50 + 80 + 10 + 9 + 9)
     assert Decimal(_text(browser, "#total-cost", "data-exact")) == Decimal("0.0135") + new_cost
     browser.save_screenshot(str(tmp_path / "dashboard-after.png"))
     assert (tmp_path / "dashboard-after.png").stat().st_size > 10_000
+
+    browser.set_window_size(375, 812)  # a phone: the page reflows, wide tables scroll inside their panels
+    _wait(lambda: browser.execute_script("return window.innerWidth") <= 400, "the narrow window")
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a 375px screen"
+    assert _text(browser, "#total-cost") == usd_text(Decimal(_text(browser, "#total-cost", "data-exact")))

@@ -98,7 +98,7 @@ def test_csv_table_and_png(ledger, tmp_path):
         ("deepseek", "deepseek-flash", "2", "0.001000"), ("qwen", "qwen3.5-plus", "1", "0.000150"),
         ("(none)", "chat", "1", "0"), ("total", "", "4", "0.001150")]
     table = run("--ledger", str(ledger))
-    assert "deepseek-flash" in table and "0.001000" in table and "200 / 298" in table
+    assert "deepseek-flash" in table and "$0.001 " in table and "200 / 298" in table
     run("--ledger", str(ledger), "--png", str(tmp_path / "charts"))
     for name in ("spend-per-model.png", "latency-per-model.png", "spend-per-day.png"):
         assert (tmp_path / "charts" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

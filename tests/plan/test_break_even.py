@@ -6,7 +6,10 @@ from decimal import Decimal
 import pytest
 
 from tollway.plan.economics import all_break_evens, break_evens
+from tollway.plan.figures import break_even_lines, tokens
 from tollway.plan.options import DAYS_PER_MONTH, build_options
+from tollway.plan.planner import analyse
+from tollway.plan.report_json import money
 from tollway.plan.scenario import parse_scenario
 from tollway.plan.workload import Workload
 
@@ -79,6 +82,40 @@ def test_a_step_of_dedicated_units_is_a_break_even_at_the_step():
     assert found[0].at_step is True
     assert (found[0].cheaper_below, found[0].cheaper_above) == ("units", "fixed")
     assert found[0].monthly_cost == Decimal(150)
+
+
+def test_a_break_even_at_a_step_costs_exactly_the_option_cheaper_above_it():
+    # one unit carries 5000 tokens/min = 7.2M tokens/day flat; at $20/M the API costs exactly
+    # 7.2 x 20 x 365/12 = $4,380/month there, under the second unit's $6,000: the API is cheaper above.
+    w = workload(input_tokens=7_200_000)
+    api, units = priced([
+        {"kind": "per_token", "name": "api", "prices": {"input": "20", "output": "20"}},
+        {"kind": "dedicated", "name": "units", "unit_monthly_fee": "3000", "unit_tpm": 5000, "headroom": 0},
+    ], w)
+    crossing, step = break_evens(api, units, w, Decimal(3))[:2]
+    assert (crossing.at_step, step.at_step) == (False, True)
+    assert step.scale == Decimal(1) and step.daily_tokens == Decimal(7_200_000)
+    assert (step.cheaper_below, step.cheaper_above) == ("units", "api")
+    assert step.monthly_cost.quantize(Decimal("1e-18")) == Decimal(4380)  # no per-token spend past the step
+    assert money(step.monthly_cost) == "4380"
+    assert crossing.monthly_cost.quantize(Decimal("1e-18")) == Decimal(3000)
+
+
+def test_a_pair_whose_staircases_cross_several_times_is_listed_once():
+    w = workload(input_tokens=7_200_000)
+    specs = [
+        {"kind": "dedicated", "name": "small-units", "unit_monthly_fee": "1000", "unit_tpm": 2000, "headroom": 0},
+        {"kind": "dedicated", "name": "big-units", "unit_monthly_fee": "2600", "unit_tpm": 5000, "headroom": 0},
+    ]
+    scenario = parse_scenario({"options": specs, "economics": {"pricing_at": "2026-11-23"}})
+    result = analyse(scenario.options, w, scenario.economics, None, with_sensitivity=False)
+    assert len(result.break_evens) >= 3, "the two staircases cross more than once"
+    lines = break_even_lines(result)
+    assert len(lines) == 1 and lines[0].count("small-units vs big-units") == 1
+    stretches = [be.daily_tokens for be in result.break_evens]
+    assert stretches == sorted(stretches)
+    for be in result.break_evens:
+        assert tokens(be.daily_tokens) in lines[0]
 
 
 def test_no_break_even_beyond_the_volume_an_option_can_serve():

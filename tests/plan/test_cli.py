@@ -160,3 +160,55 @@ def test_self_hosted_replicas_from_a_real_bench_run(emulator_factory, tmp_path):
 
     missing = run_plan("--scenario", str(scenario), "--bench-json", str(out / "bench.json"), "--bench-target", "cpu")
     assert missing.returncode == 1 and "no target 'cpu' in capacity.targets (found: gpu)" in missing.stderr
+
+
+def test_months_count_from_one_in_json_and_terminal_and_each_pair_is_listed_once(tmp_path):
+    # 500 tokens/min flat, doubling monthly; a 1000 tokens/min reservation without overflow fits
+    # month 1 (500) and month 2 (1000) and is outgrown in month 3. Units of 400 tokens/min cross the
+    # api's line, then each added unit is a step: several break-evens between the same two options.
+    scenario = {
+        "workload": {"daily_input_tokens": 720_000, "daily_output_tokens": 0, "growth_per_month": 1},
+        "options": [
+            {"kind": "provisioned", "name": "small", "reserved_tpm": 1000, "monthly_fee": 10},
+            {"kind": "per_token", "name": "api", "prices": {"input": "1", "output": "1"}},
+            {"kind": "dedicated", "name": "units", "unit_monthly_fee": "15", "unit_tpm": 400, "headroom": 0},
+        ],
+        "economics": {"horizons_years": [1], "discount_rate": 0, "pricing_at": "2026-11-23",
+                      "max_volume_multiple": 3},
+    }
+    path = scenario_file(tmp_path, scenario)
+    as_json = run_plan("--scenario", str(path), "--json", "--no-sensitivity")
+    assert as_json.returncode == 0, as_json.stderr
+    plan = orjson.loads(as_json.stdout)
+    small = next(o for o in plan["options"] if o["name"] == "small")
+    assert small["horizons"][0]["first_unfit_month"] == 3
+    assert plan["cheapest"]["projected"]["months_from_now"] == 12
+    pairs = [tuple(be["between"]) for be in plan["break_evens"]]
+    repeated = {pair for pair in pairs if pairs.count(pair) > 1}
+    assert repeated, "the scenario must give one pair several crossings"
+
+    terminal = run_plan("--scenario", str(path), "--no-sensitivity")
+    assert terminal.returncode == 0, terminal.stderr
+    assert "(outgrown in month 3)" in terminal.stdout
+    assert "in 12 months" in terminal.stdout
+    listed = terminal.stdout.split("Break-even volumes", 1)[1].split("Cheapest now", 1)[0]
+    for first, second in set(pairs):
+        assert listed.count(f"{first} vs {second}:") == 1
+    assert "0000" not in listed, "no micro-dollar residue at steps"
+
+
+@pytest.mark.parametrize("columns", ["80", "120"])
+def test_tables_fit_the_screen_without_cutting_a_figure(tmp_path, columns):
+    path = scenario_file(tmp_path, SCENARIO)
+    plan = orjson.loads(run_plan("--scenario", str(path), "--json").stdout)
+    proc = subprocess.run([*TOLLWAY, "plan", "--scenario", str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": columns})
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout and "..." not in proc.stdout, proc.stdout
+    assert max(map(len, proc.stdout.splitlines())) <= int(columns), proc.stdout
+    for option in plan["options"]:
+        assert option["name"] in proc.stdout
+        assert f"${Decimal(option['now']['monthly_usd']):,.2f}" in proc.stdout  # monthly cost, in cents
+    wide = subprocess.run([*TOLLWAY, "plan", "--scenario", str(path), "--wide"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": columns})
+    assert "utilisation" in wide.stdout and "not shown" not in wide.stdout

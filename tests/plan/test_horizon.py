@@ -50,12 +50,12 @@ def test_growth_compounds_monthly_for_per_token_costs():
     assert growth_factor(Decimal("0.05"), 12) == Decimal("1.05") ** 12
 
 
-def test_the_first_month_an_option_is_outgrown_is_reported():
-    # a reservation of 1000 tpm with no overflow; traffic 500 tpm flat, doubling every month -> outgrown in month 1
+def test_the_first_month_an_option_is_outgrown_is_reported_counting_from_one():
+    # a reservation of 1000 tpm with no overflow; traffic 500 tpm flat, doubling every month
     w = Workload(daily_input_tokens=Decimal(720_000), daily_output_tokens=Decimal(0), growth_per_month=Decimal(1))
     (small,) = priced([{"kind": "provisioned", "name": "small", "reserved_tpm": 1000, "monthly_fee": 10}], w)
     (one,) = horizon_costs(small, w, [1], Decimal(0))
-    assert one.first_unfit_month == 2  # month 0: 500, month 1: 1000 (fits), month 2: 2000
+    assert one.first_unfit_month == 3  # month 1: 500 (today), month 2: 1000 (fits), month 3: 2000
 
 
 def test_cheapest_now_later_and_over_horizons():

@@ -56,9 +56,14 @@ def test_terminal_table_says_what_would_have_been_saved(files):
     proc = run_replay("--config", config, "--ledger", ledger)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "would have saved $0.003356 (-73.0%)" in out
+    assert "would have saved $0.00336 (-73.0%)" in out
     assert "2026-10-05" in out and "2026-10-06" in out and "route group" in out
-    assert "All 3 replayed requests cost $0.004600" in out
+    assert "All 3 replayed requests cost $0.0046 " in out
+    narrow = subprocess.run([*TOLLWAY, "replay", "--config", config, "--ledger", ledger], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert "…" not in narrow.stdout and max(map(len, narrow.stdout.splitlines())) <= 80, narrow.stdout
+    assert "$0.00336" in narrow.stdout and "2026-10-05" in narrow.stdout
 
 
 def test_csv_summary_and_rows(files):

@@ -15,8 +15,10 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.ledger.location import announce, find_ledger
 from tollway.core.time_window import parse_when
+from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.ledger.location import announce, find_ledger
+from tollway.money_text import usd_text
 
 
 @dataclass
@@ -71,7 +73,8 @@ def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
               help="Config file, found as `tollway serve` finds it: $TOLLWAY_CONFIG, ./tollway.yaml, the user config dir.")
 @click.option("--since", help="Only requests since then: 7d, 12h, or an ISO date/time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def usage(ledger: Path | None, config_path: Path | None, since: str | None, as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
+def usage(ledger: Path | None, config_path: Path | None, since: str | None, as_json: bool, wide: bool) -> None:
     """Spend and tokens from the ledger by day, model and provider."""
     window = parse_when(since, "--since")
     location = find_ledger("usage", config_path, ledger)
@@ -82,25 +85,31 @@ def usage(ledger: Path | None, config_path: Path | None, since: str | None, as_j
         click.echo(orjson.dumps({"lines": data, "total_cost_usd": str(sum((l.cost_usd for l in lines), Decimal(0)))},
                                 option=orjson.OPT_INDENT_2).decode())
         return
-    _print_table(lines)
+    _print_table(lines, wide)
 
 
-def _print_table(lines: list[UsageLine]) -> None:
-    from rich.table import Table
+USAGE_COLUMNS = [Column("day", key=True, left=True), Column("model", key=True, left=True, wrap=True),
+                 Column("provider", left=True, wrap=True), Column("requests", key=True), Column("errors"),
+                 Column("prompt"), Column("completion"), Column("cached"), Column("est."), Column("unpriced"),
+                 Column("cost", key=True)]
 
+
+def usage_table(lines: list[UsageLine]) -> TableSpec:
+    """Key columns: day, model, requests, cost; the rest fit when the screen allows (or with --wide)."""
+    spec = TableSpec("tollway usage", USAGE_COLUMNS)
+    for l in lines:
+        spec.add_row(l.day, l.model, l.provider or "-", f"{l.requests:,}", f"{l.errors:,}", f"{l.prompt_tokens:,}",
+                     f"{l.completion_tokens:,}", f"{l.cached_tokens:,}", f"{l.estimated:,}", f"{l.unpriced:,}",
+                     usd_text(l.cost_usd))
+    spec.add_section()
+    spec.add_row("total", "", "", f"{sum(l.requests for l in lines):,}", f"{sum(l.errors for l in lines):,}",
+                 f"{sum(l.prompt_tokens for l in lines):,}", f"{sum(l.completion_tokens for l in lines):,}",
+                 f"{sum(l.cached_tokens for l in lines):,}", f"{sum(l.estimated for l in lines):,}",
+                 f"{sum(l.unpriced for l in lines):,}", usd_text(sum((l.cost_usd for l in lines), Decimal(0))))
+    return spec
+
+
+def _print_table(lines: list[UsageLine], wide: bool) -> None:
     from tollway.console_output import output_console
 
-    table = Table(title="tollway usage")
-    for name in ("day", "model", "provider", "requests", "errors", "prompt", "cached", "completion", "est.", "unpriced", "cost USD"):
-        numeric = name not in ("day", "model", "provider")
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric)
-    for l in lines:
-        table.add_row(l.day, l.model, l.provider or "-", str(l.requests), str(l.errors), f"{l.prompt_tokens:,}",
-                      f"{l.cached_tokens:,}", f"{l.completion_tokens:,}", str(l.estimated), str(l.unpriced),
-                      f"{l.cost_usd:f}")
-    total = sum((l.cost_usd for l in lines), Decimal(0))
-    table.add_section()
-    table.add_row("total", "", "", str(sum(l.requests for l in lines)), str(sum(l.errors for l in lines)),
-                  f"{sum(l.prompt_tokens for l in lines):,}", f"{sum(l.cached_tokens for l in lines):,}",
-                  f"{sum(l.completion_tokens for l in lines):,}", "", str(sum(l.unpriced for l in lines)), f"{total:f}")
-    output_console().print(table)
+    print_fitted(output_console(), [usage_table(lines)], wide)

@@ -20,6 +20,7 @@ from tollway.bench.slo import SloError, parse_slo
 from tollway.bench.targets import DEFAULT_KEY_ENV, Target, TargetError, check_unique, parse_target
 from tollway.bench.workload import (JsonlWorkload, SharedPrefixWorkload, SyntheticWorkload, Workload,
                                     WorkloadError)
+from tollway.console_output import output_console
 
 DEFAULT_SWEEP = (1, 4, 8, 16, 32, 64)
 DEFAULT_DURATION = "30s"
@@ -142,20 +143,19 @@ def _extra_body(text: str | None) -> dict:
               help="Directory for bench.json, bench.csv and the PNG plots.")
 @click.option("--html", is_flag=True, help="Also write a self-contained report.html into --out.")
 @click.option("--raw", is_flag=True, help="Also write every request's raw timings to requests.jsonl in --out.")
-@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots (also in the --html report).")
 @click.option("--no-live", is_flag=True, help="No live display; one line per finished level.")
+@click.option("--wide", is_flag=True, help="Show every column of the tables, however wide they get.")
 @click.option("--calibrate", is_flag=True, help="Measure this client's own ceiling against the built-in emulator.")
 def bench(targets, model, api_key_env, concurrency, sweep, rate, arrivals, duration, requests, warmup,
           input_tokens, output_tokens, prompts, prefix_tokens, prefix_groups, seed, exact_output, slo,
           goodput_target, timeout, rate_tolerance, max_inflight, extra_body, stop_at_first_miss, out, html, raw,
-          no_plots, no_live, calibrate) -> None:
+          no_plots, no_live, wide, calibrate) -> None:
     """Load-test OpenAI-compatible endpoints with one workload and report them side by side.
 
     Metrics (TTFT, TPOT, ITL, goodput, capacity) are defined in docs/bench.md.
     """
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 180))
+    console = output_console()
     if calibrate:
         from tollway.bench.calibrate import run_calibration
         run_calibration(console)
@@ -180,10 +180,11 @@ def bench(targets, model, api_key_env, concurrency, sweep, rate, arrivals, durat
     if (html or raw) and out is None:
         raise click.UsageError("--html and --raw write into the --out directory; give --out DIR")
     execute(config, console, out, html=html, raw=raw, plots=not no_plots,
-            animate=not no_live and console.is_terminal)
+            animate=not no_live and console.is_terminal, wide=wide)
 
 
-def execute(config, console: Console, out: Path | None, html: bool, raw: bool, plots: bool, animate: bool) -> None:
+def execute(config, console: Console, out: Path | None, html: bool, raw: bool, plots: bool, animate: bool,
+            wide: bool = False) -> None:
     """Run the configured benchmark, print the tables and write the requested files."""
     from tollway.bench.live import LiveProgress
     from tollway.bench.runner import BenchError, run_benchmark
@@ -196,7 +197,7 @@ def execute(config, console: Console, out: Path | None, html: bool, raw: bool, p
     finally:
         progress.close()
     from tollway.bench.report_table import print_report
-    print_report(result, console)
+    print_report(result, console, wide)
     if out is not None:
         _write_outputs(result, Path(out), console, html, raw, plots)
 
@@ -208,7 +209,7 @@ def _write_outputs(result, out: Path, console: Console, html: bool, raw: bool, p
     command = ["tollway", *sys.argv[1:]] if sys.argv else []
     written = [write_json(result, out / "bench.json", command), write_csv(result, out / "bench.csv")]
     plot_paths = []
-    if plots or html:
+    if plots:
         try:
             from tollway.bench.plots import write_plots
         except ImportError:

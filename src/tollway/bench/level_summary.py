@@ -210,10 +210,10 @@ def _span_rate(times_ns: list[int]) -> float:
 def _open_loop(run: LevelRun, measured: list[RequestRecord], tolerance: float, summary: LevelSummary,
                seed: int) -> OpenLoopCheck:
     offered = _span_rate([r.scheduled_ns for r in measured if r.scheduled_ns is not None])
-    sent = _span_rate([r.sent_ns for r in measured])
+    sent = _span_rate([r.sent_ns for r in measured if r.sent_ns])
     ok_ends = [r.end_ns for r in measured if r.ok]
     achieved = _span_rate(ok_ends) if len(ok_ends) > 1 else 0.0
-    lags = [(r.sent_ns - r.scheduled_ns) / NS for r in measured if r.scheduled_ns is not None]
+    lags = [(r.sent_ns - r.scheduled_ns) / NS for r in measured if r.scheduled_ns is not None and r.sent_ns]
     lag = summarize(lags, seed)
     check = OpenLoopCheck(run.level.value, offered, sent, achieved, lag.scaled(1000.0) if lag else None,
                           run.inflight_cap_waits)
@@ -232,8 +232,9 @@ def _open_loop(run: LevelRun, measured: list[RequestRecord], tolerance: float, s
 
 
 def _warnings(summary: LevelSummary) -> list[str]:
-    itl = summary.latency_ms.get("itl_chunk")
-    found = load_warnings(summary.client, itl.p50 if itl else None)
+    medians = {name: dist.p50 if (dist := summary.latency_ms.get(key)) else None
+               for name, key in (("ttft", "ttft"), ("itl", "itl_chunk"), ("e2e", "e2e"))}
+    found = load_warnings(summary.client, medians, open_loop=summary.mode == RATE)
     if summary.measured_requests < MIN_REQUESTS_FOR_P99:
         found.append(f"only {summary.measured_requests} measured requests: p99 rests on very few samples "
                      "(see its confidence interval)")

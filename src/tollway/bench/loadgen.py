@@ -123,7 +123,7 @@ async def run_closed(client: StreamingClient, workload: Workload, level: LoadLev
                 on_record(record)
 
     await asyncio.gather(*(worker() for _ in range(int(level.value))))
-    return LevelRun(level, records, await monitor.stop())
+    return LevelRun(level, records, await monitor.stop(records))
 
 
 def arrival_offsets(rate: float, arrivals: str, seed: int) -> Iterator[float]:
@@ -177,4 +177,4 @@ async def run_open(client: StreamingClient, workload: Workload, level: LoadLevel
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks)
-    return LevelRun(level, records, await monitor.stop(), cap_waits)
+    return LevelRun(level, records, await monitor.stop(records), cap_waits)

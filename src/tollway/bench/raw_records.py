@@ -34,7 +34,7 @@ def _line(target: str, label: str, r: RequestRecord, base_ns: int) -> dict:
     return {
         "target": target, "level": label, "index": r.index,
         "measured": r.measured, "origin_ms": (r.origin_ns - base_ns) / 1e6,
-        "scheduled": r.scheduled_ns is not None, "sent_ms": rel(r.sent_ns),
+        "scheduled": r.scheduled_ns is not None, "sent_ms": rel(r.sent_ns) if r.sent_ns else None,
         "response_ms": rel(r.response_ns), "content_ms": [rel(t) for t in r.content_ns],
         "end_ms": rel(r.end_ns), "status": r.status, "error": r.error,
         "error_detail": r.error_detail, "retry_after": r.retry_after,

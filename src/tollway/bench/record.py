@@ -36,7 +36,10 @@ class RequestRecord:
     """What happened to one request.
 
     origin_ns is where latency is measured from: the scheduled send time in open-loop runs (so a client
-    or server that falls behind shows up as latency), the actual send time in closed-loop runs.
+    or server that falls behind shows up as latency), the time the request was written in closed-loop runs.
+    due_ns is when the request was due: its scheduled time, or when a closed-loop worker asked to send it.
+    sent_ns is when its last byte was handed to the socket (0: it never was); sent_ns - due_ns is the
+    client's own send delay, which the self-check reports.
     content_ns holds the arrival time of every SSE event that carried generated text (content,
     reasoning or tool-call deltas); role-only and usage-only events are not in it.
     """
@@ -46,6 +49,7 @@ class RequestRecord:
     requested_output_tokens: int | None = None
     scheduled_ns: int | None = None
     origin_ns: int = 0
+    due_ns: int = 0
     sent_ns: int = 0
     response_ns: int | None = None
     end_ns: int = 0

@@ -44,6 +44,7 @@ def row(model: str, summary: LevelSummary) -> dict[str, Any]:
     out["errors_retry_after_seen"] = summary.errors.get("retry_after_seen", 0)
     out.update({
         "client_loop_lag_p99_ms": client.loop_lag_p99_ms, "client_cpu_percent": client.cpu_percent,
+        "client_send_delay_p50_ms": client.send_delay_p50_ms, "client_send_delay_p99_ms": client.send_delay_p99_ms,
         "offered_rate": open_loop.offered_rate if open_loop else "",
         "achieved_rate": open_loop.achieved_rate if open_loop else "",
         "schedule_lag_p99_ms": open_loop.schedule_lag_ms.p99 if open_loop and open_loop.schedule_lag_ms else "",

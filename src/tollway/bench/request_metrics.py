@@ -8,7 +8,8 @@ Why one place: benchmarks disagree mostly because they define these differently.
 - ITL per token: each gap divided by the request's mean tokens per chunk, so a server that packs
   several tokens per event is not reported as several times slower per token.
 - tokens per chunk: usage completion tokens / content events.
-The origin is the scheduled send time in open-loop runs and the actual send time in closed-loop runs.
+The origin is the scheduled send time in open-loop runs and, in closed-loop runs, the moment the request's
+last byte was handed to the socket (sse_client.request_trace).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def request_metrics(record: RequestRecord, slo: Slo) -> RequestMetrics:
     if record.ok and chunks <= 1:
         not_applicable.add("itl")
     measured = {"ttft": ttft, "tpot": tpot, "e2e": e2e, "itl": float(gaps.max()) if gaps.size else None}
-    lag = (record.sent_ns - record.scheduled_ns) / NS if record.scheduled_ns is not None else None
+    lag = (record.sent_ns - record.scheduled_ns) / NS if record.scheduled_ns is not None and record.sent_ns else None
     return RequestMetrics(
         ok=record.ok, error=record.error, ttft_s=ttft if record.ok else None, e2e_s=e2e, tpot_s=tpot,
         input_tokens=record.prompt_tokens, output_tokens=output, cached_tokens=record.cached_tokens,

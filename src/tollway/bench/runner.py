@@ -24,7 +24,7 @@ from tollway.bench.level_summary import LevelSummary, summarize_level
 from tollway.bench.loadgen import CONCURRENCY, LevelRun, LoadLevel, RunBounds, run_closed, run_open
 from tollway.bench.record import CLIENT_ERROR, RequestRecord
 from tollway.bench.slo import Slo
-from tollway.bench.sse_client import StreamingClient, connection_reuse_trace
+from tollway.bench.sse_client import StreamingClient, request_trace
 from tollway.bench.targets import Target
 from tollway.bench.workload import RequestSpec, Workload
 
@@ -128,7 +128,7 @@ async def _run_target(config: BenchConfig, result: TargetResult, progress: Progr
 def _session(limit: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300)
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-                                 auto_decompress=True, trace_configs=[connection_reuse_trace()])
+                                 auto_decompress=True, trace_configs=[request_trace()])
 
 
 async def run_level(target: Target, level: LoadLevel, config: BenchConfig, exact_output: bool,

@@ -24,13 +24,25 @@ DRAIN_AFTER_DONE_S = 1.0
 STALE_CONNECTION_RETRIES = 3
 
 
-def connection_reuse_trace() -> aiohttp.TraceConfig:
-    """A trace that marks a request's context when it was sent on a pooled (reused) connection.
+def request_trace() -> aiohttp.TraceConfig:
+    """The trace every bench session needs: when a request was written, and on which kind of connection.
 
-    Why: some servers (llama-server among them) close a keep-alive connection right after a streamed
-    answer without saying so. The next request written to it fails at once, before the server saw it;
-    that is a stale pooled connection, not a server failure, so it is retried on a new connection (the
-    time it took stays in the request's latency). Pass the result to ClientSession(trace_configs=[...]).
+    Pass the result to ClientSession(trace_configs=[...]); StreamingClient reads both marks from the
+    request's trace context.
+
+    Written: each body chunk is stamped as aiohttp hands it to the socket, the last stamp winning, so the
+    latency clock starts when the server can have the whole request. on_request_chunk_sent is the hook
+    that marks this: aiohttp calls it right before the chunk's transport.write, in the same event-loop
+    step (the headers are buffered and go out with the first chunk). on_request_headers_sent would be
+    too early: it fires before the headers are even serialised, and on Python before 3.12 the body is
+    written later, from a task of its own. A stamp taken before session.post also counts the client's
+    own work (building the request, taking a pooled connection, that task's wait for the event loop),
+    which grows with concurrency and would read as server latency.
+
+    Reused: some servers (llama-server among them) close a keep-alive connection right after a
+    streamed answer without saying so. The next request written to it fails at once, before the server
+    saw it; that is a stale pooled connection, not a server failure, so it is retried on a new
+    connection (the time it took stays in the request's latency).
     """
     trace = aiohttp.TraceConfig()
 
@@ -38,7 +50,12 @@ def connection_reuse_trace() -> aiohttp.TraceConfig:
         if isinstance(context.trace_request_ctx, dict):
             context.trace_request_ctx["reused"] = True
 
+    async def on_chunk_sent(session, context, params) -> None:  # noqa: ANN001
+        if isinstance(context.trace_request_ctx, dict):
+            context.trace_request_ctx["written_ns"] = time.perf_counter_ns()
+
     trace.on_connection_reuseconn.append(on_reuse)
+    trace.on_request_chunk_sent.append(on_chunk_sent)
     return trace
 
 
@@ -120,12 +137,14 @@ class StreamingClient:
         return body
 
     async def send(self, spec: RequestSpec, measured: bool, scheduled_ns: int | None = None) -> RequestRecord:
-        """Send `spec` and wait for the whole answer; never raises for a failed request."""
+        """Send `spec` and wait for the whole answer; never raises for a failed request.
+
+        The session must carry request_trace(): it stamps sent_ns when the request is written.
+        """
         payload = orjson.dumps(self.body(spec))
         record = RequestRecord(index=spec.index, measured=measured, requested_output_tokens=spec.output_tokens,
                                scheduled_ns=scheduled_ns)
-        record.sent_ns = time.perf_counter_ns()
-        record.origin_ns = scheduled_ns if scheduled_ns is not None else record.sent_ns
+        record.due_ns = scheduled_ns if scheduled_ns is not None else time.perf_counter_ns()
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._send_with_fresh_connection_retry(payload, record)
@@ -140,19 +159,22 @@ class StreamingClient:
             record.fail(BAD_RESPONSE, self._redact(f"{type(exc).__name__}: {exc}"))
         if not record.end_ns:
             record.end_ns = time.perf_counter_ns()
+        record.origin_ns = scheduled_ns if scheduled_ns is not None else (record.sent_ns or record.due_ns)
         return record
 
     async def _send_with_fresh_connection_retry(self, payload: bytes, record: RequestRecord) -> None:
-        for _ in range(STALE_CONNECTION_RETRIES):
+        for attempt in range(STALE_CONNECTION_RETRIES + 1):
             context = {"reused": False}
             try:
                 await self._exchange(payload, record, context)
                 return
             except aiohttp.ClientConnectionError:
-                if not context["reused"] or record.status is not None:
+                if attempt == STALE_CONNECTION_RETRIES or not context["reused"] or record.status is not None:
                     raise
                 record.stale_connection_retries += 1
-        await self._exchange(payload, record, {"reused": False})
+            finally:
+                if not record.sent_ns:  # the first write: a stale connection's retry stays in the latency
+                    record.sent_ns = context.get("written_ns", 0)
 
     async def _exchange(self, payload: bytes, record: RequestRecord, context: dict) -> None:
         async with self.session.post(self.url, data=payload, headers=self._headers,

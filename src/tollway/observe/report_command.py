@@ -15,7 +15,9 @@ import orjson
 
 from tollway.catalog import Catalog
 from tollway.core.time_window import parse_when
+from tollway.fitted_table import Column, TableSpec, print_fitted
 from tollway.ledger.location import announce, find_ledger
+from tollway.money_text import usd_text
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.report_data import (
     BaselineError,
@@ -42,8 +44,9 @@ CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbac
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one line per provider and model, then the total.")
 @click.option("--png", "png_dir", type=click.Path(path_type=Path), help="Write PNG charts into this directory.")
+@click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
 def report(ledger: Path | None, config_path: Path | None, since: str, until: str | None, baseline: str | None,
-           as_json: bool, as_csv: bool, png_dir: Path | None) -> None:
+           as_json: bool, as_csv: bool, png_dir: Path | None, wide: bool) -> None:
     """Spend, tokens, requests, TTFT/latency percentiles, error and fallback rates per provider and model."""
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -67,7 +70,7 @@ def report(ledger: Path | None, config_path: Path | None, since: str, until: str
     elif as_csv:
         click.echo(report_csv(result), nl=False)
     else:
-        _print_tables(result)
+        _print_tables(result, wide)
 
 
 def _catalog(config) -> Catalog:
@@ -103,44 +106,54 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def _print_tables(result: Report) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def line_columns(baseline: str | None) -> list[Column]:
+    """Key: who, how many, what it cost (and saved); then error rate, latencies, fallbacks, tokens."""
+    columns = [Column("provider", key=True, left=True, wrap=True), Column("model", key=True, left=True, wrap=True),
+               Column("requests", key=True), Column("err %", rank=1), Column("fallback %", rank=4),
+               Column("prompt", rank=5), Column("cached", rank=7), Column("completion", rank=6),
+               Column("spend", key=True), Column("TTFT p50/p99 ms", rank=2), Column("latency p50/p99 ms", rank=3)]
+    if baseline:
+        columns += [Column("baseline", key=True), Column("saved", key=True)]  # the title names the baseline
+    return columns
 
+
+def report_tables(result: Report) -> list[TableSpec]:
+    """The lines with their total, then the upstream attempts per provider."""
     window = f"{result.since:%Y-%m-%d %H:%M} UTC" if result.since else "the start"
-    table = Table(title=f"tollway report: since {window}" + (f", savings against {result.baseline}" if result.baseline else ""))
-    names = ["provider", "model", "requests", "err %", "fallback %", "prompt", "cached", "completion", "spend USD",
-             "TTFT p50/p99 ms", "latency p50/p99 ms"]
-    if result.baseline:
-        names += [f"on {result.baseline}", "saved USD"]
-    for name in names:
-        table.add_column(name, justify="left" if name in ("provider", "model") else "right")
+    title = f"tollway report: since {window}" + (f", savings against {result.baseline}" if result.baseline else "")
+    lines = TableSpec(title, line_columns(result.baseline))
     for line in result.lines:
-        table.add_row(*_cells(line, bool(result.baseline)))
-    table.add_section()
-    table.add_row(*_cells(result.total, bool(result.baseline)))
-    console = Console()
-    if not console.is_terminal:  # piped to a file or a pager: do not squeeze thirteen columns into 80
-        console = Console(width=max(console.width, 200))
-    console.print(table)
+        lines.add_row(*_cells(line, bool(result.baseline)))
+    lines.add_section()
+    lines.add_row(*_cells(result.total, bool(result.baseline)))
+    specs = [lines]
     if result.attempts:
-        attempts = Table(title="upstream attempts per provider")
-        for name in ("provider", "attempts", "failed", "failure %"):
-            attempts.add_column(name, justify="left" if name == "provider" else "right")
+        attempts = TableSpec("upstream attempts per provider",
+                             [Column("provider", key=True, left=True, wrap=True), Column("attempts", key=True),
+                              Column("failed", key=True), Column("failure %", key=True)])
         for a in result.attempts:
             attempts.add_row(a.provider, f"{a.attempts:,}", f"{a.failed:,}", f"{100 * a.failure_rate:.1f}")
-        console.print(attempts)
+        specs.append(attempts)
+    return specs
+
+
+def _print_tables(result: Report, wide: bool) -> None:
+    from tollway.console_output import output_console
+
+    console = output_console()
+    print_fitted(console, report_tables(result), wide)
     if result.shadow_cost_usd:
-        console.print(f"shadow traffic (not in the lines above) cost {result.shadow_cost_usd:f} USD")
+        console.print(f"shadow traffic (not in the lines above) cost {usd_text(result.shadow_cost_usd)}")
 
 
 def _cells(line: ReportLine, with_baseline: bool) -> list[str]:
     cells = [line.provider, line.model, f"{line.requests:,}", f"{100 * line.error_rate:.1f}",
              f"{100 * line.fallback_rate:.1f}", f"{line.prompt_tokens:,}", f"{line.cached_tokens:,}",
-             f"{line.completion_tokens:,}", f"{line.cost_usd:f}" + (f" ({line.unpriced} unpriced)" if line.unpriced else ""),
+             f"{line.completion_tokens:,}",
+             usd_text(line.cost_usd) + (f" ({line.unpriced} unpriced)" if line.unpriced else ""),
              f"{_ms(line.quantile('ttft_ms', 50))} / {_ms(line.quantile('ttft_ms', 99))}",
              f"{_ms(line.quantile('latency_ms', 50))} / {_ms(line.quantile('latency_ms', 99))}"]
     if with_baseline:
         savings = line.savings_usd
-        cells += [f"{line.baseline_cost_usd or 0:f}", "-" if savings is None else f"{savings:f}"]
+        cells += [usd_text(line.baseline_cost_usd or 0), "-" if savings is None else usd_text(savings)]
     return cells

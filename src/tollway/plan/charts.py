@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tollway.plan.figures import months
 from tollway.plan.planner import PlanResult
 from tollway.plan.scenario import ScenarioError
 
@@ -69,7 +70,7 @@ def cost_vs_volume(result: PlanResult, path: Path, plt: Any) -> Path:
     ax.axvline(now, color="grey", linestyle="--", linewidth=1, label="today")
     if result.projected_scale != 1:
         ax.axvline(now * float(result.projected_scale), color="grey", linestyle=":", linewidth=1,
-                   label=f"projected (month {result.economics.projection_months})")
+                   label=f"projected (in {months(result.economics.projection_months)})")
     ax.set_xlabel("daily volume (million tokens/day, input + output)")
     ax.set_ylabel("monthly cost (USD)")
     ax.set_title("Monthly cost against daily volume (a line ends where its option stops fitting the SLO)")

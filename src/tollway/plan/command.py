@@ -84,6 +84,7 @@ MOMENT = UtcDateTimeParam()
 @click.option("--png", "png_dir", type=click.Path(file_okay=False, path_type=Path), help="Write PNG charts here.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Markdown report to this file.")
+@click.option("--wide", is_flag=True, help="Show every column of the tables, however wide they get.")
 def plan(**flags: Any) -> None:
     """Price per-token API vs provisioned vs dedicated vs self-hosted for a workload, now and over years."""
     try:
@@ -93,7 +94,7 @@ def plan(**flags: Any) -> None:
 
 
 def run_plan(*, as_json: bool, png_dir: Path | None, markdown_path: Path | None, no_sensitivity: bool,
-             **flags: Any) -> None:
+             wide: bool = False, **flags: Any) -> None:
     from tollway.plan.planner import analyse
 
     inputs = resolve_inputs(plan_request(flags))
@@ -112,7 +113,7 @@ def run_plan(*, as_json: bool, png_dir: Path | None, markdown_path: Path | None,
     else:
         from tollway.plan.report_table import print_plan
 
-        print_plan(result)
+        print_plan(result, wide=wide)
         sys.stdout.flush()
     if markdown_path is not None:
         from tollway.plan.report_md import write_markdown

@@ -36,7 +36,12 @@ def default_volume_range(workload: Workload, horizons_years: list[int]) -> Decim
 
 @dataclass(frozen=True)
 class HorizonCost:
-    """Cost over a horizon, volume growing monthly; each month paid at its end and discounted to today."""
+    """Cost over a horizon, volume growing monthly; each month paid at its end and discounted to today.
+
+    Months are counted from 1, the same in JSON, the terminal and the Markdown report: month 1 is the
+    first month from today, at today's volume; month m carries today's volume x (1 + growth)^(m - 1).
+    first_unfit_month is the first month whose volume the option cannot serve at its SLO.
+    """
 
     years: int
     present_value: Decimal
@@ -53,15 +58,15 @@ def horizon_costs(option: PricedOption, workload: Workload, years: list[int],
     unfit: int | None = None
     results: dict[int, HorizonCost] = {}
     ends = {y * MONTHS_PER_YEAR: y for y in years}
-    for month in range(max(ends)):
-        cost = option.monthly_cost(workload.scaled(growth_factor(workload.growth_per_month, month)))
+    for month in range(1, max(ends) + 1):
+        cost = option.monthly_cost(workload.scaled(growth_factor(workload.growth_per_month, month - 1)))
         discount *= per_month
         nominal += cost.total
         present += cost.total * discount
         if not cost.fits and unfit is None:
             unfit = month
-        if month + 1 in ends:
-            results[ends[month + 1]] = HorizonCost(ends[month + 1], present, nominal, unfit)
+        if month in ends:
+            results[ends[month]] = HorizonCost(ends[month], present, nominal, unfit)
     return [results[y] for y in years]
 
 
@@ -99,50 +104,62 @@ def break_evens(a: PricedOption, b: PricedOption, workload: Workload, up_to: Dec
 
 
 class _CrossingFinder:
-    """Walks segments left to right, remembering the last non-zero sign of cost(a) - cost(b)."""
+    """Walks segments left to right, remembering the last non-zero sign of cost(a) - cost(b).
+
+    Costs are read only at interior points of a segment, where both options are linear, and carried to
+    the segment's ends along those lines. So the cost at a step is the limit from above, computed exactly,
+    rather than the cost a hair past the step (which would add that hair's per-token spend).
+    """
 
     def __init__(self, a: PricedOption, b: PricedOption, workload: Workload) -> None:
         self.a, self.b, self.workload = a, b, workload
         self.last_sign = 0
-        self.tie_at: tuple[Decimal, bool] | None = None
+        self.tie_at: _Candidate | None = None
         self.found: list[BreakEven] = []
 
-    def diff(self, scale: Decimal) -> Decimal:
+    def costs(self, scale: Decimal) -> tuple[Decimal, Decimal]:
         scaled = self.workload.scaled(scale)
-        return self.a.monthly_cost(scaled).total - self.b.monthly_cost(scaled).total
+        return self.a.monthly_cost(scaled).total, self.b.monthly_cost(scaled).total
 
     def segment(self, lo: Decimal, hi: Decimal) -> None:
-        """Costs are linear on (lo, hi]: read the line from two interior points, never from a step edge."""
+        """Costs are linear on (lo, hi]: read the lines from two interior points, never from a step edge."""
         first, second = lo + (hi - lo) / 3, lo + (hi - lo) * 2 / 3
-        d1, d2 = self.diff(first), self.diff(second)
-        slope = (d2 - d1) / (second - first)
-        at_lo, at_hi = d1 - slope * (first - lo), d1 + slope * (hi - first)
-        self.point(lo, at_lo, at_step=lo > 0)
+        (a1, b1), (a2, b2) = self.costs(first), self.costs(second)
+        slope_a, slope_b = (a2 - a1) / (second - first), (b2 - b1) / (second - first)
+        a_lo, b_lo = a1 - slope_a * (first - lo), b1 - slope_b * (first - lo)
+        a_hi, b_hi = a1 + slope_a * (hi - first), b1 + slope_b * (hi - first)
+        at_lo, at_hi = a_lo - b_lo, a_hi - b_hi
+        self.point(_Candidate(lo, lo > 0, min(a_lo, b_lo)), at_lo)
         if at_lo * at_hi < 0:
-            self.point(lo - at_lo / slope, ZERO, at_step=False)
-        self.point(hi, at_hi, at_step=False)
+            root = lo - at_lo / (slope_a - slope_b)
+            self.point(_Candidate(root, False, a_lo + slope_a * (root - lo)), ZERO)
+        self.point(_Candidate(hi, False, min(a_hi, b_hi)), at_hi)
 
-    def point(self, scale: Decimal, value: Decimal, at_step: bool) -> None:
+    def point(self, candidate: _Candidate, value: Decimal) -> None:
         sign = 0 if abs(value) < NEGLIGIBLE_USD else (value > 0) - (value < 0)
         if sign == 0:
             if self.tie_at is None:
-                self.tie_at = (scale, at_step)
+                self.tie_at = candidate
             return
         if self.last_sign and sign != self.last_sign:
-            where, step = self.tie_at if self.tie_at is not None else (scale, at_step)
-            self.record(where, step, cheaper_below_is_a=self.last_sign < 0)
+            self.record(self.tie_at or candidate, cheaper_below_is_a=self.last_sign < 0)
         self.last_sign, self.tie_at = sign, None
 
-    def record(self, scale: Decimal, at_step: bool, cheaper_below_is_a: bool) -> None:
+    def record(self, where: _Candidate, cheaper_below_is_a: bool) -> None:
         """At a crossing both cost the same; at a step, the cost is that of the option cheaper above it."""
         below, above = (self.a.name, self.b.name) if cheaper_below_is_a else (self.b.name, self.a.name)
-        if at_step:
-            winner = self.b if cheaper_below_is_a else self.a
-            cost = winner.monthly_cost(self.workload.scaled(scale * (ONE + STEP_SIDE))).total
-        else:
-            cost = self.a.monthly_cost(self.workload.scaled(scale)).total
-        self.found.append(BreakEven(self.a.name, self.b.name, scale, scale * self.workload.daily_tokens, cost,
-                                    below, above, at_step))
+        self.found.append(BreakEven(self.a.name, self.b.name, where.scale,
+                                    where.scale * self.workload.daily_tokens, where.monthly_cost, below, above,
+                                    where.at_step))
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A volume where a break-even may be recorded, with the monthly cost to report if it is."""
+
+    scale: Decimal
+    at_step: bool
+    monthly_cost: Decimal
 
 
 def all_break_evens(options: list[PricedOption], workload: Workload, up_to: Decimal) -> list[BreakEven]:

@@ -6,30 +6,21 @@ Rounding happens only here, at display time; the computation keeps full Decimal 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from tollway.money_text import usd_text
+
 if TYPE_CHECKING:  # the planner imports this module's formatters; types only flow the other way
+    from tollway.plan.economics import BreakEven
     from tollway.plan.options import MonthlyCost
     from tollway.plan.planner import OptionReport, PlanResult
 
-CENT = Decimal("0.01")
-
 
 def usd(value: Decimal | None) -> str:
-    """$12,345.67 (or $0.0042 for sub-dollar per-million rates)."""
-    if value is None:
-        return "-"
-    if value != 0 and abs(value) < 1:
-        return f"${value:.4f}"
-    return f"${value.quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
-
-
-def usd_short(value: Decimal | None) -> str:
-    """Whole dollars from $1,000 up ($410,573), cents below: for narrow table columns."""
-    if value is not None and abs(value) >= 1000:
-        return f"${value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN):,}"
-    return usd(value)
+    """Money as everywhere in tollway (money_text): $12,345.67, or $0.0042 below a cent."""
+    return "-" if value is None else usd_text(value)
 
 
 def tokens(value: Decimal | None) -> str:
@@ -43,6 +34,11 @@ def tokens(value: Decimal | None) -> str:
     return f"{value:.0f}"
 
 
+def months(count: int) -> str:
+    """A span of months from today ('in 12 months'), never an ordinal: month numbers count from 1."""
+    return "1 month" if count == 1 else f"{count} months"
+
+
 def share(value: Decimal | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
@@ -53,7 +49,7 @@ def part_of(part: Decimal, whole: Decimal) -> str:
 
 def cost_cell(cost: MonthlyCost) -> str:
     """The monthly cost, marked when the option cannot serve the volume at its SLO."""
-    return usd_short(cost.total) if cost.fits else f"{usd_short(cost.total)} (does not fit)"
+    return usd(cost.total) if cost.fits else f"{usd(cost.total)} (does not fit)"
 
 
 def size_cell(report: OptionReport) -> str:
@@ -66,16 +62,33 @@ def size_cell(report: OptionReport) -> str:
 def horizon_cell(report: OptionReport, years: int) -> str:
     horizon = next(h for h in report.horizons if h.years == years)
     if horizon.first_unfit_month is not None:
-        return f"{usd_short(horizon.present_value)} (outgrown in month {horizon.first_unfit_month + 1})"
-    return usd_short(horizon.present_value)
+        return f"{usd(horizon.present_value)} (outgrown in month {horizon.first_unfit_month})"
+    return usd(horizon.present_value)
 
 
-def break_even_sentence(result: PlanResult, index: int) -> str:
-    be = result.break_evens[index]
-    how = "when one more unit/replica is added" if be.at_step else "where the cost lines cross"
-    return (f"{be.first} vs {be.second}: {tokens(be.daily_tokens)} tokens/day "
-            f"(x{be.scale:.2f} today's volume), {usd(be.monthly_cost)}/month, {how}; "
-            f"{be.cheaper_below} is cheaper below, {be.cheaper_above} above")
+def break_even_lines(result: PlanResult) -> list[str]:
+    """One line per pair of options, its crossings in volume order.
+
+    Why grouped: two staircases (units, replicas) can cross several times; one line per crossing repeated
+    the pair's names and read like duplicates. Grouped, the line says which option is cheaper on each stretch.
+    """
+    pairs: dict[tuple[str, str], list[BreakEven]] = {}
+    for be in result.break_evens:
+        pairs.setdefault((be.first, be.second), []).append(be)
+    lines = []
+    for (first, second), crossings in pairs.items():
+        crossings.sort(key=lambda be: be.scale)
+        text = f"{first} vs {second}: {crossings[0].cheaper_below} is cheaper below {_crossing(crossings[0])}"
+        for previous, crossing in pairwise(crossings):
+            text += f"; {previous.cheaper_above} from there to {_crossing(crossing)}"
+        lines.append(f"{text}; {crossings[-1].cheaper_above} above")
+    return lines
+
+
+def _crossing(be: BreakEven) -> str:
+    how = "one more unit/replica" if be.at_step else "cost lines cross"
+    return (f"{tokens(be.daily_tokens)} tokens/day (x{be.scale:.2f} today's volume, {usd(be.monthly_cost)}/month, "
+            f"{how})")
 
 
 def verdict(result: PlanResult) -> list[str]:
@@ -84,7 +97,7 @@ def verdict(result: PlanResult) -> list[str]:
     lines = [
         f"Cheapest now ({tokens(now.daily_tokens)} tokens/day): {now.option or 'nothing fits'}"
         + (f" at {usd(now.monthly)}/month" if now.monthly is not None else ""),
-        f"Cheapest at the projected volume (month {result.economics.projection_months}, "
+        f"Cheapest at the projected volume (in {months(result.economics.projection_months)}, "
         f"{tokens(later.daily_tokens)} tokens/day): {later.option or 'nothing fits'}"
         + (f" at {usd(later.monthly)}/month" if later.monthly is not None else ""),
     ]

@@ -3,14 +3,13 @@ the work in replay.py, the output in replay_report.py and replay_table.py."""
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 import orjson
-from rich.console import Console
 
+from tollway.console_output import output_console
 from tollway.plan.command import MOMENT
 from tollway.plan.ledger_source import redact
 from tollway.plan.replay import default_ledger, load_candidate, replay_ledger
@@ -33,8 +32,9 @@ from tollway.plan.scenario import ScenarioError
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: the total, each route group and each day.")
 @click.option("--rows", is_flag=True, help="With --json or --csv: every request's decision too (--csv: one line "
                                            "per request instead of the summary).")
+@click.option("--wide", is_flag=True, help="Show every column of the tables, however wide they get.")
 def replay(config_path: Path, ledger: str | None, since: datetime | None, until: datetime | None,
-           include_failed: bool, as_json: bool, as_csv: bool, rows: bool) -> None:
+           include_failed: bool, as_json: bool, as_csv: bool, rows: bool, wide: bool) -> None:
     """Walk the ledger's requests through a candidate routing config without calling any model: which
     deployment would have served each, what it would have cost, which it could not serve, and the
     difference by route group and by day.
@@ -61,4 +61,4 @@ def replay(config_path: Path, ledger: str | None, since: datetime | None, until:
     elif as_csv:
         click.echo(rows_csv(totals.decisions or []) if rows else summary_csv(totals), nl=False)
     else:
-        print_replay(totals, source, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
+        print_replay(totals, source, output_console(highlight=False), wide)

@@ -1,22 +1,21 @@
 """A replay in the terminal: the answer first, then the split by route group and by day.
 
-Amounts are rounded to a millionth of a dollar for reading; --json and --csv carry the exact figures.
+Amounts are shown as everywhere in tollway (money_text: cents, or three significant digits below a cent);
+--json and --csv carry the exact figures.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from rich.console import Console
-from rich.table import Table
 
+from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.money_text import usd_text
 from tollway.plan.replay_report import ReplaySource
 from tollway.plan.replay_totals import ReplayTotals, Tally, reasons
 
-_MICRO = Decimal("0.000001")
-
-
-def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console) -> None:
+def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console, wide: bool = False) -> None:
     total = totals.total
     window = f" from {source.since.isoformat()}" if source.since else ""
     window += f" until {source.until.isoformat()}" if source.until else ""
@@ -26,8 +25,7 @@ def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console) -
         console.print("Nothing to replay: the ledger has no such requests in this window.")
         return
     console.print(headline(total))
-    console.print(_table("route group", totals.by_group))
-    console.print(_table("day (UTC)", totals.by_day))
+    print_fitted(console, [_table("route group", totals.by_group), _table("day (UTC)", totals.by_day)], wide)
     for line in footnotes(totals):
         console.print(line)
 
@@ -39,8 +37,8 @@ def headline(total: Tally) -> str:
     diff = total.difference_usd
     verb = "saved" if diff < 0 else "added" if diff > 0 else "changed"
     change = f" ({_percent(total)})" if total.compared_current_usd else ""
-    text = (f"The candidate would have {verb} ${_dollars(abs(diff))}{change}: ${_dollars(total.candidate_usd)} "
-            f"instead of ${_dollars(total.compared_current_usd)} for the {total.compared} of {total.requests} "
+    text = (f"The candidate would have {verb} {usd_text(abs(diff))}{change}: {usd_text(total.candidate_usd)} "
+            f"instead of {usd_text(total.compared_current_usd)} for the {total.compared} of {total.requests} "
             f"requests it can serve and price.")
     left_out = total.requests - total.compared
     if left_out:
@@ -50,8 +48,8 @@ def headline(total: Tally) -> str:
 
 def footnotes(totals: ReplayTotals) -> list[str]:
     total = totals.total
-    lines = [(f"All {total.requests} replayed requests cost ${_dollars(total.current_usd)} as logged; "
-              "current $ and candidate $ above cover the compared requests only.")]
+    lines = [(f"All {total.requests} replayed requests cost {usd_text(total.current_usd)} as logged; "
+              "current and candidate above cover the compared requests only.")]
     if totals.without_features:
         lines.append(f"{totals.without_features} rows were logged without request features (an older ledger): "
                      "replayed as needing no image, tool or JSON support and no residency.")
@@ -62,15 +60,17 @@ def footnotes(totals: ReplayTotals) -> list[str]:
     return lines
 
 
-def _table(title: str, lines: dict[str, Tally]) -> Table:
-    table = Table(show_edge=False, pad_edge=False)
-    for column in (title, "requests", "compared", "current $", "candidate $", "difference $", "change",
-                   "unserveable", "unpriced"):
-        table.add_column(column, justify="left" if column in (title, "unserveable") else "right")
+def _table(title: str, lines: dict[str, Tally]) -> TableSpec:
+    """Key: the line, its requests and the three amounts; the change, counts and reasons while they fit."""
+    table = TableSpec(f"by {title}", [
+        Column(title, key=True, left=True, wrap=True), Column("requests", key=True), Column("compared", rank=2),
+        Column("current", key=True), Column("candidate", key=True), Column("difference", key=True),
+        Column("change", rank=1), Column("unserveable", left=True, phrase=True, rank=3),
+        Column("unpriced", rank=4)])
     for key, line in sorted(lines.items()):
         unserveable = ", ".join(f"{n} {reason}" for reason, n in reasons(line).items() if n) or "-"
-        table.add_row(key, str(line.requests), str(line.compared), _dollars(line.compared_current_usd),
-                      _dollars(line.candidate_usd), _signed(line.difference_usd),
+        table.add_row(key, str(line.requests), str(line.compared), usd_text(line.compared_current_usd),
+                      usd_text(line.candidate_usd), _signed(line.difference_usd),
                       _percent(line) if line.compared_current_usd else "-", unserveable, str(line.unpriced or "-"))
     return table
 
@@ -86,12 +86,8 @@ def _left_out(total: Tally) -> str:
     return "; ".join(parts)
 
 
-def _dollars(amount: Decimal) -> str:
-    return f"{amount.quantize(_MICRO, rounding=ROUND_HALF_EVEN):,f}"
-
-
 def _signed(amount: Decimal) -> str:
-    return ("+" if amount > 0 else "") + _dollars(amount)
+    return ("+" if amount > 0 else "") + usd_text(amount)
 
 
 def _percent(line: Tally) -> str:

@@ -66,7 +66,7 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
             "projected": {"option": result.cheapest_projected.option,
                           "monthly_usd": money(result.cheapest_projected.monthly),
                           "daily_tokens": number(result.cheapest_projected.daily_tokens),
-                          "month": result.economics.projection_months},
+                          "months_from_now": result.economics.projection_months},
             "horizons": {str(years): {"option": a.option, "present_value_usd": money(a.present_value)}
                          for years, a in result.cheapest_by_horizon.items()},
         },

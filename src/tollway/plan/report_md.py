@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tollway.plan.figures import (break_even_sentence, cost_cell, horizon_cell, part_of, plan_notes, share,
-                                  size_cell, tokens, usd, verdict)
+from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
+                                  share, size_cell, tokens, usd, verdict)
 from tollway.plan.planner import PlanResult
 
 
@@ -55,8 +55,8 @@ def _workload(result: PlanResult) -> str:
 
 
 def _options(result: PlanResult) -> str:
-    months = result.economics.projection_months
-    header = ["option", "kind", "size", "monthly now", "$/M tokens", "utilisation", f"monthly at month {months}"]
+    ahead = months(result.economics.projection_months)
+    header = ["option", "kind", "size", "monthly now", "$/M tokens", "utilisation", f"monthly in {ahead}"]
     header += [f"{y}y present value" for y in result.economics.horizons_years]
     rows = []
     for report in result.options:
@@ -82,7 +82,7 @@ def _break_evens(result: PlanResult) -> str:
     if not result.break_evens:
         limit = tokens(result.volume_range * result.workload.daily_tokens)
         return f"## Break-even volumes\n\nNone up to {limit} tokens/day: the order of the options does not change.\n"
-    lines = [f"- {break_even_sentence(result, i)}" for i in range(len(result.break_evens))]
+    lines = [f"- {line}" for line in break_even_lines(result)]
     return "## Break-even volumes\n\nOnly volumes both options serve at their SLO count.\n\n" + "\n".join(lines) + "\n"
 
 

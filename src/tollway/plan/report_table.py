@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 
 from tollway.console_output import output_console
-from tollway.plan.figures import (break_even_sentence, cost_cell, horizon_cell, part_of, plan_notes, share,
-                                  size_cell, tokens, usd, usd_short, verdict)
+from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
+                                  share, size_cell, tokens, usd, verdict)
 from tollway.plan.planner import PlanResult
 
 
-def workload_table(result: PlanResult) -> Table:
+def workload_table(result: PlanResult) -> TableSpec:
     w = result.workload
-    table = Table(title=f"workload ({w.source})", show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    table = TableSpec(f"workload ({w.source})", [Column("what", key=True, left=True, phrase=True),
+                                                 Column("value", key=True)])
     table.add_row("input tokens/day (incl. cached)", tokens(w.daily_input_tokens))
     cached_share = part_of(w.daily_cached_tokens, w.daily_input_tokens)
     table.add_row("  of which cached", f"{tokens(w.daily_cached_tokens)} ({cached_share})")
@@ -33,24 +32,24 @@ def workload_table(result: PlanResult) -> Table:
     return table
 
 
-def options_table(result: PlanResult) -> Table:
-    table = Table(title=f"options today, prices as of {result.pricing_at:%Y-%m-%d %H:%M} UTC")
-    for column in ("option", "kind", "size", "per month", "$/M tokens", "utilisation"):
-        table.add_column(column, justify="left" if column in ("option", "kind") else "right")
+def options_table(result: PlanResult) -> TableSpec:
+    table = TableSpec(f"options today, prices as of {result.pricing_at:%Y-%m-%d %H:%M} UTC", [
+        Column("option", key=True, left=True, wrap=True), Column("kind", left=True, rank=3),
+        Column("size", rank=2), Column("per month", key=True, phrase=True), Column("$/M tokens", rank=1),
+        Column("utilisation", rank=4)])
     for report in result.options:
         table.add_row(report.name, report.kind, size_cell(report), cost_cell(report.now),
                       usd(report.usd_per_million), share(report.utilisation))
     return table
 
 
-def horizons_table(result: PlanResult) -> Table:
+def horizons_table(result: PlanResult) -> TableSpec:
     economics = result.economics
-    table = Table(title=f"over time: growth {share(result.workload.growth_per_month)}/month, "
-                        f"discounted at {share(economics.discount_rate)}/year")
-    table.add_column("option")
-    table.add_column(f"per month at m{economics.projection_months}", justify="right")
-    for years in economics.horizons_years:
-        table.add_column(f"{years}y present value", justify="right")
+    columns = [Column("option", key=True, left=True, wrap=True),
+               Column(f"per month in {months(economics.projection_months)}", key=True, phrase=True)]
+    columns += [Column(f"{years}y present value", key=True, phrase=True) for years in economics.horizons_years]
+    table = TableSpec(f"over time: growth {share(result.workload.growth_per_month)}/month, "
+                      f"discounted at {share(economics.discount_rate)}/year", columns)
     for report in result.options:
         table.add_row(report.name, cost_cell(report.projected),
                       *[horizon_cell(report, years) for years in economics.horizons_years])
@@ -61,35 +60,33 @@ def _winners(low: str | None, high: str | None) -> str:
     return (low or "-") if low == high else f"{low or '-'} / {high or '-'}"
 
 
-def sensitivity_table(result: PlanResult, limit: int = 20) -> Table:
+def sensitivity_table(result: PlanResult, limit: int = 20) -> TableSpec:
     years = max(result.economics.horizons_years)
-    table = Table(title=f"sensitivity: each input moved alone; the answer is the cheapest over {years}y")
-    for column in ("input", "low", "high", "cheapest low / high", "swing", "flips"):
-        table.add_column(column, justify="right" if column == "swing" else "left")
+    table = TableSpec(f"sensitivity: each input moved alone; the answer is the cheapest over {years}y", [
+        Column("input", key=True, left=True, phrase=True), Column("low", left=True, rank=1),
+        Column("high", left=True, rank=1), Column("cheapest low / high", key=True, left=True, phrase=True),
+        Column("swing", key=True), Column("flips", key=True, left=True)])
     for row in result.sensitivity[:limit]:
         table.add_row(row.input, row.low, row.high,
                       _winners(row.answer_low.option, row.answer_high.option),
-                      usd_short(row.swing), "YES" if row.answer_changes else "no")
+                      usd(row.swing), "YES" if row.answer_changes else "no")
     return table
 
 
-def print_plan(result: PlanResult, console: Console | None = None) -> None:
+def print_plan(result: PlanResult, console: Console | None = None, wide: bool = False) -> None:
     """Everything, in reading order."""
     console = console or output_console()
-    console.print(workload_table(result))
-    console.print(options_table(result))
-    console.print(horizons_table(result))
+    print_fitted(console, [workload_table(result), options_table(result), horizons_table(result)], wide)
     if result.break_evens:
         console.print("[bold]Break-even volumes[/bold] (only where both options fit at their SLO):")
-        for index in range(len(result.break_evens)):
-            console.print(f"  {break_even_sentence(result, index)}")
+        for line in break_even_lines(result):
+            console.print(f"  {line}")
     else:
         console.print(f"No break-even up to {tokens(result.volume_range * result.workload.daily_tokens)} tokens/day: "
                       "the order of the options does not change in that range.")
     for line in verdict(result):
         console.print(f"[bold]{line}[/bold]")
     if result.sensitivity:
-        console.print(sensitivity_table(result))
+        print_fitted(console, [sensitivity_table(result)], wide)
     for note in plan_notes(result):
         console.print(f"[dim]note: {note}[/dim]")
-

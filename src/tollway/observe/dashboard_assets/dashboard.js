@@ -25,15 +25,6 @@ function svg(tag, attrs) {
   return node;
 }
 
-// Costs arrive as exact decimal strings; show them in full below a cent so small spends stay checkable.
-function usd(text) {
-  const value = Number(text);
-  if (value === 0) return "0";
-  if (value >= 1) return value.toFixed(value >= 100 ? 0 : 2);
-  if (value >= 0.01) return value.toFixed(4);
-  return text;
-}
-
 const int = (n) => Number(n).toLocaleString("en-US");
 const pct = (x) => (100 * x).toFixed(1) + "%";
 const ms = (x) => (x === null || x === undefined ? "–" : Math.round(x).toString());
@@ -44,7 +35,7 @@ function replaceRows(tbody, rows) {
 
 function drawTotals(data) {
   const t = data.totals;
-  document.getElementById("total-cost").textContent = "$" + usd(t.cost_usd);
+  document.getElementById("total-cost").textContent = usd(t.cost_usd);
   document.getElementById("total-cost").dataset.exact = t.cost_usd;
   document.getElementById("total-requests").textContent = int(t.requests);
   document.getElementById("total-tokens").textContent = int(t.prompt_tokens) + " / " + int(t.completion_tokens);
@@ -63,7 +54,7 @@ function drawModels(models) {
     el("td", {class: "num prompt-tokens"}, int(m.prompt_tokens)),
     el("td", {class: "num cached-tokens"}, int(m.cached_tokens)),
     el("td", {class: "num completion-tokens"}, int(m.completion_tokens)),
-    el("td", {class: "num cost", "data-exact": m.cost_usd}, m.cost_usd),
+    el("td", {class: "num cost", "data-exact": m.cost_usd}, usd(m.cost_usd)),
     el("td", {class: "num ttft"}, ms(m.ttft_ms.p50) + " / " + ms(m.ttft_ms.p99)),
     el("td", {class: "num latency"}, ms(m.latency_ms.p50) + " / " + ms(m.latency_ms.p99))));
   if (!rows.length) rows.push(el("tr", {}, el("td", {colspan: 11, class: "muted"}, "no requests in this window")));
@@ -75,7 +66,7 @@ function drawProviders(providers) {
   const rows = providers.map((p) => el("div", {class: "row", "data-provider": p.provider},
     el("span", {}, p.provider),
     el("div", {class: "bar", style: "width:" + (max > 0 ? (100 * Number(p.cost_usd) / max) : 0) + "%"}),
-    el("span", {class: "num cost"}, "$" + usd(p.cost_usd))));
+    el("span", {class: "num cost", "data-exact": p.cost_usd}, usd(p.cost_usd))));
   document.getElementById("provider-bars").replaceChildren(...rows);
 }
 
@@ -87,12 +78,13 @@ function drawTimeline(timeline) {
     const barHeight = max > 0 ? (height * Number(h.cost_usd)) / max : 0;
     const rect = svg("rect", {x: i * step + 1, y: height - barHeight, width: Math.max(step - 2, 1), height: barHeight});
     const title = svg("title", {});
-    title.textContent = h.hour.slice(0, 13).replace("T", " ") + ":00 UTC  $" + h.cost_usd;
+    title.textContent = h.hour.slice(0, 13).replace("T", " ") + ":00 UTC  " + usd(h.cost_usd);
     rect.append(title);
     return rect;
   });
   const label = svg("text", {x: 2, y: 156});
-  label.textContent = max > 0 ? "max $" + usd(String(max)) + " per hour" : "no spend yet";
+  const top = timeline.reduce((best, h) => (Number(h.cost_usd) > Number(best) ? h.cost_usd : best), "0");
+  label.textContent = max > 0 ? "max " + usd(top) + " per hour" : "no spend yet";
   chart.replaceChildren(...nodes, label);
 }
 
@@ -113,7 +105,7 @@ function drawBudgets(budgets) {
     const used = b.used === null ? 0 : b.used;
     const level = used >= 1 ? "over" : used >= 0.8 ? "high" : "";
     return el("div", {class: "budget", "data-budget": b.name},
-      el("div", {}, b.name + ": $" + usd(b.spent_usd) + (b.limit_usd === null ? "" : " of $" + usd(b.limit_usd))),
+      el("div", {}, b.name + ": " + usd(b.spent_usd) + (b.limit_usd === null ? "" : " of " + usd(b.limit_usd))),
       el("div", {class: "track"}, el("div", {class: "fill " + level, style: "width:" + Math.min(100, 100 * used) + "%"})));
   }));
 }
