@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
-from tollway.money_text import usd_text
+from tollway.core.money_text import usd_text
 
 pytestmark = pytest.mark.slow
 

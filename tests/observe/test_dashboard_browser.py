@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat
-from tollway.money_text import usd_text
+from tollway.core.money_text import usd_text
 from tests.observe.support import ADMIN_KEY, observed_config, row, write_ledger
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from tests.observe.test_dashboard_browser import browser  # noqa: F401  (the headless Chromium fixture)
-from tollway.money_text import usd_text
+from tollway.core.money_text import usd_text
 from tollway.observe.dashboard import ASSETS_DIR
 
 CASES = [

@@ -18,7 +18,7 @@ from tollway.accounting.key_store import KEY_STORE_ERRORS, KeyStore, open_key_st
 from tollway.accounting.keys import UNSET, KeyRecord, KeySpec, new_record, new_secret
 from tollway.accounting.settings import check_database_url, check_redis_url, redact_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
-from tollway.console_output import output_console
+from tollway.terminal.console import output_console
 
 
 class _Context:

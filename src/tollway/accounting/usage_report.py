@@ -16,9 +16,9 @@ import click
 import orjson
 
 from tollway.core.time_window import parse_when
-from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.ledger.location import announce, find_ledger
-from tollway.money_text import usd_text
+from tollway.core.money_text import usd_text
 
 
 @dataclass
@@ -110,6 +110,6 @@ def usage_table(lines: list[UsageLine]) -> TableSpec:
 
 
 def _print_table(lines: list[UsageLine], wide: bool) -> None:
-    from tollway.console_output import output_console
+    from tollway.terminal.console import output_console
 
     print_fitted(output_console(), [usage_table(lines)], wide)

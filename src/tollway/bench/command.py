@@ -20,7 +20,7 @@ from tollway.bench.slo import SloError, parse_slo
 from tollway.bench.targets import DEFAULT_KEY_ENV, Target, TargetError, check_unique, parse_target
 from tollway.bench.workload import (JsonlWorkload, SharedPrefixWorkload, SyntheticWorkload, Workload,
                                     WorkloadError)
-from tollway.console_output import output_console
+from tollway.terminal.console import output_console
 
 DEFAULT_SWEEP = (1, 4, 8, 16, 32, 64)
 DEFAULT_DURATION = "30s"

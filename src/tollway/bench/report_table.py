@@ -13,7 +13,7 @@ from rich.console import Console
 from tollway.bench.level_summary import LevelSummary
 from tollway.bench.runner import BenchResult
 from tollway.bench.stats import Summary
-from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.terminal.tables import Column, TableSpec, print_fitted
 
 ERROR_LABELS = {"rate_limited": "429", "server_error": "5xx", "client_error": "4xx", "timeout": "timeout",
                 "connection": "conn", "stream_cut": "cut", "stream_error": "stream-err", "bad_response": "bad"}

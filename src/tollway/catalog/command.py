@@ -17,7 +17,7 @@ import yaml
 from rich.table import Table
 
 from tollway.catalog.errors import CatalogError
-from tollway.console_output import output_console
+from tollway.terminal.console import output_console
 from tollway.catalog.peak_hours import PeakRule
 from tollway.catalog.pricing import START_UNKNOWN, Price
 from tollway.catalog.schema import SERVICE_TIERS, ModelEntry, PriceVersion

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import orjson
 
-from tollway.console_output import output_console
+from tollway.terminal.console import output_console
 from tollway.ledger.location import announce, find_ledger
 from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.observe.ledger_rows import LedgerReadError, read_rows

@@ -15,9 +15,9 @@ import orjson
 
 from tollway.catalog import Catalog
 from tollway.core.time_window import parse_when
-from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.ledger.location import announce, find_ledger
-from tollway.money_text import usd_text
+from tollway.core.money_text import usd_text
 from tollway.observe.ledger_rows import LedgerReadError, read_rows
 from tollway.observe.report_data import (
     BaselineError,
@@ -138,7 +138,7 @@ def report_tables(result: Report) -> list[TableSpec]:
 
 
 def _print_tables(result: Report, wide: bool) -> None:
-    from tollway.console_output import output_console
+    from tollway.terminal.console import output_console
 
     console = output_console()
     print_fitted(console, report_tables(result), wide)

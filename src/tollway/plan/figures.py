@@ -10,7 +10,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from tollway.money_text import usd_text
+from tollway.core.money_text import usd_text
 
 if TYPE_CHECKING:  # the planner imports this module's formatters; types only flow the other way
     from tollway.plan.economics import BreakEven

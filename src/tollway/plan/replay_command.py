@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.console_output import output_console
+from tollway.terminal.console import output_console
 from tollway.plan.command import MOMENT
 from tollway.plan.ledger_source import redact
 from tollway.plan.replay import default_ledger, load_candidate, replay_ledger

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from rich.console import Console
 
-from tollway.fitted_table import Column, TableSpec, print_fitted
-from tollway.money_text import usd_text
+from tollway.terminal.tables import Column, TableSpec, print_fitted
+from tollway.core.money_text import usd_text
 from tollway.plan.replay_report import ReplaySource
 from tollway.plan.replay_totals import ReplayTotals, Tally, reasons
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from tollway.console_output import output_console
-from tollway.fitted_table import Column, TableSpec, print_fitted
+from tollway.terminal.console import output_console
+from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
                                   share, size_cell, tokens, usd, verdict)
 from tollway.plan.planner import PlanResult

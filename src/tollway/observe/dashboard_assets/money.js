@@ -1,4 +1,4 @@
-// Money for people to read, the rule of tollway/money_text.py: cents from a cent up ($12.34, $1,234.57),
+// Money for people to read, the rule of tollway/core/money_text.py: cents from a cent up ($12.34, $1,234.57),
 // three significant digits below ($0.00123), $0.00 for zero, half-up rounding. Costs arrive as exact
 // decimal strings and are rounded here as decimals (BigInt), never through a float, so the page shows
 // the same figure as `tollway usage` and `tollway report`.
