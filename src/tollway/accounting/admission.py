@@ -41,7 +41,7 @@ from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
-from tollway.accounting.settings import redact_url
+from tollway.core.redact import redact_url
 from tollway.catalog import Catalog
 from tollway.core.process_ids import ProcessIds
 from tollway.config import Config, ConfigError, default_ledger_path, resolve_client_keys

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from tollway.accounting.key_store import KeyNotFound, KeyStoreError, money_or_none
 from tollway.accounting.keys import KeyRecord, KeySpec, apply_spec
 from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
-from tollway.accounting.settings import redact_url
+from tollway.core.redact import redact_url
 
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
             "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens")

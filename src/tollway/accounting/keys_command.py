@@ -16,7 +16,8 @@ import orjson
 from tollway.accounting.key_fields import KeyFieldError, budget_pair, count, names
 from tollway.accounting.key_store import KEY_STORE_ERRORS, KeyStore, open_key_store
 from tollway.accounting.keys import UNSET, KeyRecord, KeySpec, new_record, new_secret
-from tollway.accounting.settings import check_database_url, check_redis_url, redact_url
+from tollway.accounting.settings import check_database_url, check_redis_url
+from tollway.core.redact import redact_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
 from tollway.terminal.console import output_console
 

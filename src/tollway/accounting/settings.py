@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from tollway.core.config_base import Strict
+from tollway.core.redact import redact_url
 
 
 class RateLimit(Strict):
@@ -72,16 +73,6 @@ def check_database_url(url: str | None) -> str | None:
         raise ValueError(f"database_url {redact_url(url)!r} must start with postgresql:// (SQLite is the default "
                          "without one)")
     return url
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://{user}@{host}"
 
 
 def check_admission_references(config) -> None:

@@ -10,7 +10,7 @@ from importlib import resources
 
 import psycopg
 
-from tollway.accounting.settings import redact_url
+from tollway.core.redact import redact_url
 
 
 class DatabaseUnavailable(Exception):

@@ -21,7 +21,7 @@ from tollway.ledger.drain import LedgerDrain
 from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 from tollway.ledger.postgres import DatabaseUnavailable, connect_async, migrate
-from tollway.accounting.settings import redact_url
+from tollway.core.redact import redact_url
 from tollway.ledger.store_text import storable_record
 
 log = logging.getLogger("tollway.ledger")
