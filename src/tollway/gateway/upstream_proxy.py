@@ -34,6 +34,8 @@ from urllib.parse import unquote, urlsplit
 from tollway.config import ConfigError
 
 MAX_CONNECT_REPLY_BYTES = 16 * 1024
+PROXY_VARIABLES = tuple(name for lower in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
+                        for name in (lower, lower.upper()))
 
 
 class ProxySettingError(ConfigError):
