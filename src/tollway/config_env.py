@@ -4,10 +4,9 @@ One reviewed tollway.yaml should serve every environment (a laptop, staging, a c
 differ per environment (a backend's address, a region, a Redis URL without a password) can be written as
 `${VAR}` or `${VAR:-default}` and filled in from the environment when the config is loaded.
 
-Secrets do not belong here: a `${VAR}` becomes part of the config's values, which tools print (`tollway
-route --explain`, error messages that quote a base URL) and which a reload compares and logs. Provider
-keys stay in `api_key_env` / `api_key_file`, read only when a request needs them and named, never
-shown, in errors.
+Secrets do not belong here: a `${VAR}` becomes part of the config's values, and config errors quote
+values (a `base_url` that does not start with http:// is printed whole). Provider keys stay in
+`api_key_env` / `api_key_file`: read only to be sent, and named, never shown, in errors.
 """
 
 from __future__ import annotations
