@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 import trustme
+import yaml
 
 from tests.deploy.loopback_proxy import BackgroundLoop, LoopbackProxy, TlsUpstream
 from tests.processes import free_port
@@ -217,3 +220,15 @@ def test_a_loopback_upstream_is_called_directly_with_a_proxy_set(background) -> 
 
     assert asyncio.run(main()) == (True, 200)
     assert proxy.heads == []
+
+
+def test_serve_refuses_an_unusable_proxy_at_start_without_showing_its_credentials(tmp_path) -> None:
+    config = tmp_path / "tollway.yaml"
+    config.write_text(yaml.safe_dump(_one_deployment("https://api.example.com/v1")))
+    result = subprocess.run([sys.executable, "-m", "tollway.cli", "serve", "--config", str(config),
+                             "--port", str(free_port())], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                 "HTTPS_PROXY": f"socks5://gw:{PASSWORD}@egress:1080"})
+    assert result.returncode == 1
+    assert "Error: HTTPS_PROXY: proxy scheme socks5:// is not supported" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
