@@ -71,6 +71,8 @@ def test_selectors_and_references_point_at_objects_that_exist(target: str) -> No
     for service in find(docs, "Service"):
         assert [n for n, labels in pods.items() if labels_match(service["spec"]["selector"], labels)], \
             f"Service {service['metadata']['name']} selects no pods"
+    for hpa in find(docs, "HorizontalPodAutoscaler"):
+        assert "replicas" not in one(docs, "Deployment", hpa["spec"]["scaleTargetRef"]["name"])["spec"]
     for budget in find(docs, "PodDisruptionBudget"):
         assert labels_match(budget["spec"]["selector"]["matchLabels"], pods[GATEWAY])
     for hpa in find(docs, "HorizontalPodAutoscaler"):
@@ -156,9 +158,14 @@ def test_the_self_hosted_tier_separates_prefill_and_decode() -> None:
     docs = render("self-hosted")
 
     def engine(name: str) -> tuple[int, dict, list[str]]:
+        """Pods (the HPA's minimum where an HPA owns the count), resources and arguments of one tier."""
         deployment = one(docs, "Deployment", name)
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        return deployment["spec"]["replicas"], container["resources"], container["args"]
+        scaler = find(docs, "HorizontalPodAutoscaler", name)
+        if scaler:
+            assert "replicas" not in deployment["spec"], "an apply would reset what the HPA scaled to"
+        count = scaler[0]["spec"]["minReplicas"] if scaler else deployment["spec"]["replicas"]
+        return count, container["resources"], container["args"]
 
     for name, replicas, tp, role in (("vllm-prefill", 2, 2, "kv_producer"), ("vllm-decode", 4, 1, "kv_consumer")):
         count, resources, args = engine(name)
