@@ -175,7 +175,10 @@ def test_an_http_upstream_gets_the_absolute_form_through_the_proxy(background, e
     assert response.json()["usage"]["completion_tokens"] == 16
     assert proxy.heads[0].startswith(f"POST http://emulator.test:{port}/openai/v1/chat/completions HTTP/1.1\r\n")
     assert f"Proxy-Authorization: {AUTH}\r\n" in proxy.heads[0]
-    assert len(emulator.requests()) == 1
+    body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hello"}]}
+    streamed = httpx.post(f"{gw.base_url}/chat/completions", json=body, timeout=30)
+    assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
+    assert len(emulator.requests()) == 2
     gw.terminate()
     assert PASSWORD not in gw.log_text() + str(gw.rows())
 
