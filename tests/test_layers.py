@@ -16,7 +16,7 @@ ROOT = SRC / "tollway"
 
 RANKS = {
     "core": 0, "terminal": 0,
-    "config": 1,
+    "config": 1, "config_env": 1,
     "providers": 2, "protocol": 2,
     "upstream": 3,
     "catalog": 4, "ledger": 4, "selfhost": 4,

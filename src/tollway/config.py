@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from tollway.accounting.settings import (BudgetSettings, KeysSettings, LimitsSettings, TeamSettings,
                                          check_admission_references, check_database_url, check_redis_url)
+from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
 from tollway.observe.settings import ObserveSettings
 from tollway.routing.settings import Deployment, PriceOverride, RouteGroup  # re-exported: sections live with their owners
@@ -26,7 +27,6 @@ __all__ = ["Config", "ConfigError", "Deployment", "PriceOverride", "Provider", "
 
 DIALECTS = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
 SELF_HOSTED_KINDS = ("vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
-ENV_CONFIG = "TOLLWAY_CONFIG"
 BUILTIN_CONFIG = Path(__file__).with_name("default-config.yaml")
 
 
@@ -179,6 +179,10 @@ def load_config(path: Path | None) -> tuple[Config, Path]:
         raise ConfigError(f"{path}: {', '.join(litellm)}: this is a LiteLLM proxy config, not a tollway one. "
                           f"Translate it with `tollway migrate litellm {path} -o tollway.yaml`, which also lists "
                           "what has no equivalent (see docs/migrate.md)")
+    try:
+        raw = expand_env(raw)  # ${VAR} and ${VAR:-default} in values (tollway.config_env)
+    except EnvReferenceError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         return Config.model_validate(raw), path
     except ValidationError as exc:

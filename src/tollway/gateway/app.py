@@ -144,7 +144,7 @@ class Gateway:
 
     async def _start(self, app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        self.session = aiohttp.ClientSession(connector=connector)
+        self.session = aiohttp.ClientSession(connector=connector, trust_env=True)  # HTTP(S)_PROXY, NO_PROXY
         await self.ledger.start()
         await self.admission.start(app)
         await self.router.start(app)

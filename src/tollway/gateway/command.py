@@ -13,22 +13,26 @@ from pathlib import Path
 import click
 
 from tollway.config import ConfigError, load_config
+from tollway.config_env import ENV_CONFIG, ENV_DATABASE_URL, ENV_HOST, ENV_PORT, ENV_REDIS_URL
 
 log = logging.getLogger("tollway.serve")
 SHUTDOWN_TIMEOUT_S = 30.0  # how long requests in flight may run after SIGTERM
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path),
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar=ENV_CONFIG, show_envvar=True,
               help="Config file. Default: $TOLLWAY_CONFIG, ./tollway.yaml, then the user config dir "
                    "(~/.config/tollway/tollway.yaml); with none, the bundled local model.")
-@click.option("--host", help="Interface to listen on (overrides server.host).")
-@click.option("--port", type=int, help="Port to listen on (overrides server.port).")
+@click.option("--host", envvar=ENV_HOST, show_envvar=True, help="Interface to listen on (overrides server.host).")
+@click.option("--port", type=click.IntRange(0, 65535), envvar=ENV_PORT, show_envvar=True,
+              help="Port to listen on (overrides server.port).")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), help="SQLite ledger file (overrides ledger.path).")
-@click.option("--redis-url", help="Redis for limits, budgets and revocations shared by replicas (overrides redis_url), "
-                                  "e.g. redis://127.0.0.1:6379/0.")
-@click.option("--database-url", help="PostgreSQL for the ledger and keys (overrides database_url), "
-                                     "e.g. postgresql://tollway@db/tollway.")
+@click.option("--redis-url", envvar=ENV_REDIS_URL, show_envvar=True,
+              help="Redis for limits, budgets and revocations shared by replicas (overrides redis_url), "
+                   "e.g. redis://127.0.0.1:6379/0.")
+@click.option("--database-url", envvar=ENV_DATABASE_URL, show_envvar=True,
+              help="PostgreSQL for the ledger and keys (overrides database_url), "
+                   "e.g. postgresql://tollway@db/tollway.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
               help="Gateway processes sharing the port (use one per core). Limits and budgets hold across "
                    "workers only with a Redis (--redis-url).")
@@ -106,8 +110,8 @@ def _with_overrides(config, host: str | None, port: int | None, ledger_path: Pat
         check_redis_url(urls.get("redis_url"))
         check_database_url(urls.get("database_url"))
     except ValueError as exc:
-        flag = "--redis-url" if "redis_url" in str(exc) else "--database-url"
-        raise click.BadParameter(str(exc), param_hint=flag) from None
+        flag = ("--redis-url", ENV_REDIS_URL) if "redis_url" in str(exc) else ("--database-url", ENV_DATABASE_URL)
+        raise click.BadParameter(str(exc), param_hint=f"'{flag[0]}' (or ${flag[1]})") from None
     return config.model_copy(update={"server": server, "ledger": ledger, **urls})
 
 

@@ -49,7 +49,8 @@ class WebhookSender:
         self.failed = 0
 
     def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s))
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
+                                              trust_env=True)  # an egress proxy from HTTP(S)_PROXY, NO_PROXY
         self._task = asyncio.create_task(self._run(), name="alert-webhook")
 
     def send(self, alert: Alert) -> None:

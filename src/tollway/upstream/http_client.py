@@ -5,7 +5,8 @@ bare pass-through proxy's CPU per request on machinery tollway does not use (coo
 tracing signals, multidict headers, content decoding). An LLM upstream call is one POST with a JSON body
 and a response read whole or relayed chunk by chunk; this client does exactly that over keep-alive
 connections (TLS via the event loop), with httptools doing the parsing (including chunked transfer
-encoding). It does not follow redirects, decode gzip (tollway asks for identity), or use HTTP proxies.
+encoding). It does not follow redirects or decode gzip (tollway asks for identity); an egress proxy from
+HTTPS_PROXY / HTTP_PROXY / NO_PROXY is honoured (upstream/proxy.py).
 
 Why it looks the way it does: a streamed answer arrives as one HTTP chunk per SSE event, and httptools
 calls back once per chunk and once per header. Those callbacks are bound C methods (`list.append`,
@@ -16,12 +17,14 @@ once per chunk; headers stay raw bytes until someone asks for one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from urllib.parse import urlsplit
 
 import httptools
 
 from tollway.upstream.deadlines import DeadlineHeap
+from tollway.upstream.proxy import Proxy, ProxyRules, absolute_form_head, connect_through
 
 
 class UpstreamConnectionError(Exception):
@@ -263,8 +266,9 @@ class _Connection(asyncio.Protocol):
 class _HostPool:
     """Idle keep-alive connections to one (scheme, host, port)."""
 
-    def __init__(self, host: str, port: int, tls: bool, deadlines: DeadlineHeap, max_idle: int = 256) -> None:
-        self.host, self.port, self.tls = host, port, tls
+    def __init__(self, host: str, port: int, tls: bool, deadlines: DeadlineHeap, max_idle: int = 256,
+                 proxy: Proxy | None = None) -> None:
+        self.host, self.port, self.tls, self.proxy = host, port, tls, proxy
         self.deadlines = deadlines
         self._idle: list[_Connection] = []
         self._max_idle = max_idle
@@ -286,8 +290,11 @@ class _HostPool:
         by_deadline = deadline is not None and deadline < limit
         try:
             async with asyncio.timeout_at(deadline if by_deadline else limit):
-                _, conn = await loop.create_connection(lambda: _Connection(self), self.host, self.port,
-                                                       ssl=_ssl_context() if self.tls else None)
+                tls = _ssl_context() if self.tls else None
+                if self.proxy is not None:
+                    conn = await connect_through(self.proxy, self.host, self.port, tls, lambda: _Connection(self))
+                else:
+                    _, conn = await loop.create_connection(lambda: _Connection(self), self.host, self.port, ssl=tls)
         except TimeoutError:
             if by_deadline:
                 raise TimeoutError("deadline passed while connecting") from None
@@ -318,9 +325,13 @@ Target = tuple[_HostPool, bytes]
 class HttpClient:
     """POST JSON to upstreams over pooled keep-alive connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, proxies: ProxyRules | None = None) -> None:
         self._pools: dict[tuple[str, int, bool], _HostPool] = {}
         self._deadlines = DeadlineHeap()
+        self.proxies = ProxyRules.from_environment() if proxies is None else proxies
+        if self.proxies.describe():
+            logging.getLogger("tollway.upstream").info("upstream calls go through a proxy: %s (NO_PROXY and "
+                                                       "loopback direct)", self.proxies.describe())
 
     async def post(self, target: "Target", body: bytes, connect_timeout: float,
                    deadline: float | None = None) -> Response:
@@ -349,9 +360,13 @@ class HttpClient:
         host = parts.hostname or ""
         pool = self._pools.get((host, port, tls))
         if pool is None:
-            pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls, self._deadlines)
+            proxy = self.proxies.for_url(tls, host, port)
+            pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls, self._deadlines, proxy=proxy)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {path} HTTP/1.1", f"Host: {pool.host_header}", "Connection: keep-alive"]
+        request_line, proxy_lines = f"POST {path} HTTP/1.1", []
+        if pool.proxy is not None and not tls:  # plain http through a proxy: it needs the whole URL
+            request_line, proxy_lines = absolute_form_head(pool.proxy, pool.host_header, path)
+        lines = [request_line, f"Host: {pool.host_header}", "Connection: keep-alive", *proxy_lines]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
         return pool, ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
 
