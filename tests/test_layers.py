@@ -16,16 +16,17 @@ ROOT = SRC / "tollway"
 
 RANKS = {
     "core": 0, "terminal": 0,
-    "config": 1, "config_env": 1,
-    "providers": 2, "protocol": 2,
-    "upstream": 3,
-    "catalog": 4, "ledger": 4, "selfhost": 4,
-    "accounting": 5,
-    "routing": 6,
-    "observe": 7,
-    "gateway": 8,
-    "emulator": 9, "bench": 9, "plan": 9, "migrate": 9,
-    "cli": 10,
+    "config_env": 1,
+    "config": 2,
+    "providers": 3, "protocol": 3,
+    "upstream": 4,
+    "catalog": 5, "ledger": 5, "selfhost": 5,
+    "accounting": 6,
+    "routing": 7,
+    "observe": 8,
+    "gateway": 9,
+    "emulator": 10, "bench": 10, "plan": 10, "migrate": 10,
+    "cli": 11,
 }
 
 
