@@ -26,7 +26,7 @@ from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
 from tollway.process_ids import ProcessIds
-from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.protocol.usage import Usage, answer_text_tally, estimated_usage, usage_from_body
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
 
@@ -151,7 +151,7 @@ class RequestLife:
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
-        self.usage = result.usage or estimate_usage(prompt_text(self.creq), " ".join(["x"] * result.data_events))
+        self.usage = result.usage or result.estimated_usage(prompt_text(self.creq))
         if result.error:
             self.status, self.error = ("cancelled" if result.client_gone else "stream_error"), result.error
             self.http_status = 499 if result.client_gone else 200
@@ -177,7 +177,8 @@ class RequestLife:
             if fingerprint:
                 self.fingerprint = fingerprint if type(fingerprint) is str else str(fingerprint)
         if usage is None:
-            usage = estimate_usage(prompt_text(self.creq), _answer_text(parsed))
+            usage = estimated_usage(prompt_text(self.creq), answer_text_tally(parsed))
+            self.headers["x-tollway-cost-estimated"] = "true"  # beside x-tollway-cost-usd: the figure is counted
         return usage
 
     def _settle(self) -> None:
@@ -278,14 +279,3 @@ def usd_text(amount: Decimal) -> str:
     """Exact, canonical text for an amount: no exponent, no trailing zeros ("0", "0.0000123")."""
     return f"{amount.normalize():f}"
 
-
-def _answer_text(parsed: object) -> str:
-    if not isinstance(parsed, dict):
-        return ""
-    texts = []
-    for choice in parsed.get("choices") or []:
-        if isinstance(choice, dict):
-            message = choice.get("message") or {}
-            texts.append(str(message.get("content") or "") if isinstance(message, dict) else "")
-            texts.append(str(choice.get("text") or ""))
-    return " ".join(texts)

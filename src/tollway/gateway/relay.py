@@ -7,6 +7,12 @@ chunk (DeepSeek) or inside choices[0] (Kimi) are forwarded untouched: the conten
 A stream that ends without `[DONE]` and without usage was cut; the client gets an error event and the
 ledger row says so.
 
+A stream that ends without usage (cut by the client or the upstream, or a server that reports none) is
+estimated from the text it relayed. The blocks handed to the client are kept by reference as they go
+(an append, no copy, no parse) and parsed only in that case; a stream with usage never parses them.
+Past _KEPT_BYTES_MAX kept bytes, the kept blocks are parsed into a character tally and dropped, so a
+very long stream holds bounded memory and still gets the same estimate.
+
 Cost model: each socket read's complete events go to the client as one write, and the relay looks at a
 read with a handful of byte searches (counts of event starts, the `[DONE]` tail, `"usage"` markers); it
 cuts out and parses only the event(s) around a non-null usage. Nothing else is split, joined or decoded.
@@ -18,24 +24,52 @@ once the client is gone, so the relay does not depend on the HTTP server in fron
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
 
 from tollway.gateway.http_client import UpstreamConnectionError
 from tollway.gateway.upstream import OpenStream
-from tollway.protocol.usage import Usage, usage_from_chunk
+from tollway.protocol.usage import (TextTally, Usage, estimated_usage, merge_anthropic_stream, tally_chunk_text,
+                                    usage_from_chunk)
 
 _DATA_PREFIX = b"data:"
 _USAGE_KEY = b'"usage"'
 _NULL_USAGE = (b'"usage":null', b'"usage": null')
 _WALK_ALL_MARKERS = 4
 _SMALL_BLOCK = 4096
+_KEPT_BYTES_MAX = 4 * 1024 * 1024  # relayed bytes kept for an estimate before they are tallied and dropped
 
 
 class Sink(Protocol):
     async def write(self, data: bytes) -> None: ...
+
+
+class RelayedText:
+    """The data blocks a stream handed to the client, kept to count their text only if the stream ends
+    without usage. `blocks` are whole events (the relay writes nothing else); `tally` holds the text of
+    blocks already folded away."""
+
+    __slots__ = ("blocks", "kept_bytes", "tally", "separator")
+
+    def __init__(self, separator: bytes = b"\n\n") -> None:
+        self.blocks: list[bytes] = []
+        self.kept_bytes = 0
+        self.tally = TextTally()
+        self.separator = separator
+
+    def fold(self) -> None:
+        """Tally the kept blocks' completion text and let them go."""
+        separator = self.separator
+        for block in self.blocks:
+            for event in block.split(separator):
+                if event:
+                    chunk = _parse_event(event)
+                    if chunk is not None:
+                        tally_chunk_text(self.tally, chunk)
+        self.blocks = []
+        self.kept_bytes = 0
 
 
 @dataclass(slots=True)
@@ -46,6 +80,14 @@ class RelayResult:
     error: str = ""
     client_gone: bool = False
     system_fingerprint: str = ""
+    relayed: RelayedText = field(default_factory=RelayedText)
+    reported_prompt: Usage | None = None  # Anthropic's message_start usage, when no final usage followed
+
+    def estimated_usage(self, prompt_text: str) -> Usage:
+        """The usage to record when the stream ended without one: the completion counted from the text
+        relayed to the client (protocol/usage.py's rule), the prompt as reported or counted from its text."""
+        self.relayed.fold()
+        return estimated_usage(prompt_text, self.relayed.tally, self.reported_prompt)
 
 
 class StreamRelay:
@@ -58,6 +100,8 @@ class StreamRelay:
         self._data_events = 0
         self._first_write_at: float | None = None
         self._fingerprint = ""
+        self._start_usage: Usage | None = None
+        self._relayed = RelayedText()
         self._separator = b"\n\n"
         self._event_start = b"\n\ndata:"
         self._done_marks = (b"data: [DONE]\n\n", b"data:[DONE]\n\n")
@@ -79,6 +123,7 @@ class StreamRelay:
 
     def _use_separator(self, separator: bytes) -> None:
         self._separator = separator
+        self._relayed.separator = separator
         self._event_start = separator + _DATA_PREFIX
         self._done_marks = (b"data: [DONE]" + separator, b"data:[DONE]" + separator)
 
@@ -142,6 +187,11 @@ class StreamRelay:
                 if not block:
                     return
         await sink.write(block)
+        relayed = self._relayed
+        relayed.blocks.append(block)
+        relayed.kept_bytes += len(block)
+        if relayed.kept_bytes > _KEPT_BYTES_MAX:
+            relayed.fold()
         if self._first_write_at is None:
             self._first_write_at = asyncio.get_running_loop().time()
 
@@ -192,6 +242,15 @@ class StreamRelay:
         usage = usage_from_chunk(self._dialect, chunk)
         if usage is None:
             return False
+        if self._dialect == "anthropic":
+            # message_start reports the prompt only: kept apart, it is not the stream's usage (a stream cut
+            # before message_delta is estimated); message_delta's cumulative output is merged with it
+            kind = chunk.get("type")
+            if kind == "message_start":
+                self._start_usage = usage
+                return False
+            if kind == "message_delta":
+                usage = merge_anthropic_stream(self._start_usage, chunk)
         self._usage = usage
         self._fingerprint = str(chunk.get("system_fingerprint") or "")
         return not self._keep_usage_chunk and chunk.get("choices") == []
@@ -206,7 +265,7 @@ class StreamRelay:
 
     def _result(self, error: str, client_gone: bool = False) -> RelayResult:
         return RelayResult(self._usage, self._data_events, self._first_write_at, error, client_gone,
-                           self._fingerprint)
+                           self._fingerprint, self._relayed, self._start_usage if self._usage is None else None)
 
 
 def _parse_event(event: bytes) -> dict | None:
