@@ -10,8 +10,8 @@ ledger row says so.
 A stream that ends without usage (cut by the client or the upstream, or a server that reports none) is
 estimated from the text it relayed. The blocks handed to the client are kept by reference as they go
 (an append, no copy, no parse) and parsed only in that case; a stream with usage never parses them.
-Past _KEPT_BYTES_MAX kept bytes, the kept blocks are parsed into a character tally and dropped, so a
-very long stream holds bounded memory and still gets the same estimate.
+Each time another _KEPT_BYTES_MAX bytes have been read, the kept blocks are parsed into a character
+tally and dropped, so a very long stream holds bounded memory and still gets the same estimate.
 
 Cost model: each socket read's complete events go to the client as one write, and the relay looks at a
 read with a handful of byte searches (counts of event starts, the `[DONE]` tail, `"usage"` markers); it
@@ -39,7 +39,7 @@ _USAGE_KEY = b'"usage"'
 _NULL_USAGE = (b'"usage":null', b'"usage": null')
 _WALK_ALL_MARKERS = 4
 _SMALL_BLOCK = 4096
-_KEPT_BYTES_MAX = 4 * 1024 * 1024  # relayed bytes kept for an estimate before they are tallied and dropped
+_KEPT_BYTES_MAX = 4 * 1024 * 1024  # bytes read between two tallies of the blocks kept for an estimate
 
 
 class Sink(Protocol):
@@ -49,13 +49,13 @@ class Sink(Protocol):
 class RelayedText:
     """The data blocks a stream handed to the client, kept to count their text only if the stream ends
     without usage. `blocks` are whole events (the relay writes nothing else); `tally` holds the text of
-    blocks already folded away."""
+    blocks already folded away. The list is only ever cleared, never replaced: the relay appends to it
+    through a bound method."""
 
-    __slots__ = ("blocks", "kept_bytes", "tally", "separator")
+    __slots__ = ("blocks", "tally", "separator")
 
     def __init__(self, separator: bytes = b"\n\n") -> None:
         self.blocks: list[bytes] = []
-        self.kept_bytes = 0
         self.tally = TextTally()
         self.separator = separator
 
@@ -68,8 +68,7 @@ class RelayedText:
                     chunk = _parse_event(event)
                     if chunk is not None:
                         tally_chunk_text(self.tally, chunk)
-        self.blocks = []
-        self.kept_bytes = 0
+        self.blocks.clear()
 
 
 @dataclass(slots=True)
@@ -130,7 +129,11 @@ class StreamRelay:
     async def _pump(self, opened: OpenStream, sink: Sink) -> str:
         """Relay reads as they come; what opening the stream already read goes out as the first write.
         The silence deadline is pushed back lazily (at most every quarter interval, not per read): a
-        stream may be silent for between 1 and 1.25 x between_chunks_s."""
+        stream may be silent for between 1 and 1.25 x between_chunks_s.
+
+        Each block is kept once its write returned (a block the client never took is not its text); the
+        bytes read are counted in a local, and every _KEPT_BYTES_MAX of them the kept blocks are tallied
+        and dropped: at most that much plus one read is ever kept."""
         loop = asyncio.get_running_loop()
         interval = self._between_chunks_s
         response = opened.response
@@ -138,6 +141,9 @@ class StreamRelay:
         first = opened.events[0] if len(opened.events) == 1 else b"".join(opened.events)
         buffer = first + opened.rest if opened.rest else first
         next_chunk = response.next_chunk
+        keep = self._relayed.blocks.append
+        read = len(buffer)
+        fold_at = _KEPT_BYTES_MAX
         try:
             now = loop.time()
             response.set_deadline(now + interval * 1.25)
@@ -146,16 +152,23 @@ class StreamRelay:
                 # forward every complete event as one block; keep the unfinished rest for the next read
                 if buffer.endswith(separator):
                     await self._forward(buffer, sink)
+                    keep(buffer)
                     buffer = b""
                 else:
                     end = buffer.rfind(separator)
                     if end >= 0:
                         end += len(separator)
-                        await self._forward(buffer[:end], sink)
+                        block = buffer[:end]
+                        await self._forward(block, sink)
+                        keep(block)
                         buffer = buffer[end:]
                 chunk = await next_chunk()
                 if chunk is None:
                     break
+                read += len(chunk)
+                if read > fold_at:
+                    self._relayed.fold()
+                    fold_at = read + _KEPT_BYTES_MAX
                 now = loop.time()
                 if now >= rearm_at:
                     response.set_deadline(now + interval * 1.25)
@@ -166,7 +179,9 @@ class StreamRelay:
         except UpstreamConnectionError as exc:
             return f"upstream stream broke: {exc}"
         if buffer.strip():
-            await self._forward(buffer + separator, sink)
+            block = buffer + separator
+            await self._forward(block, sink)
+            keep(block)
         return ""
 
     async def _forward(self, block: bytes, sink: Sink) -> None:
@@ -187,11 +202,6 @@ class StreamRelay:
                 if not block:
                     return
         await sink.write(block)
-        relayed = self._relayed
-        relayed.blocks.append(block)
-        relayed.kept_bytes += len(block)
-        if relayed.kept_bytes > _KEPT_BYTES_MAX:
-            relayed.fold()
         if self._first_write_at is None:
             self._first_write_at = asyncio.get_running_loop().time()
 
