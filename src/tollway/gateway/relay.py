@@ -10,8 +10,9 @@ ledger row says so.
 A stream that ends without usage (cut by the client or the upstream, or a server that reports none) is
 estimated from the text it relayed. The blocks handed to the client are kept by reference as they go
 (an append, no copy, no parse) and parsed only in that case; a stream with usage never parses them.
-Each time another _KEPT_BYTES_MAX bytes have been read, the kept blocks are parsed into a character
-tally and dropped, so a very long stream holds bounded memory and still gets the same estimate.
+Past _KEPT_BYTES_MAX bytes read, each read has the oldest kept blocks (twice its size) parsed into a
+character tally and dropped: a very long stream holds bounded memory, pays the parse in small steps
+instead of one pause of the event loop, and still gets the same estimate.
 
 Cost model: each socket read's complete events go to the client as one write, and the relay looks at a
 read with a handful of byte searches (counts of event starts, the `[DONE]` tail, `"usage"` markers); it
@@ -24,6 +25,7 @@ once the client is gone, so the relay does not depend on the HTTP server in fron
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,7 +41,7 @@ _USAGE_KEY = b'"usage"'
 _NULL_USAGE = (b'"usage":null', b'"usage": null')
 _WALK_ALL_MARKERS = 4
 _SMALL_BLOCK = 4096
-_KEPT_BYTES_MAX = 4 * 1024 * 1024  # bytes read between two tallies of the blocks kept for an estimate
+_KEPT_BYTES_MAX = 4 * 1024 * 1024  # bytes read before kept blocks are tallied and dropped as the stream goes
 
 
 class Sink(Protocol):
@@ -49,26 +51,29 @@ class Sink(Protocol):
 class RelayedText:
     """The data blocks a stream handed to the client, kept to count their text only if the stream ends
     without usage. `blocks` are whole events (the relay writes nothing else); `tally` holds the text of
-    blocks already folded away. The list is only ever cleared, never replaced: the relay appends to it
-    through a bound method."""
+    blocks already folded away. The deque is never replaced: the relay appends to it through a bound
+    method."""
 
     __slots__ = ("blocks", "tally", "separator")
 
     def __init__(self, separator: bytes = b"\n\n") -> None:
-        self.blocks: list[bytes] = []
+        self.blocks: deque[bytes] = deque()
         self.tally = TextTally()
         self.separator = separator
 
-    def fold(self) -> None:
-        """Tally the kept blocks' completion text and let them go."""
-        separator = self.separator
-        for block in self.blocks:
+    def fold(self, budget: int | None = None) -> None:
+        """Tally the completion text of the kept blocks, oldest first, and let them go: all of them, or
+        blocks until `budget` bytes have been tallied."""
+        blocks, separator, tally = self.blocks, self.separator, self.tally
+        while blocks and (budget is None or budget > 0):
+            block = blocks.popleft()
+            if budget is not None:
+                budget -= len(block)
             for event in block.split(separator):
                 if event:
                     chunk = _parse_event(event)
                     if chunk is not None:
-                        tally_chunk_text(self.tally, chunk)
-        self.blocks.clear()
+                        tally_chunk_text(tally, chunk)
 
 
 @dataclass(slots=True)
@@ -131,9 +136,9 @@ class StreamRelay:
         The silence deadline is pushed back lazily (at most every quarter interval, not per read): a
         stream may be silent for between 1 and 1.25 x between_chunks_s.
 
-        Each block is kept once its write returned (a block the client never took is not its text); the
-        bytes read are counted in a local, and every _KEPT_BYTES_MAX of them the kept blocks are tallied
-        and dropped: at most that much plus one read is ever kept."""
+        Each block is kept once its write returned (a block the client never took is not its text). The
+        bytes read are counted in a local; past _KEPT_BYTES_MAX, every read has twice its size of the
+        oldest kept blocks tallied and dropped, so the kept bytes shrink from the cap plus one read."""
         loop = asyncio.get_running_loop()
         interval = self._between_chunks_s
         response = opened.response
@@ -143,7 +148,6 @@ class StreamRelay:
         next_chunk = response.next_chunk
         keep = self._relayed.blocks.append
         read = len(buffer)
-        fold_at = _KEPT_BYTES_MAX
         try:
             now = loop.time()
             response.set_deadline(now + interval * 1.25)
@@ -166,9 +170,8 @@ class StreamRelay:
                 if chunk is None:
                     break
                 read += len(chunk)
-                if read > fold_at:
-                    self._relayed.fold()
-                    fold_at = read + _KEPT_BYTES_MAX
+                if read > _KEPT_BYTES_MAX:
+                    self._relayed.fold(2 * len(chunk))
                 now = loop.time()
                 if now >= rearm_at:
                     response.set_deadline(now + interval * 1.25)
