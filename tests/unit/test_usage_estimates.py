@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tollway.protocol.usage import (
-    TextTally, Usage, answer_text_tally, estimate_tokens, estimated_usage, tally_chunk_text,
-)
+from tollway.protocol.estimates import TextTally, answer_text_tally, estimated_usage, tally_chunk_text
+from tollway.protocol.usage import Usage, estimate_tokens
 
 
 def tally_of(*chunks: dict) -> TextTally:
@@ -47,7 +46,8 @@ def test_chat_delta_text_content_reasoning_refusal_and_tool_arguments() -> None:
 def test_one_reasoning_field_is_counted_when_a_server_sends_both_names() -> None:
     both = {"choices": [{"delta": {"reasoning_content": "think", "reasoning": "think"}}]}
     only_new = {"choices": [{"delta": {"reasoning": "think"}}]}
-    assert counted(tally_of(both)) == counted(tally_of(only_new)) == (5, 0)
+    empty_old = {"choices": [{"delta": {"reasoning_content": "", "reasoning": "think"}}]}
+    assert counted(tally_of(both)) == counted(tally_of(only_new)) == counted(tally_of(empty_old)) == (5, 0)
 
 
 def test_every_choice_and_completions_text_count() -> None:

@@ -26,7 +26,8 @@ from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
 from tollway.process_ids import ProcessIds
-from tollway.protocol.usage import Usage, answer_text_tally, estimated_usage, usage_from_body
+from tollway.protocol.estimates import answer_text_tally, estimated_usage
+from tollway.protocol.usage import Usage, usage_from_body
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
 

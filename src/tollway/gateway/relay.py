@@ -33,8 +33,8 @@ import orjson
 
 from tollway.gateway.http_client import UpstreamConnectionError
 from tollway.gateway.upstream import OpenStream
-from tollway.protocol.usage import (TextTally, Usage, estimated_usage, merge_anthropic_stream, tally_chunk_text,
-                                    usage_from_chunk)
+from tollway.protocol.estimates import TextTally, estimated_usage, tally_chunk_text
+from tollway.protocol.usage import Usage, merge_anthropic_stream, usage_from_chunk
 
 _DATA_PREFIX = b"data:"
 _USAGE_KEY = b'"usage"'

@@ -29,7 +29,8 @@ from tollway.gateway.http_client import HttpClient
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, prompt_text
 from tollway.gateway.upstream import UpstreamFailure
-from tollway.protocol.usage import Usage, answer_text_tally, estimate_usage, estimated_usage, usage_from_body
+from tollway.protocol.estimates import answer_text_tally, estimated_usage
+from tollway.protocol.usage import Usage, usage_from_body
 from tollway.routing.table import RoutedDeployment
 
 log = logging.getLogger("tollway.routing.shadow")
