@@ -70,10 +70,16 @@ class RelayedText:
             if budget is not None:
                 budget -= len(block)
             for event in block.split(separator):
-                if event:
+                if event.startswith(b"data: {") and b"\n" not in event:  # the usual event: one JSON line
+                    try:
+                        chunk = orjson.loads(event[6:])
+                    except orjson.JSONDecodeError:
+                        continue
+                elif event:
                     chunk = _parse_event(event)
-                    if chunk is not None:
-                        tally_chunk_text(tally, chunk)
+                else:
+                    continue
+                tally_chunk_text(tally, chunk)
 
 
 @dataclass(slots=True)

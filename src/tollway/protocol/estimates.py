@@ -33,6 +33,9 @@ class TextTally:
         self.other_chars = 0
 
     def add(self, text: str) -> None:
+        if text.isascii():  # a flag CPython keeps on every str: no pass over the text
+            self.ascii_chars += len(text)
+            return
         ascii_chars = len(text.encode("ascii", "ignore"))
         self.ascii_chars += ascii_chars
         self.other_chars += len(text) - ascii_chars
@@ -46,22 +49,20 @@ def tally_chunk_text(tally: TextTally, chunk: Mapping) -> None:
     """Add the completion text of one parsed stream chunk to `tally`: every choice's `delta` (see
     _tally_message) and `text` (Completions), or an Anthropic `content_block_delta`'s `text`, `thinking`
     or `partial_json` (tool input). Anything else (usage, role, finish, pings, errors) holds no text."""
-    if not isinstance(chunk, Mapping):
-        return
-    kind = chunk.get("type")
-    if kind is not None:
-        if kind == "content_block_delta":
-            delta = _mapping(chunk.get("delta"))
-            for key in _ANTHROPIC_DELTA_TEXT:
-                _tally_str(tally, delta.get(key))
+    if not _is_mapping(chunk):
         return
     choices = chunk.get("choices")
-    if type(choices) is not list:
-        return
-    for choice in choices:
-        if isinstance(choice, Mapping):
-            _tally_str(tally, choice.get("text"))
-            _tally_message(tally, _mapping(choice.get("delta")))
+    if type(choices) is list:
+        for choice in choices:
+            if _is_mapping(choice):
+                _tally_str(tally, choice.get("text"))
+                delta = choice.get("delta")
+                if delta and _is_mapping(delta):
+                    _tally_message(tally, delta)
+    elif chunk.get("type") == "content_block_delta":
+        delta = _mapping(chunk.get("delta"))
+        for key in _ANTHROPIC_DELTA_TEXT:
+            _tally_str(tally, delta.get(key))
 
 
 def answer_text_tally(body: object) -> TextTally:
@@ -101,33 +102,28 @@ def estimated_usage(prompt_text: str, completion: TextTally, reported_prompt: Us
 
 # Where a Chat Completions message or delta keeps its text. One reasoning field is counted: vLLM renamed
 # reasoning_content to reasoning, and a server in between may send both with the same text.
-_MESSAGE_TEXT = ("content", "refusal")
-_REASONING_TEXT = ("reasoning_content", "reasoning")
+_PLAIN_TEXT = frozenset({"content", "refusal", "reasoning_content"})
 _ANTHROPIC_DELTA_TEXT = ("text", "thinking", "partial_json")
 
 
 def _tally_message(tally: TextTally, message: Mapping) -> None:
     """A message's (or delta's) `content` (a string, or the `text` of its parts), `refusal`, one reasoning
     text (`reasoning_content`, else `reasoning`), and the `function.arguments` of its `tool_calls` (and of a
-    legacy `function_call`)."""
-    if not message:
-        return
-    for key in _MESSAGE_TEXT:
-        value = message.get(key)
-        if type(value) is list:
+    legacy `function_call`). Walks the keys present: a delta usually holds one or two."""
+    for key, value in message.items():
+        if type(value) is str:
+            if value and (key in _PLAIN_TEXT or key == "reasoning" and not message.get("reasoning_content")):
+                tally.add(value)
+        elif value is None:
+            continue
+        elif key == "content" and type(value) is list:
             for part in value:
                 _tally_str(tally, _mapping(part).get("text"))
-        else:
-            _tally_str(tally, value)
-    for key in _REASONING_TEXT:
-        value = message.get(key)
-        if type(value) is str and value:
-            tally.add(value)
-            break
-    tool_calls = message.get("tool_calls")
-    for call in tool_calls if type(tool_calls) is list else ():
-        _tally_str(tally, _mapping(_mapping(call).get("function")).get("arguments"))
-    _tally_str(tally, _mapping(message.get("function_call")).get("arguments"))
+        elif key == "tool_calls" and type(value) is list:
+            for call in value:
+                _tally_str(tally, _mapping(_mapping(call).get("function")).get("arguments"))
+        elif key == "function_call":
+            _tally_str(tally, _mapping(value).get("arguments"))
 
 
 def _tally_str(tally: TextTally, value: object) -> None:
@@ -146,3 +142,7 @@ def _mapping(value: object) -> Mapping:
     if type(value) is dict:
         return value
     return value if isinstance(value, Mapping) else _EMPTY
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
