@@ -10,6 +10,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Iterator
@@ -147,6 +148,21 @@ def test_stream_cut_by_the_client(setup, dialect: str) -> None:
     row = gw.row(f"cut-client-{dialect}")
     assert (row["status"], row["http_status"]) == ("cancelled", 499)
     assert_estimated_row(row, text_of(parts[:seen]))
+
+
+def test_client_gone_before_the_first_token_is_billed_for_the_prompt(setup) -> None:
+    """The upstream read the prompt (its first event came), the client had left: nothing was relayed."""
+    upstream, gw = setup
+    parts = STREAMS["openai"]()
+    upstream.scripts.append([sse_head(), 1.0, *paced([e for e, _ in parts]), CLOSE])
+    sock = socket.create_connection(("127.0.0.1", gw.port))
+    sock.sendall(request_bytes("openai", "gone-early", stream=True))
+    time.sleep(0.3)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    row = gw.row("gone-early")
+    assert (row["status"], row["http_status"]) == ("cancelled", 499)
+    assert_estimated_row(row, "")
 
 
 @pytest.mark.parametrize("dialect", sorted(TAILS))

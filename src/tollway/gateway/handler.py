@@ -26,7 +26,7 @@ from tollway.gateway.failover import Walk
 from tollway.gateway.relay import StreamRelay
 from tollway.gateway.request import ClientRequest, parse_request, prompt_text
 from tollway.process_ids import ProcessIds
-from tollway.protocol.estimates import answer_text_tally, estimated_usage
+from tollway.protocol.estimates import TextTally, answer_text_tally, estimated_usage
 from tollway.protocol.usage import Usage, usage_from_body
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
@@ -148,6 +148,8 @@ class RequestLife:
         except (ConnectionResetError, OSError):
             opened.response.close()
             self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
+            self.usage = estimated_usage(prompt_text(self.creq), TextTally())  # the prompt was read; nothing relayed
+            self._settle()
             return None
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
         self.ttft = result.first_write_at
