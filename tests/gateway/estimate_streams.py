@@ -69,22 +69,22 @@ ANTHROPIC_START_USAGE = {"input_tokens": 30, "cache_read_input_tokens": 10, "cac
                          "output_tokens": 1}
 
 
+def _block_delta(index: int, delta: dict) -> bytes:
+    return _anthropic("content_block_delta", {"index": index, "delta": delta})
+
+
 def anthropic_stream() -> list[tuple[bytes, str]]:
     """Anthropic Messages: message_start (the prompt's usage), a thinking block (its signature is not
     text), a text block and a tool_use block streamed as partial JSON."""
     start = {"message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": "claude",
                          "stop_reason": None, "usage": ANTHROPIC_START_USAGE}}
-    parts = [(_anthropic("message_start", start), "")]
-    parts.append((_anthropic("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}), ""))
-    parts.append((_anthropic("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta",
-                                                                           "thinking": "Plan: 先想"}}), "Plan: 先想"))
-    parts.append((_anthropic("content_block_delta", {"index": 0, "delta": {"type": "signature_delta",
-                                                                           "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"}}), ""))
+    thinking_block = {"index": 0, "content_block": {"type": "thinking", "thinking": ""}}
+    parts = [(_anthropic("message_start", start), ""), (_anthropic("content_block_start", thinking_block), "")]
+    parts.append((_block_delta(0, {"type": "thinking_delta", "thinking": "Plan: 先想"}), "Plan: 先想"))
+    parts.append((_block_delta(0, {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"}), ""))
     parts.append((_anthropic("ping", {}), ""))
-    parts += [(_anthropic("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": piece}}), piece)
-              for piece in TEXT]
-    parts.append((_anthropic("content_block_delta", {"index": 2, "delta": {"type": "input_json_delta",
-                                                                           "partial_json": '{"q": "x"}'}}), '{"q": "x"}'))
+    parts += [(_block_delta(1, {"type": "text_delta", "text": piece}), piece) for piece in TEXT]
+    parts.append((_block_delta(2, {"type": "input_json_delta", "partial_json": '{"q": "x"}'}), '{"q": "x"}'))
     return parts
 
 
