@@ -16,7 +16,8 @@ instead of one pause of the event loop, and still gets the same estimate.
 
 Cost model: each socket read's complete events go to the client as one write, and the relay looks at a
 read with a handful of byte searches (counts of event starts, the `[DONE]` tail, `"usage"` markers); it
-cuts out and parses only the event(s) around a non-null usage. Nothing else is split, joined or decoded.
+cuts out and parses only the event(s) around a non-null usage. Nothing else is split, joined or decoded
+unless the stream ends without usage.
 
 The sink is anything with `async write(data: bytes)` that raises ConnectionResetError (or a subclass)
 once the client is gone, so the relay does not depend on the HTTP server in front of it.
