@@ -30,9 +30,10 @@ from tollway.core.errors import GatewayError, internal_error, model_not_found
 from tollway.gateway.exchange import Exchange
 from tollway.routing.walk import Walk
 from tollway.gateway.relay import StreamRelay
-from tollway.core.request import ClientRequest, parse_request, prompt_text
 from tollway.core.process_ids import ProcessIds
-from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.core.request import ClientRequest, parse_request, prompt_text
+from tollway.protocol.estimates import TextTally, answer_text_tally, estimated_usage
+from tollway.protocol.usage import Usage, usage_from_body
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
 
@@ -196,12 +197,14 @@ class RequestLife:
         except (ConnectionResetError, OSError):
             opened.response.close()
             self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
+            self.usage = estimated_usage(prompt_text(self.creq), TextTally())  # the prompt was read; nothing relayed
+            self._settle()
             return None
         self.streaming = True
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
-        self.usage = result.usage or estimate_usage(prompt_text(self.creq), " ".join(["x"] * result.data_events))
+        self.usage = result.usage or result.estimated_usage(prompt_text(self.creq))
         if result.error:
             self.status, self.error = ("cancelled" if result.client_gone else "stream_error"), result.error
             self.http_status = 499 if result.client_gone else 200
@@ -229,7 +232,8 @@ class RequestLife:
             if fingerprint:
                 self.fingerprint = fingerprint if type(fingerprint) is str else str(fingerprint)
         if usage is None:
-            usage = estimate_usage(prompt_text(self.creq), _answer_text(parsed))
+            usage = estimated_usage(prompt_text(self.creq), answer_text_tally(parsed))
+            self.headers["x-tollway-cost-estimated"] = "true"  # beside x-tollway-cost-usd: the figure is counted
         return usage
 
     def _settle(self) -> None:
@@ -333,13 +337,3 @@ def iso_utc(micros: int) -> str:
     return f"{_second_cache[1]}.{fraction:06d}+00:00" if fraction else f"{_second_cache[1]}+00:00"
 
 
-def _answer_text(parsed: object) -> str:
-    if not isinstance(parsed, dict):
-        return ""
-    texts = []
-    for choice in parsed.get("choices") or []:
-        if isinstance(choice, dict):
-            message = choice.get("message") or {}
-            texts.append(str(message.get("content") or "") if isinstance(message, dict) else "")
-            texts.append(str(choice.get("text") or ""))
-    return " ".join(texts)

@@ -7,9 +7,17 @@ chunk (DeepSeek) or inside choices[0] (Kimi) are forwarded untouched: the conten
 A stream that ends without `[DONE]` and without usage was cut; the client gets an error event and the
 ledger row says so.
 
+A stream that ends without usage (cut by the client or the upstream, or a server that reports none) is
+estimated from the text it relayed. The blocks handed to the client are kept by reference as they go
+(an append, no copy, no parse) and parsed only in that case; a stream with usage never parses them.
+Past _KEPT_BYTES_MAX bytes read, each read has the oldest kept blocks (twice its size) parsed into a
+character tally and dropped: a very long stream holds bounded memory, pays the parse in small steps
+instead of one pause of the event loop, and still gets the same estimate.
+
 Cost model: each socket read's complete events go to the client as one write, and the relay looks at a
 read with a handful of byte searches (counts of event starts, the `[DONE]` tail, `"usage"` markers); it
-cuts out and parses only the event(s) around a non-null usage. Nothing else is split, joined or decoded.
+cuts out and parses only the event(s) around a non-null usage. Nothing else is split, joined or decoded
+unless the stream ends without usage.
 
 The sink is anything with `async write(data: bytes)` that raises ConnectionResetError (or a subclass)
 once the client is gone, so the relay does not depend on the HTTP server in front of it.
@@ -18,24 +26,61 @@ once the client is gone, so the relay does not depend on the HTTP server in fron
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
 
-from tollway.upstream.http_client import UpstreamConnectionError
+from tollway.protocol.estimates import TextTally, estimated_usage, tally_chunk_text
+from tollway.protocol.usage import Usage, merge_anthropic_stream, usage_from_chunk
 from tollway.upstream.calls import OpenStream
-from tollway.protocol.usage import Usage, usage_from_chunk
+from tollway.upstream.http_client import UpstreamConnectionError
 
 _DATA_PREFIX = b"data:"
 _USAGE_KEY = b'"usage"'
 _NULL_USAGE = (b'"usage":null', b'"usage": null')
 _WALK_ALL_MARKERS = 4
 _SMALL_BLOCK = 4096
+_KEPT_BYTES_MAX = 4 * 1024 * 1024  # bytes read before kept blocks are tallied and dropped as the stream goes
 
 
 class Sink(Protocol):
     async def write(self, data: bytes) -> None: ...
+
+
+class RelayedText:
+    """The data blocks a stream handed to the client, kept to count their text only if the stream ends
+    without usage. `blocks` are whole events (the relay writes nothing else); `tally` holds the text of
+    blocks already folded away. The deque is never replaced: the relay appends to it through a bound
+    method."""
+
+    __slots__ = ("blocks", "tally", "separator")
+
+    def __init__(self, separator: bytes = b"\n\n") -> None:
+        self.blocks: deque[bytes] = deque()
+        self.tally = TextTally()
+        self.separator = separator
+
+    def fold(self, budget: int | None = None) -> None:
+        """Tally the completion text of the kept blocks, oldest first, and let them go: all of them, or
+        blocks until `budget` bytes have been tallied."""
+        blocks, separator, tally = self.blocks, self.separator, self.tally
+        while blocks and (budget is None or budget > 0):
+            block = blocks.popleft()
+            if budget is not None:
+                budget -= len(block)
+            for event in block.split(separator):
+                if event.startswith(b"data: {") and b"\n" not in event:  # the usual event: one JSON line
+                    try:
+                        chunk = orjson.loads(event[6:])
+                    except orjson.JSONDecodeError:
+                        continue
+                elif event:
+                    chunk = _parse_event(event)
+                else:
+                    continue
+                tally_chunk_text(tally, chunk)
 
 
 @dataclass(slots=True)
@@ -46,6 +91,14 @@ class RelayResult:
     error: str = ""
     client_gone: bool = False
     system_fingerprint: str = ""
+    relayed: RelayedText = field(default_factory=RelayedText)
+    reported_prompt: Usage | None = None  # Anthropic's message_start usage, when no final usage followed
+
+    def estimated_usage(self, prompt_text: str) -> Usage:
+        """The usage to record when the stream ended without one: the completion counted from the text
+        relayed to the client (protocol/usage.py's rule), the prompt as reported or counted from its text."""
+        self.relayed.fold()
+        return estimated_usage(prompt_text, self.relayed.tally, self.reported_prompt)
 
 
 class StreamRelay:
@@ -58,6 +111,8 @@ class StreamRelay:
         self._data_events = 0
         self._first_write_at: float | None = None
         self._fingerprint = ""
+        self._start_usage: Usage | None = None
+        self._relayed = RelayedText()
         self._separator = b"\n\n"
         self._event_start = b"\n\ndata:"
         self._done_marks = (b"data: [DONE]\n\n", b"data:[DONE]\n\n")
@@ -79,13 +134,18 @@ class StreamRelay:
 
     def _use_separator(self, separator: bytes) -> None:
         self._separator = separator
+        self._relayed.separator = separator
         self._event_start = separator + _DATA_PREFIX
         self._done_marks = (b"data: [DONE]" + separator, b"data:[DONE]" + separator)
 
     async def _pump(self, opened: OpenStream, sink: Sink) -> str:
         """Relay reads as they come; what opening the stream already read goes out as the first write.
         The silence deadline is pushed back lazily (at most every quarter interval, not per read): a
-        stream may be silent for between 1 and 1.25 x between_chunks_s."""
+        stream may be silent for between 1 and 1.25 x between_chunks_s.
+
+        Each block is kept once its write returned (a block the client never took is not its text). The
+        bytes read are counted in a local; past _KEPT_BYTES_MAX, every read has twice its size of the
+        oldest kept blocks tallied and dropped, so the kept bytes shrink from the cap plus one read."""
         loop = asyncio.get_running_loop()
         interval = self._between_chunks_s
         response = opened.response
@@ -93,6 +153,8 @@ class StreamRelay:
         first = opened.events[0] if len(opened.events) == 1 else b"".join(opened.events)
         buffer = first + opened.rest if opened.rest else first
         next_chunk = response.next_chunk
+        keep = self._relayed.blocks.append
+        read = len(buffer)
         try:
             now = loop.time()
             response.set_deadline(now + interval * 1.25)
@@ -101,16 +163,22 @@ class StreamRelay:
                 # forward every complete event as one block; keep the unfinished rest for the next read
                 if buffer.endswith(separator):
                     await self._forward(buffer, sink)
+                    keep(buffer)
                     buffer = b""
                 else:
                     end = buffer.rfind(separator)
                     if end >= 0:
                         end += len(separator)
-                        await self._forward(buffer[:end], sink)
+                        block = buffer[:end]
+                        await self._forward(block, sink)
+                        keep(block)
                         buffer = buffer[end:]
                 chunk = await next_chunk()
                 if chunk is None:
                     break
+                read += len(chunk)
+                if read > _KEPT_BYTES_MAX:
+                    self._relayed.fold(2 * len(chunk))
                 now = loop.time()
                 if now >= rearm_at:
                     response.set_deadline(now + interval * 1.25)
@@ -121,7 +189,9 @@ class StreamRelay:
         except UpstreamConnectionError as exc:
             return f"upstream stream broke: {exc}"
         if buffer.strip():
-            await self._forward(buffer + separator, sink)
+            block = buffer + separator
+            await self._forward(block, sink)
+            keep(block)
         return ""
 
     async def _forward(self, block: bytes, sink: Sink) -> None:
@@ -192,6 +262,15 @@ class StreamRelay:
         usage = usage_from_chunk(self._dialect, chunk)
         if usage is None:
             return False
+        if self._dialect == "anthropic":
+            # message_start reports the prompt only: kept apart, it is not the stream's usage (a stream cut
+            # before message_delta is estimated); message_delta's cumulative output is merged with it
+            kind = chunk.get("type")
+            if kind == "message_start":
+                self._start_usage = usage
+                return False
+            if kind == "message_delta":
+                usage = merge_anthropic_stream(self._start_usage, chunk)
         self._usage = usage
         self._fingerprint = str(chunk.get("system_fingerprint") or "")
         return not self._keep_usage_chunk and chunk.get("choices") == []
@@ -206,7 +285,7 @@ class StreamRelay:
 
     def _result(self, error: str, client_gone: bool = False) -> RelayResult:
         return RelayResult(self._usage, self._data_events, self._first_write_at, error, client_gone,
-                           self._fingerprint)
+                           self._fingerprint, self._relayed, self._start_usage if self._usage is None else None)
 
 
 def _parse_event(event: bytes) -> dict | None:

@@ -35,7 +35,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "cost_usd",           # TEXT exact Decimal, sum over all attempts that consumed tokens
     "ttft_ms",            # REAL time to first byte of content sent to the client, NULL if none
     "latency_ms",         # REAL total time to the last byte
-    "status",             # TEXT "ok" | "error" | "client_error" | "stream_error"
+    "status",             # TEXT "ok" | "error" | "client_error" | "stream_error" | "cancelled" (client left)
     "http_status",        # INTEGER status sent to the client
     "error",              # TEXT message of the failure, "" if ok
     "streamed",           # INTEGER 0/1

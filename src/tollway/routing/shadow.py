@@ -31,9 +31,10 @@ from tollway.core.money import decimal_text
 from tollway.upstream.http_client import HttpClient
 from tollway.gateway.relay import StreamRelay
 from tollway.core.request import ClientRequest, prompt_text
-from tollway.upstream.calls import UpstreamFailure
-from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.protocol.estimates import answer_text_tally, estimated_usage
+from tollway.protocol.usage import Usage, usage_from_body
 from tollway.routing.spillover import Saturation, release, try_acquire
+from tollway.upstream.calls import UpstreamFailure
 from tollway.routing.table import RoutedDeployment
 
 log = logging.getLogger("tollway.routing.shadow")
@@ -133,7 +134,7 @@ class _ShadowRun:
                 opened = await calls.open_stream(client, dep, copy.endpoint, payload, deadline)
                 self.ttft_s = opened.first_event_at - self.started
                 result = await StreamRelay(dep.dialect, True, dep.between_chunks_s).run(opened, _Sink())  # type: ignore[arg-type]
-                self.usage = result.usage or estimate_usage(prompt_text(copy.creq), " ".join(["x"] * result.data_events))
+                self.usage = result.usage or result.estimated_usage(prompt_text(copy.creq))
                 if result.error:
                     self.status, self.error = "stream_error", result.error
             else:
@@ -195,5 +196,5 @@ def _reply_usage(dep: RoutedDeployment, body: bytes, creq: ClientRequest) -> Usa
         parsed = None
     usage = usage_from_body(dep.dialect, parsed) if isinstance(parsed, dict) else None
     if usage is None:
-        usage = estimate_usage(prompt_text(creq), "")
+        usage = estimated_usage(prompt_text(creq), answer_text_tally(parsed))
     return usage
