@@ -12,7 +12,7 @@ import pytest
 from tests.gateway.relay_scripted_upstream import ScriptedUpstream, event, sse_script
 from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
-from tollway.gateway.relay import RelayResult, StreamRelay
+from tollway.upstream.relay import RelayResult, StreamRelay
 from tollway.protocol.usage import Usage
 
 

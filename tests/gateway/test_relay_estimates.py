@@ -7,15 +7,15 @@ import asyncio
 
 import pytest
 
-import tollway.gateway.relay as relay_module
+import tollway.upstream.relay as relay_module
 from tests.gateway.estimate_streams import (
     ANTHROPIC_START_USAGE, STREAMS, anthropic_tail, deepseek_tail, documented_estimate, openai_tail, text_of,
 )
 from tests.gateway.relay_scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, sse_head, sse_script
 from tests.gateway.test_relay_dialects import Deployment
-from tollway.upstream import calls as upstream
+from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
-from tollway.gateway.relay import StreamRelay
+from tollway.upstream.relay import StreamRelay
 from tollway.protocol.usage import Usage
 
 PROMPT = "What is the weather in Paris?"  # 29 ASCII characters: 8 tokens by the documented rule
@@ -49,7 +49,7 @@ async def relay(script: list, dialect: str, sink) -> object:
         client = HttpClient()
         try:
             loop = asyncio.get_running_loop()
-            opened = await upstream.open_stream(client, Deployment(server.url, dialect), "chat", b"{}",
+            opened = await calls.open_stream(client, Deployment(server.url, dialect), "chat", b"{}",
                                                 loop.time() + 10)
             return await StreamRelay(dialect, False, 5.0).run(opened, sink)
         finally:

@@ -14,7 +14,7 @@ from tests.gateway.relay_scripted_upstream import (
 from tests.gateway.test_relay_dialects import DONE, ROLE, STREAMS, U, WORDS, Deployment, RecordingSink, chunk, usage_only
 from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
-from tollway.gateway.relay import StreamRelay
+from tollway.upstream.relay import StreamRelay
 from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import FailureKind
 

@@ -29,7 +29,7 @@ from tollway.core.money import decimal_text
 from tollway.core.errors import GatewayError, internal_error, model_not_found
 from tollway.gateway.exchange import Exchange
 from tollway.routing.walk import Walk
-from tollway.gateway.relay import StreamRelay
+from tollway.upstream.relay import StreamRelay
 from tollway.core.process_ids import ProcessIds
 from tollway.core.request import ClientRequest, parse_request, prompt_text
 from tollway.protocol.estimates import TextTally, answer_text_tally, estimated_usage

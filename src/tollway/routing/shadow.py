@@ -29,7 +29,7 @@ from tollway.upstream import calls
 from tollway.routing.walk import AttemptRecord
 from tollway.core.money import decimal_text
 from tollway.upstream.http_client import HttpClient
-from tollway.gateway.relay import StreamRelay
+from tollway.upstream.relay import StreamRelay
 from tollway.core.request import ClientRequest, prompt_text
 from tollway.protocol.estimates import answer_text_tally, estimated_usage
 from tollway.protocol.usage import Usage, usage_from_body
