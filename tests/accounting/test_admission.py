@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from tollway.accounting.admission import ANONYMOUS, Admission
-from tollway.accounting.keys import KeySpec, new_record, new_secret
+from tollway.accounting.keys.records import KeySpec, new_record, new_secret
 from tollway.ledger.schema import LedgerRow
 from tollway.config import Config
 from tollway.core.errors import GatewayError

@@ -14,9 +14,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from tests.accounting.test_admission import chat_request, config, row, started
-from tollway.accounting.counters import AdmitRequest, BudgetCheck, RateCheck, RateFix, Settlement
-from tollway.accounting.keys import KeySpec
-from tollway.accounting.local_counters import LocalCounters
+from tollway.accounting.counters.base import AdmitRequest, BudgetCheck, RateCheck, RateFix, Settlement
+from tollway.accounting.keys.records import KeySpec
+from tollway.accounting.counters.local import LocalCounters
 
 EXPIRE_S = 10**10  # budget periods that do not end during the test
 BUDGETS = ("key:k:daily:d", "key:k:monthly:m", "team:t:daily:d", "team:t:monthly:m")

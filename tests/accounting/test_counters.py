@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from tollway.accounting.counters import AdmitRequest, BudgetCheck, RateCheck, RateFix, Settlement
-from tollway.accounting.local_counters import LocalCounters
-from tollway.accounting.redis_counters import RedisCounters, connect
+from tollway.accounting.counters.base import AdmitRequest, BudgetCheck, RateCheck, RateFix, Settlement
+from tollway.accounting.counters.local import LocalCounters
+from tollway.accounting.counters.redis import RedisCounters, connect
 
 EXPIRE = int(time.time()) + 7 * 86400
 BUDGET = "key:k1:daily:2026-11-22"
@@ -183,8 +183,8 @@ def test_local_window_rolls_after_sixty_seconds() -> None:
 
 def test_local_budget_memory_follows_requests_in_flight_not_past_traffic():
     """Settled holds leave the expiry heap (the soak showed it holding 360 s of traffic)."""
-    from tollway.accounting.counters import AdmitRequest, BudgetCheck, Settlement
-    from tollway.accounting.local_counters import LocalCounters
+    from tollway.accounting.counters.base import AdmitRequest, BudgetCheck, Settlement
+    from tollway.accounting.counters.local import LocalCounters
 
     counters = LocalCounters(clock=lambda: 1_000.0)
     for i in range(10_000):

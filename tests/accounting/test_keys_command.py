@@ -9,7 +9,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from tollway.accounting.keys_command import keys
+from tollway.accounting.keys.command import keys
 
 
 @pytest.fixture

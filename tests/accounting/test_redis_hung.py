@@ -13,9 +13,9 @@ import os
 import signal
 import time
 
-from tollway.accounting.counters import AdmitRequest, BudgetCheck
-from tollway.accounting.redis_counters import RedisCounters, connect
-from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
+from tollway.accounting.counters.base import AdmitRequest, BudgetCheck
+from tollway.accounting.counters.redis import RedisCounters, connect
+from tollway.accounting.counters.resilient import CountersUnavailable, ResilientCounters
 
 NAME = "key:k1:daily:2026-11-22"
 EXPIRE = int(time.time()) + 7 * 86400

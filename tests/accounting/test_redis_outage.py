@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from tollway.accounting.counters import AdmitRequest, BudgetCheck, Settlement
-from tollway.accounting.redis_counters import RedisCounters, connect
-from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
+from tollway.accounting.counters.base import AdmitRequest, BudgetCheck, Settlement
+from tollway.accounting.counters.redis import RedisCounters, connect
+from tollway.accounting.counters.resilient import CountersUnavailable, ResilientCounters
 
 EXPIRE = int(time.time()) + 7 * 86400
 NAME = "key:k1:daily:2026-11-22"

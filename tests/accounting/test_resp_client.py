@@ -19,7 +19,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.processes import free_port, stop
-from tollway.accounting.resp_client import RedisAddress, RespClient, Script, pack
+from tollway.accounting.counters.resp_client import RedisAddress, RespClient, Script, pack
 
 ECHO = Script("return {ARGV[1], KEYS[1]}")
 SET_AND_READ = Script("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])")

@@ -106,8 +106,8 @@ def test_bad_input_is_named(tmp_path, args, message):
 
 
 def test_the_keys_own_residency_is_the_default_policy(tmp_path):
-    from tollway.accounting.key_store import open_key_store
-    from tollway.accounting.keys import KeySpec, new_record, new_secret
+    from tollway.accounting.keys.store import open_key_store
+    from tollway.accounting.keys.records import KeySpec, new_record, new_secret
 
     ledger = write(tmp_path / "l.db", [row("r1", "placeholder", [attempt("eu-a", "eu")], "eu-a", "eu")])
     store = open_key_store(None, ledger)

@@ -28,19 +28,19 @@ from aiohttp import web
 from tollway.accounting.brownouts import Brownouts
 from tollway.accounting.budgets import BudgetLine, Budgets
 from tollway.accounting.credentials import bearer_token, resolve_admin_key
-from tollway.accounting.counters import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
+from tollway.accounting.counters.base import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
                                          filled)
 from tollway.accounting.holds import HoldCalculator
-from tollway.accounting.key_cache import KeyCache
-from tollway.accounting.key_store import open_key_store
-from tollway.accounting.keys import KeyRecord, key_id_of, verify
+from tollway.accounting.keys.cache import KeyCache
+from tollway.accounting.keys.store import open_key_store
+from tollway.accounting.keys.records import KeyRecord, key_id_of, verify
 from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits
 from tollway.core.money import from_nano, text_to_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.accounting.resilient_counters import CountersUnavailable, ResilientCounters
+from tollway.accounting.counters.resilient import CountersUnavailable, ResilientCounters
 from tollway.core.redact import redact_url
 from tollway.catalog import Catalog
 from tollway.core.process_ids import ProcessIds
@@ -123,7 +123,7 @@ class Admission:
         self.cache = KeyCache(store, self.config.keys.refresh_ms / 1000, self._keys_changed)
         await self.cache.start()
         if self.config.redis_url:
-            from tollway.accounting.redis_counters import RedisCounters, connect
+            from tollway.accounting.counters.redis import RedisCounters, connect
 
             where = redact_url(self.config.redis_url)
             self.counters = ResilientCounters(RedisCounters(connect(self.config.redis_url)),

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
 from tollway.accounting.budgets import BudgetLine, Budgets
-from tollway.accounting.counters import BudgetCheck, Decision
+from tollway.accounting.counters.base import BudgetCheck, Decision
 from tollway.core.money import exact_text
 from tollway.accounting.settings import BudgetSettings
 

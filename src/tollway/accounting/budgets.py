@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from tollway.accounting.counters import BudgetCheck, BudgetState, filled
-from tollway.accounting.keys import KeyRecord
+from tollway.accounting.counters.base import BudgetCheck, BudgetState, filled
+from tollway.accounting.keys.records import KeyRecord
 from tollway.core.money import exact_text, to_nano
 from tollway.accounting.periods import WINDOWS, PeriodClock, Window
 from tollway.accounting.settings import BudgetSettings, TeamSettings

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal
 from typing import NamedTuple
 
-from tollway.accounting.counters import filled
+from tollway.accounting.counters.base import filled
 from tollway.core.money import MAX_NANO, NANO_PER_USD
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, Deployment

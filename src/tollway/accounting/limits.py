@@ -6,8 +6,8 @@ named "key:<id>", "team:<name>", "deployment:<name>"; the counters keep one roll
 
 from __future__ import annotations
 
-from tollway.accounting.counters import RateCheck, filled
-from tollway.accounting.keys import KeyRecord
+from tollway.accounting.counters.base import RateCheck, filled
+from tollway.accounting.keys.records import KeyRecord
 from tollway.accounting.settings import RateLimit, TeamSettings
 
 

@@ -19,12 +19,12 @@ import time
 from typing import TYPE_CHECKING
 
 from tollway.accounting.budgets import Budgets
-from tollway.accounting.counters import BudgetCheck, RateCheck, filled
-from tollway.accounting.keys import KeyRecord
+from tollway.accounting.counters.base import BudgetCheck, RateCheck, filled
+from tollway.accounting.keys.records import KeyRecord
 from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits, deployment_subject
-from tollway.accounting.counter_state import BudgetTally, RateWindow
-from tollway.accounting.local_counters import LocalCounters
+from tollway.accounting.counters.state import BudgetTally, RateWindow
+from tollway.accounting.counters.local import LocalCounters
 from tollway.core.money import text_to_nano
 
 if TYPE_CHECKING:

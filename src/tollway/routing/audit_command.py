@@ -138,7 +138,7 @@ def _allowed(value: str | None, key_id: str | None, keys_db: Path) -> frozenset[
 def _key_residency(key_id: str, keys_db: Path) -> tuple[str, ...]:
     """The key's residency from the key store (tollway keys); a clear error when it cannot be read."""
     try:
-        from tollway.accounting.key_store import open_key_store
+        from tollway.accounting.keys.store import open_key_store
     except ImportError:
         raise click.ClickException("this installation has no key store; give --allowed") from None
     if not keys_db.exists():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from tollway.accounting.keys import UNSET, KeySpec
+from tollway.accounting.keys.records import UNSET, KeySpec
 from tollway.core.money import MAX_NANO, NANO_PER_USD
 
 

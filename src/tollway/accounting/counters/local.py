@@ -19,8 +19,8 @@ import heapq
 import time
 from typing import TYPE_CHECKING, Callable
 
-from tollway.accounting.counter_state import BudgetTally, HeldBudgets, RateWindow, take_hold
-from tollway.accounting.counters import (BUDGET, OK, PACING, REVOKED, WINDOW_MS, AdmitRequest, BudgetState, Decision,
+from tollway.accounting.counters.state import BudgetTally, HeldBudgets, RateWindow, take_hold
+from tollway.accounting.counters.base import (BUDGET, OK, PACING, REVOKED, WINDOW_MS, AdmitRequest, BudgetState, Decision,
                                          RateCheck, Settlement)
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.accounting.key_fields import KeyFieldError, budget_pair, count, names
-from tollway.accounting.key_store import KEY_STORE_ERRORS, KeyStore, open_key_store
-from tollway.accounting.keys import UNSET, KeyRecord, KeySpec, new_record, new_secret
+from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, names
+from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyStore, open_key_store
+from tollway.accounting.keys.records import UNSET, KeyRecord, KeySpec, new_record, new_secret
 from tollway.accounting.settings import check_database_url, check_redis_url
 from tollway.core.redact import redact_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
@@ -204,7 +204,7 @@ def _publish_revocation(obj: _Context, key_id: str) -> None:
 
     try:
         with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
-            from tollway.accounting.redis_counters import REVOKED_KEY
+            from tollway.accounting.counters.redis import REVOKED_KEY
 
             client.sadd(REVOKED_KEY, key_id)
     except redis.RedisError as exc:

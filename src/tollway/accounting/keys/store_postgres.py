@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tollway.accounting.key_store import KeyNotFound, KeyStoreError, money_or_none
-from tollway.accounting.keys import KeyRecord, KeySpec, apply_spec
+from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
+from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec
 from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
 from tollway.core.redact import redact_url
 

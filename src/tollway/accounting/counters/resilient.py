@@ -19,11 +19,11 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
-from tollway.accounting.counters import AdmitRequest, BudgetState, Decision, RateFix, Settlement
-from tollway.accounting.local_counters import LocalCounters
+from tollway.accounting.counters.base import AdmitRequest, BudgetState, Decision, RateFix, Settlement
+from tollway.accounting.counters.local import LocalCounters
 
 if TYPE_CHECKING:
-    from tollway.accounting.redis_counters import RedisCounters
+    from tollway.accounting.counters.redis import RedisCounters
 
 log = logging.getLogger("tollway.admission")
 

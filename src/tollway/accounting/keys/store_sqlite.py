@@ -10,8 +10,8 @@ from pathlib import Path
 
 import orjson
 
-from tollway.accounting.key_store import KeyNotFound, KeyStoreError, money_or_none
-from tollway.accounting.keys import KeyRecord, KeySpec, apply_spec
+from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
+from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (

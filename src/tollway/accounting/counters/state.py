@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from tollway.accounting.counters import RPM, TPM, WINDOW_MS, BudgetState, RateCheck
+from tollway.accounting.counters.base import RPM, TPM, WINDOW_MS, BudgetState, RateCheck
 
 GONE = -1  # a slot's millisecond once it has left the window: later corrections must not touch the totals
 

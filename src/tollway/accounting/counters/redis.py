@@ -1,6 +1,6 @@
 """Rate-limit and budget counters in Redis, shared by every replica: one script call to admit, one to settle.
 
-The scripts (accounting/lua/*.lua) run atomically inside Redis with Redis's own clock, so N replicas
+The scripts (accounting/counters/lua/*.lua) run atomically inside Redis with Redis's own clock, so N replicas
 enforce one limit exactly, not N limits. Scripts are sent by SHA (EVALSHA) and reloaded after a Redis
 restart. The script calls (two per request) go over a lean pipelined client of their own (resp_client.py);
 everything else uses redis-py. Errors are not retried here; the ResilientCounters around this class
@@ -18,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tollway.accounting.counters import (
+from tollway.accounting.counters.base import (
     OK,
     AdmitRequest,
     BudgetState,
@@ -26,14 +26,14 @@ from tollway.accounting.counters import (
     RateCheck,
     Settlement,
 )
-from tollway.accounting.resp_client import RedisAddress, RespClient, Script
+from tollway.accounting.counters.resp_client import RedisAddress, RespClient, Script
 
 PREFIX = "tw:"
 REVOKED_KEY = PREFIX + "revoked"
 
 
 def _script(name: str) -> str:
-    return (resources.files("tollway.accounting") / "lua" / name).read_text()
+    return (resources.files("tollway.accounting.counters") / "lua" / name).read_text()
 
 
 # Connections are opened lazily, one per Redis call in flight. redis-py's default limit (100) raised

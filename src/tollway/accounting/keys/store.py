@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from tollway.accounting.keys import KeyRecord, KeySpec
+from tollway.accounting.keys.records import KeyRecord, KeySpec
 from tollway.ledger.postgres import DatabaseUnavailable
 
 
@@ -44,10 +44,10 @@ class KeyStore(Protocol):
 def open_key_store(database_url: str | None, sqlite_path: Path) -> KeyStore:
     """PostgreSQL when a database URL is given, else the SQLite file."""
     if database_url:
-        from tollway.accounting.key_store_postgres import PostgresKeyStore
+        from tollway.accounting.keys.store_postgres import PostgresKeyStore
 
         return PostgresKeyStore(database_url)
-    from tollway.accounting.key_store_sqlite import SqliteKeyStore
+    from tollway.accounting.keys.store_sqlite import SqliteKeyStore
 
     return SqliteKeyStore(sqlite_path)
 
