@@ -171,7 +171,7 @@ def verify_llama_server(binary: Path, say: Progress) -> None:
                                  die_with_parent=False) as server:
             _ask_one_question(server.base_url)
     except LlamaServerError as exc:
-        raise PrebuiltRejected(str(exc)[-3000:]) from None
+        raise PrebuiltRejected(_head_and_tail(str(exc))) from None
 
 
 def _ask_one_question(base_url: str) -> None:
@@ -188,6 +188,14 @@ def _ask_one_question(base_url: str) -> None:
         raise PrebuiltRejected(f"a chat completion failed: {exc!r}") from None
     if not isinstance(text, str) or not isinstance(completion_tokens, int) or completion_tokens < 1:
         raise PrebuiltRejected(f"a chat completion came back without text or usage: {reply!r}"[:2000])
+
+
+def _head_and_tail(text: str, limit: int = 3000) -> str:
+    """The first line says what happened and the end of the log says where; keep both of a long message."""
+    if len(text) <= limit:
+        return text
+    first_line = text.splitlines()[0][:500]
+    return f"{first_line}\n...\n{text[-(limit - len(first_line)):]}"
 
 
 def _first_line(exc: BaseException) -> str:
