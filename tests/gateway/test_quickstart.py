@@ -153,7 +153,10 @@ def test_every_printed_try_line_works_against_the_quickstart_gateway(tmp_path: P
         curl, python, usage = (run_as_typed(line, env, tmp_path) for line in printed_try_lines(port))
         assert json.loads(curl)["choices"][0]["message"]["content"].strip()
         assert python.strip(), "the python line prints the model's answer"
-        assert "smollm2" in usage and "no ledger" not in usage
+        assert "tollway usage" in usage and "no ledger" not in usage
+        usage_line = printed_try_lines(port)[2]
+        recorded = json.loads(run_as_typed(f"{usage_line} --json", env, tmp_path))
+        assert sum(line["requests"] for line in recorded["lines"]) == 2, "the curl and the python request"
 
 
 def run_as_typed(command: str, env: dict[str, str], cwd: Path) -> str:
