@@ -11,11 +11,13 @@ import pytest
 from tollway.selfhost import build
 from tollway.selfhost.build import LlamaBuildError, ensure_llama_server, find_built_binary, find_source_tree
 from tollway.selfhost.local_cache import CACHE_ENV, llama_server_path
+from tollway.selfhost.prebuilt import PREBUILT_ENV
 
 
 @pytest.fixture()
 def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(PREBUILT_ENV, "off")  # these tests are about the source build (test_prebuilt.py: the wheel)
     return tmp_path / "cache"
 
 

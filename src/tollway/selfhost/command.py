@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tollway.selfhost.build import LlamaBuildError, ensure_llama_server
+from tollway.selfhost.build import LlamaBuildError, SourceBuildNeeded, ensure_llama_server, find_cached_llama_server
 from tollway.selfhost.llamacpp import (
     DEFAULT_CTX_SIZE,
     DEFAULT_PARALLEL,
@@ -17,11 +17,12 @@ from tollway.selfhost.llamacpp import (
     LlamaServerError,
     start_llama_server,
 )
-from tollway.selfhost.local_cache import CACHE_ENV, cache_root, is_cached_binary, llama_server_path, model_path
+from tollway.selfhost.local_cache import CACHE_ENV, cache_root, llama_server_path, model_path
 from tollway.selfhost.model_file import ModelFileError, ensure_model
 from tollway.selfhost.pypi_fetch import DownloadError
 
 _EXPECTED_FAILURES = (LlamaBuildError, LlamaServerError, ModelFileError, DownloadError)
+NEEDS_SOURCE_BUILD_EXIT = 3  # `prepare --no-build`: scripts/quickstart installs a compiler on this status
 
 
 @click.group("local-model")
@@ -34,12 +35,19 @@ def local_model() -> None:
 
 
 @local_model.command()
-def prepare() -> None:
-    """Build llama-server (a few minutes the first time) and fetch the model; print both paths."""
+@click.option("--no-build", is_flag=True,
+              help=f"Use a cached or prebuilt llama-server only; exit {NEEDS_SOURCE_BUILD_EXIT} if it would "
+                   "have to be compiled.")
+def prepare(no_build: bool) -> None:
+    """Get llama-server (prebuilt if one works here, else built: minutes) and the model; print both paths."""
     started = time.monotonic()
     try:
-        binary = ensure_llama_server(_progress)
         model = ensure_model(_progress)
+        binary = ensure_llama_server(_progress, allow_build=not no_build)
+    except SourceBuildNeeded as exc:
+        failure = click.ClickException(str(exc))
+        failure.exit_code = NEEDS_SOURCE_BUILD_EXIT
+        raise failure from None
     except _EXPECTED_FAILURES as exc:
         raise click.ClickException(str(exc)) from None
     _progress(f"ready in {time.monotonic() - started:.1f}s")
@@ -78,8 +86,8 @@ def serve(port: int, host: str, parallel: int, ctx_size: int, log_file: Path | N
 @local_model.command()
 def path() -> None:
     """Print the cached binary and model paths; exit 1 if either is not there yet."""
-    binary, model = llama_server_path(), model_path()
-    binary_ready, model_ready = is_cached_binary(binary), model.is_file()
+    cached, model = find_cached_llama_server(), model_path()
+    binary, binary_ready, model_ready = cached or llama_server_path(), cached is not None, model.is_file()
     click.echo(f"cache:        {cache_root()}  (override with ${CACHE_ENV})")
     click.echo(f"llama-server: {binary}" + ("" if binary_ready else "  (not built)"))
     click.echo(f"model:        {model}" + ("" if model_ready else "  (not downloaded)"))
