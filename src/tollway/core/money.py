@@ -40,7 +40,8 @@ def usd_text(nano: int) -> str:
     value = from_nano(nano).normalize()
     if value == value.to_integral_value():
         return f"{value:.2f}"
-    return f"{value:f}" if -value.as_tuple().exponent > 2 else f"{value:.2f}"
+    exponent = value.as_tuple().exponent
+    return f"{value:f}" if isinstance(exponent, int) and -exponent > 2 else f"{value:.2f}"
 
 
 def decimal_text(amount: Decimal) -> str:

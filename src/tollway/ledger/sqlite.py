@@ -93,7 +93,7 @@ class LedgerWriter(LedgerDrain):
         if replay:  # no unique key to lean on (see _INSERT_SQL): skip rows a cut-short replay already wrote
             values = [(*record, record[0], record[1]) for record in map(storable_record, rows)]
         else:
-            values = [storable_record(row) for row in rows]
+            values = [tuple(storable_record(row)) for row in rows]
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.executemany(_REPLAY_SQL if replay else _INSERT_SQL, values)

@@ -16,6 +16,7 @@ from tollway.routing.breaker import CircuitBreaker
 from tollway.routing.live_stats import DeploymentStats
 
 if TYPE_CHECKING:
+    from tollway.upstream.http_client import HttpClient, Target
     from tollway.catalog import Catalog
     from tollway.routing.hedging import HedgeBudget
     from tollway.routing.spillover import BackendLoad
@@ -59,7 +60,7 @@ class RoutedDeployment:
     def url(self, endpoint: str) -> str:
         return f"{self.base_url}/{ENDPOINT_PATHS[endpoint]}"
 
-    def target(self, endpoint: str, client) -> object:
+    def target(self, endpoint: str, client: "HttpClient") -> "Target":
         """The upstream client's prepared target for this endpoint, built on first use."""
         key = (endpoint, self.base_url)
         target = self.http_targets.get(key)

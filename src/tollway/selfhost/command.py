@@ -45,9 +45,7 @@ def prepare(no_build: bool) -> None:
         model = ensure_model(_progress)
         binary = ensure_llama_server(_progress, allow_build=not no_build)
     except SourceBuildNeeded as exc:
-        failure = click.ClickException(str(exc))
-        failure.exit_code = NEEDS_SOURCE_BUILD_EXIT
-        raise failure from None
+        raise _SourceBuildNeeded(str(exc)) from None
     except _EXPECTED_FAILURES as exc:
         raise click.ClickException(str(exc)) from None
     _progress(f"ready in {time.monotonic() - started:.1f}s")
@@ -102,3 +100,9 @@ def _progress(message: str) -> None:
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+class _SourceBuildNeeded(click.ClickException):
+    """`prepare --no-build` found no usable prebuilt server: a distinct exit code the quickstart reads."""
+
+    exit_code = NEEDS_SOURCE_BUILD_EXIT

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -109,7 +110,7 @@ def build(spec: TableSpec, width: int, wide: bool) -> tuple[Table, int]:
     needed = BORDER_EDGE
     for index in shown:
         column = spec.columns[index]
-        justify = "left" if column.left else "right"
+        justify: Literal["left", "right"] = "left" if column.left else "right"
         if (column.wrap or column.phrase) and not wide:
             least = words[index] if column.phrase else min(natural[index], WRAPPED_MIN)
             table.add_column(column.header, justify=justify, overflow="fold", min_width=least)

@@ -363,7 +363,7 @@ class HttpClient:
             proxy = self.proxies.for_url(tls, host, port)
             pool = self._pools[(host, port, tls)] = _HostPool(host, port, tls, self._deadlines, proxy=proxy)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request_line, proxy_lines = f"POST {path} HTTP/1.1", []
+        request_line, proxy_lines = f"POST {path} HTTP/1.1", list[str]()
         if pool.proxy is not None and not tls:  # plain http through a proxy: it needs the whole URL
             request_line, proxy_lines = absolute_form_head(pool.proxy, pool.host_header, path)
         lines = [request_line, f"Host: {pool.host_header}", "Connection: keep-alive", *proxy_lines]

@@ -27,6 +27,7 @@ import base64
 import ipaddress
 import os
 import ssl
+from typing import TypeVar
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -36,6 +37,8 @@ from tollway.config import ConfigError
 MAX_CONNECT_REPLY_BYTES = 16 * 1024
 PROXY_VARIABLES = tuple(name for lower in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
                         for name in (lower, lower.upper()))
+
+P = TypeVar("P", bound=asyncio.Protocol)
 
 
 class ProxySettingError(ConfigError):
@@ -187,7 +190,7 @@ def absolute_form_head(proxy: Proxy, host_header: str, path: str) -> tuple[str, 
 
 
 async def connect_through(proxy: Proxy, host: str, port: int, tls: ssl.SSLContext | None,
-                          protocol_factory: Callable[[], asyncio.Protocol]) -> asyncio.Protocol:
+                          protocol_factory: Callable[[], P]) -> P:
     """A connection to host:port through the proxy: to the proxy itself for http, or a CONNECT tunnel
     with TLS to the upstream inside it for https. Raises ProxyTunnelError (or ssl.SSLError)."""
     loop = asyncio.get_running_loop()
@@ -203,6 +206,7 @@ async def connect_through(proxy: Proxy, host: str, port: int, tls: ssl.SSLContex
     except BaseException:
         transport.close()
         raise
+    assert tls_transport is not None, "start_tls gives a transport or raises"
     protocol.connection_made(tls_transport)
     return protocol
 
