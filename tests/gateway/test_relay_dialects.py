@@ -13,7 +13,7 @@ from tests.gateway.relay_scripted_upstream import ScriptedUpstream, event, sse_s
 from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import RelayResult, StreamRelay
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 
 
 @dataclass

@@ -16,7 +16,7 @@ from tests.gateway.test_relay_dialects import Deployment
 from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import StreamRelay
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 
 PROMPT = "What is the weather in Paris?"  # 29 ASCII characters: 8 tokens by the documented rule
 TAILS = {"openai": openai_tail, "deepseek": deepseek_tail}
