@@ -56,10 +56,12 @@ class ErrorMeaning:
     """What the provider's own error codes mean, beyond the markers every dialect shares (failure.py).
 
     codes: the business code in `error.code`, whatever the HTTP status (GLM answers 429 for an empty
-    balance, code 1113). statuses: an HTTP status that means one thing on this provider only (Kimi's
-    403 is an exhausted quota, not a bad key)."""
+    balance, code 1113). messages: lower-case text only this provider's messages carry (SGLang's "is
+    longer than the model's context length"). statuses: an HTTP status that means one thing on this
+    provider only (Kimi's 403 is an exhausted quota, not a bad key)."""
 
     codes: Mapping[str, FailureKind] = field(default_factory=dict)
+    messages: Mapping[str, FailureKind] = field(default_factory=dict)
     statuses: Mapping[int, FailureKind] = field(default_factory=dict)
 
 

@@ -86,8 +86,8 @@ def error_fields(body: bytes) -> tuple[str, str, str]:
 def classify(meaning: ErrorMeaning, status: int, body: bytes, retry_after: str | None = None) -> Failure:
     """Turn an upstream error response into a Failure that says what to do next.
 
-    The dialect's own business codes win (they are exact); then the shared message markers; then the
-    dialect's own status meanings; then what the HTTP status says everywhere."""
+    The dialect's own business codes win (they are exact); then its own message texts and the shared
+    markers; then its own status meanings; then what the HTTP status says everywhere."""
     message, err_type, code = error_fields(body)
     text = f"{message} {err_type} {code}".lower()
     short = message or err_type or code or f"HTTP {status}"
@@ -95,6 +95,9 @@ def classify(meaning: ErrorMeaning, status: int, body: bytes, retry_after: str |
         kind = meaning.codes.get(code)
         if kind is not None:
             return Failure(kind, short, status, _retry_after(retry_after))
+    for fragment, kind in meaning.messages.items():
+        if fragment in text:
+            return Failure(kind, short, status, _retry_after(retry_after) if kind.retry_same else None)
     if any(m in text for m in _CONTEXT_MARKERS):
         return Failure(FailureKind.CONTEXT_LENGTH, short, status)
     if any(m in text for m in _FILTER_MARKERS):

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from tollway.providers import (anthropic, deepseek, glm, kimi, llamacpp, lmdeploy, ollama, openai, qwen, sglang,
-                               vllm)
+from tollway.providers import anthropic, deepseek, glm, kimi, llamacpp, lmdeploy, ollama, openai, qwen, sglang, vllm
 from tollway.providers.dialect import Dialect
 
 DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in (

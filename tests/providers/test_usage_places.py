@@ -1,4 +1,5 @@
-"""Usage normalisation for every dialect, using the shapes the providers document."""
+"""Usage normalisation for every dialect, field by field, using the shapes the providers document (the odd
+shapes and edge cases; test_dialect_contract.py holds each dialect's main body and stream)."""
 
 from __future__ import annotations
 
