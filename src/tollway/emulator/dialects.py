@@ -67,7 +67,7 @@ def _habits(name: str, stream_usage: StreamUsage, role_style: RoleStyle, **habit
     return Dialect(registry.DIALECTS[name], stream_usage, role_style, **habits)
 
 
-DIALECTS: dict[str, Dialect] = {
+_RECORDED: dict[str, Dialect] = {
     "openai": _habits("openai", "final_if_asked", "separate", null_usage_on_chunks=True),
     "deepseek": _habits("deepseek", "finish_chunk", "separate", null_usage_on_chunks=True, finish_delta_content=True,
                         id_prefix="", keepalive=True),
@@ -79,6 +79,11 @@ DIALECTS: dict[str, Dialect] = {
     "lmdeploy": _habits("lmdeploy", "final_if_asked", "every_delta", null_usage_on_chunks=True),
     "llamacpp": _habits("llamacpp", "final_always", "separate", role_chunk_content=None),
     "ollama": _habits("ollama", "final_if_asked", "every_delta", completions_zero_usage=True),
+}
+# every dialect the gateway can call is emulated; one without recorded habits answers as OpenAI does
+DIALECTS: dict[str, Dialect] = {
+    name: _RECORDED.get(name) or _habits(name, "final_if_asked", "separate", null_usage_on_chunks=True)
+    for name in registry.UPSTREAM_NAMES
 }
 
 # Anthropic Messages is its own protocol (anthropic_messages.py); this entry only names it for shared code.
