@@ -27,50 +27,48 @@ def compatible(name: str, *, read_usage: UsageBlockReader | None = None, errors:
                **facts: Any) -> Dialect:
     """An OpenAI-compatible Dialect: the shared paths, Bearer auth, usage places and preamble rule, with
     this dialect's own facts (reasoning_field, gauges, self_hosted, default_base_url, ...)."""
-    read = read_usage or openai_usage
-
-    def from_body(body: Mapping) -> Usage | None:
-        return usage_from_body(read, body)
-
-    def from_chunk(chunk: Mapping) -> Usage | None:
-        return usage_from_chunk(read, chunk)
-
+    from_body, from_chunk = usage_readers(read_usage or openai_usage)
     return Dialect(name=name, auth=AuthStyle.BEARER, paths=PATHS, usage_from_body=from_body,
                    usage_from_chunk=from_chunk, stream_usage=lambda: LastUsage(from_chunk), errors=errors,
                    is_preamble=is_role_preamble, **facts)
 
 
-def usage_from_body(read: UsageBlockReader, body: Mapping) -> Usage | None:
-    """Usage of a non-streamed answer (Chat Completions or Responses); None when it carries none.
-    Missing or odd fields count as 0; never raises on odd shapes."""
-    if not is_mapping(body):
-        return None
-    usage = body.get("usage")
-    if not is_mapping(usage):
-        usage = first_choice(body).get("usage")  # Kimi-style: inside choices[0]
-        if not is_mapping(usage):
+def usage_readers(read: UsageBlockReader) -> tuple[Callable[[Mapping], Usage | None], Callable[[Mapping], Usage | None]]:
+    """(usage of a non-streamed answer, usage of one stream chunk) that find the usage object wherever an
+    OpenAI-compatible dialect puts it and hand it to `read`. Closures over `read`, so a call on the
+    request path is one frame plus the reader's. Missing or odd fields count as 0; never raise."""
+
+    def from_body(body: Mapping) -> Usage | None:
+        """Usage of a Chat Completions or Responses answer; None when it carries none."""
+        if not is_mapping(body):
             return None
-    return read(usage, body)
-
-
-def usage_from_chunk(read: UsageBlockReader, chunk: Mapping) -> Usage | None:
-    """Usage carried by one parsed stream chunk; None if it carries none. Usage in an OpenAI-style stream
-    covers the whole request, so the last chunk that carries one wins."""
-    if not is_mapping(chunk):
-        return None
-    if chunk.get("type") == "response.completed":  # Responses API stream
-        response = chunk.get("response")
-        usage = response.get("usage") if is_mapping(response) else None
-        return openai_usage(usage, response) if is_mapping(usage) else None
-    usage = chunk.get("usage")
-    if not is_mapping(usage):
-        usage = first_choice(chunk).get("usage")  # Kimi: usage on the finish chunk's choices[0]
+        usage = body.get("usage")
         if not is_mapping(usage):
-            return None  # includes LMDeploy/OpenAI content chunks with "usage": null
-    result = read(usage, chunk)
-    if result.total_tokens == 0 and chunk.get("choices"):
-        return None  # Ollama /v1/completions puts all-zero usage on every content chunk
-    return result
+            usage = first_choice(body).get("usage")  # Kimi-style: inside choices[0]
+            if not is_mapping(usage):
+                return None
+        return read(usage, body)
+
+    def from_chunk(chunk: Mapping) -> Usage | None:
+        """Usage carried by one parsed stream chunk; None if it carries none. Usage in an OpenAI-style
+        stream covers the whole request, so the last chunk that carries one wins."""
+        if not is_mapping(chunk):
+            return None
+        if chunk.get("type") == "response.completed":  # Responses API stream
+            response = chunk.get("response")
+            usage = response.get("usage") if is_mapping(response) else None
+            return openai_usage(usage, response) if is_mapping(usage) else None
+        usage = chunk.get("usage")
+        if not is_mapping(usage):
+            usage = first_choice(chunk).get("usage")  # Kimi: usage on the finish chunk's choices[0]
+            if not is_mapping(usage):
+                return None  # includes LMDeploy/OpenAI content chunks with "usage": null
+        result = read(usage, chunk)
+        if result.total_tokens == 0 and chunk.get("choices"):
+            return None  # Ollama /v1/completions puts all-zero usage on every content chunk
+        return result
+
+    return from_body, from_chunk
 
 
 class LastUsage:
