@@ -16,6 +16,7 @@ from typing import get_args
 import orjson
 import pytest
 
+from tollway.config import ConfigError, load_config
 from tollway.core.usage import CacheSplitUsage, Usage
 from tollway.emulator import error_bodies
 from tollway.emulator.dialects import ANTHROPIC as EMULATED_ANTHROPIC
@@ -26,6 +27,7 @@ from tollway.emulator.profiles import DialectName
 from tollway.providers.dialect import PASS_THROUGH, AuthStyle, Gauges
 from tollway.providers.failure import FailureKind
 from tollway.providers.registry import DIALECTS, NAMES, SELF_HOSTED_NAMES, UPSTREAM_NAMES, dialect_named
+from tollway.routing.table import RouteTable
 
 K = FailureKind
 
@@ -408,3 +410,40 @@ def test_each_error_the_emulator_sends_means_what_it_rehearses(name: str, kind: 
     ctx = error_bodies.ErrorContext(model="m", prompt=9000, completion=10, window=8192)
     status, body = error_bodies.error_body(name, kind, ctx)
     assert DIALECTS[name].classify(status, orjson.dumps(body)).kind is meaning
+
+
+# --- the config reads the registry -----------------------------------------------------------------------------
+
+CONFIG = """
+providers:
+  p:
+    kind: {kind}
+    base_url: http://127.0.0.1:9/v1
+deployments:
+  d:
+    provider: p
+    model: m
+"""
+
+
+@pytest.mark.parametrize("name", UPSTREAM_NAMES)
+def test_every_callable_dialect_is_a_valid_provider_kind_with_its_auth_header(name: str, tmp_path, monkeypatch) -> None:
+    path = tmp_path / "tollway.yaml"
+    path.write_text(CONFIG.format(kind=name).replace("    base_url:", "    api_key_env: TEST_DIALECT_KEY\n    base_url:"))
+    monkeypatch.setenv("TEST_DIALECT_KEY", "sk-contract")
+    config, _ = load_config(path)
+    dep = RouteTable(config).deployments["d"]
+    assert dep.dialect is DIALECTS[name]
+    assert dep.headers[DIALECTS[name].auth.header] == "Bearer sk-contract"
+    assert dep.url("chat") == "http://127.0.0.1:9/v1/chat/completions"
+    assert dep.self_hosted is (name in SELF_HOSTED_NAMES)
+
+
+def test_anthropic_as_a_provider_kind_is_refused_with_the_reason(tmp_path) -> None:
+    path = tmp_path / "tollway.yaml"
+    path.write_text(CONFIG.format(kind="anthropic"))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert "providers.p: dialect 'anthropic' cannot be called as an upstream yet" in message
+    assert "use one of openai, deepseek, qwen, kimi, glm, vllm, sglang, lmdeploy, llamacpp, ollama" in message
