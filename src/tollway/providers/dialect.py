@@ -114,9 +114,10 @@ class PassThrough:
 PASS_THROUGH = PassThrough()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Dialect:
-    """One provider wire dialect. Built in the dialect's module; listed once in registry.py.
+    """One provider wire dialect. Built in the dialect's module; listed once in registry.py. One object per
+    dialect, compared and hashed by identity.
 
     name: the `dialect:` (or `kind:`) a provider names in the config.
     auth: how our key is sent.
