@@ -16,9 +16,8 @@ ROOT = SRC / "tollway"
 
 RANKS = {
     "core": 0, "terminal": 0,
-    "config_env": 1,
+    "config_env": 1, "providers": 1,
     "config": 2,
-    "providers": 3, "protocol": 3,
     "upstream": 4,
     "catalog": 5, "ledger": 5, "selfhost": 5,
     "accounting": 6,

@@ -28,7 +28,7 @@ AREAS = (
     ("tollway: ledger writer (thread)", ("tollway/accounting/ledger",)),
     ("sqlite3", ("sqlite3",)),
     ("tollway: request handling", ("tollway/gateway", "tollway/routing", "tollway/accounting", "tollway/observe",
-                                   "tollway/protocol", "tollway/providers")),
+                                   "tollway/providers")),
     ("aiohttp client", ("aiohttp/client", "aiohttp/connector", "aiohttp/streams", "aiohttp/tracing",
                         "aiohttp/cookiejar", "aiohttp/helpers", "aiohttp/_http_parser", "aiohttp/http_parser",
                         "aiohttp/multipart", "aiohttp/payload", "aiohttp/formdata")),

@@ -21,12 +21,14 @@ from tollway.accounting.settings import (BudgetSettings, KeysSettings, LimitsSet
 from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
 from tollway.observe.settings import ObserveSettings
+from tollway.providers.registry import DIALECTS as DIALECT_REGISTRY
+from tollway.providers.registry import SELF_HOSTED_NAMES, UPSTREAM_NAMES
 from tollway.routing.settings import Deployment, PriceOverride, RouteGroup  # re-exported: sections live with their owners
 
 __all__ = ["Config", "ConfigError", "Deployment", "PriceOverride", "Provider", "RouteGroup", "load_config"]
 
-DIALECTS = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
-SELF_HOSTED_KINDS = ("vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
+DIALECTS = UPSTREAM_NAMES  # the dialects the gateway can call (providers/registry.py)
+SELF_HOSTED_KINDS = SELF_HOSTED_NAMES  # a provider of one of these kinds runs on capacity already paid for
 BUILTIN_CONFIG = Path(__file__).with_name("default-config.yaml")
 
 
@@ -87,7 +89,7 @@ class Provider(_Strict):
     @model_validator(mode="after")
     def _check(self) -> "Provider":
         if self.resolved_dialect not in DIALECTS:
-            raise ValueError(f"dialect {self.resolved_dialect!r} is not one of {', '.join(DIALECTS)}")
+            raise ValueError(_unusable_dialect(self.resolved_dialect))
         if self.base_url is None and self.launch is None:
             raise ValueError("needs base_url (or launch: llama-server for the bundled local model)")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
@@ -99,6 +101,19 @@ class Provider(_Strict):
     @property
     def resolved_dialect(self) -> str:
         return self.dialect or self.kind
+
+    @property
+    def is_self_hosted(self) -> bool:
+        return self.kind in SELF_HOSTED_KINDS
+
+
+def _unusable_dialect(name: str) -> str:
+    """Why a provider's dialect cannot be called: unknown, or known only for usage and errors so far."""
+    known = DIALECT_REGISTRY.get(name)
+    if known is not None and not known.upstream:
+        return (f"dialect {name!r} cannot be called as an upstream yet (its wire format needs request and "
+                f"response transforms tollway does not have); use one of {', '.join(DIALECTS)}")
+    return f"dialect {name!r} is not one of {', '.join(DIALECTS)}"
 
 
 class Config(_Strict):

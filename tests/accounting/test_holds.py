@@ -17,7 +17,7 @@ from tollway.catalog import Catalog
 from tollway.config import Config
 from tollway.emulator.tokens import messages_tokens
 from tollway.core.request import parse_request
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 
 AT = datetime(2026, 11, 22, 6, 40, tzinfo=timezone.utc)
 

@@ -7,8 +7,9 @@ import pytest
 
 from tests.emulator.wire import chat_body, post
 from tollway.emulator.tokens import output_text
+from tollway.providers.registry import UPSTREAM_NAMES
 
-DIALECTS = ["openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama"]
+DIALECTS = list(UPSTREAM_NAMES)  # every dialect the gateway can call is emulated
 PROMPT = "hello there"  # 11 chars -> ceil(11/4) + 4 = 7 prompt tokens
 PROMPT_TOKENS = 7
 

@@ -17,7 +17,7 @@ from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog, Price
 from tollway.config import PriceOverride
 from tollway.core.money import decimal_text as usd_text
-from tollway.protocol.usage import CacheSplitUsage, Usage
+from tollway.core.usage import CacheSplitUsage, Usage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _REFERENCE = Context(prec=60)

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.gateway.relay_scripted_upstream import ScriptedUpstream, event, sse_script
+from tollway.core.usage import Usage
+from tollway.providers.dialect import Dialect
+from tollway.providers.registry import DIALECTS
 from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import RelayResult, StreamRelay
-from tollway.protocol.usage import Usage
 
 
 @dataclass
@@ -21,12 +23,16 @@ class Deployment:
     """What calls.call/open_stream read from a routed deployment."""
 
     url: str
-    dialect: str = "openai"
+    dialect_name: str = "openai"
     connect_s: float = 2.0
     response_s: float = 5.0
     first_byte_s: float = 5.0
     between_chunks_s: float = 5.0
     targets: dict = field(default_factory=dict)
+
+    @property
+    def dialect(self) -> Dialect:
+        return DIALECTS[self.dialect_name]
 
     def target(self, endpoint: str, client: HttpClient) -> object:
         if endpoint not in self.targets:
@@ -110,7 +116,7 @@ async def relay_once(events: list[bytes], dialect: str, wants_usage: bool,
         loop = asyncio.get_running_loop()
         opened = await calls.open_stream(client, dep, "chat", b'{"stream":true}', loop.time() + 10)
         sink = RecordingSink()
-        result = await StreamRelay(dialect, wants_usage, dep.between_chunks_s).run(opened, sink)
+        result = await StreamRelay(dep.dialect, wants_usage, dep.between_chunks_s).run(opened, sink)
         await client.close()
         return result, sink, server
 

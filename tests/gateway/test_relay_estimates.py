@@ -13,10 +13,11 @@ from tests.gateway.estimate_streams import (
 )
 from tests.gateway.relay_scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, sse_head, sse_script
 from tests.gateway.test_relay_dialects import Deployment
+from tollway.core.usage import Usage
+from tollway.providers.registry import DIALECTS
 from tollway.upstream import calls
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import StreamRelay
-from tollway.protocol.usage import Usage
 
 PROMPT = "What is the weather in Paris?"  # 29 ASCII characters: 8 tokens by the documented rule
 TAILS = {"openai": openai_tail, "deepseek": deepseek_tail}
@@ -51,7 +52,7 @@ async def relay(script: list, dialect: str, sink) -> object:
             loop = asyncio.get_running_loop()
             opened = await calls.open_stream(client, Deployment(server.url, dialect), "chat", b"{}",
                                                 loop.time() + 10)
-            return await StreamRelay(dialect, False, 5.0).run(opened, sink)
+            return await StreamRelay(DIALECTS[dialect], False, 5.0).run(opened, sink)
         finally:
             await client.close()
 

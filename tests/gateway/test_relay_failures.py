@@ -17,6 +17,7 @@ from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import StreamRelay
 from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import FailureKind
+from tollway.providers.registry import DIALECTS
 
 STREAM_BODY = b'{"stream":true}'
 
@@ -146,7 +147,7 @@ def test_the_first_substantive_event_opens_the_stream_with_what_came_before() ->
             loop = asyncio.get_running_loop()
             opened = await calls.open_stream(client, Deployment(server.url), "chat", STREAM_BODY, loop.time() + 5)
             sink = RecordingSink()
-            result = await StreamRelay("openai", False, 5.0).run(opened, sink)
+            result = await StreamRelay(DIALECTS["openai"], False, 5.0).run(opened, sink)
             await client.close()
             return opened, result, sink
 

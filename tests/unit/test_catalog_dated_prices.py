@@ -16,7 +16,8 @@ from tollway.catalog.cost import cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.catalog.regions import region_of
-from tollway.protocol.usage import CacheSplitUsage, Usage, usage_from_body, usage_from_chunk
+from tollway.core.usage import CacheSplitUsage, Usage
+from tollway.providers.usage import usage_from_body, usage_from_chunk
 
 UTC = timezone.utc
 IN_USD = lambda cny: Context(prec=60).divide(Decimal(cny), Decimal("7.2"))  # noqa: E731  (as cost.py converts)

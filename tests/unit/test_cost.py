@@ -10,7 +10,8 @@ import pytest
 
 from tollway.catalog.cost import UnknownPriceError, cost_usd, try_cost_usd
 from tollway.catalog import Catalog, Price
-from tollway.protocol.usage import CacheSplitUsage, Usage, usage_from_body
+from tollway.core.usage import CacheSplitUsage, Usage
+from tollway.providers.usage import usage_from_body
 
 BEIJING = timezone(timedelta(hours=8))
 

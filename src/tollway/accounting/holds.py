@@ -33,7 +33,7 @@ from tollway.core.money import MAX_NANO, NANO_PER_USD
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, Deployment
 from tollway.core.request import ClientRequest, prompt_text
-from tollway.protocol.usage import estimate_tokens
+from tollway.core.usage import estimate_tokens
 
 _PROMPT_RATES = ("input", "cached_input", "cache_write", "cache_write_1h")
 _IMAGE_TYPES = ("image_url", "image", "input_image")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Context, Decimal
 
 from tollway.catalog.pricing import Price
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 
 _EXACT = Context(prec=60)
 _ADD, _MULTIPLY = _EXACT.add, _EXACT.multiply

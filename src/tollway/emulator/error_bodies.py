@@ -197,7 +197,8 @@ def _lmdeploy_type(status: int) -> str:
 
 
 def _selfhosted(dialect: str, kind: str, ctx: ErrorContext) -> ErrorSpec | None:
-    """Context-length and overload answers of vLLM, SGLang, LMDeploy, llama.cpp and Ollama."""
+    """Context-length and overload answers of vLLM, SGLang, LMDeploy, llama.cpp and Ollama (None for a
+    dialect without documented ones: it gets the generic answer in an OpenAI envelope)."""
     p, m, w = ctx.prompt, ctx.completion, ctx.window
     if kind == AUTH:  # vLLM and SGLang answer {"error": "Unauthorized"} (see envelope)
         return {"lmdeploy": ErrorSpec(401, "authentication_error", "Unauthorized.", 401),
@@ -219,7 +220,7 @@ def _selfhosted(dialect: str, kind: str, ctx: ErrorContext) -> ErrorSpec | None:
                                   f"context size ({w} tokens), try increasing it", 400,
                                   extra={"n_prompt_tokens": p, "n_ctx": w}),
             "ollama": ErrorSpec(400, "invalid_request_error", "the input length exceeds the context length"),
-        }[dialect]
+        }.get(dialect)
     if kind == OVERLOADED:
         return {
             "vllm": ErrorSpec(503, "ServiceUnavailableError", "The engine is overloaded.", 503),
@@ -227,7 +228,7 @@ def _selfhosted(dialect: str, kind: str, ctx: ErrorContext) -> ErrorSpec | None:
             "lmdeploy": ErrorSpec(503, "server_error", "The inference engine is unavailable.", 503),
             "llamacpp": ErrorSpec(503, "unavailable_error", "Loading model", 503),
             "ollama": ErrorSpec(503, "api_error", "server busy, please try again.  maximum pending requests exceeded"),
-        }[dialect]
+        }.get(dialect)
     if kind == SERVER_ERROR and dialect == "sglang":
         return ErrorSpec(_server_status(ctx), "InternalServerError", "Internal server error: emulated fault",
                          _server_status(ctx))

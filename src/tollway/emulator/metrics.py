@@ -10,19 +10,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tollway.emulator.state import EmulatorState, Load
+from tollway.providers import registry
+
+# dialect -> (running gauge, prompt counter, generation counter, success counter): what only the emulator
+# publishes; the waiting and KV-usage gauges spillover reads come from the dialect registry
+_OWN_NAMES = {
+    "vllm": ("vllm:num_requests_running", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+             "vllm:request_success_total"),
+    "sglang": ("sglang:num_running_reqs", "sglang:prompt_tokens_total", "sglang:generation_tokens_total",
+               "sglang:num_requests_total"),
+    "lmdeploy": ("lmdeploy:num_requests_running", "lmdeploy:prompt_tokens_total", "lmdeploy:generation_tokens_total",
+                 "lmdeploy:request_success_total"),
+    "llamacpp": ("llamacpp:requests_processing", "llamacpp:prompt_tokens_total", "llamacpp:tokens_predicted_total",
+                 None),
+}
+
+
+def _names(dialect: str) -> tuple:
+    """(running, waiting, [kv-usage], prompt, generation, success) metric names of `dialect`."""
+    gauges = registry.DIALECTS[dialect].gauges
+    assert gauges is not None, f"{dialect} has no gauges in the registry"
+    running, prompt, generation, success = _OWN_NAMES[dialect]
+    return running, gauges.waiting, gauges.kv_usage, prompt, generation, success
+
 
 # dialect -> (running gauge, waiting gauge, [kv-usage gauges], prompt counter, generation counter, success counter)
-NAMES = {
-    "vllm": ("vllm:num_requests_running", "vllm:num_requests_waiting",
-             ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"), "vllm:prompt_tokens_total",
-             "vllm:generation_tokens_total", "vllm:request_success_total"),
-    "sglang": ("sglang:num_running_reqs", "sglang:num_queue_reqs", ("sglang:token_usage",),
-               "sglang:prompt_tokens_total", "sglang:generation_tokens_total", "sglang:num_requests_total"),
-    "lmdeploy": ("lmdeploy:num_requests_running", "lmdeploy:num_requests_waiting", ("lmdeploy:gpu_cache_usage_perc",),
-                 "lmdeploy:prompt_tokens_total", "lmdeploy:generation_tokens_total", "lmdeploy:request_success_total"),
-    "llamacpp": ("llamacpp:requests_processing", "llamacpp:requests_deferred", (), "llamacpp:prompt_tokens_total",
-                 "llamacpp:tokens_predicted_total", None),
-}
+NAMES = {name: _names(name) for name in _OWN_NAMES}
 HELP = {
     "running": "Number of requests being generated right now.",
     "waiting": "Number of requests waiting for a run slot (real queue plus the profile's queue_waiting).",

@@ -12,10 +12,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-OPENAI_FAMILY = ("openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
-DIALECT_NAMES = (*OPENAI_FAMILY, "anthropic")
-DialectName = Literal["openai", "deepseek", "qwen", "kimi", "glm", "vllm", "sglang", "lmdeploy", "llamacpp",
-                      "ollama", "anthropic"]
+from tollway.providers import registry
+
+DIALECT_NAMES = registry.NAMES
+DialectName = Literal[DIALECT_NAMES]  # type: ignore[valid-type]  # the registry's names, checked by pydantic
 FaultKind = Literal["rate_limit", "server_error", "overloaded", "insufficient_balance", "content_filter",
                     "context_length", "hang", "cut_stream", "stall"]
 

@@ -23,10 +23,10 @@ class Counts:
 
 
 def usage_body(dialect: str, counts: Counts) -> dict[str, Any]:
-    """The dialect's usage object for `counts`."""
+    """The dialect's usage object for `counts` (OpenAI's for a dialect without a recorded shape)."""
     base = {"prompt_tokens": counts.prompt, "completion_tokens": counts.completion,
             "total_tokens": counts.prompt + counts.completion}
-    return _SHAPERS[dialect](base, counts)
+    return _SHAPERS.get(dialect, _openai)(base, counts)
 
 
 def _openai(base: dict, c: Counts) -> dict:

@@ -32,8 +32,8 @@ from tollway.routing.walk import Walk
 from tollway.upstream.relay import StreamRelay
 from tollway.core.process_ids import ProcessIds
 from tollway.core.request import ClientRequest, parse_request, prompt_text
-from tollway.protocol.estimates import TextTally, answer_text_tally, estimated_usage
-from tollway.protocol.usage import Usage, usage_from_body
+from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage
+from tollway.core.usage import Usage
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
 
@@ -227,7 +227,7 @@ class RequestLife:
             parsed = None
         usage = None
         if type(parsed) is dict:
-            usage = usage_from_body(dep.dialect, parsed)
+            usage = dep.dialect.usage_from_body(parsed)
             fingerprint = parsed.get("system_fingerprint")
             if fingerprint:
                 self.fingerprint = fingerprint if type(fingerprint) is str else str(fingerprint)

@@ -27,7 +27,7 @@ from tollway.catalog.cost import UnknownPriceError, cost_usd
 from tollway.observe.live_figures import model_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 
 
 class BaselineError(Exception):

@@ -34,7 +34,7 @@ from tollway.config import SELF_HOSTED_KINDS, Config
 from tollway.plan.replay_features import replay_request
 from tollway.plan.replay_rows import LoggedRequest
 from tollway.plan.scenario import ScenarioError
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.strategies import WARMUP_SAMPLES
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable

@@ -4,15 +4,20 @@ The same HTTP status means different things on different providers: a 429 is a r
 an empty balance on GLM (code 1113); DeepSeek says 402 and Kimi 403 for the same thing. Retrying an empty
 balance wastes the request's deadline, so the classification decides the next step: retry the same
 deployment, move to the next one, move to a larger-context one, move to another provider, or hand the
-error back to the client. Facts come from each provider's documented error codes (sources in docs/emulator.md).
+error back to the client. The markers below are shared by every dialect (each provider's documented
+messages; sources in docs/emulator.md); a dialect's own codes come from its module as an ErrorMeaning.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:  # the rules are built in each dialect's module; only read here
+    from tollway.providers.dialect import ErrorMeaning
 
 
 class FailureKind(enum.Enum):
@@ -59,11 +64,6 @@ _FILTER_MARKERS = ("data_inspection_failed", "datainspectionfailed", "content_fi
 _FUNDS_MARKERS = ("insufficient_quota", "insufficient balance", "arrearage", "account is in good standing",
                   "exceeded your current quota", "allocated quota exceeded", "credit_balance", "billing_error",
                   "余额不足", "欠费")
-# GLM puts a business code string inside {"error": {"code": ...}} whatever the HTTP status.
-_GLM_FUNDS_CODES = {"1113", "1304", "1308", "1309", "1310"}
-_GLM_RATE_CODES = {"1302", "1303", "1305", "1312", "1313"}
-_GLM_CONTEXT_CODES = {"1261"}
-_GLM_FILTER_CODES = {"1301"}
 
 
 def error_fields(body: bytes) -> tuple[str, str, str]:
@@ -83,21 +83,30 @@ def error_fields(body: bytes) -> tuple[str, str, str]:
     return str(message), str(inner.get("type") or ""), str(inner.get("code") if inner.get("code") is not None else "")
 
 
-def classify_response(dialect: str, status: int, body: bytes, retry_after: str | None = None) -> Failure:
-    """Turn an upstream error response into a Failure that says what to do next."""
+def classify(meaning: ErrorMeaning, status: int, body: bytes, retry_after: str | None = None) -> Failure:
+    """Turn an upstream error response into a Failure that says what to do next.
+
+    The dialect's own business codes win (they are exact); then its own message texts and the shared
+    markers; then its own status meanings; then what the HTTP status says everywhere."""
     message, err_type, code = error_fields(body)
     text = f"{message} {err_type} {code}".lower()
     short = message or err_type or code or f"HTTP {status}"
-    if dialect == "glm" and code:
-        kind = _glm_kind(code)
+    if code and meaning.codes:
+        kind = meaning.codes.get(code)
         if kind is not None:
             return Failure(kind, short, status, _retry_after(retry_after))
+    for fragment, kind in meaning.messages.items():
+        if fragment in text:
+            return Failure(kind, short, status, _retry_after(retry_after) if kind.retry_same else None)
     if any(m in text for m in _CONTEXT_MARKERS):
         return Failure(FailureKind.CONTEXT_LENGTH, short, status)
     if any(m in text for m in _FILTER_MARKERS):
         return Failure(FailureKind.CONTENT_FILTER, short, status)
-    if status == 402 or any(m in text for m in _FUNDS_MARKERS) or (dialect == "kimi" and status == 403):
+    if status == 402 or any(m in text for m in _FUNDS_MARKERS):
         return Failure(FailureKind.OUT_OF_FUNDS, short, status)
+    own = meaning.statuses.get(status) if meaning.statuses else None
+    if own is not None:
+        return Failure(own, short, status, _retry_after(retry_after) if own.retry_same else None)
     if status == 429:
         return Failure(FailureKind.RATE_LIMITED, short, status, _retry_after(retry_after))
     if status in (401, 403):
@@ -105,18 +114,6 @@ def classify_response(dialect: str, status: int, body: bytes, retry_after: str |
     if status >= 500 or status in (408, 409):
         return Failure(FailureKind.SERVER, short, status, _retry_after(retry_after))
     return Failure(FailureKind.CLIENT_ERROR, short, status)
-
-
-def _glm_kind(code: str) -> FailureKind | None:
-    if code in _GLM_FUNDS_CODES:
-        return FailureKind.OUT_OF_FUNDS
-    if code in _GLM_RATE_CODES:
-        return FailureKind.RATE_LIMITED
-    if code in _GLM_CONTEXT_CODES:
-        return FailureKind.CONTEXT_LENGTH
-    if code in _GLM_FILTER_CODES:
-        return FailureKind.CONTENT_FILTER
-    return None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -25,7 +25,7 @@ from tollway.routing.walk import AttemptRecord
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import FailureKind
-from tollway.protocol.usage import Usage, estimate_usage, usage_from_body
+from tollway.core.usage import Usage, estimate_usage
 from tollway.routing.complexity import Complexity, heuristic_complexity
 from tollway.routing.features import RequestFeatures
 from tollway.routing.residency import ResidencyPolicy
@@ -122,7 +122,7 @@ def _usage(dep: RoutedDeployment, body: bytes, features: RequestFeatures) -> Usa
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             parsed = None
-        usage = usage_from_body(dep.dialect, parsed) if isinstance(parsed, dict) else None
+        usage = dep.dialect.usage_from_body(parsed) if isinstance(parsed, dict) else None
         if usage is not None:
             return usage
     return estimate_usage(INSTRUCTION + features.text[:PROMPT_CHARS], "")

@@ -27,7 +27,7 @@ from tollway.ledger.schema import LedgerRow
 from tollway.config import Config
 from tollway.routing.walk import AttemptRecord, Walk
 from tollway.core.request import ClientRequest
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 from tollway.routing.hedging import HedgePolicy
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.planner import Decision, Planner

@@ -31,8 +31,8 @@ from tollway.core.money import decimal_text
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import StreamRelay
 from tollway.core.request import ClientRequest, prompt_text
-from tollway.protocol.estimates import answer_text_tally, estimated_usage
-from tollway.protocol.usage import Usage, usage_from_body
+from tollway.providers.estimates import answer_text_tally, estimated_usage
+from tollway.core.usage import Usage
 from tollway.routing.spillover import Saturation, release, try_acquire
 from tollway.upstream.calls import UpstreamFailure
 from tollway.routing.table import RoutedDeployment
@@ -194,7 +194,7 @@ def _reply_usage(dep: RoutedDeployment, body: bytes, creq: ClientRequest) -> Usa
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         parsed = None
-    usage = usage_from_body(dep.dialect, parsed) if isinstance(parsed, dict) else None
+    usage = dep.dialect.usage_from_body(parsed) if isinstance(parsed, dict) else None
     if usage is None:
         usage = estimated_usage(prompt_text(creq), answer_text_tally(parsed))
     return usage

@@ -25,18 +25,13 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tollway.core.background_task import stop_task
+from tollway.providers.dialect import Gauges
+from tollway.providers.registry import dialect_named
 from tollway.routing.settings import SpilloverSettings
 from tollway.routing.table import RoutedDeployment
 
 log = logging.getLogger("tollway.routing.spillover")
 
-# dialect -> (waiting gauge, KV-usage gauges); names as each server's metrics documentation gives them
-GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "vllm": ("vllm:num_requests_waiting", ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")),
-    "sglang": ("sglang:num_queue_reqs", ("sglang:token_usage",)),
-    "lmdeploy": ("lmdeploy:num_requests_waiting", ("lmdeploy:gpu_cache_usage_perc",)),
-    "llamacpp": ("llamacpp:requests_deferred", ()),
-}
 STALE_AFTER_INTERVALS = 3
 SCRAPE_TIMEOUT_S = 1.0
 
@@ -96,11 +91,14 @@ def has_room(deps: list[RoutedDeployment], saturated: Saturation) -> bool:
     return False
 
 
-def parse_load(text: str, dialect: str, model: str) -> BackendLoad | None:
+def parse_load(text: str, gauges: Gauges | str, model: str) -> BackendLoad | None:
     """The waiting count and KV usage for `model` from a Prometheus page; None if the page has neither.
 
-    Series labelled with model_name count only for that model; unlabelled ones (llama.cpp) count whole."""
-    waiting_name, kv_names = GAUGES[dialect]
+    `gauges` are the dialect's (Dialect.gauges), or a dialect name. Series labelled with model_name count
+    only for that model; unlabelled ones (llama.cpp) count whole."""
+    if isinstance(gauges, str):
+        gauges = _gauges_of(gauges)
+    waiting_name, kv_names = gauges.waiting, gauges.kv_usage
     waiting: float | None = None
     kv: float | None = None
     for family in text_string_to_metric_families(text):
@@ -119,11 +117,18 @@ def parse_load(text: str, dialect: str, model: str) -> BackendLoad | None:
     return BackendLoad(waiting or 0.0, kv, time.monotonic())
 
 
+def _gauges_of(dialect: str) -> Gauges:
+    gauges = dialect_named(dialect).gauges
+    if gauges is None:
+        raise ValueError(f"dialect {dialect!r} publishes no queue gauges")
+    return gauges
+
+
 class MetricsScraper:
     """Reads each self-hosted deployment's gauges every `interval_s` into `dep.backend_load`."""
 
     def __init__(self, deployments: list[RoutedDeployment], interval_s: float) -> None:
-        self.deployments = [d for d in deployments if d.dialect in GAUGES]
+        self.deployments = [d for d in deployments if d.dialect.gauges is not None]
         self.interval_s = interval_s
         self._task: asyncio.Task | None = None
         self._warned: set[str] = set()
@@ -142,18 +147,20 @@ class MetricsScraper:
 
     async def scrape(self, session: aiohttp.ClientSession, dep: RoutedDeployment) -> None:
         url = dep.metrics_url()
+        gauges = dep.dialect.gauges
+        assert gauges is not None  # only deployments with gauges are scraped
         try:
             async with session.get(url, timeout=aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_S),
-                                   headers={k: v for k, v in dep.headers.items() if k == "Authorization"}) as resp:
+                                   headers={k: v for k, v in dep.headers.items() if k == dep.dialect.auth.header}) as resp:
                 if resp.status != 200:
                     raise ValueError(f"HTTP {resp.status}")
                 text = await resp.text()
-            load = parse_load(text, dep.dialect, dep.upstream_model)
+            load = parse_load(text, gauges, dep.upstream_model)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self._warn(dep, f"cannot read metrics at {url}: {type(exc).__name__} {exc}")
             return
         if load is None:
-            self._warn(dep, f"{url} has no {GAUGES[dep.dialect][0]} series for model {dep.upstream_model}")
+            self._warn(dep, f"{url} has no {gauges.waiting} series for model {dep.upstream_model}")
             return
         dep.backend_load = load
         self._warned.discard(dep.name)

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.protocol.usage import Usage
+from tollway.core.usage import Usage
 from tollway.routing.complexity import Complexity
 from tollway.routing.features import RequestFeatures
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry

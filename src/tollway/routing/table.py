@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tollway.config import SELF_HOSTED_KINDS, Config, ConfigError, Deployment, Provider, RouteGroup, resolve_api_key
+from tollway.config import Config, ConfigError, Deployment, Provider, RouteGroup, resolve_api_key
+from tollway.providers.dialect import Dialect
+from tollway.providers.registry import DIALECTS
 from tollway.routing.breaker import CircuitBreaker
 from tollway.routing.live_stats import DeploymentStats
 
@@ -31,7 +33,7 @@ class RoutedDeployment:
     name: str
     provider: str
     kind: str
-    dialect: str
+    dialect: Dialect                      # resolved once here: the request path reads its attributes
     jurisdiction: str
     upstream_model: str
     base_url: str
@@ -58,7 +60,7 @@ class RoutedDeployment:
     region: str | None = None             # the provider's `region:` (prices that differ by region)
 
     def url(self, endpoint: str) -> str:
-        return f"{self.base_url}/{ENDPOINT_PATHS[endpoint]}"
+        return f"{self.base_url}/{self.dialect.paths[endpoint]}"
 
     def target(self, endpoint: str, client: "HttpClient") -> "Target":
         """The upstream client's prepared target for this endpoint, built on first use."""
@@ -73,9 +75,6 @@ class RoutedDeployment:
         if self.config.metrics_url:
             return self.config.metrics_url
         return f"{self.base_url.removesuffix('/v1')}/metrics"
-
-
-ENDPOINT_PATHS = {"chat": "chat/completions", "completions": "completions", "embeddings": "embeddings"}
 
 
 @dataclass(slots=True)
@@ -163,13 +162,14 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
             resolve_secrets: bool) -> RoutedDeployment:
     # identity: tollway relays bytes as they come; compressing and decompressing them would cost CPU twice
     headers = {"Content-Type": "application/json", "Accept-Encoding": "identity", **provider.headers}
+    dialect = DIALECTS[provider.resolved_dialect]  # config validation made sure it is there
     key = resolve_api_key(dep.provider, provider) if resolve_secrets else None
     if key:
-        headers["Authorization"] = f"Bearer {key}"
+        headers.update(dialect.auth.headers(key))
     b = config.breaker
     facts = _CatalogFacts(dep, provider, catalog)
     return RoutedDeployment(
-        name=name, provider=dep.provider, kind=provider.kind, dialect=provider.resolved_dialect,
+        name=name, provider=dep.provider, kind=provider.kind, dialect=dialect,
         jurisdiction=provider.jurisdiction.lower(), upstream_model=dep.model,
         base_url=(provider.base_url or "http://127.0.0.1:0/v1").rstrip("/"), headers=headers,
         context_window=facts.context_window, max_output=dep.max_output, capabilities=facts.capabilities,
@@ -177,7 +177,7 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
         between_chunks_s=provider.timeouts.between_chunks_s, response_s=provider.timeouts.response_s,
         breaker=CircuitBreaker(b.consecutive_failures, b.error_rate, b.window, b.min_requests, b.open_s),
         config=dep, launch=provider.launch, capabilities_known=facts.capabilities_known,
-        strong_in=facts.strong_in, self_hosted=provider.kind in SELF_HOSTED_KINDS, region=provider.region,
+        strong_in=facts.strong_in, self_hosted=provider.is_self_hosted, region=provider.region,
     )
 
 

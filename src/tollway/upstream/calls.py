@@ -9,12 +9,11 @@ client has seen nothing and the walker may still move on invisibly.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import orjson
-
-from tollway.providers.failure import Failure, FailureKind, classify_response
+from tollway.providers.failure import Failure, FailureKind
 from tollway.upstream.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
 
 if TYPE_CHECKING:  # routing's deployment; only its attributes are read here
@@ -59,7 +58,7 @@ async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload
     except TimeoutError:
         raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
     if resp.status != 200:
-        raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.header("retry-after")))
+        raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
     return Reply(body, resp.header("content-type") or "application/json")
 
 
@@ -72,8 +71,8 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s, limit)
         if resp.status != 200:
             body = await resp.read()
-            raise UpstreamFailure(classify_response(dep.dialect, resp.status, body, resp.header("retry-after")))
-        opened = await _read_first_event(resp)
+            raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
+        opened = await _read_first_event(resp, dep.dialect.is_preamble)
         resp.set_deadline(None)  # from here on the relay's silence timer watches the stream
         return opened
     except UpstreamConnectionError as exc:
@@ -87,10 +86,10 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         raise
 
 
-async def _read_first_event(resp: Response) -> OpenStream:
-    """Read until the first substantive event; keep-alive comments and role-only preambles do not count,
-    so a stream that dies right after its preamble still fails over without the client noticing.
-    Only the events before the first substantive one are looked at: the rest of what arrived (often the
+async def _read_first_event(resp: Response, is_preamble: Callable[[bytes], bool]) -> OpenStream:
+    """Read until the first substantive event; keep-alive comments and the dialect's preamble events (a
+    role-only chunk, for OpenAI-compatible ones) do not count, so a stream that dies right after its
+    preamble still fails over without the client noticing. Only the events before the first substantive one are looked at: the rest of what arrived (often the
     whole answer, from a fast upstream) is handed over unsplit."""
     buffer = b""
     separator = b""
@@ -110,7 +109,7 @@ async def _read_first_event(resp: Response) -> OpenStream:
                 continue  # an empty event (extra blank lines)
             if event.startswith(b":"):
                 comments += 1
-            elif _is_preamble(event):
+            elif is_preamble(event):
                 held.append(event)
             else:
                 return OpenStream(resp, [*held, event], buffer[start:], separator,
@@ -118,27 +117,6 @@ async def _read_first_event(resp: Response) -> OpenStream:
         buffer = buffer[start:]
     resp.close()
     raise UpstreamFailure(Failure(FailureKind.STREAM_CUT, "stream ended before its first token"))
-
-
-_SUBSTANCE_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls", "function_call", "refusal")
-
-
-def _is_preamble(event: bytes) -> bool:
-    """A chunk that only announces the assistant's role (no text, no tool call, no finish, no usage)."""
-    if b'"role"' not in event or b'"finish_reason":"' in event or b'"finish_reason": "' in event:
-        return False
-    payload = event.partition(b"data:")[2].strip()
-    try:
-        chunk = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(chunk, dict) or chunk.get("usage"):
-        return False
-    for choice in chunk.get("choices") or []:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict) or any(map(delta.get, _SUBSTANCE_KEYS)):
-            return False
-    return True
 
 
 def _limit(timeout_s: float, deadline: float) -> float:

@@ -32,8 +32,9 @@ from typing import Protocol
 
 import orjson
 
-from tollway.protocol.estimates import TextTally, estimated_usage, tally_chunk_text
-from tollway.protocol.usage import Usage, merge_anthropic_stream, usage_from_chunk
+from tollway.core.usage import Usage
+from tollway.providers.dialect import Dialect
+from tollway.providers.estimates import TextTally, estimated_usage, tally_chunk_text
 from tollway.upstream.calls import OpenStream
 from tollway.upstream.http_client import UpstreamConnectionError
 
@@ -96,22 +97,20 @@ class RelayResult:
 
     def estimated_usage(self, prompt_text: str) -> Usage:
         """The usage to record when the stream ended without one: the completion counted from the text
-        relayed to the client (protocol/usage.py's rule), the prompt as reported or counted from its text."""
+        relayed to the client (core/usage.py's rule), the prompt as reported or counted from its text."""
         self.relayed.fold()
         return estimated_usage(prompt_text, self.relayed.tally, self.reported_prompt)
 
 
 class StreamRelay:
-    def __init__(self, dialect: str, client_wants_usage: bool, between_chunks_s: float) -> None:
-        self._dialect = dialect
+    def __init__(self, dialect: Dialect, client_wants_usage: bool, between_chunks_s: float) -> None:
+        self._usage_reader = dialect.stream_usage()  # the dialect's reading of usage events (one per stream)
         self._keep_usage_chunk = client_wants_usage
         self._between_chunks_s = between_chunks_s
-        self._usage: Usage | None = None
         self._done = False
         self._data_events = 0
         self._first_write_at: float | None = None
         self._fingerprint = ""
-        self._start_usage: Usage | None = None
         self._relayed = RelayedText()
         self._separator = b"\n\n"
         self._event_start = b"\n\ndata:"
@@ -126,7 +125,7 @@ class StreamRelay:
             return self._result("client disconnected", client_gone=True)
         finally:
             opened.response.close()
-        if not error and not self._done and self._usage is None:
+        if not error and not self._done and self._usage_reader.usage is None:
             error = "upstream stream ended before it finished"
         if error:
             await self._send_error(sink, error)
@@ -256,22 +255,12 @@ class StreamRelay:
         return b"".join(kept)
 
     def _usage_event_dropped(self, event: bytes) -> bool:
+        """Read a usage event through the dialect; True when it is a usage-only chunk the client did not
+        ask for. A prompt-only report (Anthropic's message_start) is kept apart by the reader: it is not
+        the stream's usage, and a stream cut before the final one is estimated."""
         chunk = _parse_event(event)
-        if chunk is None:
+        if chunk is None or not self._usage_reader.observe(chunk):
             return False
-        usage = usage_from_chunk(self._dialect, chunk)
-        if usage is None:
-            return False
-        if self._dialect == "anthropic":
-            # message_start reports the prompt only: kept apart, it is not the stream's usage (a stream cut
-            # before message_delta is estimated); message_delta's cumulative output is merged with it
-            kind = chunk.get("type")
-            if kind == "message_start":
-                self._start_usage = usage
-                return False
-            if kind == "message_delta":
-                usage = merge_anthropic_stream(self._start_usage, chunk)
-        self._usage = usage
         self._fingerprint = str(chunk.get("system_fingerprint") or "")
         return not self._keep_usage_chunk and chunk.get("choices") == []
 
@@ -284,8 +273,9 @@ class StreamRelay:
             pass
 
     def _result(self, error: str, client_gone: bool = False) -> RelayResult:
-        return RelayResult(self._usage, self._data_events, self._first_write_at, error, client_gone,
-                           self._fingerprint, self._relayed, self._start_usage if self._usage is None else None)
+        usage = self._usage_reader.usage
+        return RelayResult(usage, self._data_events, self._first_write_at, error, client_gone,
+                           self._fingerprint, self._relayed, self._usage_reader.reported_prompt if usage is None else None)
 
 
 def _parse_event(event: bytes) -> dict | None:

@@ -1,9 +1,9 @@
 """Usage tollway counts itself, from the text of an answer, when the upstream reports none.
 
-The rule is protocol/usage.py's estimate_tokens (a token per 4 ASCII characters, rounded up, plus one per
+The rule is core/usage.py's estimate_tokens (a token per 4 ASCII characters, rounded up, plus one per
 other character). It only counts characters, so a stream's text is tallied piece by piece, as it is
-found in the events, and never joined. Which fields hold completion text is dialect knowledge, kept here
-beside the rule: docs/usage-normalisation.md lists them.
+found in the events, and never joined. Which fields hold completion text is dialect knowledge, kept in
+the provider layer: docs/usage-normalisation.md lists them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import orjson
 
-from tollway.protocol.usage import USAGE_ESTIMATED, Usage, estimate_tokens
+from tollway.core.usage import USAGE_ESTIMATED, Usage, estimate_tokens
 
 _EMPTY: Mapping = {}
 

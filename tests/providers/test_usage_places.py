@@ -1,4 +1,5 @@
-"""Usage normalisation for every dialect, using the shapes the providers document."""
+"""Usage normalisation for every dialect, field by field, using the shapes the providers document (the odd
+shapes and edge cases; test_dialect_contract.py holds each dialect's main body and stream)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import json
 
 import pytest
 
-from tollway.protocol.usage import (
-    DIALECTS, CacheSplitUsage, StreamUsage, Usage, estimate_tokens, estimate_usage, merge_anthropic_stream,
-    usage_from_body, usage_from_chunk,
-)
+from tollway.core.usage import CacheSplitUsage, Usage, estimate_tokens, estimate_usage
+from tollway.providers.usage import DIALECTS, StreamUsage, merge_anthropic_stream, usage_from_body, usage_from_chunk
 
 # --- OpenAI ------------------------------------------------------------------------------------------------------
 
@@ -328,11 +327,11 @@ def test_estimate_usage_is_marked_estimated() -> None:
 # --- the plain-shape shortcut ------------------------------------------------------------------------------------
 
 def test_plain_usage_shortcut_agrees_with_the_general_reader_on_random_shapes() -> None:
-    """_openai_usage reads a usage with only the plain Chat Completions keys by a shortcut; whatever the
+    """openai_usage reads a usage with only the plain Chat Completions keys by a shortcut; whatever the
     values (odd types, over-large cache counts, empty details), it must agree with reading every place."""
     import random
 
-    from tollway.protocol import usage as module
+    from tollway.providers import openai_compatible as module
 
     rng = random.Random(7)
     values = [None, 0, 1, 5, 17, 300, -3, 2.5, float("nan"), "12", True, [], {}, {"cached_tokens": 4}]
@@ -351,5 +350,5 @@ def test_plain_usage_shortcut_agrees_with_the_general_reader_on_random_shapes() 
         if rng.random() < 0.1:
             container["timings"] = {"cache_n": rng.choice(values)}
         shortcut_taken += usage.keys() <= module._PLAIN_USAGE_KEYS and "timings" not in container
-        assert module._openai_usage(usage, container) == module._any_openai_usage(usage, container), usage
+        assert module.openai_usage(usage, container) == module.any_openai_usage(usage, container), usage
     assert shortcut_taken > 500
