@@ -80,7 +80,7 @@ def test_a_fault_in_the_upstream_call_is_a_500_row_not_ok(gateway, monkeypatch):
     async def broken_call(*args, **kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(handler.upstream, "call", broken_call)
+    monkeypatch.setattr(handler.calls, "call", broken_call)
     x = Exchange(BODY, "truth-2")
     serve(gateway, x)
     assert x.answer[0] == 500

@@ -22,7 +22,7 @@ SERVED = ("POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddi
           "GET /healthz", "GET /readyz", "GET /metrics", "GET /dashboard", "/admin/ (admin key)")
 REFUSAL_ENDPOINT = "edge"  # the ledger's endpoint for a request refused before it reached an endpoint
 MAX_REQUEST_ID = 128
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,%d}" % MAX_REQUEST_ID)
+_REQUEST_ID = re.compile(r"[!-~]{1,%d}" % MAX_REQUEST_ID)  # visible ASCII: no space, control or 8-bit byte
 _SHOWN_PATH = 120  # how much of a refused path a message repeats
 
 # The aiohttp side answers a refusal in turn through this route; the token is drawn per process, so no
@@ -33,8 +33,8 @@ _MAX_PENDING = 1024
 
 
 def valid_request_id(value: str | None) -> bool:
-    """A client's `x-request-id` is kept only if it is short printable ASCII: it is echoed in a header,
-    logged and stored, so anything else is replaced by one of the gateway's own ids."""
+    """A client's `x-request-id` is kept only if it is 1-128 visible ASCII characters: it is echoed in a
+    header, logged and stored, so anything else is replaced by one of the gateway's own ids."""
     return value is not None and _REQUEST_ID.fullmatch(value) is not None
 
 
