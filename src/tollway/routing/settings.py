@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from tollway.core.config_base import Strict as _Strict
@@ -129,7 +129,8 @@ class RouteGroup(_Strict):
     @model_validator(mode="wrap")
     @classmethod
     def _with_strategy_options(cls, data: Any, handler: Any) -> "RouteGroup":
-        """Split the strategy's keys from the common ones; each part's errors keep their key path."""
+        """Split the strategy's keys from the common ones; each part's errors keep their key path, and a
+        group with mistakes in both parts has all of them reported at once."""
         if not isinstance(data, dict):
             return handler(data)
         name = data.get("strategy", DEFAULT)
@@ -140,10 +141,22 @@ class RouteGroup(_Strict):
                 if key not in strategy.options.model_fields:
                     raise ValueError(f"{key} only applies to strategy: {OPTION_OWNERS[key]} (this group's strategy "
                                      f"is {name})")
-        group = handler({key: value for key, value in data.items() if key not in OPTION_OWNERS})
-        if strategy is None:  # the strategy field's own error was raised above; this cannot be reached
-            raise ValueError(f"unknown strategy {name!r}")
-        group._strategy_options = strategy.options.model_validate(given, context={"deployments": group.deployments})
+        errors: list[Any] = []
+        try:
+            group = handler({key: value for key, value in data.items() if key not in OPTION_OWNERS})
+        except ValidationError as exc:
+            errors.extend(exc.errors())
+        if strategy is not None:
+            members = data.get("deployments")
+            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+                members = None  # the deployments' own error is reported; the options are checked alone
+            try:
+                options = strategy.options.model_validate(given, context={"deployments": members})
+            except ValidationError as exc:
+                errors.extend(exc.errors())
+        if errors:  # the strategy's own error is among them when it is unknown
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        group._strategy_options = options
         return group
 
     @field_validator("strategy")
