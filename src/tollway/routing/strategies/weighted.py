@@ -28,9 +28,10 @@ class WeightedOptions(StrategyOptions):
         if not self.weights:
             raise ValueError("strategy: weighted needs `weights`, e.g. {arm-a: 90, arm-b: 10}")
         members = (info.context or {}).get("deployments")
-        stray = sorted(set(self.weights) - set(members)) if members is not None else []
-        if stray:
-            raise ValueError(f"weights: {stray} are not deployments of this group ({', '.join(sorted(members))})")
+        if members is not None:
+            stray = sorted(set(self.weights) - set(members))
+            if stray:
+                raise ValueError(f"weights: {stray} are not deployments of this group ({', '.join(sorted(members))})")
         if any(w < 0 for w in self.weights.values()) or not any(w > 0 for w in self.weights.values()):
             raise ValueError("weights must not be negative and at least one must be above 0")
         return self
