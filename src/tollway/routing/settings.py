@@ -141,11 +141,11 @@ class RouteGroup(_Strict):
                 if key not in strategy.options.model_fields:
                     raise ValueError(f"{key} only applies to strategy: {OPTION_OWNERS[key]} (this group's strategy "
                                      f"is {name})")
-        errors: list[Any] = []
+        failed: list[ValidationError] = []
         try:
             group = handler({key: value for key, value in data.items() if key not in OPTION_OWNERS})
         except ValidationError as exc:
-            errors.extend(exc.errors())
+            failed.append(exc)
         if strategy is not None:
             members = data.get("deployments")
             if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
@@ -153,9 +153,9 @@ class RouteGroup(_Strict):
             try:
                 options = strategy.options.model_validate(given, context={"deployments": members})
             except ValidationError as exc:
-                errors.extend(exc.errors())
-        if errors:  # the strategy's own error is among them when it is unknown
-            raise ValidationError.from_exception_data(cls.__name__, errors)
+                failed.append(exc)
+        if failed:  # an unknown strategy's own error is among them
+            raise _together(cls.__name__, failed)
         group._strategy_options = options
         return group
 
@@ -185,3 +185,13 @@ class RouteGroup(_Strict):
             if not 0 <= weight < 1:
                 raise ValueError(f"{topic}: weight {weight} must be at least 0 and below 1")
         return value
+
+
+def _together(title: str, failed: list[ValidationError]) -> ValidationError:
+    """One error listing every mistake of a group's two parts (their key paths kept)."""
+    if len(failed) == 1:
+        return failed[0]
+    try:
+        return ValidationError.from_exception_data(title, [e for exc in failed for e in exc.errors()])  # type: ignore[misc]
+    except (KeyError, TypeError, ValueError):  # an error type that cannot be rebuilt: the common part's first
+        return failed[0]

@@ -20,12 +20,7 @@ DEFAULT = "priority"
 OPTION_OWNERS: dict[str, str] = {key: s.name for s in STRATEGIES.values() for key in s.options.model_fields}
 
 
-def strategy_named(name: str) -> Strategy:
-    """Raises KeyError for a name the config would have refused."""
-    return STRATEGIES[name]
-
-
 def names_text() -> str:
-    """The known names as pydantic words a choice: 'priority', 'cheapest' or 'tiers'."""
+    """The known names as pydantic words a choice ('priority', 'cheapest' or 'tiers'), for the config's error."""
     quoted = [repr(name) for name in STRATEGIES]
     return f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
