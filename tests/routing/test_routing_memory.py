@@ -14,12 +14,12 @@ import tracemalloc
 from tests.routing.tables import config, request
 from tollway.accounting.admission import Key
 from tollway.ledger.schema import LedgerRow
-from tollway.routing.walk import Walk
-from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.live_stats import WINDOW
 from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
 from tollway.upstream.http_client import HttpClient
 
 REQUESTS = 30_000  # every window below fills within a few hundred requests

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from tests.routing.tables import config, decide, names, request, table
 from tollway.routing.explain_command import explanation
-from tollway.routing.strategies import registry
-from tollway.routing.strategies.base import RankInput, Ranking, Strategy, StrategyOptions
 from tollway.routing.settings import RouteGroup
+from tollway.routing.strategies import registry
+from tollway.routing.strategies.base import Ranking, RankInput, Strategy, StrategyOptions
 from tollway.routing.table import RouteGroupEntry
 
 ALL = ["cheap-text", "vision-mid", "long-big"]

@@ -24,9 +24,9 @@ from decimal import Context, Decimal
 from pathlib import Path
 
 from tollway.accounting.admission import Key
+from tollway.catalog import Catalog
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.catalog import Catalog
 from tollway.config import SELF_HOSTED_KINDS, Config
 from tollway.plan.replay_features import replay_request
 from tollway.plan.replay_rows import LoggedRequest

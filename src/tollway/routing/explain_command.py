@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tollway.accounting.admission import Key
-from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog.errors import CatalogError
 from tollway.config import ConfigError, load_config
 from tollway.core.errors import GatewayError

@@ -27,9 +27,8 @@ import aiohttp
 from tollway.accounting.admission import Key
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.ledger.schema import LedgerRow
-from tollway.routing.walk import AttemptRecord, Walk
 from tollway.core.request import ClientRequest
+from tollway.ledger.schema import LedgerRow
 from tollway.protocol.usage import Usage
 from tollway.routing.hedging import HedgePolicy
 from tollway.routing.model_classifier import model_complexity
@@ -37,6 +36,7 @@ from tollway.routing.planner import Decision, Planner
 from tollway.routing.shadow import ShadowCopy, ShadowMirror
 from tollway.routing.spillover import MetricsScraper, saturation
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
+from tollway.routing.walk import AttemptRecord, Walk
 from tollway.upstream.http_client import HttpClient
 
 log = logging.getLogger("tollway.routing")

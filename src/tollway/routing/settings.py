@@ -192,6 +192,7 @@ def _together(title: str, failed: list[ValidationError]) -> ValidationError:
     if len(failed) == 1:
         return failed[0]
     try:
-        return ValidationError.from_exception_data(title, [e for exc in failed for e in exc.errors()])  # type: ignore[misc]
+        errors = [e for exc in failed for e in exc.errors()]
+        return ValidationError.from_exception_data(title, errors)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError):  # an error type that cannot be rebuilt: the common part's first
         return failed[0]

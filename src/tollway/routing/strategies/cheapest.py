@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from tollway.catalog.cost import try_cost_usd
 from tollway.protocol.usage import Usage
-from tollway.routing.strategies.base import RankInput, Ranking, Strategy, StrategyOptions
+from tollway.routing.strategies.base import Ranking, RankInput, Strategy, StrategyOptions
 from tollway.routing.strategies.preferences import factor_text, preference_factor
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, cast
 
 from pydantic import Field
 
-from tollway.routing.strategies.base import RankInput, Ranking, ReplayChoice, Strategy, StrategyOptions
+from tollway.routing.strategies.base import Ranking, RankInput, ReplayChoice, Strategy, StrategyOptions
 from tollway.routing.strategies.preferences import factor_text, preference_factor
 
 if TYPE_CHECKING:

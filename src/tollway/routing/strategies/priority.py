@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tollway.routing.strategies.base import RankInput, Ranking, Strategy, StrategyOptions
+from tollway.routing.strategies.base import Ranking, RankInput, Strategy, StrategyOptions
 from tollway.routing.strategies.preferences import prefer_strong, topics
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from tollway.routing.strategies.base import RankInput, Ranking, ReplayChoice, Strategy, StrategyOptions
+from tollway.routing.strategies.base import Ranking, RankInput, ReplayChoice, Strategy, StrategyOptions
 from tollway.routing.strategies.preferences import prefer_strong
 
 if TYPE_CHECKING:

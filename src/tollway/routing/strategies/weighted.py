@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from tollway.routing.strategies.base import RankInput, Ranking, ReplayChoice, Strategy, StrategyOptions
+from tollway.routing.strategies.base import Ranking, RankInput, ReplayChoice, Strategy, StrategyOptions
 
 if TYPE_CHECKING:
     from tollway.routing.planner import Decision
@@ -80,7 +80,8 @@ class Weighted(Strategy):
         shares = tuple((d, EXACT.divide(exact[d.name], total)) for d in arms)
         if len(shares) == 1:
             return ReplayChoice(shares)
-        return ReplayChoice(shares, "weighted: expected over " + ", ".join(f"{d.name} {_percent(s)}" for d, s in shares))
+        spread = ", ".join(f"{d.name} {_percent(share)}" for d, share in shares)
+        return ReplayChoice(shares, f"weighted: expected over {spread}")
 
     def replay_caveats(self, group: RouteGroupEntry) -> list[str]:
         return ["weighted: expected cost over the arms (sticky callers not modelled)"]
