@@ -79,8 +79,8 @@ def plan_requests(rng: random.Random) -> list[dict]:
         key = "eu-team" if i % 2 == 0 else "global"
         model = rng.choice(["mixed", "cheap", "eu-group"])
         header = rng.choice([None, None, "eu", "self-hosted", "eu,self-hosted,cn", "cn"])
-        # an x-request-id allows no comma: the header's list is written with + in the id
-        jobs.append({"id": f"{key}.{i}.{(header or 'none').replace(',', '+')}", "key": key, "model": model, "header": header,
+        shown = (header or "none").replace(",", "+")  # an x-request-id allows no comma: the list with + in the id
+        jobs.append({"id": f"{key}.{i}.{shown}", "key": key, "model": model, "header": header,
                      "stream": rng.random() < 0.5})
     return jobs
 
