@@ -119,8 +119,9 @@ def test_cheapest_picks_the_cheapest_capable_deployment_for_text_image_and_long_
 
 def test_cheapest_expected_cost_is_exact_and_uses_the_observed_cache_share():
     tbl = group(strategy="cheapest", deployments=["cheap-text", "vision-mid"])
-    from tollway.routing.strategies import expected_cost
     from datetime import datetime, timezone
+
+    from tollway.routing.strategies.cheapest import expected_cost
 
     pricer = planner().pricer
     dep = tbl.deployments["cheap-text"]

@@ -13,7 +13,8 @@ from tests.routing.tables import decide, names, planner, request, table
 from tollway.accounting.admission import Key
 from tollway.routing.live_stats import WINDOW, SampleWindow
 from tollway.routing.planner import RESIDENCY_ANSWERS_KEPT
-from tollway.routing.strategies import RankInput, priority
+from tollway.routing.strategies.base import RankInput
+from tollway.routing.strategies.registry import STRATEGIES
 
 ALL = ["cheap-text", "vision-mid", "long-big", "eu-model", "local-vllm"]
 
@@ -53,7 +54,7 @@ def test_a_fixed_order_group_ranks_as_the_priority_strategy_does():
     tbl = table({"g": {"deployments": ALL}})
     decision = decide(tbl, request())
     plan = planner()
-    long_way = priority(RankInput(tbl.groups["g"], decision.candidates, decision.features, {}, plan.pricer, None,
+    long_way = STRATEGIES["priority"].rank(RankInput(tbl.groups["g"], decision.candidates, decision.features, {}, plan.pricer, None,
                                   plan.rng))
     assert decision.ordered == long_way.ordered and decision.reason == long_way.reason
     assert decision.scores == long_way.scores

@@ -14,12 +14,13 @@ import tracemalloc
 from tests.routing.tables import config, request
 from tollway.accounting.admission import Key
 from tollway.ledger.schema import LedgerRow
-from tollway.routing.walk import Walk
-from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.live_stats import WINDOW
 from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
+from tollway.upstream.http_client import HttpClient
 
 REQUESTS = 30_000  # every window below fills within a few hundred requests
 TRACED = 6_000  # each of the last two windows of requests, compared under allocation tracing (it slows every allocation) ...
@@ -77,7 +78,8 @@ def test_routing_state_stays_bounded_over_30k_requests():
                                 "backoff_max_s": 0},
                  breaker={"consecutive_failures": 50, "window": BREAKER_WINDOW, "error_rate": 0.9})
     table = RouteTable(cfg, None, resolve_secrets=False)
-    router = Router(cfg, table)
+    shadow_rows: list[LedgerRow] = []
+    router = Router(table, None, HttpClient(), shadow_rows.append)
 
     async def main() -> tuple[dict, dict, int]:
         await _traffic(router, table, cfg, 0, REQUESTS // 2)
@@ -99,6 +101,7 @@ def test_routing_state_stays_bounded_over_30k_requests():
         return halfway, _entries(table), grown
 
     halfway, end, grown = asyncio.run(main())
+    assert shadow_rows == [], "no group mirrors requests"
     assert end["in flight"] == 0, "every answered attempt is released when its request finishes"
     assert end["live samples"] <= 2 * WINDOW * len(table.deployments)
     assert end["breaker window"] <= BREAKER_WINDOW * len(table.deployments)

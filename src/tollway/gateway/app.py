@@ -50,9 +50,9 @@ class Gateway:
         self.observer = Observer(self)
         self.ledger = open_ledger(config)  # SQLite, or PostgreSQL with database_url
         self.managed = ManagedBackends(self.table)
-        self.router = Router(config, self.table, self)  # after the pricer and ledger it uses
-        self.in_flight = 0  # requests between arrival and their ledger row
         self.upstream = HttpClient()
+        self.router = Router(self.table, self.pricer, self.upstream, self.ledger.append)
+        self.in_flight = 0  # requests between arrival and their ledger row
         self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop
 
     def app(self) -> web.Application:
@@ -147,7 +147,7 @@ class Gateway:
         self.session = aiohttp.ClientSession(connector=connector, trust_env=True)  # HTTP(S)_PROXY, NO_PROXY
         await self.ledger.start()
         await self.admission.start(app)
-        await self.router.start(app)
+        await self.router.start(self.session)
         await self.observer.start(app)
         self.ledger.health.raise_alert = self.observer.alerts.raise_alert
         self.managed.start()

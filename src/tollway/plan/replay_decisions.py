@@ -3,16 +3,13 @@ and what that would have cost, without calling any model.
 
 Each request goes through the gateway's own routing pipeline (routing/planner.py) with the candidate's
 route table, the price in force at the request's own time, and the request's recorded needs
-(replay_features.py). What a live gateway decides from things a ledger cannot replay is decided as follows:
-
-- weighted: the expected cost, the weight-averaged cost over the arms that pass the filters (sticky
-  callers are not modelled: the ledger keeps no `user`);
-- fastest: live statistics are learned from the ledger's own latencies as the rows go by, in time order,
-  matched to candidate deployments by name; a candidate the ledger never saw cannot be ranked, so its rows
-  are marked approximate. Exploration is off: replay follows each strategy's expected path;
-- tiers: graded by the heuristic from prompt size and tools only (no text in the ledger): approximate;
-- cheapest: as live, including the cache-hit ratio learned from the ledger's rows;
-- spillover, hedging and shadow copies depend on live load or are extra traffic: not replayed.
+(replay_features.py). What a live gateway decides from things a ledger cannot replay, each strategy decides
+for itself (its `replay`: routing/strategies/): weighted counts the weight-averaged cost over the arms that
+pass the filters; fastest ranks by live statistics learned from the ledger's own latencies as the rows go
+by, in time order, and marks rows approximate while a candidate is unmeasured; tiers grades from prompt
+size and tools only (approximate); cheapest and priority decide as live. Exploration is off: replay follows
+each strategy's expected path. Spillover, hedging and shadow copies depend on live load or are extra
+traffic: not replayed.
 
 The candidate's cost uses the row's real token counts (prompt incl. cached and cache writes, completion)
 at the chosen deployment's price, exactly (Decimal); the current cost is the ledger's cost_usd.
@@ -27,22 +24,20 @@ from decimal import Context, Decimal
 from pathlib import Path
 
 from tollway.accounting.admission import Key
+from tollway.catalog import Catalog
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.catalog import Catalog
 from tollway.config import SELF_HOSTED_KINDS, Config
 from tollway.plan.replay_features import replay_request
 from tollway.plan.replay_rows import LoggedRequest
 from tollway.plan.scenario import ScenarioError
 from tollway.core.usage import Usage
 from tollway.routing.planner import Decision, Planner
-from tollway.routing.strategies import WARMUP_SAMPLES
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
 
 EXACT = Context(prec=60)
 UNSERVEABLE_REASONS = ("capability", "context", "residency", "model")
 _ERROR_REASONS = {"residency_unavailable": "residency", "unsupported_capability": "capability"}
-_ONE = Decimal(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +66,7 @@ class ExpectedPath(random.Random):
     """A random source that always draws the top of the range: no exploration, no shadow sampling.
 
     Replay wants each strategy's expected decision, not one sample of it; weighted arms are averaged by
-    the replayer itself."""
+    its own `replay`."""
 
     def random(self) -> float:
         return 1.0
@@ -103,13 +98,12 @@ class Replayer:
         if too_big is not None:
             return RowDecision(request, group.name, (), None, "context", too_big)
         self.planner.rank(decision, {}, now=request.ts)
-        arms = self._arms(group, decision, request)
+        choice = group.strategy.replay(group, decision)
+        arms = [Arm(dep.name, share, self.cost_on(dep, request)) for dep, share in choice.arms]
         costs = [arm.cost_usd for arm in arms]
         cost = None if any(c is None for c in costs) else _weighted_sum(arms)
-        reason = decision.reason
-        if len(arms) > 1:  # the strategy's own reason names one sampled arm; replay averages them all
-            reason = "weighted: expected over " + ", ".join(f"{a.deployment} {_percent(a.share)}" for a in arms)
-        return RowDecision(request, group.name, tuple(arms), cost, None, reason, _approximation(group, decision))
+        return RowDecision(request, group.name, tuple(arms), cost, None, choice.reason or decision.reason,
+                           choice.approximate)
 
     def learn(self, request: LoggedRequest) -> None:
         """Live statistics from an answered row, as the gateway's Router.finished learns them."""
@@ -133,16 +127,6 @@ class Replayer:
         usage = Usage(prompt_tokens=request.prompt_tokens, cached_tokens=request.cached_tokens,
                       cache_write_tokens=request.cache_write_tokens, completion_tokens=request.completion_tokens)
         return try_cost_usd(usage, price)
-
-    def _arms(self, group: RouteGroupEntry, decision: Decision, request: LoggedRequest) -> list[Arm]:
-        if group.strategy == "weighted":
-            weighted = [d for d in decision.candidates if group.weights.get(d.name, 0) > 0]
-            if weighted:
-                weights = {d.name: Decimal(repr(group.weights[d.name])) for d in weighted}
-                total = sum(weights.values(), Decimal(0))
-                return [Arm(d.name, EXACT.divide(weights[d.name], total), self.cost_on(d, request)) for d in weighted]
-        first = decision.ordered[0]
-        return [Arm(first.name, _ONE, self.cost_on(first, request))]
 
 
 def check_priceable(table: RouteTable, catalog: Catalog, config_path: Path | str) -> None:
@@ -170,25 +154,11 @@ def _context_overflow(decision: Decision) -> str | None:
             f"largest context window ({largest}) of {', '.join(d.name for d in decision.candidates)}")
 
 
-def _percent(share: Decimal) -> str:
-    return f"{(share * 100).quantize(Decimal('0.01')).normalize():f}%"
-
-
 def _weighted_sum(arms: list[Arm]) -> Decimal:
     total = Decimal(0)
     for arm in arms:
         total = EXACT.add(total, EXACT.multiply(arm.share, arm.cost_usd))  # type: ignore[arg-type]
     return total
-
-
-def _approximation(group: RouteGroupEntry, decision: Decision) -> str | None:
-    if group.strategy == "fastest":
-        unseen = [d.name for d in decision.candidates if d.stats.samples < WARMUP_SAMPLES]
-        if unseen:
-            return f"fastest: the ledger has too few latencies of {', '.join(unseen)} to rank it"
-    if group.strategy == "tiers":
-        return "tiers: graded from prompt size and tools only (the ledger keeps no text)"
-    return None
 
 
 def ignored_options(group: RouteGroupEntry) -> list[str]:
@@ -205,11 +175,9 @@ def ignored_options(group: RouteGroupEntry) -> list[str]:
         notes.append("shadow copies not replayed (they are extra traffic, not the client's answer)")
     if options.prefer_strong_in:
         notes.append("prefer_strong_in not applied (the ledger keeps no text to recognise topics in)")
-    if group.strategy == "tiers" and options.complexity.classifier == "model":
+    if group.strategy.grades_complexity and options.complexity.classifier == "model":
         notes.append("the grading model is not asked; the heuristic grades instead")
-    if group.strategy == "weighted":
-        notes.append("weighted: expected cost over the arms (sticky callers not modelled)")
-    return notes
+    return notes + group.strategy.replay_caveats(group)
 
 
 def day_of(moment: datetime) -> str:

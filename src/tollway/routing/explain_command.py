@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tollway.accounting.admission import Key
-from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog.errors import CatalogError
 from tollway.config import ConfigError, load_config
 from tollway.core.errors import GatewayError
@@ -72,7 +72,7 @@ def route(explain: bool, request_file, config_path: Path | None, headers: tuple[
         raise click.ClickException(exc.message) from None
     if decision.error is None:
         planner.rank(decision, header_map)
-        if group.classifier is not None and group.strategy == "tiers" and group.options.complexity.classifier == "model":
+        if group.classifier is not None and group.strategy.grades_complexity:
             decision.notes.append(f"the gateway would first ask {group.classifier.name} to grade the request "
                                   f"(timeout {group.options.complexity.timeout_ms:g} ms); --explain shows the heuristic's grade")
     if as_json:
@@ -88,7 +88,8 @@ def explanation(decision: Decision) -> dict:
     removed = {r.deployment.name: r for r in decision.removed}
     features = decision.features
     return {
-        "model": decision.model, "route_group": decision.group.name, "strategy": decision.group.strategy,
+        "model": decision.model, "route_group": decision.group.name, "strategy": decision.group.strategy.name,
+        "ranking": decision.group.strategy.describe(decision.group),
         "request": {"endpoint": features.endpoint, "prompt_tokens_estimate": features.prompt_tokens,
                     "max_tokens": features.max_tokens, "needs": sorted(features.needs), "topics": sorted(features.topics)},
         "residency": None if decision.policy.allowed is None else sorted(decision.policy.allowed),
@@ -116,7 +117,8 @@ def _print(decision: Decision) -> None:
     data = explanation(decision)
     request = data["request"]
     console.print(f"[bold]{decision.model}[/] -> route group [bold]{decision.group.name}[/] "
-                  f"(strategy {decision.group.strategy})")
+                  f"(strategy {decision.group.strategy.name})")
+    console.print(f"ranking: {data['ranking']}")
     console.print(f"request: {request['endpoint']}, ~{request['prompt_tokens_estimate']} prompt tokens"
                   f"{', max_tokens ' + str(request['max_tokens']) if request['max_tokens'] else ''}, "
                   f"needs {decision.features.describe_needs()}"

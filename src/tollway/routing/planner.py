@@ -29,7 +29,7 @@ from tollway.routing.residency import (
     residency_unavailable,
 )
 from tollway.routing.spillover import saturation
-from tollway.routing.strategies import CONFIGURED_ORDER, RankInput, fixed_order, rank
+from tollway.routing.strategies.base import RankInput
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry
 
 RESIDENCY_ANSWERS_KEPT = 1024  # per route group: (key, key restriction, header) combinations remembered
@@ -93,14 +93,14 @@ class Planner:
              now: datetime | None = None) -> Decision:
         """Order the candidates by the group's strategy, then move saturated self-hosted ones back."""
         group = decision.group
-        if fixed_order(group):  # what `priority` returns for it, without the RankInput
-            decision.ordered, decision.reason = decision.candidates, CONFIGURED_ORDER
+        if group.fixed_order is not None:  # what the strategy returns for it, without the RankInput
+            decision.ordered, decision.reason = decision.candidates, group.fixed_order
         else:
-            if group.strategy == "tiers":
+            if group.strategy.grades_complexity:
                 decision.complexity = complexity or self.classify(decision)
             inp = RankInput(group, decision.candidates, decision.features, headers, self.pricer, now, self.rng,
                             decision.complexity)
-            ranking = rank(inp)
+            ranking = group.strategy.rank(inp)
             decision.ordered, decision.reason, decision.scores = ranking.ordered, ranking.reason, ranking.scores
         spill = group.options.spillover
         if spill is not None:

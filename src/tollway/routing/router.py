@@ -7,6 +7,9 @@ hedge), the hedge policy, the classifier's cost, and a shadow copy. `finished` i
 with its ledger row: it releases in-flight counts, feeds each deployment's live statistics from the
 attempts, and starts the shadow copy. Background work (scraping self-hosted backends' metrics) starts in
 `start`.
+
+The router is given what it uses (the table, the pricer, the upstream client its classifier and shadow
+copies call, where shadow rows are written), never the gateway: tests build it from the same parts.
 """
 
 from __future__ import annotations
@@ -17,26 +20,24 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Mapping, Protocol
 
-from aiohttp import web
+import aiohttp
 
 from tollway.accounting.admission import Key
 from tollway.catalog.cost import try_cost_usd
-from tollway.ledger.schema import LedgerRow
-from tollway.config import Config
-from tollway.routing.walk import AttemptRecord, Walk
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.core.request import ClientRequest
 from tollway.core.usage import Usage
+from tollway.ledger.schema import LedgerRow
 from tollway.routing.hedging import HedgePolicy
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.shadow import ShadowCopy, ShadowMirror
 from tollway.routing.spillover import MetricsScraper, saturation
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
-
-if TYPE_CHECKING:
-    from tollway.gateway.app import Gateway
+from tollway.routing.walk import AttemptRecord, Walk
+from tollway.upstream.http_client import HttpClient
 
 log = logging.getLogger("tollway.routing")
 
@@ -52,20 +53,28 @@ class RoutePlan:
     spill: Callable[[RoutedDeployment], str | None] | None = None  # why a deployment is saturated now, if it is
 
 
+class Headed(Protocol):
+    """What the router reads of the request's exchange: its headers (residency, sticky arms)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
 class Router:
-    def __init__(self, config: Config, table: RouteTable, gateway: "Gateway | None" = None) -> None:
-        self.config = config
+    def __init__(self, table: RouteTable, pricer: DeploymentPricer | None, upstream: HttpClient,
+                 append_row: Callable[[LedgerRow], None], rng: random.Random | None = None) -> None:
+        """`pricer` None: no catalog, so no deployment has a price (cheapest ranks by latency, costs are
+        unknown); `append_row` writes a shadow copy's ledger row."""
         self.table = table
-        self.gateway = gateway
-        pricer = getattr(gateway, "pricer", None)
-        self.planner = Planner(pricer, random.Random())
-        self.shadow = ShadowMirror(gateway.ledger.append if gateway is not None else _nowhere, pricer)
+        self.upstream = upstream
+        self.planner = Planner(pricer, rng or random.Random())
+        self.shadow = ShadowMirror(append_row, pricer)
         self.scraper = _scraper(table)
 
-    async def start(self, app: web.Application) -> None:
-        """Start scraping self-hosted backends' metrics for groups with spillover."""
-        if self.gateway is not None and self.scraper is not None:
-            self.scraper.start(self.gateway.session)
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        """Start scraping self-hosted backends' metrics for groups with spillover, on `session`."""
+        if self.scraper is not None:
+            self.scraper.start(session)
 
     async def stop(self) -> None:
         """Stop scraping; let shadow copies finish briefly (their rows reach the ledger before it closes)."""
@@ -73,7 +82,7 @@ class Router:
             await self.scraper.stop()
         await self.shadow.stop()
 
-    async def plan(self, group: RouteGroupEntry, creq: ClientRequest, key: Key, request: web.Request) -> RoutePlan:
+    async def plan(self, group: RouteGroupEntry, creq: ClientRequest, key: Key, request: Headed) -> RoutePlan:
         """Raises GatewayError: 503 when the residency policy allows nothing, 400 when no deployment can
         handle what the request needs, 400 for a malformed x-tollway-residency header."""
         decision = self.planner.filter(group, creq, key, request.headers)
@@ -82,8 +91,8 @@ class Router:
         overhead: list[AttemptRecord] = []
         complexity = None
         spill = _spill_check(group)
-        if group.classifier is not None and group.strategy == "tiers" and self.gateway is not None:
-            complexity, record = await model_complexity(self.gateway.upstream, group.classifier, decision.features,
+        if group.classifier is not None and group.strategy.grades_complexity:
+            complexity, record = await model_complexity(self.upstream, group.classifier, decision.features,
                                                         group.options.complexity, decision.policy, self.planner.pricer,
                                                         spill)
             if record is not None:
@@ -103,8 +112,8 @@ class Router:
         try:
             learn(walk, row, asyncio.get_running_loop().time())
             plan = walk.plan
-            if plan is not None and plan.shadow is not None and row.status == "ok" and self.gateway is not None:
-                self.shadow.launch(self.gateway.upstream, plan.shadow, row)
+            if plan is not None and plan.shadow is not None and row.status == "ok":
+                self.shadow.launch(self.upstream, plan.shadow, row)
         except Exception:  # the request is already answered and accounted: log, never fail it here
             log.exception("routing bookkeeping failed for request %s", row.id)
 
@@ -164,7 +173,3 @@ def _scraper(table: RouteTable) -> MetricsScraper | None:
     deployments = {d.name: d for g in groups for d in g.deployments if d.self_hosted}
     interval = min(g.options.spillover.scrape_interval_s for g in groups)  # type: ignore[union-attr]
     return MetricsScraper(list(deployments.values()), interval)
-
-
-def _nowhere(row: LedgerRow) -> None:
-    """Without a gateway (tests, --explain) there is no ledger to write shadow rows to."""

@@ -1,25 +1,26 @@
 """Config sections routing owns: deployments and route groups (see docs/gateway.md and docs/routing.md).
 
-A route group is a public model name with a candidate set and a strategy. Options that only make sense
-for one strategy (weights, tiers, the latency SLO) are refused on another, so a typo'd strategy cannot
-leave an option silently unused.
+A route group is a public model name with a candidate set and a strategy. The keys every group has are
+fields here; a strategy's own keys (weights, tiers, the latency SLO) are written flat beside them in the
+YAML and validated by that strategy's options model (routing/strategies/). A key of another strategy is
+refused, so a typo'd strategy cannot leave an option silently unused.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tollway.core.config_base import Strict as _Strict
+from tollway.routing.strategies.base import StrategyOptions
+from tollway.routing.strategies.registry import DEFAULT, OPTION_OWNERS, STRATEGIES, names_text
 
 CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
-STRATEGIES = ("priority", "cheapest", "fastest", "weighted", "tiers")
 COMPLEXITY_LEVELS = ("low", "medium", "high")
 PREFERENCE_TOPICS = ("zh", "code")  # what a request can be recognised as, to prefer deployments strong_in it
-_STRATEGY_OPTIONS = {"weights": "weighted", "sticky_header": "weighted", "tiers": "tiers",
-                     "slo_p99_ttft_ms": "fastest", "explore": "fastest"}
 
 
 class PriceOverride(_Strict):
@@ -108,24 +109,62 @@ class SpilloverSettings(_Strict):
 class RouteGroup(_Strict):
     deployments: list[str] = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    strategy: Literal["priority", "cheapest", "fastest", "weighted", "tiers"] = "priority"
+    strategy: str = Field(DEFAULT, description="how candidates are ordered: " + ", ".join(STRATEGIES))
     residency: list[str] | None = Field(None, description="jurisdictions this group's requests may go to")
     expected_output_tokens: int = Field(256, ge=1, description="cheapest/fastest: output assumed when "
                                                                 "max_tokens is not given")
     prefer_strong_in: dict[str, float] = Field(default_factory=dict, description="e.g. {zh: 0.3}: a request "
                                                "mostly in Chinese favours deployments strong_in zh by 30%")
-    weights: dict[str, float] = Field(default_factory=dict, description="weighted: deployment -> share")
-    sticky_header: str = Field("x-tollway-sticky", description="weighted: keeps a caller on one arm when the "
-                                                               "body has no `user`")
-    tiers: dict[Literal["low", "medium", "high", "default"], list[str]] = Field(default_factory=dict)
     complexity: ComplexitySettings = ComplexitySettings()
-    slo_p99_ttft_ms: float | None = Field(None, gt=0, description="fastest: demote deployments whose p99 TTFT "
-                                                                   "is above this")
-    explore: float = Field(0.05, ge=0, le=0.5, description="fastest: share of requests sent to another "
-                                                            "candidate so stale statistics refresh")
     hedge: HedgeSettings | None = None
     shadow: ShadowSettings | None = None
     spillover: SpilloverSettings | None = None
+    _strategy_options: StrategyOptions = PrivateAttr()
+
+    @property
+    def strategy_options(self) -> StrategyOptions:
+        """The strategy's own keys of this group, validated by its options model."""
+        return self._strategy_options
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_strategy_options(cls, data: Any, handler: Any) -> "RouteGroup":
+        """Split the strategy's keys from the common ones; each part's errors keep their key path, and a
+        group with mistakes in both parts has all of them reported at once."""
+        if not isinstance(data, dict):
+            return handler(data)
+        name = data.get("strategy", DEFAULT)
+        strategy = STRATEGIES.get(name) if isinstance(name, str) else None
+        given = {key: value for key, value in data.items() if key in OPTION_OWNERS}
+        if strategy is not None:
+            for key in given:
+                if key not in strategy.options.model_fields:
+                    raise ValueError(f"{key} only applies to strategy: {OPTION_OWNERS[key]} (this group's strategy "
+                                     f"is {name})")
+        failed: list[ValidationError] = []
+        try:
+            group = handler({key: value for key, value in data.items() if key not in OPTION_OWNERS})
+        except ValidationError as exc:
+            failed.append(exc)
+        if strategy is not None:
+            members = data.get("deployments")
+            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+                members = None  # the deployments' own error is reported; the options are checked alone
+            try:
+                options = strategy.options.model_validate(given, context={"deployments": members})
+            except ValidationError as exc:
+                failed.append(exc)
+        if failed:  # an unknown strategy's own error is among them
+            raise _together(cls.__name__, failed)
+        group._strategy_options = options
+        return group
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": names_text()})
+        return value
 
     @field_validator("residency")
     @classmethod
@@ -147,29 +186,13 @@ class RouteGroup(_Strict):
                 raise ValueError(f"{topic}: weight {weight} must be at least 0 and below 1")
         return value
 
-    @model_validator(mode="after")
-    def _strategy_options(self) -> "RouteGroup":
-        for option, strategy in _STRATEGY_OPTIONS.items():
-            if option in self.model_fields_set and self.strategy != strategy:
-                raise ValueError(f"{option} only applies to strategy: {strategy} (this group's strategy is {self.strategy})")
-        members = set(self.deployments)
-        if self.strategy == "weighted":
-            self._check_weights(members)
-        if self.strategy == "tiers":
-            if not self.tiers:
-                raise ValueError("strategy: tiers needs `tiers`, e.g. {low: [cheap], high: [strong], default: [mid]}")
-            for level, names in self.tiers.items():
-                stray = [n for n in names if n not in members]
-                if stray or not names:
-                    raise ValueError(f"tiers.{level}: {stray or 'an empty list'} must name deployments of this group "
-                                     f"({', '.join(self.deployments)})")
-        return self
 
-    def _check_weights(self, members: set[str]) -> None:
-        if not self.weights:
-            raise ValueError("strategy: weighted needs `weights`, e.g. {arm-a: 90, arm-b: 10}")
-        stray = sorted(set(self.weights) - members)
-        if stray:
-            raise ValueError(f"weights: {stray} are not deployments of this group ({', '.join(sorted(members))})")
-        if any(w < 0 for w in self.weights.values()) or not any(w > 0 for w in self.weights.values()):
-            raise ValueError("weights must not be negative and at least one must be above 0")
+def _together(title: str, failed: list[ValidationError]) -> ValidationError:
+    """One error listing every mistake of a group's two parts (their key paths kept)."""
+    if len(failed) == 1:
+        return failed[0]
+    try:
+        errors = [e for exc in failed for e in exc.errors()]
+        return ValidationError.from_exception_data(title, errors)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):  # an error type that cannot be rebuilt: the common part's first
+        return failed[0]

@@ -16,6 +16,8 @@ from tollway.providers.dialect import Dialect
 from tollway.providers.registry import DIALECTS
 from tollway.routing.breaker import CircuitBreaker
 from tollway.routing.live_stats import DeploymentStats
+from tollway.routing.strategies.base import Strategy, StrategyOptions
+from tollway.routing.strategies.registry import DEFAULT, STRATEGIES
 
 if TYPE_CHECKING:
     from tollway.upstream.http_client import HttpClient, Target
@@ -77,15 +79,18 @@ class RoutedDeployment:
         return f"{self.base_url.removesuffix('/v1')}/metrics"
 
 
+_DEFAULT_STRATEGY = STRATEGIES[DEFAULT]
+
+
 @dataclass(slots=True)
 class RouteGroupEntry:
     name: str
     deployments: list[RoutedDeployment]
-    strategy: str = "priority"
+    strategy: Strategy = _DEFAULT_STRATEGY
     aliases: list[str] = field(default_factory=list)
     settings: RouteGroup | None = None    # None for a deployment's own aliases: priority, no options
-    tiers: dict[str, list[RoutedDeployment]] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)
+    strategy_options: StrategyOptions = field(default_factory=_DEFAULT_STRATEGY.options)
+    fixed_order: str | None = None        # the route reason when ranked as configured whatever the request
     shadow_target: RoutedDeployment | None = None
     classifier: RoutedDeployment | None = None
     hedge_budget: "HedgeBudget | None" = None
@@ -117,15 +122,13 @@ class RouteTable:
             self._add(self._group(name, group), [name, *group.aliases])
         for name, dep in config.deployments.items():
             if dep.aliases:
-                self._add(RouteGroupEntry(name, [self.deployments[name]], "priority", list(dep.aliases)), dep.aliases)
+                self._add(RouteGroupEntry(name, [self.deployments[name]], aliases=list(dep.aliases)), dep.aliases)
 
     def _group(self, name: str, group: RouteGroup) -> RouteGroupEntry:
         from tollway.routing.hedging import HedgeBudget  # routing modules import the table, not the reverse
 
-        entry = RouteGroupEntry(name, [self.deployments[d] for d in group.deployments], group.strategy,
-                                list(group.aliases), group)
-        entry.tiers = {level: [self.deployments[d] for d in names] for level, names in group.tiers.items()}
-        entry.weights = dict(group.weights)
+        entry = RouteGroupEntry(name, [self.deployments[d] for d in group.deployments], STRATEGIES[group.strategy],
+                                list(group.aliases), group, group.strategy_options)
         if group.shadow is not None:
             entry.shadow_target = self._reference(f"route_groups.{name}.shadow.deployment", group.shadow.deployment)
         if group.complexity.classifier == "model" and group.complexity.deployment is not None:
@@ -141,6 +144,7 @@ class RouteTable:
         return found
 
     def _add(self, entry: RouteGroupEntry, public_names: list[str]) -> None:
+        entry.fixed_order = entry.strategy.fixed_order(entry)
         self.groups[entry.name] = entry
         for public in public_names:
             self._by_public_name[public] = entry
