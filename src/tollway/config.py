@@ -16,14 +16,25 @@ import platformdirs
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from tollway.accounting.settings import (BudgetSettings, KeysSettings, LimitsSettings, TeamSettings,
-                                         check_admission_references, check_database_url, check_redis_url)
+from tollway.accounting.settings import (
+    BudgetSettings,
+    KeysSettings,
+    LimitsSettings,
+    TeamSettings,
+    check_admission_references,
+    check_database_url,
+    check_redis_url,
+)
 from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
 from tollway.observe.settings import ObserveSettings
 from tollway.providers.registry import DIALECTS as DIALECT_REGISTRY
 from tollway.providers.registry import SELF_HOSTED_NAMES, UPSTREAM_NAMES
-from tollway.routing.settings import Deployment, PriceOverride, RouteGroup  # re-exported: sections live with their owners
+from tollway.routing.settings import (  # re-exported: sections live with their owners
+    Deployment,
+    PriceOverride,
+    RouteGroup,
+)
 
 __all__ = ["Config", "ConfigError", "Deployment", "PriceOverride", "Provider", "RouteGroup", "load_config"]
 
@@ -142,9 +153,9 @@ class Config(_Strict):
                 raise ValueError(f"deployments.{name}.provider: no provider named {dep.provider!r} "
                                  f"(providers: {', '.join(self.providers)})")
         for name, group in self.route_groups.items():
-            for dep in group.deployments:
-                if dep not in self.deployments:
-                    raise ValueError(f"route_groups.{name}.deployments: no deployment named {dep!r} "
+            for dep_name in group.deployments:
+                if dep_name not in self.deployments:
+                    raise ValueError(f"route_groups.{name}.deployments: no deployment named {dep_name!r} "
                                      f"(deployments: {', '.join(self.deployments)})")
         public_names: dict[str, str] = {}
         for owner, names in self._public_names():

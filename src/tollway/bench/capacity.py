@@ -10,11 +10,13 @@ a lower bound (`bounded` is false) and a wider sweep would find more.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tollway.bench.level_summary import LevelSummary
 from tollway.bench.loadgen import CONCURRENCY
 from tollway.bench.slo import Slo
+from tollway.bench.stats import Summary
 
 RULE = ("highest load level L such that every tested level <= L of this target is valid and has "
         "goodput share >= goodput_target")
@@ -81,10 +83,14 @@ def target_capacity(target: str, model: str, levels: list[LevelSummary], goodput
         input_tokens_per_s=best.throughput.input_tokens_per_s, mean_inflight=best.throughput.mean_inflight,
         goodput_share=best.goodput.share, input_tokens_mean=best.tokens.input_mean,
         output_tokens_mean=best.tokens.output_mean,
-        ttft_p99_ms=latency["ttft"].p99 if latency.get("ttft") else None,
-        tpot_p99_ms=latency["tpot"].p99 if latency.get("tpot") else None,
-        e2e_p99_ms=latency["e2e"].p99 if latency.get("e2e") else None,
+        ttft_p99_ms=_p99(latency, "ttft"), tpot_p99_ms=_p99(latency, "tpot"), e2e_p99_ms=_p99(latency, "e2e"),
         levels_tested=[s.level for s in ordered], levels_meeting_slo=meeting)
+
+
+def _p99(latency: Mapping[str, Summary | None], metric: str) -> float | None:
+    """p99 of one latency metric; None when the level measured none (e.g. no streamed answer for ttft)."""
+    summary = latency.get(metric)
+    return summary.p99 if summary is not None else None
 
 
 def capacity_report(by_target: dict[str, tuple[str, list[LevelSummary]]], slo: Slo,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +73,7 @@ class ClientMonitor:
         """The most recent lag sample (for the live display)."""
         return self._lags_ns[-1] / 1e6 if self._lags_ns else 0.0
 
-    async def stop(self, records: list[RequestRecord] = ()) -> ClientLoad:
+    async def stop(self, records: Sequence[RequestRecord] = ()) -> ClientLoad:
         """End sampling; the measured ones of `records` (the level's requests) give the send delays."""
         if self._task is not None:
             self._task.cancel()

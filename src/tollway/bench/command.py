@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import orjson
+from click.core import ParameterSource
 from rich.console import Console
 
 from tollway.bench.durations import DurationError, is_duration, parse_duration
@@ -18,8 +19,7 @@ from tollway.bench.lengths import LengthError, parse_length
 from tollway.bench.loadgen import CONCURRENCY, CONSTANT, POISSON, RATE, LoadLevel, RunBounds
 from tollway.bench.slo import SloError, parse_slo
 from tollway.bench.targets import DEFAULT_KEY_ENV, Target, TargetError, check_unique, parse_target
-from tollway.bench.workload import (JsonlWorkload, SharedPrefixWorkload, SyntheticWorkload, Workload,
-                                    WorkloadError)
+from tollway.bench.workload import JsonlWorkload, SharedPrefixWorkload, SyntheticWorkload, Workload, WorkloadError
 from tollway.terminal.console import output_console
 
 DEFAULT_SWEEP = (1, 4, 8, 16, 32, 64)
@@ -168,7 +168,7 @@ def bench(targets, model, api_key_env, concurrency, sweep, rate, arrivals, durat
         timeout_s = parse_duration(timeout, "--timeout")
     except (SloError, DurationError) as exc:
         raise click.BadParameter(str(exc)) from None
-    output_given = click.get_current_context().get_parameter_source("output_tokens").name != "DEFAULT"
+    output_given = click.get_current_context().get_parameter_source("output_tokens") is not ParameterSource.DEFAULT
     config = BenchConfig(
         targets=build_targets(targets, model, api_key_env, exact_output),
         levels=build_levels(concurrency, rate, sweep, arrivals),

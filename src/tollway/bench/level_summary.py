@@ -13,6 +13,7 @@ Why these rules:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,25 +168,27 @@ def _goodput(metrics: list[RequestMetrics], duration_s: float) -> Goodput:
     return Goodput(good, good / len(metrics) if metrics else 0.0, _rate(good, duration_s))
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
 def _tokens(measured: list[RequestRecord], ok: list[RequestMetrics], exact: bool, seed: int) -> TokenCheck:
-    with_usage = [r for r in measured if r.ok and r.completion_tokens is not None]
-    prompts = [r.prompt_tokens for r in with_usage if r.prompt_tokens is not None]
-    cached = sum(r.cached_tokens or 0 for r in with_usage)
-    requested = [r for r in with_usage if r.requested_output_tokens]
+    # (record, its reported completion tokens) of every answered request whose usage was reported
+    with_usage = [(r, r.completion_tokens) for r in measured if r.ok and r.completion_tokens is not None]
+    prompts = [r.prompt_tokens for r, _ in with_usage if r.prompt_tokens is not None]
+    cached = sum(r.cached_tokens or 0 for r, _ in with_usage)
+    # (reported completion tokens, requested output tokens) where the request asked for a length
+    requested = [(completion, r.requested_output_tokens) for r, completion in with_usage if r.requested_output_tokens]
     return TokenCheck(
-        input_mean=_mean(prompts), output_mean=_mean([r.completion_tokens for r in with_usage]),
+        input_mean=_mean(prompts), output_mean=_mean([completion for _, completion in with_usage]),
         requested_output_mean=_mean([r.requested_output_tokens for r in measured if r.requested_output_tokens]),
         cached_share=cached / sum(prompts) if prompts and sum(prompts) else None,
         tokens_per_chunk=summarize([m.tokens_per_chunk for m in ok if m.tokens_per_chunk is not None], seed),
         usage_missing=sum(1 for r in measured if r.ok and r.completion_tokens is None),
-        chunks_exceed_usage=sum(1 for r in with_usage if len(r.content_ns) > r.completion_tokens),
-        chunks_differ_from_usage=sum(1 for r in with_usage if len(r.content_ns) != r.completion_tokens),
-        output_shorter_than_requested=sum(1 for r in requested if r.completion_tokens < r.requested_output_tokens),
-        output_longer_than_requested=sum(1 for r in requested if r.completion_tokens > r.requested_output_tokens))
+        chunks_exceed_usage=sum(1 for r, completion in with_usage if len(r.content_ns) > completion),
+        chunks_differ_from_usage=sum(1 for r, completion in with_usage if len(r.content_ns) != completion),
+        output_shorter_than_requested=sum(1 for completion, wanted in requested if completion < wanted),
+        output_longer_than_requested=sum(1 for completion, wanted in requested if completion > wanted))
 
 
 def _errors(measured: list[RequestRecord]) -> tuple[dict[str, int], dict[str, str]]:

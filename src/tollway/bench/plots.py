@@ -59,10 +59,10 @@ def latency_plot(result: BenchResult, path: Path) -> Path:
             axis.plot(xs, p50, "o-", color=color, label=f"{target_result.target.name} p50")
             axis.plot(xs, p99, "s--", color=color, label=f"{target_result.target.name} p99")
             axis.fill_between(xs, low, high, color=color, alpha=0.15)
-            bad = [s for s in levels if not s.valid and s.latency_ms.get(metric) is not None]
+            bad = [(s.level, summary.p99) for s in levels
+                   if not s.valid and (summary := s.latency_ms.get(metric)) is not None]
             if bad:
-                axis.plot([s.level for s in bad], [s.latency_ms[metric].p99 for s in bad], "x", color="red",
-                          markersize=10)
+                axis.plot([level for level, _ in bad], [p99 for _, p99 in bad], "x", color="red", markersize=10)
         bound = slo_ms.get(metric)
         if bound:
             axis.axhline(bound, color="grey", linestyle=":", label="SLO")

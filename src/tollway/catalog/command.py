@@ -17,11 +17,11 @@ import yaml
 from rich.table import Table
 
 from tollway.catalog.errors import CatalogError
-from tollway.terminal.console import output_console
 from tollway.catalog.peak_hours import PeakRule
 from tollway.catalog.pricing import START_UNKNOWN, Price
 from tollway.catalog.schema import SERVICE_TIERS, ModelEntry, PriceVersion
 from tollway.catalog.store import Catalog
+from tollway.terminal.console import output_console
 
 _SIX_PLACES = Decimal("0.000001")
 
@@ -49,12 +49,12 @@ def catalog(as_json: bool, providers: tuple[str, ...], models: tuple[str, ...], 
         raise click.ClickException(str(exc)) from None
     entries = [entry for entry in cat.entries() if _selected(cat, entry, providers, models)]
     if at_text is None:
-        rows = [(entry, version, price) for entry in entries
-                for version, price in cat.history(entry.provider, entry.model)]
+        history = [(entry, version, price) for entry in entries
+                   for version, price in cat.history(entry.provider, entry.model)]
         if as_json:
             click.echo(json.dumps([_entry_json(cat, entry) for entry in entries], indent=2, ensure_ascii=False))
         else:
-            _print_table([_history_row(entry, version, price) for entry, version, price in rows], "every version")
+            _print_table([_history_row(entry, version, price) for entry, version, price in history], "every version")
         return
     at = _parse_at(at_text)
     resolved = [(entry, cat.price(entry.provider, entry.model, at, prompt_tokens, tier, region)) for entry in entries]

@@ -6,7 +6,7 @@ most a few integer comparisons. Windows are [start, end): 09:00 is peak, 12:00 i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,6 @@ def _describe(spec: PeakHours) -> str:
     return f"peak {days} {', '.join(spec.windows)} {spec.timezone}{holidays}"
 
 
-def _consecutive(days: list[str]) -> bool:
+def _consecutive(days: Sequence[str]) -> bool:
     indexes = [WEEKDAYS.index(day) for day in days]
     return len(indexes) > 1 and indexes == list(range(indexes[0], indexes[0] + len(indexes)))

@@ -15,7 +15,15 @@ from decimal import Context, Decimal
 from types import MappingProxyType
 
 from tollway.catalog.peak_hours import PeakRule
-from tollway.catalog.schema import RATE_FIELDS, SERVICE_TIERS, ModelEntry, PriceVersion, Ratios, ServiceTier
+from tollway.catalog.schema import (
+    RATE_FIELDS,
+    SERVICE_TIERS,
+    ModelEntry,
+    PriceVersion,
+    Ratios,
+    ServiceTier,
+    ServiceTierName,
+)
 
 UNKNOWN = Decimal("NaN")
 START_UNKNOWN = date.min  # Price.effective_from of a version whose start the sources do not give
@@ -136,7 +144,8 @@ class VersionPricer:
         if version.peak_hours is not None:
             calendar = version.peak_hours.calendar
             self.rule = PeakRule(version.peak_hours, calendars.get(calendar, ()) if calendar else ())
-        self.tier_limits = {name: spec.max_prompt_tokens for name, spec in version.service_tiers.items()}
+        self.tier_limits: dict[str, int | None] = {  # looked up by the request's tier name, any text
+            name: spec.max_prompt_tokens for name, spec in version.service_tiers.items()}
         self.table = _PriceTable(entry, version, self.rule, cny_per_usd).build()
 
     def price(self, at: datetime, prompt_tokens: int, tier: str) -> Price | None:
@@ -185,11 +194,11 @@ class _PriceTable:
         spec = self.version.off_peak
         if not off_peak or spec is None:
             return rates
-        if "factor" in spec.model_fields_set:
+        if spec.factor is not None:  # the schema allows a factor only when given, never as unknown
             return _scaled(rates, spec.factor)
         return resolve_rates(spec.given(), self.version.ratios)
 
-    def _tier_price(self, rates: Rates, level: int, off_peak: bool, tier: str) -> Price | None:
+    def _tier_price(self, rates: Rates, level: int, off_peak: bool, tier: ServiceTierName) -> Price | None:
         notes = self._notes(level, off_peak)
         if tier == "standard":
             return self._price(rates, tier, notes, self.version.source, self.version.verified)
@@ -198,7 +207,7 @@ class _PriceTable:
             return None
         source, verified = _tier_provenance(spec, self.version)
         notes.append(tier if not spec.note else f"{tier}: {spec.note}")
-        if "factor" in spec.model_fields_set:
+        if spec.factor is not None:  # the schema allows a factor only when given, never as unknown
             return self._price(_scaled(rates, spec.factor), tier, notes, source, verified)
         own = resolve_rates(spec.given(), self.version.ratios)  # an own table ignores peak and prompt tiers
         return self._price(own, tier, [notes[-1]], source, verified)
@@ -227,12 +236,12 @@ class _PriceTable:
 
     def _in_usd(self, rates: Rates) -> tuple[dict[str, Decimal], Mapping | None, str]:
         if self.version.currency == "USD":
-            return {name: UNKNOWN if rates[name] is None else rates[name] for name in RATE_FIELDS}, None, ""
+            return {name: UNKNOWN if (rate := rates[name]) is None else rate for name in RATE_FIELDS}, None, ""
         original = MappingProxyType({"currency": self.version.currency, "cny_per_usd": self.cny_per_usd,
                                      **{name: rates[name] for name in RATE_FIELDS}})
         if self.cny_per_usd is None:
             return {name: UNKNOWN for name in RATE_FIELDS}, original, "CNY price: set cny_per_usd to convert it"
-        usd = {name: UNKNOWN if rates[name] is None else _EXACT.divide(rates[name], self.cny_per_usd)
+        usd = {name: UNKNOWN if (rate := rates[name]) is None else _EXACT.divide(rate, self.cny_per_usd)
                for name in RATE_FIELDS}
         return usd, original, f"CNY at {self.cny_per_usd} per USD"
 

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 CURRENCIES = ("USD", "CNY")
-SERVICE_TIERS = ("standard", "batch", "priority", "flex")
+ServiceTierName = Literal["standard", "batch", "priority", "flex"]
+SERVICE_TIERS: tuple[ServiceTierName, ...] = ("standard", "batch", "priority", "flex")
 CAPABILITIES = ("vision", "tools", "json", "reasoning", "embeddings", "completions")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RATE_FIELDS = ("input", "cached_input", "explicit_cached_input", "cache_write", "cache_write_1h", "output")

@@ -80,9 +80,10 @@ class Catalog:
             self._add(_CompiledEntry(entry, self.calendars, cny_per_usd))
 
     @classmethod
-    def load(cls, overrides: Sequence[Mapping] = (), files: Sequence[Path] = (), cny_per_usd: Decimal | None = None,
-             include_builtin: bool = True) -> "Catalog":
-        """Built-in data, then each file, then the config overrides; later entries win by (provider, model)."""
+    def load(cls, overrides: Sequence[Mapping] = (), files: Sequence[Path] = (),
+             cny_per_usd: Decimal | int | float | str | None = None, include_builtin: bool = True) -> "Catalog":
+        """Built-in data, then each file, then the config overrides; later entries win by (provider, model).
+        cny_per_usd is taken as the config or command line gives it (a number or its text) and checked here."""
         sources = builtin_sources() if include_builtin else []
         sources += [file_source(Path(path)) for path in files]
         if overrides:

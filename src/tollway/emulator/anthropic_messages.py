@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tollway.emulator.openai_answers import SSE_HEADERS, Answer, full_text, drop_connection
+from tollway.emulator.openai_answers import SSE_HEADERS, Answer, drop_connection, full_text
 from tollway.emulator.pacing import REASONING, wait_until
 from tollway.emulator.usage_shapes import anthropic_usage
 
@@ -59,8 +59,8 @@ async def write_message_stream(request: web.Request, answer: Answer, headers: di
     await wait_until(answer.start, first_at)
     start_usage = anthropic_usage(answer.counts(0, 0))
     start_usage["output_tokens"] = min(1, schedule.emitted)
-    message = {"id": _message_id(), "type": "message", "role": "assistant", "content": [], "model": answer.model,
-               "stop_reason": None, "stop_sequence": None, "usage": start_usage}
+    message: dict[str, Any] = {"id": _message_id(), "type": "message", "role": "assistant", "content": [],
+                               "model": answer.model, "stop_reason": None, "stop_sequence": None, "usage": start_usage}
     await resp.write(_event("message_start", {"message": message}))
     index, open_kind, pinged = -1, None, False
     for piece in schedule.pieces:

@@ -94,8 +94,9 @@ def prometheus_text(state: EmulatorState, dialect: str) -> str:
         lines += _series(name, "gauge", HELP["kv"], labelled(lambda m: m.kv_usage))
     lines += _series(prompt, "counter", HELP["prompt"], labelled(lambda m: m.load.prompt_tokens))
     lines += _series(generation, "counter", HELP["generation"], labelled(lambda m: m.load.generation_tokens))
-    finished = [(f'{{model_name="{_escape(m.model)}"{extra},finished_reason="{reason}"}}', count)
-                for m in loads for reason, count in sorted(m.load.finished.items())]
+    finished: list[tuple[str, float]] = [
+        (f'{{model_name="{_escape(m.model)}"{extra},finished_reason="{reason}"}}', count)
+        for m in loads for reason, count in sorted(m.load.finished.items())]
     if dialect == "sglang":
         finished = labelled(lambda m: sum(m.load.finished.values()))
     lines += _series(success, "counter", HELP["success"], finished)

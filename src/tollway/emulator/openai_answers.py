@@ -158,7 +158,9 @@ class ChunkWriter:
 
     def piece_chunk(self, piece: Piece, reasoning_so_far: int, content_so_far: int) -> bytes:
         if piece.kind == REASONING:
-            delta: dict[str, Any] = {self.dialect.reasoning_field: piece.text}
+            field = self.dialect.reasoning_field
+            assert field is not None  # reasoning is scheduled only for a dialect that shows it (pipeline.py)
+            delta: dict[str, Any] = {field: piece.text}
             if self.dialect.name == "deepseek":
                 delta["content"] = None
         else:

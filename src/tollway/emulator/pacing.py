@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from tollway.emulator.profiles import Fault, ModelProfile
 from tollway.emulator.tokens import TokenPlan, token_text
 
-REASONING = "reasoning"
-CONTENT = "content"
+REASONING: Final = "reasoning"  # Final: the literal types Piece.kind takes
+CONTENT: Final = "content"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def build_schedule(plan: TokenPlan, profile: ModelProfile, fault: Fault | None, 
     after = (fault.after_tokens or 0) if fault else 0
     total = min(plan.completion_tokens, after) if kind in ("cut_stream", "content_filter") else plan.completion_tokens
     stall_at = after if kind == "stall" else None
-    stall_s = (fault.stall_s or 0.0) if kind == "stall" else 0.0
+    stall_s = (fault.stall_s or 0.0) if fault is not None and kind == "stall" else 0.0
     ttft = profile.ttft_ms / 1000
     tpot = profile.tpot_ms / 1000
 

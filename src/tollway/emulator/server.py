@@ -126,6 +126,7 @@ def run(host: str = "127.0.0.1", port: int = 9100, config: EmulatorConfig | dict
         sock: Any = None) -> None:
     """Serve until SIGINT/SIGTERM. Hung requests are cancelled when their client disconnects. With `sock`
     (bound and listening already), serve on it: a busy port was then reported before anything printed."""
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
         loop = uvloop.new_event_loop()

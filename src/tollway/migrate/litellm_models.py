@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import TypeGuard
 
 from tollway.migrate.litellm_providers import APPEND_V1, PREFIXES, UNSUPPORTED, ProviderKind
 
@@ -67,7 +68,7 @@ def translate_model_list(entries: object, out: Translation) -> None:
 def _translate_entry(where: str, entry: dict, out: Translation) -> None:
     group = entry["model_name"]
     where = f"{where} ({group})"
-    params = entry.get("litellm_params") if isinstance(entry.get("litellm_params"), dict) else {}
+    params = _section(entry.get("litellm_params"))
     model = params.get("model")
     if not isinstance(model, str) or not model:
         out.note(where, "litellm_params.model is missing: left out")
@@ -102,7 +103,7 @@ def _translate_entry(where: str, entry: dict, out: Translation) -> None:
     out.weights.setdefault(group, {})[name] = float(weight)
     for key in sorted(set(params) - _MAPPED_PARAMS):
         out.note(f"{where}.litellm_params.{key}", f"no equivalent: {_WHY.get(key, 'tollway has no such setting')}")
-    info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
+    info = _section(entry.get("model_info"))
     for key in sorted(set(info) - {"input_cost_per_token", "output_cost_per_token"}):
         out.note(f"{where}.model_info.{key}", "no equivalent: the catalog and the deployment's own fields describe "
                                               "a model (context_window, max_output, capabilities)")
@@ -210,7 +211,12 @@ def _price(where: str, params: dict, info: object, out: Translation) -> dict | N
     return costs or None
 
 
-def _positive_int(value: object) -> bool:
+def _section(value: object) -> dict:
+    """A mapping section of an entry (litellm_params, model_info); anything else reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def _positive_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 

@@ -12,14 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from tollway.plan.economics import horizon_costs
 from tollway.plan.figures import share, tokens, usd
 from tollway.plan.options import build_options
 from tollway.plan.options.token_rates import PriceLookup
-from tollway.plan.scenario import (DedicatedOption, Option, PerTokenOption, ProvisionedOption, SelfHostedOption,
-                                   TokenPriceSource)
+from tollway.plan.scenario import (
+    DedicatedOption,
+    Option,
+    PerTokenOption,
+    ProvisionedOption,
+    SelfHostedOption,
+    TokenPriceSource,
+)
 from tollway.plan.workload import Workload
 
 GROWTH_POINTS = Decimal("0.01")
@@ -94,6 +100,7 @@ class Lever:
 
 
 Move = Callable[[PlanInputs, int, Decimal], PlanInputs]
+_Spec = TypeVar("_Spec")  # one option type, so a condition on it may read that type's own fields
 
 
 def _on_workload(change: Callable[[Workload, int, Decimal], Workload]) -> Move:
@@ -117,7 +124,8 @@ def _first(kind: type, field: str) -> Callable[[PlanInputs], str]:
     return lambda inputs: usd(getattr(next(s for s in inputs.specs if isinstance(s, kind)), field))
 
 
-def _has(kind: type, condition: Callable[[Option], bool] = lambda spec: True) -> Callable[[PlanInputs], bool]:
+def _has(kind: type[_Spec], condition: Callable[[_Spec], bool] = lambda spec: True) -> Callable[[PlanInputs], bool]:
+    """Whether the plan holds an option of `kind` that meets `condition` (which reads that kind's fields)."""
     return lambda inputs: any(isinstance(s, kind) and condition(s) for s in inputs.specs)
 
 

@@ -26,11 +26,11 @@ def anthropic_usage(usage: Mapping) -> Usage:
     split = mapping(usage.get("cache_creation"))
     write_5m, write_1h = count(split.get("ephemeral_5m_input_tokens")), count(split.get("ephemeral_1h_input_tokens"))
     written = count(usage.get("cache_creation_input_tokens")) or write_5m + write_1h
-    fields = dict(prompt_tokens=uncached + read + written, cached_tokens=read, cache_write_tokens=written,
-                  completion_tokens=count(usage.get("output_tokens")))
+    prompt, completion = uncached + read + written, count(usage.get("output_tokens"))
     if write_1h:
-        return CacheSplitUsage(**fields, cache_write_1h_tokens=min(write_1h, written))
-    return Usage(**fields)
+        return CacheSplitUsage(prompt_tokens=prompt, cached_tokens=read, cache_write_tokens=written,
+                               completion_tokens=completion, cache_write_1h_tokens=min(write_1h, written))
+    return Usage(prompt_tokens=prompt, cached_tokens=read, cache_write_tokens=written, completion_tokens=completion)
 
 
 def usage_from_body(body: Mapping) -> Usage | None:
@@ -73,7 +73,7 @@ def merge_stream(start: Usage | None, delta: Mapping) -> Usage:
         "cache_creation_input_tokens": start.cache_write_tokens,
         "output_tokens": start.completion_tokens,
     }
-    merged = {key: count(usage[key]) if key in usage else value for key, value in known.items()}
+    merged: dict[str, object] = {key: count(usage[key]) if key in usage else value for key, value in known.items()}
     if "cache_creation" in usage:
         merged["cache_creation"] = usage["cache_creation"]
     elif start_1h:

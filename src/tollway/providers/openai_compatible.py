@@ -56,7 +56,9 @@ def usage_readers(read: UsageBlockReader) -> tuple[Callable[[Mapping], Usage | N
             return None
         if chunk.get("type") == "response.completed":  # Responses API stream
             response = chunk.get("response")
-            usage = response.get("usage") if is_mapping(response) else None
+            if not is_mapping(response):
+                return None
+            usage = response.get("usage")
             return openai_usage(usage, response) if is_mapping(usage) else None
         usage = chunk.get("usage")
         if not is_mapping(usage):

@@ -24,12 +24,13 @@ def qwen_usage(usage: Mapping, container: Mapping) -> Usage:
     if not written:
         created = count(mapping(details.get("cache_creation")).get("ephemeral_5m_input_tokens"))
         written = min(created, found.prompt_tokens - found.cached_tokens)
-    fields = dict(prompt_tokens=found.prompt_tokens, cached_tokens=found.cached_tokens, cache_write_tokens=written,
-                  completion_tokens=found.completion_tokens, reasoning_tokens=found.reasoning_tokens,
-                  source=found.source)
     if found.cached_tokens:
-        return CacheSplitUsage(**fields, explicit_cached_tokens=found.cached_tokens)
-    return Usage(**fields)
+        return CacheSplitUsage(prompt_tokens=found.prompt_tokens, cached_tokens=found.cached_tokens,
+                               cache_write_tokens=written, completion_tokens=found.completion_tokens,
+                               reasoning_tokens=found.reasoning_tokens, source=found.source,
+                               explicit_cached_tokens=found.cached_tokens)
+    return Usage(prompt_tokens=found.prompt_tokens, cached_tokens=found.cached_tokens, cache_write_tokens=written,
+                 completion_tokens=found.completion_tokens, reasoning_tokens=found.reasoning_tokens, source=found.source)
 
 
 DIALECT = compatible("qwen", read_usage=qwen_usage, reasoning_field="reasoning_content")

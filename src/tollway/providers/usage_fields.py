@@ -8,6 +8,7 @@ block is the provider's to get wrong; the request it belongs to must still get i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeGuard
 
 EMPTY: Mapping = {}
 
@@ -36,7 +37,8 @@ def mapping(value: object) -> Mapping:
     return value if isinstance(value, Mapping) else EMPTY
 
 
-def is_mapping(value: object) -> bool:
+def is_mapping(value: object) -> TypeGuard[Mapping]:
+    """A JSON object (or any Mapping); a TypeGuard so a checked value reads as a Mapping after the test."""
     return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol, Sequence, TypeGuard
 
 from tollway.plan.options.base import PER_MILLION, monthly_from_daily
 from tollway.plan.scenario import ScenarioError, TokenPriceSource
@@ -199,18 +199,19 @@ def _catalog_rates(catalog: PriceLookup, provider: str | None, model: str | None
     if missing:
         raise ScenarioError(f"{where}: the catalog does not know the {' and '.join(missing)} price of "
                             f"{provider}/{model}; give explicit prices: instead")
-    rates = {}
+    rates: dict[str, Decimal] = {}
     for name in ("cached_input", "cache_write"):
         value = getattr(price, name, None)
-        if not _known(value):
+        if _known(value):
+            rates[name] = value
+        else:
             notes.add(f"{provider}/{model}: {name} price unknown in the catalog, billed at the input price")
-            value = price.input
-        rates[name] = value
+            rates[name] = price.input
     return KindRates(price.input / PER_MILLION, rates["cached_input"] / PER_MILLION,
                      rates["cache_write"] / PER_MILLION, price.output / PER_MILLION)
 
 
-def _known(rate: Decimal | None) -> bool:
+def _known(rate: Decimal | None) -> TypeGuard[Decimal]:
     """The catalog marks a rate its sources lack as NaN (older shapes may use None)."""
     return rate is not None and not rate.is_nan()
 
