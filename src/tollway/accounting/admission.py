@@ -41,7 +41,7 @@ from tollway.accounting.key_store import open_key_store
 from tollway.accounting.keys import KeyRecord, key_id_of, verify
 from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits
-from tollway.core.money import from_nano, to_nano, usd_text
+from tollway.core.money import MAX_NANO, NANO_PER_USD, from_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
 from tollway.catalog.deployment_prices import DeploymentPricer
@@ -251,7 +251,7 @@ class Admission:
             return
         if ticket.backend == "local" and not self.counters.shared:  # nothing to wait for: no task
             try:
-                nano = to_nano(cost) if cost else 0
+                nano = nano_of(cost) if cost else 0
                 if not self._in_process.settle(ticket, row, self.counters.local, nano):
                     self.counters.settle_in_process(self._settlement(ticket, row, nano))
             except Exception:
@@ -352,7 +352,7 @@ class Admission:
 
     async def _settle(self, ticket: Ticket, row: LedgerRow, cost: Decimal) -> None:
         try:
-            await self.counters.settle(self._settlement(ticket, row, to_nano(cost) if cost else 0), ticket.backend)
+            await self.counters.settle(self._settlement(ticket, row, nano_of(cost) if cost else 0), ticket.backend)
         except Exception:
             log.exception("settling request %s failed; its hold is released when it expires", row.id)
 
@@ -394,6 +394,16 @@ class Admission:
                 listener(event)
             except Exception:
                 log.exception("alert listener %r failed", listener)
+
+
+def nano_of(cost: Decimal) -> int:
+    """`to_nano` (rounded up) of a cost pricing made, from its exact ratio: settle runs on every request with
+    a budget or limit, and this skips the copy and the Decimal context arithmetic `to_nano` does."""
+    numerator, denominator = cost.as_integer_ratio()
+    nano = -(-numerator * NANO_PER_USD // denominator)
+    if nano > MAX_NANO or nano < -MAX_NANO:
+        return to_nano(cost)  # raises, naming the amount
+    return nano
 
 
 def paced_first(paced: str, deployments: Sequence) -> Sequence:

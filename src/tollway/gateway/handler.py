@@ -143,10 +143,11 @@ class RequestLife:
         services = self.services
         services.in_flight.count -= 1
         try:
-            cost, row = self._row()
+            row = self._row()
+            cost = self.total[0]  # type: ignore[index]  # _row made it
         except Exception:
             log.exception("request %s: building its ledger row failed; a bare row is kept", self.request_id)
-            cost, row = _ZERO, self._bare_row()
+            cost, row = _ZERO, self._bare_row()  # the cost the bare row says
         services.ledger.append(row)
         try:
             services.router.finished(self.walk, row)
@@ -279,22 +280,23 @@ class RequestLife:
         features = request_features(self.creq)
         return features_json(features.needs, features.max_tokens, self.plan_residency)
 
-    def _row(self) -> tuple[Decimal, LedgerRow]:
-        """The request's exact cost and its ledger row (which holds that cost as text)."""
+    def _row(self) -> LedgerRow:
+        """The request's ledger row; `total` holds the exact cost its text was made from."""
         now = asyncio.get_running_loop().time()
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or _NO_USAGE, self.walk
         if self.total is None:
             cost, priced = self._total_cost()
             cost = cost.normalize()
             cost_text = decimal_text(cost)
+            self.total = (cost, cost_text, priced)
         else:
-            cost, cost_text, priced = self.total
+            _, cost_text, priced = self.total
         ttft = (self.ttft - self.started) * 1000 if self.ttft is not None else None
         if dep is not None:
             name, provider, upstream_model, jurisdiction = dep.name, dep.provider, dep.upstream_model, dep.jurisdiction
         else:
             name = provider = upstream_model = jurisdiction = ""
-        return cost, LedgerRow(  # positionally, in _ROW_ORDER
+        return LedgerRow(  # positionally, in _ROW_ORDER
             self.request_id, iso_utc(self.arrived), self.endpoint, creq.model if creq else "", self.status,
             self.http_status, self.key.id if self.key else "", self.group, name, provider, upstream_model,
             jurisdiction, [a.to_ledger() for a in walk.attempts] if walk else [], usage.prompt_tokens,
