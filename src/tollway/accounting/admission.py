@@ -85,7 +85,7 @@ class Ticket:
     budgets: Sequence[BudgetCheck] = ()
     paced: str = ""              # the deployment pacing charged this request to ("" for none)
     prepared: PreparedKey | None = field(default=None, repr=False, compare=False)  # what admit_prepared charged
-    plan: Sequence = ()          # the routed plan in the order to try: the paced deployment first
+    plan: list = field(default_factory=list, repr=False, compare=False)  # the routed plan in the order to try
 
     @property
     def held_usd(self) -> str:
@@ -197,7 +197,7 @@ class Admission:
         `deployments` is the routed plan, in order: pacing charges the first of them with room, and the
         ticket's `plan` is `deployments` with that one moved to the front. Without it, the group's
         configured order is paced and `plan` is empty."""
-        plan = () if deployments is None else deployments
+        plan = [] if deployments is None else deployments
         record = key.record
         if record is not None:
             if record.default_max_tokens is not None and creq.endpoint != "embeddings" and creq.max_tokens is None:
@@ -406,7 +406,7 @@ def nano_of(cost: Decimal) -> int:
     return nano
 
 
-def paced_first(paced: str, deployments: Sequence) -> Sequence:
+def paced_first(paced: str, deployments: list) -> list:
     """`deployments` with the one pacing charged the request to first (others keep their order)."""
     if not paced or not deployments or deployments[0].name == paced:  # the usual case: already first
         return deployments
