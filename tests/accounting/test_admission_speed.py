@@ -158,7 +158,7 @@ def test_a_cheaper_price_is_held_only_once_the_dearer_one_is_a_minute_past(tmp_p
 
 
 def test_paced_first_moves_the_paced_deployment_first_and_leaves_a_plan_already_in_order() -> None:
-    from tollway.accounting.admission import paced_first
+    from tollway.accounting.pacing_order import paced_first
 
     a, b, c = (SimpleNamespace(name=n) for n in "abc")
     plan = [a, b, c]

@@ -6,9 +6,8 @@ calling, so a bad key costs nothing, and which route groups a budget brownout mo
 estimated tokens against rate limits, and the plan comes back in the order to try, pacing's deployment
 first). `settle` follows exactly once for every reserved request, success or failure, with its ledger row
 and its exact cost (the real cost and tokens replace the holds; the cost is never read back from the
-row's text). Keys are read from an in-process cache
-(key_cache.py); counters live in this process or in Redis (resilient_counters.py), one call to admit and
-one to settle. See docs/budgets.md for the model and its guarantees.
+row's text). Keys are read from an in-process cache (key_cache.py); counters live in this process or in
+Redis (resilient_counters.py), one call to admit and one to settle. See docs/budgets.md for the model and its guarantees.
 
 All three run on every request, so what can be prepared is: a presented secret that verified once maps
 straight to its key (until any key changes), a key's limits and budget names are built once per key
@@ -22,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Callable, Sequence
 
@@ -41,6 +40,7 @@ from tollway.accounting.key_store import open_key_store
 from tollway.accounting.keys import KeyRecord, key_id_of, verify
 from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits
+from tollway.accounting.pacing_order import paced_first
 from tollway.core.money import MAX_NANO, NANO_PER_USD, from_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
@@ -404,13 +404,6 @@ def nano_of(cost: Decimal) -> int:
     if nano > MAX_NANO or nano < -MAX_NANO:
         return to_nano(cost)  # raises, naming the amount
     return nano
-
-
-def paced_first(paced: str, deployments: list) -> list:
-    """`deployments` with the one pacing charged the request to first (others keep their order)."""
-    if not paced or not deployments or deployments[0].name == paced:  # the usual case: already first
-        return deployments
-    return sorted(deployments, key=lambda dep: dep.name != paced)
 
 
 def _who(line: BudgetLine, names: dict[str, str]) -> str:
