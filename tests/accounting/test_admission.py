@@ -57,7 +57,7 @@ async def started(cfg: Config, *specs: KeySpec) -> tuple[Admission, list[str]]:
 
 
 async def settle_now(admission: Admission, ticket, cost: str) -> None:
-    await admission.settle(ticket, row(cost))
+    await admission.settle(ticket, row(cost), Decimal(cost))
     await asyncio.gather(*admission._settling)  # settles run in the background
 
 
@@ -92,11 +92,12 @@ def test_brownout_switches_a_key_to_the_cheaper_group_until_the_day_ends(tmp_pat
 
     async def scenario() -> None:
         admission, (secret,) = await started(cfg, KeySpec(name="k"))
-        key = await admission.authenticate(bearer(secret))
-        assert admission.route_group(key, "chat") == "chat"
+        key, moved = await admission.admit(bearer(secret))
+        assert dict(moved) == {}
         admission.brownout(key.id, "spend spike")
-        assert admission.route_group(key, "chat") == "cheap" and admission.route_group(key, "cheap") == "cheap"
-        assert admission.route_group(ANONYMOUS, "chat") == "chat"
+        key, moved = await admission.admit(bearer(secret))
+        assert (moved.get("chat", "chat"), moved.get("cheap", "cheap")) == ("cheap", "cheap")
+        assert admission._brownouts.moves(ANONYMOUS).get("chat", "chat") == "chat"
         [event] = [e for e in admission.events if e["event"] == "brownout"]
         assert (event["id"], event["reason"]) == (key.id, "spend spike") and event["until"].endswith("+00:00")
         await admission.stop()

@@ -81,7 +81,7 @@ def test_edited_limits_apply_to_the_next_request(tmp_path: Path) -> None:
     async def scenario() -> None:
         admission, (secret,) = await started(config(tmp_path), KeySpec(name="k", rpm=100))
         key = await admission.authenticate(request_with(secret))
-        await admission.settle(await admission.reserve(key, chat_request(), "chat"), row("0"))
+        await admission.settle(await admission.reserve(key, chat_request(), "chat"), row("0"), Decimal(0))
         admission.key_changed(admission.cache.store.update(key.id, KeySpec(rpm=1)))
         key = await admission.authenticate(request_with(secret))
         with pytest.raises(GatewayError) as limited:
@@ -107,7 +107,7 @@ def test_ticket_ids_are_unique_and_short(tmp_path: Path) -> None:
         other, _ = await started(config(tmp_path / "other"))
         assert next(other._tickets)[:12] != tickets[0].id[:12], "each process draws its own prefix"
         for ticket in tickets:
-            await admission.settle(ticket, row("0"))
+            await admission.settle(ticket, row("0"), Decimal(0))
         await admission.stop()
         await other.stop()
 
@@ -157,12 +157,27 @@ def test_a_cheaper_price_is_held_only_once_the_dearer_one_is_a_minute_past(tmp_p
     assert calc.hold(creq, "chat", step + timedelta(minutes=2)).nano == tokens * 1000
 
 
-def test_order_plan_moves_the_paced_deployment_first_and_leaves_a_plan_already_in_order(tmp_path: Path) -> None:
-    from tollway.accounting.admission import Admission, Ticket
+def test_paced_first_moves_the_paced_deployment_first_and_leaves_a_plan_already_in_order() -> None:
+    from tollway.accounting.pacing_order import paced_first
 
-    admission = Admission(config(tmp_path))
     a, b, c = (SimpleNamespace(name=n) for n in "abc")
     plan = [a, b, c]
-    assert admission.order_plan(Ticket(key=None, paced="a"), plan) is plan  # type: ignore[arg-type]
-    assert admission.order_plan(Ticket(key=None, paced="c"), plan) == [c, a, b]  # type: ignore[arg-type]
-    assert admission.order_plan(Ticket(key=None), plan) is plan  # type: ignore[arg-type]
+    assert paced_first("a", plan) is plan
+    assert paced_first("c", plan) == [c, a, b]
+    assert paced_first("", plan) is plan
+
+
+@pytest.mark.parametrize("cost", ["0", "0.000123", "0.0000000001", "0.0000000019", "12.5", "1E+1", "-0.0000000015",
+                                  "0.07500000000000000000"])
+def test_nano_of_a_cost_is_to_nano_of_it(cost: str) -> None:
+    from tollway.accounting.admission import nano_of
+    from tollway.core.money import to_nano
+
+    assert nano_of(Decimal(cost)) == to_nano(Decimal(cost))
+
+
+def test_nano_of_a_cost_beyond_a_counter_raises() -> None:
+    from tollway.accounting.admission import nano_of
+
+    with pytest.raises(ValueError, match="beyond what a budget counter holds"):
+        nano_of(Decimal(10**8))

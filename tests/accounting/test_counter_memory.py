@@ -103,7 +103,7 @@ def test_admission_holds_one_entry_per_key_not_per_request(tmp_path: Path) -> No
         for _ in range(5_000):
             key = await admission.authenticate(request)
             ticket = await admission.reserve(key, chat_request(), "chat")
-            await admission.settle(ticket, row("0.001"))
+            await admission.settle(ticket, row("0.001"), Decimal("0.001"))
         sizes = admission.counters.local.sizes()
         assert sizes["held"] == 0 and sizes["rate_live"] == 0 and sizes["expiries"] <= 65
         assert len(admission._verified) == 1 and not admission._settling

@@ -7,7 +7,6 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import orjson
 import psycopg
@@ -64,8 +63,8 @@ def postgres_rows(url: str, table: str) -> list[dict]:
 
 
 def scrape(writer) -> dict[str, float]:
-    gateway = SimpleNamespace(in_flight=0, table=SimpleNamespace(deployments={}), ledger=writer)
-    text = generate_latest(make_registry(GatewayMetrics(MetricsSettings(), gateway), lambda: None)).decode()
+    metrics = GatewayMetrics(MetricsSettings(), deployments={}, ledger=writer, in_flight=lambda: 0)
+    text = generate_latest(make_registry(metrics, lambda: None)).decode()
     return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
             if s.name.startswith("tollway_ledger")}
 

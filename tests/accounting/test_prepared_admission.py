@@ -95,7 +95,7 @@ async def transcript(tmp_path: Path, brownout: bool) -> list:
         log.append(snapshot(admission, names))
 
     async def settle(ticket, deployment: str, cost: str) -> None:
-        await admission.settle(ticket, served(deployment, cost))
+        await admission.settle(ticket, served(deployment, cost), Decimal(cost))
         await asyncio.gather(*admission._settling)
         log.append(snapshot(admission, names))
 
@@ -175,7 +175,7 @@ def test_the_prepared_path_is_the_one_taken(tmp_path: Path, monkeypatch) -> None
         for _ in range(3):
             ticket = await admission.reserve(key, chat_request(), "pair", admission.holds.groups["pair"])
             assert ticket.backend == "local" and ticket.paced in ("a", "b")
-            await admission.settle(ticket, served(ticket.paced, "0.001"))
+            await admission.settle(ticket, served(ticket.paced, "0.001"), Decimal("0.001"))
         assert calls == {"admit_now": 0, "settle_quietly": 0}
         budgets = {(s["scope"], s["window"]): s for s in admission.budget_status()}
         assert budgets[("key", "daily")]["spent_usd"] == "0.003" and budgets[("key", "daily")]["reserved_usd"] == "0"
@@ -196,7 +196,7 @@ def test_forgotten_entries_are_never_charged(tmp_path: Path) -> None:
         local._clock = clock
         key = await admission.authenticate(bearer(secret))
         ticket = await admission.reserve(key, chat_request(), "pair")
-        await admission.settle(ticket, served(ticket.paced, "0"))
+        await admission.settle(ticket, served(ticket.paced, "0"), Decimal(0))
         clock.now += 61
         local._forget_old(int(clock.now * 1000))
         assert f"key:{key.id}" not in local._rates, "the idle window was forgotten"

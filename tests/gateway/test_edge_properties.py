@@ -99,6 +99,8 @@ class Settings:
         class server:
             max_body_bytes = 4000
 
+    services = None  # what each RequestLife is handed; the stand-ins here need none
+
 
 class Recorder:
     """Stands in for RequestLife: records what was served and answers 200, or the refusal."""

@@ -42,6 +42,8 @@ class Settings:
         class server:
             max_body_bytes = 1000
 
+    services = None  # what each RequestLife is handed; the stand-ins here need none
+
 
 class StreamingLife:
     """Stands in for RequestLife: streams `blocks`, recording what each write did."""

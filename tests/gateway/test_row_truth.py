@@ -48,7 +48,7 @@ def gateway(tmp_path) -> Gateway:
 
 def serve(gw: Gateway, x: Exchange) -> None:
     async def scenario() -> None:
-        await RequestLife(gw, x, "chat").handle()
+        await RequestLife(gw.services, x, "chat").handle()
 
     asyncio.run(scenario())
 
@@ -73,7 +73,7 @@ def test_an_unforeseen_fault_is_a_500_and_a_row_that_says_so(gateway, monkeypatc
     [row] = queued(gateway)
     assert (row.id, row.status, row.http_status) == ("truth-1", "error", 500)
     assert row.error == "internal_error: RuntimeError"
-    assert gateway.in_flight == 0
+    assert gateway.in_flight.count == 0
 
 
 def test_a_fault_in_the_upstream_call_is_a_500_row_not_ok(gateway, monkeypatch):
@@ -109,7 +109,7 @@ def test_a_request_cancelled_midway_is_a_cancelled_row(gateway, monkeypatch):
     monkeypatch.setattr(gateway.router, "plan", slow_plan)
 
     async def scenario() -> None:
-        task = asyncio.create_task(RequestLife(gateway, Exchange(BODY, "truth-4"), "chat").handle())
+        task = asyncio.create_task(RequestLife(gateway.services, Exchange(BODY, "truth-4"), "chat").handle())
         await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

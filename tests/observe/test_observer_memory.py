@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from types import SimpleNamespace
+from decimal import Decimal
 
 import pytest
 
 from tests.observe.support import row
+from tollway.catalog import Catalog
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config
 from tollway.observe import observer as observer_module
 from tollway.observe.observer import Observer
@@ -48,10 +50,10 @@ def _observer(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Observer:
                                "thresholds": [{"metric": "requests", "above": 10 ** 9, "window_s": 600,
                                                "scope": "key"}]}},
     })
-    gateway = SimpleNamespace(config=config, table=RouteTable(config, resolve_secrets=False), admission=None,
-                              ledger=None, in_flight=0)
+    pricer = DeploymentPricer(Catalog.from_config_section({"catalog": config.catalog, "cny_per_usd": config.cny_per_usd}))
     monkeypatch.setattr(observer_module, "time", clock)
-    observer = Observer(gateway)  # type: ignore[arg-type]
+    observer = Observer(config.observe, config.server, RouteTable(config, resolve_secrets=False), pricer,
+                        admission=None, ledger=None)
     observer._held = None  # history loading is start()'s business; here the figures fold straight away
     return observer
 
@@ -68,7 +70,7 @@ def _rows(start: int, count: int):
 def _feed(observer: Observer, clock: Clock, start: int, count: int) -> None:
     for first in range(start, start + count, PER_DRAIN):
         for r in _rows(first, PER_DRAIN):
-            observer.record(r)
+            observer.record(r, Decimal(r.cost_usd))
         clock.now += STEP_S
         assert observer.drain() == 0
         observer._evaluate(clock.now)

@@ -1,11 +1,13 @@
 """Admission: who may send a request, and whether it fits their limits and budget.
 
-The gateway calls `authenticate` before reading the body (a bad key costs nothing), `reserve` once the
-request is parsed and routed to a group (the most it can cost is held against budgets, its estimated
-tokens against rate limits), and `settle` exactly once for every reserved request, success or failure,
-with its ledger row (the real cost and tokens replace the holds). Keys are read from an in-process cache
-(key_cache.py); counters live in this process or in Redis (resilient_counters.py), one call to admit and
-one to settle. See docs/budgets.md for the model and its guarantees.
+A request meets admission twice around routing, one call each: `admit` before the body is read (who is
+calling, so a bad key costs nothing, and which route groups a budget brownout moves the key to), and
+`reserve` once the request is parsed and planned (the most it can cost is held against budgets, its
+estimated tokens against rate limits, and the plan comes back in the order to try, pacing's deployment
+first). `settle` follows exactly once for every reserved request, success or failure, with its ledger row
+and its exact cost (the real cost and tokens replace the holds; the cost is never read back from the
+row's text). Keys are read from an in-process cache (key_cache.py); counters live in this process or in
+Redis (resilient_counters.py), one call to admit and one to settle. See docs/budgets.md for the model and its guarantees.
 
 All three run on every request, so what can be prepared is: a presented secret that verified once maps
 straight to its key (until any key changes), a key's limits and budget names are built once per key
@@ -19,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Callable, Sequence
 
 from aiohttp import web
@@ -36,7 +40,8 @@ from tollway.accounting.keys.store import open_key_store
 from tollway.accounting.keys.records import KeyRecord, key_id_of, verify
 from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits
-from tollway.core.money import from_nano, text_to_nano, to_nano, usd_text
+from tollway.accounting.pacing_order import paced_first
+from tollway.core.money import MAX_NANO, NANO_PER_USD, from_nano, to_nano, usd_text
 from tollway.accounting import refusals
 from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
 from tollway.catalog.deployment_prices import DeploymentPricer
@@ -80,6 +85,7 @@ class Ticket:
     budgets: Sequence[BudgetCheck] = ()
     paced: str = ""              # the deployment pacing charged this request to ("" for none)
     prepared: PreparedKey | None = field(default=None, repr=False, compare=False)  # what admit_prepared charged
+    plan: list = field(default_factory=list, repr=False, compare=False)  # the routed plan in the order to try
 
     @property
     def held_usd(self) -> str:
@@ -155,6 +161,13 @@ class Admission:
         """Call `listener(event)` for every alert event (soft thresholds, Redis outages, brownouts)."""
         self._listeners.append(listener)
 
+    async def admit(self, request: web.Request) -> tuple[Key, Mapping[str, str]]:
+        """The step before routing: the caller (GatewayError 401/403 as `authenticate`), and the route
+        groups it is moved to now: requested group -> group to serve it from, empty unless a budget
+        brownout covers the key or its team."""
+        key = await self.authenticate(request)
+        return key, self._brownouts.moves(key)
+
     async def authenticate(self, request: web.Request) -> Key:
         """Raise GatewayError(401) for a missing, wrong or revoked key."""
         token = bearer_token(request)
@@ -178,10 +191,13 @@ class Admission:
         return ANONYMOUS
 
     async def reserve(self, key: Key, creq: ClientRequest, group: str, deployments: list | None = None) -> Ticket:
-        """Hold the most this request can cost; raise GatewayError(429 budget_exceeded / rate_limited) if it can't.
+        """The step after planning: hold the most this request can cost; raise GatewayError(429
+        budget_exceeded / rate_limited) if it can't.
 
-        `deployments` is the routed plan, in order: pacing charges the first of them with room (order_plan
-        then moves it to the front). Without it, the group's configured order is used."""
+        `deployments` is the routed plan, in order: pacing charges the first of them with room, and the
+        ticket's `plan` is `deployments` with that one moved to the front. Without it, the group's
+        configured order is paced and `plan` is empty."""
+        plan = [] if deployments is None else deployments
         record = key.record
         if record is not None:
             if record.default_max_tokens is not None and creq.endpoint != "embeddings" and creq.max_tokens is None:
@@ -189,7 +205,7 @@ class Admission:
             if record.models or record.residency:
                 self._check_permissions(record, creq, group)
         elif not self.limits.deployments:
-            return Ticket(key)
+            return Ticket(key, plan=plan)
         order = self.holds.groups.get(group, []) if deployments is None else deployments
         hold = self.holds.hold(creq, group)
         tokens = hold.estimated_tokens
@@ -197,7 +213,7 @@ class Admission:
             local = self.counters.local
             prepared, pacing = self._in_process.key(record, local), self._in_process.pacing(order, local)
             if pacing is None and prepared.empty:
-                return Ticket(key)
+                return Ticket(key, plan=plan)
             ticket = next(self._tickets)
             decision = local.admit_prepared(prepared, pacing, order, ticket, tokens, hold.nano, self.hold_ms,
                                             self._brownouts.configured)
@@ -207,13 +223,13 @@ class Admission:
                     self._brownouts.watch(self.budgets.lines(record), checks, decision)
                 paced = order[decision.paced].name if decision.paced >= 0 else ""
                 return Ticket(key, hold.nano if checks else 0, tokens, ticket, "local", prepared.rate_checks, checks,
-                              paced, prepared)
+                              paced, prepared, paced_first(paced, plan))
         budgets = self.budgets.key_checks(record, hold.nano)
         request = AdmitRequest(next(self._tickets), record.id if record is not None and self.counters.shared else "",
                                self.limits.checks(record, tokens), budgets, self.limits.pacing(order, tokens),
                                self.hold_ms)
         if request.empty:
-            return Ticket(key)
+            return Ticket(key, plan=plan)
         decision, backend = self.counters.admit_in_process(request), "local"
         if decision is None:
             try:
@@ -225,33 +241,25 @@ class Admission:
         if decision.soft_crossed or (self._brownouts.configured and budgets):
             self._brownouts.watch(self.budgets.lines(record), budgets, decision)
         paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
-        return Ticket(key, hold.nano if budgets else 0, tokens, request.ticket, backend, request.rates, budgets, paced)
+        return Ticket(key, hold.nano if budgets else 0, tokens, request.ticket, backend, request.rates, budgets, paced,
+                      None, paced_first(paced, plan))
 
-    async def settle(self, ticket: Ticket, row: LedgerRow) -> None:
-        """Replace the holds with the real cost and tokens of `row`, in the background; never raises."""
+    async def settle(self, ticket: Ticket, row: LedgerRow, cost: Decimal) -> None:
+        """Replace the holds with the real tokens of `row` and its exact `cost` (USD, the amount the row's
+        text was made from), in the background; never raises."""
         if not ticket.backend:
             return
         if ticket.backend == "local" and not self.counters.shared:  # nothing to wait for: no task
             try:
-                if not self._in_process.settle(ticket, row, self.counters.local):
-                    self.counters.settle_in_process(self._settlement(ticket, row))
+                nano = nano_of(cost) if cost else 0
+                if not self._in_process.settle(ticket, row, self.counters.local, nano):
+                    self.counters.settle_in_process(self._settlement(ticket, row, nano))
             except Exception:
                 log.exception("settling request %s failed; its hold is released when it expires", row.id)
             return
-        task = asyncio.create_task(self._settle(ticket, row))
+        task = asyncio.create_task(self._settle(ticket, row, cost))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
-
-    def route_group(self, key: Key, group: str) -> str:
-        """The route group to serve `group` from: a cheaper one while the key or its team is in brownout."""
-        return self._brownouts.route_group(key, group)
-
-    def order_plan(self, ticket: Ticket, deployments: list) -> list:
-        """`deployments` with the one pacing charged this request to first (others keep their order)."""
-        paced = ticket.paced
-        if not paced or not deployments or deployments[0].name == paced:  # the usual case: already first
-            return deployments
-        return sorted(deployments, key=lambda dep: dep.name != paced)
 
     def brownout(self, key_id: str, reason: str) -> None:
         """Serve this key from the cheaper route groups of `budgets.brownout` until the end of the UTC day."""
@@ -342,16 +350,16 @@ class Admission:
         return refusals.rate_limited(self.limits.describe(check.subject, names), decision.outcome, limit or 0,
                                      decision.retry_after_ms, check.tokens)
 
-    async def _settle(self, ticket: Ticket, row: LedgerRow) -> None:
+    async def _settle(self, ticket: Ticket, row: LedgerRow, cost: Decimal) -> None:
         try:
-            await self.counters.settle(self._settlement(ticket, row), ticket.backend)
+            await self.counters.settle(self._settlement(ticket, row, nano_of(cost) if cost else 0), ticket.backend)
         except Exception:
             log.exception("settling request %s failed; its hold is released when it expires", row.id)
 
-    def _settlement(self, ticket: Ticket, row: LedgerRow) -> Settlement:
-        """The real tokens for each rate the request was charged to, and its real cost for each budget."""
+    def _settlement(self, ticket: Ticket, row: LedgerRow, cost: int) -> Settlement:
+        """The real tokens for each rate the request was charged to, and its real cost (nano-dollars) for
+        each budget."""
         tokens = row.prompt_tokens + row.completion_tokens
-        cost = text_to_nano(row.cost_usd or "0")
         fixes = [filled(RateFix, ("fix", check.subject, tokens)) for check in ticket.rates]
         served, paced = row.deployment, ticket.paced
         if paced:
@@ -386,6 +394,16 @@ class Admission:
                 listener(event)
             except Exception:
                 log.exception("alert listener %r failed", listener)
+
+
+def nano_of(cost: Decimal) -> int:
+    """`to_nano` (rounded up) of a cost pricing made, from its exact ratio: settle runs on every request with
+    a budget or limit, and this skips the copy and the Decimal context arithmetic `to_nano` does."""
+    numerator, denominator = cost.as_integer_ratio()
+    nano = -(-numerator * NANO_PER_USD // denominator)
+    if nano > MAX_NANO or nano < -MAX_NANO:
+        return to_nano(cost)  # raises, naming the amount
+    return nano
 
 
 def _who(line: BudgetLine, names: dict[str, str]) -> str:

@@ -7,7 +7,9 @@ reports what a request's admission saw, and this decides what that means for the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable
 
 from tollway.accounting.budgets import BudgetLine, Budgets
@@ -18,6 +20,8 @@ from tollway.accounting.settings import BudgetSettings
 if TYPE_CHECKING:
     from tollway.accounting.admission import Key
 
+NO_MOVES: Mapping[str, str] = MappingProxyType({})
+
 
 class Brownouts:
     def __init__(self, settings: BudgetSettings, budgets: Budgets, emit: Callable[[dict], None]) -> None:
@@ -25,19 +29,21 @@ class Brownouts:
         self._budgets = budgets
         self._emit = emit
         self.configured = bool(settings.brownout)
+        self._moves: Mapping[str, str] = MappingProxyType(dict(settings.brownout))
         self._active: dict[str, tuple[str, datetime]] = {}   # "key:<id>" / "team:<name>" -> (reason, until)
 
-    def route_group(self, key: "Key", group: str) -> str:
-        """The route group to serve `group` from: a cheaper one while the key or its team is in brownout."""
-        cheaper = self._settings.brownout.get(group)
-        if cheaper is None or not self._active:
-            return group
+    def moves(self, key: "Key") -> Mapping[str, str]:
+        """The route groups `key` is moved to now (group -> cheaper group): `budgets.brownout` while the key
+        or its team is in brownout, else nothing. Known before the request names its group, so admission
+        answers it with the caller, in one step before routing."""
+        if not self._active:  # the usual case: no brownout anywhere
+            return NO_MOVES
         now = datetime.now(timezone.utc)
         for owner in (f"key:{key.id}", f"team:{key.team}" if key.team else ""):
             entry = self._active.get(owner)
             if entry is not None and entry[1] > now:
-                return cheaper
-        return group
+                return self._moves
+        return NO_MOVES
 
     def start(self, key_id: str, reason: str) -> None:
         """Serve this key from the cheaper route groups until the end of the UTC day."""

@@ -23,9 +23,8 @@ from tollway.accounting.counters.base import BudgetCheck, RateCheck, filled
 from tollway.accounting.keys.records import KeyRecord
 from tollway.ledger.schema import LedgerRow
 from tollway.accounting.limits import RateLimits, deployment_subject
-from tollway.accounting.counters.state import BudgetTally, RateWindow
 from tollway.accounting.counters.local import LocalCounters
-from tollway.core.money import text_to_nano
+from tollway.accounting.counters.state import BudgetTally, RateWindow
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Ticket
@@ -126,9 +125,10 @@ class InProcessAdmission:
             table = self._pacing = PacingTable(local, deployments)
         return table
 
-    def settle(self, ticket: Ticket, row: LedgerRow, local: LocalCounters) -> bool:
+    def settle(self, ticket: Ticket, row: LedgerRow, local: LocalCounters, cost: int) -> bool:
         """Settle a ticket admit_prepared charged, on the objects it charged, when nothing has moved since
-        and it was served where pacing charged it (the usual case); False: settle it the generic way."""
+        and it was served where pacing charged it (the usual case); False: settle it the generic way. `cost` is the
+        request's exact cost in nano-dollars."""
         prepared = ticket.prepared
         if prepared is None or prepared.counters is not local or prepared.generation != local.generation:
             return False
@@ -143,7 +143,6 @@ class InProcessAdmission:
                 return False
         elif served and self.limits.is_paced(served):
             return False  # served by a paced deployment pacing did not charge: the generic settle adds it
-        cost = text_to_nano(row.cost_usd or "0")
         if prepared.budgets and cost > ticket.held_nano:
             warn_overspent(ticket, row)
         local.settle_prepared(prepared, window, ticket.id, row.prompt_tokens + row.completion_tokens, cost)

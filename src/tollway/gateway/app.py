@@ -1,7 +1,9 @@
 """The gateway process: its aiohttp application, shared state, and start-up and shutdown.
 
 State that lives for the whole process (the routing table, the pricer, the ledger writer, the pooled
-upstream client) is built here once; each request gets a RequestLife (handler.py). The OpenAI endpoints
+upstream client) is built here once, and each part is handed what it uses: the observer its settings, the
+table, the ledger and admission's budget view; each request a RequestLife (handler.py) holding one
+`RequestServices` record (services.py) built here, never the Gateway itself. The OpenAI endpoints
 are served by the raw httptools server (http_server.py); the aiohttp application serves everything else
 (models, health, metrics, admin, dashboard) and, through an adapter, the OpenAI endpoints on connections
 it already owns. Upstream calls on the request path use the lean `HttpClient`; `session` (aiohttp) is
@@ -29,6 +31,7 @@ from tollway.gateway import edge
 from tollway.core.errors import GatewayError
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
+from tollway.gateway.services import InFlight, RequestServices
 from tollway.upstream.http_client import HttpClient
 from tollway.gateway.managed import ManagedBackends
 from tollway.observe.observer import Observer
@@ -47,13 +50,17 @@ class Gateway:
             {"catalog": config.catalog, "cny_per_usd": config.cny_per_usd}))
         self.table = RouteTable(config, self.pricer.catalog)  # the catalog fills facts the config leaves out
         self.admission = Admission(config, self.pricer)
-        self.observer = Observer(self)
         self.ledger = open_ledger(config)  # SQLite, or PostgreSQL with database_url
+        self.in_flight = InFlight()
+        self.observer = Observer(config.observe, config.server, self.table, self.pricer, self.admission,
+                                 self.ledger, self.in_flight.current)
         self.managed = ManagedBackends(self.table)
         self.upstream = HttpClient()
         self.router = Router(self.table, self.pricer, self.upstream, self.ledger.append)
-        self.in_flight = 0  # requests between arrival and their ledger row
         self.session: aiohttp.ClientSession = None  # type: ignore[assignment]  # made on start-up, in the loop
+        self.services = RequestServices(self.admission, self.table, self.router, self.ledger, self.pricer,
+                                        self.upstream, self.observer, config.retry,
+                                        config.server.request_deadline_s, self.in_flight)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes + 1,
@@ -97,7 +104,7 @@ class Gateway:
 
     async def _refuse(self, request: web.Request, error: GatewayError) -> web.StreamResponse:
         exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
-        await RequestLife(self, exchange, edge.REFUSAL_ENDPOINT).refuse(error)
+        await RequestLife(self.services, exchange, edge.REFUSAL_ENDPOINT).refuse(error)
         assert exchange.response is not None
         return exchange.response
 
@@ -112,7 +119,7 @@ class Gateway:
 
     async def _hot(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
-        await RequestLife(self, exchange, endpoint).handle()
+        await RequestLife(self.services, exchange, endpoint).handle()
         assert exchange.response is not None, "RequestLife answers every request"
         return exchange.response
 

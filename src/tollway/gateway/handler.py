@@ -6,6 +6,17 @@ accounted for. The row tells the truth by construction: a request starts as a 50
 `ok` only at the point its answer is handed to the client, so an exception nobody foresaw leaves a row
 that says `error`/500 with the exception's class, which is also what the client is told. A request
 refused before any endpoint took it (a malformed request, an unknown path) gets its row through `refuse`.
+
+The sequence of one request, each step one call into the layer that owns it:
+1. `admission.admit(exchange)` (accounting): who is calling (401 before the body is read), and which route
+   groups the key is moved to now (a budget brownout), as a map applied to the group the request names;
+2. parse the body, find the route group in the table, `router.plan(...)` (routing): the deployments to try;
+3. `admission.reserve(key, request, group, plan)` (accounting): hold the most it can cost against limits
+   and budgets (429 otherwise), and hand back the plan in the order to try (pacing's deployment first);
+4. the failover walk and the upstream call (routing, upstream), relaying or answering;
+5. `_account`: the ledger row, `router.finished`, `admission.settle(ticket, row, cost)` and
+   `observer.record(row, cost)`. The cost is an exact Decimal from pricing to settle and the observer; it
+   becomes text once, for the row and the `x-tollway-cost-usd` header.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
 
 if TYPE_CHECKING:
-    from tollway.gateway.app import Gateway
+    from tollway.gateway.services import RequestServices
 
 log = logging.getLogger("tollway.gateway")
 UNANSWERED = "the gateway failed before answering"
@@ -46,6 +57,7 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 # Request ids: a random per-process prefix and a counter; unique across replicas, and cheaper than uuid4.
 _REQUEST_IDS = ProcessIds(width=10)
 _NO_USAGE = Usage(source="")
+_ZERO = Decimal(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # LedgerRow is built positionally (a sixth of the keyword call's cost); this is the order that assumes.
 _ROW_ORDER = ("id", "ts", "endpoint", "requested_model", "status", "http_status", "key_id", "route_group",
@@ -60,12 +72,12 @@ if tuple(f.name for f in fields(LedgerRow)) != _ROW_ORDER:
 class RequestLife:
     """The state of one request, from arrival to its ledger row."""
 
-    __slots__ = ("gw", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
+    __slots__ = ("services", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
                  "key", "ticket", "fingerprint", "plan_residency", "total", "streaming")
 
-    def __init__(self, gw: "Gateway", x: Exchange, endpoint: str) -> None:
-        self.gw = gw
+    def __init__(self, services: "RequestServices", x: Exchange, endpoint: str) -> None:
+        self.services = services
         self.x = x
         self.endpoint = endpoint
         given = x.headers.get("x-request-id")
@@ -86,12 +98,12 @@ class RequestLife:
         self.fingerprint = ""
         self.plan_residency: frozenset[str] | None = None
         self.ticket: Ticket | None = None
-        self.total: tuple[str, bool] | None = None  # the total cost's decimal_text and priced flag, once made
+        self.total: tuple[Decimal, str, bool] | None = None  # the total cost, its text and priced flag, once made
 
     async def handle(self) -> None:
         """Serve the request through its exchange. A whole answer is handed to the exchange after the
         row is queued and the budget settled, so a client's next request sees this one settled."""
-        self.gw.in_flight += 1
+        self.services.in_flight.count += 1
         try:
             reply = await self._serve()
             if reply is not None and self.x.client_gone():
@@ -111,7 +123,7 @@ class RequestLife:
 
     async def refuse(self, error: GatewayError) -> None:
         """Answer a request refused before an endpoint took it (malformed, unknown path), with its row."""
-        self.gw.in_flight += 1
+        self.services.in_flight.count += 1
         self._failed(error)
         await self._account()
         self.x.respond(*error.rendered(self.headers))
@@ -128,56 +140,62 @@ class RequestLife:
     async def _account(self) -> None:
         """Exactly once per request: ledger row, budget settlement, observers. Each step is guarded so a
         fault in one (logged) never costs the row or the budget settlement."""
-        gw = self.gw
-        gw.in_flight -= 1
+        services = self.services
+        services.in_flight.count -= 1
         try:
             row = self._row()
+            cost = self.total[0]  # type: ignore[index]  # _row made it
         except Exception:
             log.exception("request %s: building its ledger row failed; a bare row is kept", self.request_id)
-            row = self._bare_row()
-        gw.ledger.append(row)
+            cost, row = _ZERO, self._bare_row()  # the cost the bare row says
+        services.ledger.append(row)
         try:
-            gw.router.finished(self.walk, row)
+            services.router.finished(self.walk, row)
         except Exception:
             log.exception("request %s: routing bookkeeping failed", self.request_id)
         if self.ticket is not None:
             try:
-                await gw.admission.settle(self.ticket, row)
+                await services.admission.settle(self.ticket, row, cost)
             except Exception:
                 log.exception("request %s: settling its budget hold failed", self.request_id)
         try:
-            gw.observer.record(row)
+            services.observer.record(row, cost)
         except Exception:
             log.exception("request %s: the observer failed on its row", self.request_id)
 
     async def _serve(self) -> tuple[int, dict[str, str], bytes] | None:
         """The whole answer, or None when it was streamed through the exchange."""
-        gw = self.gw
-        self.key = key = await gw.admission.authenticate(self.x)
+        services = self.services
+        key, moved = await services.admission.admit(self.x)
+        self.key = key
         self.creq = creq = parse_request(self.endpoint, await self.x.read_body())
-        group = gw.table.group_for(creq.model)
+        table = services.table
+        group = table.group_for(creq.model)
         if group is None:
-            raise model_not_found(creq.model, gw.table.public_names())
-        group = gw.table.groups.get(gw.admission.route_group(key, group.name), group)  # a budget brownout
+            raise model_not_found(creq.model, table.public_names())
+        if moved:  # a budget brownout serves this key from a cheaper group
+            group = table.groups.get(moved.get(group.name, group.name), group)
         self.group = group.name
-        plan = await gw.router.plan(group, creq, key, self.x)
+        plan = await services.router.plan(group, creq, key, self.x)
         self.plan_residency = plan.residency
         self.headers["x-tollway-route"] = plan.reason
-        self.walk = Walk(gw.config.retry, self.started + gw.config.server.request_deadline_s, plan)
-        self.ticket = await gw.admission.reserve(key, creq, group.name, plan.deployments)
-        plan.deployments = gw.admission.order_plan(self.ticket, plan.deployments)  # paced deployment first
+        self.walk = Walk(services.retry, self.started + services.request_deadline_s, plan)
+        self.ticket = ticket = await services.admission.reserve(key, creq, group.name, plan.deployments)
+        plan.deployments = ticket.plan
         payloads = _Payloads(creq)
         if creq.stream:
             return await self._stream(plan.deployments, payloads)
+        upstream = services.upstream
         dep, reply = await self.walk.run(creq.model, plan.deployments,
-                                         lambda d: calls.call(gw.upstream, d, self.endpoint, payloads.for_(d),
-                                                                       self.walk.deadline))
+                                         lambda d: calls.call(upstream, d, self.endpoint, payloads.for_(d),
+                                                              self.walk.deadline))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
         cost, priced = self._total_cost()
+        cost = cost.normalize()  # the same Decimal the row's text says, for settle and the observer
         text = decimal_text(cost)
-        self.total = (text, priced)  # the row reuses it: no await between here and _account
+        self.total = (cost, text, priced)  # the row reuses it: no await between here and _account
         self.headers["x-tollway-cost-usd"] = text if priced else "unknown"
         self.ttft = asyncio.get_running_loop().time()
         self.headers["Content-Type"] = reply.content_type
@@ -186,9 +204,9 @@ class RequestLife:
 
     async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> None:
         assert self.creq is not None and self.walk is not None
-        gw = self.gw
+        upstream = self.services.upstream
         dep, opened = await self.walk.run(self.creq.model, plan,
-                                          lambda d: calls.open_stream(gw.upstream, d, self.endpoint,
+                                          lambda d: calls.open_stream(upstream, d, self.endpoint,
                                                                         payloads.for_(d), self.walk.deadline))
         self._served_by(dep)
         try:
@@ -240,7 +258,7 @@ class RequestLife:
         dep, usage = self.deployment, self.usage
         if dep is None or usage is None:
             return
-        cost = try_cost_usd(usage, self.gw.pricer.price_at(dep, self.arrived, usage.prompt_tokens))
+        cost = try_cost_usd(usage, self.services.pricer.price_at(dep, self.arrived, usage.prompt_tokens))
         self.priced = cost is not None
         self.cost = cost if cost is not None else Decimal(0)
 
@@ -263,13 +281,16 @@ class RequestLife:
         return features_json(features.needs, features.max_tokens, self.plan_residency)
 
     def _row(self) -> LedgerRow:
+        """The request's ledger row; `total` holds the exact cost its text was made from."""
         now = asyncio.get_running_loop().time()
         creq, dep, usage, walk = self.creq, self.deployment, self.usage or _NO_USAGE, self.walk
         if self.total is None:
             cost, priced = self._total_cost()
+            cost = cost.normalize()
             cost_text = decimal_text(cost)
+            self.total = (cost, cost_text, priced)
         else:
-            cost_text, priced = self.total
+            _, cost_text, priced = self.total
         ttft = (self.ttft - self.started) * 1000 if self.ttft is not None else None
         if dep is not None:
             name, provider, upstream_model, jurisdiction = dep.name, dep.provider, dep.upstream_model, dep.jurisdiction

@@ -1,4 +1,5 @@
-"""GET /metrics: Prometheus counters and histograms built from ledger rows, gauges read from the gateway.
+"""GET /metrics: Prometheus counters and histograms built from ledger rows, gauges read from the parts they
+describe (the deployments' breakers, the ledger writer, the count of requests in flight).
 
 Rows are folded in by the observer's drain (never on the request path), so counters are plain dicts and
 Python ints: no locks, no per-increment objects. Cost is summed as an exact Decimal and converted to a
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,8 @@ from tollway.observe.settings import MetricsSettings
 from tollway.routing.breaker import CLOSED, HALF_OPEN, OPEN
 
 if TYPE_CHECKING:
-    from tollway.gateway.app import Gateway
+    from tollway.ledger.drain import LedgerDrain
+    from tollway.routing.table import RoutedDeployment
 
 ROUTE_LABELS = ["route_group", "deployment", "provider"]
 TOKEN_KINDS = ("prompt", "cached", "cache_write", "completion", "reasoning")
@@ -63,11 +65,18 @@ class LatencyHistogram:
 
 
 class GatewayMetrics:
-    """The figures behind /metrics. `add(row)` per finished request; `collect()` at scrape time."""
+    """The figures behind /metrics. `add(row)` per finished request; `collect()` at scrape time.
 
-    def __init__(self, settings: MetricsSettings, gateway: Gateway | None = None) -> None:
+    Gauges come from what is given: `deployments` (name -> deployment, for breaker states), `ledger` (its
+    queue and health) and `in_flight` (a reading of requests between arrival and their row); each left
+    out is a gauge left out."""
+
+    def __init__(self, settings: MetricsSettings, deployments: Mapping[str, RoutedDeployment] | None = None,
+                 ledger: LedgerDrain | None = None, in_flight: Callable[[], int] | None = None) -> None:
         self.settings = settings
-        self.gateway = gateway
+        self.deployments = deployments
+        self.ledger = ledger
+        self.in_flight = in_flight
         self.requests: Counter[tuple[str, str, str, str]] = Counter()
         self.tokens: dict[Route, list[int]] = {}
         self.cost: dict[Route, Decimal] = {}
@@ -178,24 +187,25 @@ class GatewayMetrics:
         yield from self._gauges()
 
     def _gauges(self) -> Iterator[Metric]:
-        gw = self.gateway
-        if gw is not None:
+        if self.in_flight is not None:
             yield _gauge("tollway_in_flight_requests", "Requests between arrival and their ledger row.", [],
-                         [((), gw.in_flight)])
+                         [((), self.in_flight())])
+        if self.deployments is not None:
             states = GaugeMetricFamily("tollway_breaker_state", "1 for the current circuit-breaker state.",
                                        labels=["deployment", "provider", "state"])
             opened = CounterMetricFamily("tollway_breaker_opened", "Times the breaker opened.",
                                          labels=["deployment", "provider"])
-            for name, dep in gw.table.deployments.items():
+            for name, dep in self.deployments.items():
                 current = dep.breaker.state
                 for state in BREAKER_STATES:
                     states.add_metric([name, dep.provider, state], 1 if state == current else 0)
                 opened.add_metric([name, dep.provider], dep.breaker.opened_count)
             yield states
             yield opened
+        ledger = self.ledger
+        if ledger is not None:
             yield _gauge("tollway_ledger_pending_rows", "Rows queued for the ledger writer.", [],
-                         [((), gw.ledger.pending)])
-            ledger = gw.ledger
+                         [((), ledger.pending)])
             yield _gauge("tollway_ledger_rows_unwritten", "Rows not yet in the ledger database (queued or spooled).",
                          [], [((), ledger.unwritten)])
             yield _counter("tollway_ledger_rows_quarantined", "Rows the ledger store refused, kept in its quarantine.",

@@ -1,11 +1,16 @@
 """The observer: sees every finished request's ledger row, and turns rows into metrics, alerts and views.
 
-`record(row)` runs on the request path, so it only appends the row to a queue. A background task (and
-every /metrics scrape, so a scrape is always current) drains the queue, reads its rows once into sums
-per alike group (observe/row_batch.py), and folds those into the Prometheus figures, the dashboard's figures, the spend windows and baselines, the drift guards, the
-request log and the optional trace exporter. At start-up it reads the last weeks of the ledger back
-(baselines, dashboard window, drift references) in a thread, and checks whether a config change
-repointed a public model to another price class since the last start.
+`record(row, cost)` runs on the request path, so it only appends the row and its exact cost (the Decimal
+the row's text was made from, so no figure parses text back) to a queue. A background task (and every
+/metrics scrape, so a scrape is always current) drains the queue, reads its rows once into sums per alike
+group (observe/row_batch.py), and folds those into the Prometheus figures, the dashboard's figures, the
+spend windows and baselines, the drift guards, the request log and the optional trace exporter. At
+start-up it reads the last weeks of the ledger back (baselines, dashboard window, drift references) in a
+thread, and checks whether a config change repointed a public model to another price class since the
+last start.
+
+It is given what it reads (its settings, the route table, the pricer, admission's budget view, the ledger,
+a reading of requests in flight), not the gateway, so it can be built and tested without one.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +47,12 @@ from tollway.observe.tracing import RequestTracer
 from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
 
 if TYPE_CHECKING:
-    from tollway.gateway.app import Gateway
+    from tollway.accounting.admission import Admission
+    from tollway.catalog.deployment_prices import DeploymentPricer
+    from tollway.config import ServerSettings
+    from tollway.ledger.drain import LedgerDrain
+    from tollway.observe.settings import ObserveSettings
+    from tollway.routing.table import RouteTable
 
 log = logging.getLogger("tollway.observe")
 _FINGERPRINT = "system_fingerprint"
@@ -50,36 +62,49 @@ DRAIN_CHUNK = 200  # rows folded between yields to the event loop (a few microse
 
 
 class Observer:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        self.settings = settings = gateway.config.observe
+    def __init__(self, settings: ObserveSettings, server: ServerSettings, table: RouteTable,
+                 pricer: DeploymentPricer, admission: Admission | None, ledger: LedgerDrain | None,
+                 in_flight: Callable[[], int] | None = None) -> None:
+        """`server`: where the admin and client keys are named (kept out of logs); `in_flight`: a reading
+        of requests between arrival and their row (None: not shown); `admission`: whose `budget_status()`
+        the budget gauges show and whose brownouts alerts may start."""
+        self.settings = settings
+        self.server = server
+        self.table = table
+        self.pricer = pricer
+        self.admission = admission
+        self.ledger = ledger
+        self.in_flight = in_flight
         try:
             url = webhook_url(settings.alerts.webhook)
         except WebhookConfigError as exc:
             raise ConfigError(str(exc)) from None
-        self._admin_key = resolve_admin_key(gateway.config.server)
-        self.metrics = GatewayMetrics(settings.metrics, gateway)
+        self._admin_key = resolve_admin_key(server)
+        self.metrics = GatewayMetrics(settings.metrics, table.deployments, ledger, in_flight)
         self.live = LiveFigures(settings.dashboard.window_h, settings.dashboard.latency_samples)
         self.spend = SpendWatch(settings.alerts)
         self.drift = DriftWatch.for_alerts(settings.alerts)
         self.webhook = WebhookSender(url, settings.alerts.webhook) if url else None
-        self.alerts = AlertCenter(self.metrics, settings.alerts.keep_recent, self.webhook, gateway.admission,
+        self.alerts = AlertCenter(self.metrics, settings.alerts.keep_recent, self.webhook, admission,
                                   settings.alerts.brownout)
         self.gate = AdminGate(self._admin_key)
         self.dashboard = Dashboard(self.gate, self.dashboard_data, settings.dashboard.refresh_s)
         self._registry = make_registry(self.metrics, self.drain)
         self._secrets = self._known_secrets(url)
         self._pending: deque[LedgerRow] = deque()
-        self._held: deque[tuple[LedgerRow, float]] | None = deque()  # rows seen while history loads
+        self._costs: deque[Decimal] = deque()  # each pending row's exact cost, in step with _pending
+        self._held: deque[tuple[RowBatch, float]] | None = deque()  # drains folded while history loads
         self._tracer: RequestTracer | None = None
         self._redactor: logs.SecretRedactor | None = None
         self._task: asyncio.Task | None = None
         self._history_task: asyncio.Task | None = None
         self.history_rows = 0
 
-    def record(self, row: LedgerRow) -> None:
-        """Called once per request, after its row is queued. Must be cheap and never raise."""
+    def record(self, row: LedgerRow, cost: Decimal) -> None:
+        """Called once per request, after its row is queued, with its exact cost (the amount `row.cost_usd`
+        says). Must be cheap and never raise."""
         self._pending.append(row)
+        self._costs.append(cost)
 
     def routes(self) -> list[web.RouteDef]:
         routes = self.dashboard.routes() if self.settings.dashboard.enabled else []
@@ -118,23 +143,25 @@ class Observer:
     def drain(self, limit: int | None = None) -> int:
         """Fold recorded rows (all, or up to `limit`) into the figures; runs in the event loop. Returns
         how many rows are still waiting."""
-        pending = self._pending
+        pending, costs = self._pending, self._costs
         if limit is None or limit >= len(pending):
-            rows = list(pending)
+            rows, amounts = list(pending), list(costs)
             pending.clear()
+            costs.clear()
         else:
             rows = [pending.popleft() for _ in range(limit)]
+            amounts = [costs.popleft() for _ in range(limit)]
         if rows:
-            self._fold(rows, time.time())
+            self._fold(rows, amounts, time.time())
         return len(pending)
 
-    def _fold(self, rows: list[LedgerRow], now: float) -> None:
+    def _fold(self, rows: list[LedgerRow], costs: list[Decimal], now: float) -> None:
         """Each row is read once into a batch (see row_batch.py); each consumer then takes the whole batch.
         A malformed row is logged and left out; a consumer that fails does not stop the others."""
         batch = RowBatch()
-        for row in rows:
+        for row, cost in zip(rows, costs):
             try:
-                batch.add(row)
+                batch.add(row, cost)
             except Exception:  # one odd row must not stop the observer
                 log.exception("could not fold request %s into the figures", getattr(row, "id", "?"))
         self._guarded(self.metrics.add_batch, batch)
@@ -145,7 +172,7 @@ class Observer:
             for row in batch.rows:
                 self._guarded(self._tracer.export, row)
         if self._held is not None:
-            self._held.extend((row, now) for row in batch.rows)
+            self._held.append((batch, now))
             return
         self._guarded(self._analyse_batch, batch, now)
 
@@ -163,14 +190,6 @@ class Observer:
             for alert in self.drift.observe_answer(row, cost, fingerprint or ""):
                 self.alerts.raise_alert(alert)
 
-    def _analyse(self, row: LedgerRow, now: float) -> None:
-        """A row held while history loaded, folded once it is in (rare: the first seconds after start)."""
-        self.live.add(row, now)
-        self.spend.observe(row, now)
-        fingerprint = getattr(row, _FINGERPRINT) if _HAS_FINGERPRINT else ""
-        for alert in self.drift.observe(row, fingerprint or ""):
-            self.alerts.raise_alert(alert)
-
     async def _run(self) -> None:
         settings = self.settings
         last_evaluation = last_budgets = 0.0
@@ -184,7 +203,7 @@ class Observer:
                 self._evaluate(now)
             if now - last_budgets >= BUDGET_POLL_S:
                 last_budgets = now
-                self.metrics.budgets = await fetch_budgets(self.gateway.admission)
+                self.metrics.budgets = await fetch_budgets(self.admission)
 
     def _evaluate(self, now: float) -> None:
         if not self.settings.alerts.enabled:
@@ -205,16 +224,15 @@ class Observer:
             log.info("observer: read %d hourly sums for baselines and %d rows of the last %d h from %s",
                      loaded.hourly_groups, loaded.window_rows, self.settings.dashboard.window_h, path)
         held, self._held = self._held or deque(), None
-        for row, now in held:
-            self._analyse(row, now)
+        for batch, now in held:  # drains folded while history loaded (rare: the first seconds after start)
+            self._guarded(self._analyse_batch, batch, now)
 
     def _ledger_path(self) -> Path:
-        return Path(getattr(self.gateway.ledger, "path", None) or default_ledger_path())
+        return Path(getattr(self.ledger, "path", None) or default_ledger_path())
 
     def _check_repoints(self) -> None:
-        gw = self.gateway
         path = route_snapshot.state_path(self._ledger_path())
-        current = route_snapshot.current_targets(gw.table, gw.pricer, datetime.now(UTC))
+        current = route_snapshot.current_targets(self.table, self.pricer, datetime.now(UTC))
         previous = route_snapshot.load_targets(path)
         if previous is not None and self.settings.alerts.enabled:
             for alert in route_snapshot.repoint_alerts(previous, current,
@@ -231,26 +249,25 @@ class Observer:
     def dashboard_data(self) -> dict:
         """Everything /dashboard/data.json returns (see docs/observability.md)."""
         self.drain()
-        gw = self.gateway
         now = time.time()
         return {
             "generated_at": datetime.fromtimestamp(now, UTC).isoformat(),
             "window_h": self.settings.dashboard.window_h,
             "history_loaded": self._held is None,
             **self.live.snapshot(now),
-            "in_flight": gw.in_flight,
+            "in_flight": self.in_flight() if self.in_flight is not None else 0,
             "breakers": [{"deployment": name, "provider": dep.provider, "state": dep.breaker.state,
-                          "opened": dep.breaker.opened_count} for name, dep in gw.table.deployments.items()],
+                          "opened": dep.breaker.opened_count} for name, dep in self.table.deployments.items()],
             "budgets": None if self.metrics.budgets is None else [b.to_json() for b in self.metrics.budgets],
             "alerts": [alert.to_json() for alert in self.alerts.recent],
         }
 
     def _known_secrets(self, webhook: str | None) -> list[str]:
         secrets = [webhook or "", self._admin_key or ""]
-        for dep in self.gateway.table.deployments.values():
+        for dep in self.table.deployments.values():
             secrets.append(dep.headers.get("Authorization", "").removeprefix("Bearer ").strip())
         try:
-            secrets += list(resolve_client_keys(self.gateway.config.server))
+            secrets += list(resolve_client_keys(self.server))
         except ConfigError:
             pass  # admission reports a missing client key env var
         return [s for s in secrets if s]

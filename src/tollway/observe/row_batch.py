@@ -5,7 +5,9 @@ the spend windows and baselines, and the drift guards. Folding row by row made e
 same fields, parse the same cost string and walk the same attempts again (five Decimal parses and
 a dozen dict updates per request, ~30 us). Rows of one drain share a handful of shapes (route,
 status, key, model), so here each row is read once into the sums of its shape, and each consumer then
-updates its figures once per shape. Sums stay exact: costs are Decimals added in arrival order.
+updates its figures once per shape. Sums stay exact: costs are Decimals added in arrival order. The
+observer hands each row's exact cost alongside it (the Decimal the row's text was made from); a row
+alone (read back from a ledger, or in a test) has its text parsed.
 
 Only what differs per row stays per row, in arrival order: the latency pairs per route (histograms
 need every value) and per model (the dashboard's percentiles keep the latest answers), and the
@@ -75,9 +77,11 @@ class RowBatch:
             batch.add(row)
         return batch
 
-    def add(self, row: LedgerRow) -> None:
-        """Raises (ValueError, AttributeError, ...) for a malformed row before counting any of it."""
-        cost = Decimal(row.cost_usd)
+    def add(self, row: LedgerRow, cost: Decimal | None = None) -> None:
+        """Count `row`, costing `cost` (None: the amount its `cost_usd` text says). Raises (ValueError,
+        AttributeError, ...) for a malformed row before counting any of it."""
+        if cost is None:
+            cost = Decimal(row.cost_usd)
         attempts = row.attempts
         status = row.status
         if not attempts or (len(attempts) == 1 and attempts[0].get("outcome") == "ok" and not attempts[0].get("hedge")):
