@@ -112,11 +112,7 @@ class PostgresLedgerWriter(LedgerDrain):
             if dropped:
                 log.info("ledger: retention of %d days dropped partitions %s", self.retention_days, ", ".join(dropped))
                 self._days.clear()
-        try:
-            days = {row_day(row.ts) for row in rows}
-        except (TypeError, ValueError):
-            return  # a row with an unreadable time: the insert refuses it and it is quarantined
-        missing = days - self._days
+        missing = {day for day in map(_day_of, rows) if day is not None} - self._days
         if missing:
             async with asyncio.timeout(WRITE_TIMEOUT_S):
                 await ensure_partitions(conn, missing)
@@ -140,6 +136,14 @@ class PostgresLedgerWriter(LedgerDrain):
     async def _close_store(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+
+def _day_of(row: LedgerRow) -> date | None:
+    """None for a time that is not one: the insert refuses that row and it is quarantined."""
+    try:
+        return row_day(row.ts)
+    except (TypeError, ValueError):
+        return None
 
 
 def _migrate_sync(url: str) -> None:
