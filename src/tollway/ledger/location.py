@@ -12,6 +12,8 @@ with `--ledger` is not a surprise, and is not repeated). A PostgreSQL URL is sho
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +76,13 @@ DATABASE_URL_HELP = ("PostgreSQL ledger to read (default: $TOLLWAY_DATABASE_URL,
                      "--ledger FILE reads a SQLite file instead.")
 
 
-def database_url_option(command):
+def database_url_option(command: Callable) -> Callable:
     """The `--database-url` option of a reading command, filled from the environment as `serve` is."""
     return click.option("--database-url", envvar=ENV_DATABASE_URL, show_envvar=True, metavar="URL",
                         help=DATABASE_URL_HELP)(command)
 
 
 def _url_source(flag_or_env: str | None, found_at: Path | None) -> str:
-    import os
-
     if flag_or_env:
         return ENV_DATABASE_URL if os.environ.get(ENV_DATABASE_URL) == flag_or_env else "--database-url"
     return f"database_url in {found_at}"

@@ -29,7 +29,6 @@ from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 
 FETCH_BATCH = 5000
 NO_PROVIDER = "(none)"  # the report's line for requests no deployment answered (observe/live_figures.py)
-TOTAL_LINE = (None, None)  # the key of the percentiles over every line
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,7 @@ class PostgresLedgerReader:
 
     def latencies(self, since: datetime | None = None, until: datetime | None = None) -> dict[tuple[str, str], Latencies]:
         """TTFT and latency p50/p99 per report line (provider, model) over the window's answered requests,
-        and over all of them under TOTAL_LINE."""
+        and over all of them under TOTAL_LINE (the NULL line columns of GROUPING SETS' empty set)."""
         where, params = _window("ts", since, until)
         sql = ("SELECT p, m, percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft_ms), "
                "percentile_cont(0.99) WITHIN GROUP (ORDER BY ttft_ms), "

@@ -26,6 +26,7 @@ import orjson
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 
 _ROW_FIELDS = {f.name for f in fields(LedgerRow)}
+TOTAL_LINE = (None, None)  # the key, among per-line figures, of the figures over every line
 
 
 class LedgerReadError(Exception):

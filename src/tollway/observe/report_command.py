@@ -19,7 +19,6 @@ from tollway.catalog import Catalog
 from tollway.core.time_window import parse_when
 from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.ledger.location import announce, database_url_option, find_ledger
-from tollway.ledger.postgres_reader import PostgresLedgerReader
 from tollway.core.money_text import usd_text
 from tollway.ledger.reader import LedgerReadError
 from tollway.observe.report_data import (
@@ -62,7 +61,7 @@ def report(ledger: Path | None, config_path: Path | None, database_url: str | No
     reader = location.reader()
     try:
         pricer = baseline_pricer(catalog, baseline) if baseline else None
-        if isinstance(reader, PostgresLedgerReader) and pricer is None:
+        if reader.has_rollups and pricer is None:
             result = report_from_rollups(reader, start, end)
         else:
             result = build_report(reader.rows(start, end), pricer, baseline, start, end)

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tollway.ledger.postgres_reader import TOTAL_LINE, PostgresLedgerReader
+from typing import TYPE_CHECKING
+
+from tollway.ledger.reader import TOTAL_LINE
 from tollway.ledger.schema import LedgerRow
 from tollway.catalog import Catalog, Price
 from tollway.catalog.cost import UnknownPriceError, cost_usd
@@ -33,6 +35,9 @@ from tollway.observe.live_figures import NO_PROVIDER, model_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back
 from tollway.protocol.usage import Usage
+
+if TYPE_CHECKING:
+    from tollway.ledger.postgres_reader import PostgresLedgerReader
 
 
 class BaselineError(Exception):
@@ -202,7 +207,7 @@ def _add(line: ReportLine, row: LedgerRow, baseline: BaselinePricer | None) -> N
             line.latency_ms.append(row.latency_ms)
 
 
-def report_from_rollups(reader: PostgresLedgerReader, since: datetime | None = None,
+def report_from_rollups(reader: "PostgresLedgerReader", since: datetime | None = None,
                         until: datetime | None = None) -> Report:
     """The report of [since, until) from the ledger's roll-ups: the same figures as build_report over
     the same rows (tests/observe/test_readside_postgres.py holds them equal), without a baseline."""
