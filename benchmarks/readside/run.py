@@ -136,7 +136,27 @@ def time_report(url: str, until: datetime) -> dict[str, float]:
     if rounded(json.loads(rolled)) != rounded(json.loads(raw)):
         raise SystemExit("the report from the roll-ups differs from the report from the rows")
     return {"rollups_s": rollups_s, "raw_rows_s": raw_s, "ratio": raw_s / rollups_s,
-            "requests": json.loads(rolled)["total"]["requests"]}
+            "requests": json.loads(rolled)["total"]["requests"], "parts_s": _report_parts(url, since, until)}
+
+
+def _report_parts(url: str, since: datetime, until: datetime) -> dict[str, float]:
+    """Where the roll-up report's time goes, in this process: the sums, the attempt counts, the percentiles
+    (raw rows), and the whole command over an empty window (its start-up and connection)."""
+    from tollway.ledger.postgres_reader import PostgresLedgerReader
+
+    reader, parts = PostgresLedgerReader(url), {}
+    for name, call in (("hourly_sums", lambda: sum(1 for _ in reader.hourly(since, until))),
+                       ("attempts", lambda: reader.attempts(since, until)),
+                       ("percentiles", lambda: reader.latencies(since, until))):
+        started = time.perf_counter()
+        call()
+        parts[name] = time.perf_counter() - started
+    started = time.perf_counter()
+    empty = (until + timedelta(days=400)).isoformat()
+    subprocess.run([sys.executable, "-m", "tollway.cli", "report", "--json", "--database-url", url, "--since", empty],
+                   capture_output=True, check=True, cwd=REPO)
+    parts["empty_window_report"] = time.perf_counter() - started
+    return parts
 
 
 def time_history(url: str, until: datetime) -> dict[str, float]:
@@ -196,6 +216,8 @@ def main() -> None:
     for name in ("report", "observer_start"):
         r = results[name]
         print(f"{name}: roll-ups {r['rollups_s']:.2f} s, raw rows {r['raw_rows_s']:.2f} s, ratio {r['ratio']:.1f}x")
+    parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in results["report"]["parts_s"].items())
+    print(f"report's roll-up path, in parts: {parts}")
 
 
 if __name__ == "__main__":
