@@ -82,16 +82,15 @@ class PostgresLedgerReader:
         """TTFT and latency p50/p99 per report line (provider, model) over the window's answered requests,
         and over all of them under TOTAL_LINE (the NULL line columns of GROUPING SETS' empty set)."""
         where, params = _window("ts", since, until)
-        sql = ("SELECT p, m, percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft_ms), "
-               "percentile_cont(0.99) WITHIN GROUP (ORDER BY ttft_ms), "
-               "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
-               "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) "
+        # One sort per column: both percentiles of a column come from one ordered-set aggregate.
+        sql = ("SELECT p, m, percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY ttft_ms), "
+               "percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY latency_ms) "
                "FROM (SELECT CASE WHEN provider = '' THEN %s ELSE provider END AS p, "
                "CASE WHEN upstream_model = '' THEN requested_model ELSE upstream_model END AS m, ttft_ms, latency_ms "
                f"FROM requests WHERE {where} AND status = 'ok' AND shadow = 0) AS answered "
                "GROUP BY GROUPING SETS ((p, m), ())")
-        return {(provider, model): Latencies(*values)
-                for provider, model, *values in self._stream(sql, [NO_PROVIDER, *params])}
+        return {(provider, model): Latencies(*(ttft or (None, None)), *(latency or (None, None)))
+                for provider, model, ttft, latency in self._stream(sql, [NO_PROVIDER, *params])}
 
     def _stream(self, sql: str, params: list) -> Iterator[tuple]:
         """The rows of one query through a server-side cursor, so no result sits whole in memory."""
