@@ -205,3 +205,38 @@ def test_an_unpartitioned_ledger_is_converted_with_its_rollups(postgres_url: str
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 120
         assert conn.execute("SELECT to_regclass('requests_unpartitioned')").fetchone()[0] is None
+
+
+def test_rows_are_kept_when_their_partitions_cannot_be_made(postgres_url: str, tmp_path: Path, caplog) -> None:
+    """A partition that cannot be created is the database's problem, not the rows': they land in the default
+    partition, counted in the roll-ups, and the failure is logged (never a quarantine)."""
+    write(postgres_url, tmp_path, [])  # migrates
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP FUNCTION tollway_ensure_partition(date)")
+    rows = traffic(40, seed=5, days_back=30)
+    writer = write(postgres_url, tmp_path, rows)
+    assert writer.health.quarantined == 0
+    assert "cannot maintain the day partitions" in caplog.text
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 40
+        before_today = sum(1 for row in rows if datetime.fromisoformat(row.ts).date() < NOW.date())
+        assert conn.execute("SELECT count(*) FROM requests_default").fetchone()[0] == before_today > 0
+    assert stored_rollups(postgres_url) == expected_rollups(rows)
+
+
+def test_retention_takes_old_rows_of_the_default_partition_too(postgres_url: str, tmp_path: Path) -> None:
+    """Rows left in the default partition (their day could not be made then) go with their day."""
+    write(postgres_url, tmp_path, [])
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER FUNCTION tollway_ensure_partition(date) RENAME TO tollway_ensure_partition_away")
+    old = traffic(60, seed=6, days_back=20, prefix="old")
+    write(postgres_url, tmp_path, old)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM requests_default").fetchone()[0] > 0
+        conn.execute("ALTER FUNCTION tollway_ensure_partition_away(date) RENAME TO tollway_ensure_partition")
+    write(postgres_url, tmp_path, traffic(5, seed=7, days_back=1, prefix="new"), retention_days=5)
+    cutoff = NOW.date() - timedelta(days=5)
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM requests WHERE ts < %s",
+                            (datetime.combine(cutoff, datetime.min.time(), UTC),)).fetchone()[0] == 0
+    raw_sums_equal_rollups(postgres_url)

@@ -47,8 +47,13 @@ async def maintain(conn: psycopg.AsyncConnection, today: date, retention_days: i
 async def drop_before(conn: psycopg.AsyncConnection, cutoff: date) -> list[str]:
     """Drop every day partition before `cutoff` and the roll-up hours of those days."""
     dropped = []
+    start = datetime.combine(cutoff, datetime.min.time(), UTC)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+        # Old rows in the default partition (written while their day could not be made) get their day
+        # first, so that they go with it rather than outlive their roll-ups.
+        await conn.execute("SELECT tollway_ensure_partition(day) FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date "
+                           "AS day FROM requests_default WHERE ts < %s) AS old", (start,))
         cursor = await conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'requests'::regclass")
@@ -57,7 +62,6 @@ async def drop_before(conn: psycopg.AsyncConnection, cutoff: date) -> list[str]:
             if match and datetime.strptime(match.group(1), "%Y%m%d").date() < cutoff:
                 await conn.execute(f'DROP TABLE "{name}"')
                 dropped.append(name)
-        start = datetime.combine(cutoff, datetime.min.time(), UTC)
         await conn.execute("DELETE FROM requests_hourly WHERE hour < %s", (start,))
         await conn.execute("DELETE FROM requests_hourly_attempts WHERE hour < %s", (start,))
     return dropped

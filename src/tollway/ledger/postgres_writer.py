@@ -1,8 +1,8 @@
 """The ledger in PostgreSQL, shared by every replica: same interface as the SQLite LedgerWriter.
 
 Requests only append to an in-memory queue; a background task writes batches every `flush_interval_s`
-(one statement that also adds the batch to the hourly roll-ups, rollups.py). When PostgreSQL cannot be reached or a write fails for want of it, the rows go to
-the local spool file instead (spool.py) and the writer keeps trying to reconnect; once it does, the spool
+(one statement that also adds the batch to the hourly roll-ups, rollups.py). When PostgreSQL cannot be
+reached or a write fails for want of it, the rows go to the local spool file instead (spool.py) and the writer keeps trying to reconnect; once it does, the spool
 is replayed before new rows. A row PostgreSQL refuses (a DataError: not an outage) goes to the quarantine
 table (ledger_drain.py). Inserts ignore rows whose (id, ts) is already there, so a replay never
 double-counts, in the rows or in the roll-ups. The writer also keeps the day partitions (partitions.py):
@@ -22,7 +22,7 @@ import psycopg
 
 from tollway.ledger.drain import LedgerDrain
 from tollway.ledger.partitions import ensure_partitions, maintain, row_day
-from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry
+from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry, refusal_reason
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 from tollway.ledger.postgres import DatabaseUnavailable, connect_async, migrate
 from tollway.core.redact import redact_url
@@ -105,18 +105,24 @@ class PostgresLedgerWriter(LedgerDrain):
         if conn is None:
             raise DatabaseUnavailable(f"not connected to PostgreSQL at {self.where}")
         now = asyncio.get_running_loop().time()
-        if self._maintained_at is None or now - self._maintained_at >= MAINTAIN_EVERY_S:
-            async with asyncio.timeout(WRITE_TIMEOUT_S):
-                dropped = await maintain(conn, datetime.now(UTC).date(), self.retention_days)
-            self._maintained_at = now
-            if dropped:
-                log.info("ledger: retention of %d days dropped partitions %s", self.retention_days, ", ".join(dropped))
-                self._days.clear()
-        missing = {day for day in map(_day_of, rows) if day is not None} - self._days
-        if missing:
-            async with asyncio.timeout(WRITE_TIMEOUT_S):
-                await ensure_partitions(conn, missing)
-            self._days |= missing
+        try:
+            if self._maintained_at is None or now - self._maintained_at >= MAINTAIN_EVERY_S:
+                self._maintained_at = now
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    dropped = await maintain(conn, datetime.now(UTC).date(), self.retention_days)
+                if dropped:
+                    log.info("ledger: retention of %d days dropped partitions %s", self.retention_days,
+                             ", ".join(dropped))
+                    self._days.clear()
+            missing = {day for day in map(_day_of, rows) if day is not None} - self._days
+            if missing:
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await ensure_partitions(conn, missing)
+                self._days |= missing
+        except self.OUTAGES:
+            raise
+        except psycopg.Error as exc:  # not the rows' fault: they go to the default partition, and are kept
+            log.error("ledger: cannot maintain the day partitions of %s: %s", self.where, refusal_reason(exc))
 
     async def _insert_quarantine(self, entries: list[QuarantineEntry]) -> None:
         await self._execute(_QUARANTINE_SQL, [entry.values() for entry in entries])
