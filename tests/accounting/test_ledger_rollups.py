@@ -184,7 +184,6 @@ def test_an_unpartitioned_ledger_is_converted_with_its_rollups(postgres_url: str
         for version, name, sql in older:
             conn.execute(sql)
             conn.execute("INSERT INTO tollway_migrations (version, name) VALUES (%s, %s)", (version, name))
-    from tollway.ledger.rollups import columns_as_arrays  # noqa: F401  (the writer's own import path)
     from tollway.ledger.store_text import storable_record
     from tollway.ledger.schema import LEDGER_COLUMNS
 
