@@ -83,6 +83,8 @@ class LedgerSettings(_Strict):
     path: Path | None = None
     flush_interval_s: float = Field(0.25, gt=0)
     batch_size: int = Field(1000, ge=1)
+    retention_days: int | None = Field(None, ge=1, description="PostgreSQL: drop day partitions older than this "
+                                       "many days (default: keep every row)")
 
 
 class Provider(_Strict):

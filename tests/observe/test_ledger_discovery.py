@@ -111,9 +111,9 @@ def test_a_postgresql_ledger_is_named_not_replaced_by_a_stale_file(folders, read
     (folders["project"] / "tollway.yaml").write_text(yaml.safe_dump(config))
     args, _ = READERS[reader]
     result = run(args, folders["project"], folders["home"])
-    assert result.returncode == 1 and result.stdout == ""
-    assert "the ledger is in PostgreSQL (database_url in tollway.yaml)" in result.stderr
-    assert "reads SQLite ledgers only" in result.stderr and "--ledger FILE" in result.stderr
+    assert result.returncode == 1 and result.stdout == "", "the stale file beside it is not read instead"
+    assert "ledger: postgresql://tollway@db.invalid/tollway (database_url in tollway.yaml)" in result.stderr
+    assert "Error: cannot connect to PostgreSQL at postgresql://tollway@db.invalid/tollway" in result.stderr
 
 
 def test_a_broken_tollway_yaml_is_reported_not_skipped(folders):

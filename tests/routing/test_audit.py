@@ -94,7 +94,7 @@ def test_since_limits_the_rows(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--key", "k1", "--allowed", "eu,,us"], "list jurisdictions separated by commas"),
     (["--since", "yesterday", "--allowed", "eu"], "'yesterday' is not a time: use e.g. 7d, 12h, 30m, 2026-11-01"),
-    (["--ledger", "/nonexistent/l.db", "--allowed", "eu"], "/nonexistent/l.db: no such ledger file"),
+    (["--ledger", "/nonexistent/l.db", "--allowed", "eu"], "no ledger at /nonexistent/l.db: start `tollway serve`"),
     ([], "give --allowed, or --key"),
 ])
 def test_bad_input_is_named(tmp_path, args, message):

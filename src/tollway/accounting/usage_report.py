@@ -1,14 +1,13 @@
 """`tollway usage`: spend and tokens from the ledger, by day, model and provider.
 
-Sums are done in Python with Decimal over the ledger's exact cost strings: SQLite's SUM would turn them
-into floats.
+The ledger's hourly sums (ledger/reader.py: roll-ups on PostgreSQL, a GROUP BY on SQLite) are added up
+per day here, exactly: costs are Decimals all the way.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import orjson
 
 from tollway.core.time_window import parse_when
 from tollway.terminal.tables import Column, TableSpec, print_fitted
-from tollway.ledger.location import announce, find_ledger
+from tollway.ledger.location import announce, database_url_option, find_ledger
+from tollway.ledger.reader import LedgerReader, LedgerReadError
 from tollway.core.money_text import usd_text
 
 
@@ -37,33 +37,26 @@ class UsageLine:
     cost_usd: Decimal = field(default_factory=Decimal)
 
 
-def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
-    """One line per (UTC day, requested model, provider), oldest first."""
-    if not ledger.exists():
-        raise click.ClickException(f"no ledger at {ledger}: start `tollway serve` or pass --ledger")
-    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT substr(ts, 1, 10), requested_model, provider, status, prompt_tokens, cached_tokens, "
-            "completion_tokens, reasoning_tokens, usage_source, cost_usd, priced FROM requests "
-            "WHERE shadow = 0 AND ts >= ? ORDER BY ts", ((since or datetime.min.replace(tzinfo=timezone.utc)).isoformat(),))
-        lines: dict[tuple[str, str, str], UsageLine] = {}
-        for day, model, provider, status, prompt, cached, completion, reasoning, source, cost, priced in rows:
-            line = lines.get((day, model, provider))
-            if line is None:
-                line = lines[(day, model, provider)] = UsageLine(day, model, provider)
-            line.requests += 1
-            line.errors += status != "ok"
-            line.prompt_tokens += prompt
-            line.cached_tokens += cached
-            line.completion_tokens += completion
-            line.reasoning_tokens += reasoning
-            line.estimated += source == "estimated"
-            line.unpriced += not priced
-            line.cost_usd += Decimal(cost)
-    finally:
-        conn.close()
-    return list(lines.values())
+def summarise(reader: LedgerReader, since: datetime | None = None) -> list[UsageLine]:
+    """One line per (UTC day, requested model, provider) of client traffic (not shadow copies), oldest first."""
+    lines: dict[tuple[str, str, str], UsageLine] = {}
+    for hour in reader.hourly(since, None):
+        if hour.shadow:
+            continue
+        day = hour.hour.date().isoformat()
+        line = lines.get((day, hour.requested_model, hour.provider))
+        if line is None:
+            line = lines[(day, hour.requested_model, hour.provider)] = UsageLine(day, hour.requested_model, hour.provider)
+        line.requests += hour.requests
+        line.errors += hour.requests if hour.status != "ok" else 0
+        line.prompt_tokens += hour.prompt_tokens
+        line.cached_tokens += hour.cached_tokens
+        line.completion_tokens += hour.completion_tokens
+        line.reasoning_tokens += hour.reasoning_tokens
+        line.estimated += hour.estimated
+        line.unpriced += hour.unpriced
+        line.cost_usd += hour.cost_usd
+    return sorted(lines.values(), key=lambda line: (line.day, line.model, line.provider))
 
 
 @click.command()
@@ -71,15 +64,20 @@ def summarise(ledger: Path, since: datetime | None = None) -> list[UsageLine]:
               help="SQLite ledger (default: the one `tollway serve` writes: the config's ledger.path, else the default).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="Config file, found as `tollway serve` finds it: $TOLLWAY_CONFIG, ./tollway.yaml, the user config dir.")
+@database_url_option
 @click.option("--since", help="Only requests since then: 7d, 12h, or an ISO date/time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
-def usage(ledger: Path | None, config_path: Path | None, since: str | None, as_json: bool, wide: bool) -> None:
+def usage(ledger: Path | None, config_path: Path | None, database_url: str | None, since: str | None,
+          as_json: bool, wide: bool) -> None:
     """Spend and tokens from the ledger by day, model and provider."""
     window = parse_when(since, "--since")
-    location = find_ledger("usage", config_path, ledger)
+    location = find_ledger("usage", config_path, ledger, database_url)
     announce(location)
-    lines = summarise(location.path, window)
+    try:
+        lines = summarise(location.reader(), window)
+    except LedgerReadError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         data = [{**line.__dict__, "cost_usd": str(line.cost_usd)} for line in lines]
         click.echo(orjson.dumps({"lines": data, "total_cost_usd": str(sum((l.cost_usd for l in lines), Decimal(0)))},

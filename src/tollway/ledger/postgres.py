@@ -45,6 +45,17 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def _rebuild_rollups() -> str:
+    from tollway.ledger.rollups import REBUILD_ROLLUPS_SQL
+
+    return REBUILD_ROLLUPS_SQL
+
+
+# SQL a migration needs that is generated, not written out: the roll-ups of the rows already stored are
+# summed by the same statement text the writer uses, so the two cannot drift apart.
+_FOLLOW_UPS = {6: _rebuild_rollups}
+
+
 def migrate(conn: psycopg.Connection) -> list[str]:
     """Apply the migrations this database lacks; returns the names applied."""
     applied = []
@@ -57,6 +68,8 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             if version in done:
                 continue
             conn.execute(sql)
+            if version in _FOLLOW_UPS:
+                conn.execute(_FOLLOW_UPS[version]())
             conn.execute("INSERT INTO tollway_migrations (version, name) VALUES (%s, %s)", (version, name))
             applied.append(name)
     return applied

@@ -1,37 +1,41 @@
 """The ledger in PostgreSQL, shared by every replica: same interface as the SQLite LedgerWriter.
 
 Requests only append to an in-memory queue; a background task writes batches every `flush_interval_s`
-(one multi-row insert). When PostgreSQL cannot be reached or a write fails for want of it, the rows go to
-the local spool file instead (spool.py) and the writer keeps trying to reconnect; once it does, the spool
+(one statement that also adds the batch to the hourly roll-ups, rollups.py). When PostgreSQL cannot be
+reached or a write fails for want of it, the rows go to the local spool file instead (spool.py) and the writer keeps trying to reconnect; once it does, the spool
 is replayed before new rows. A row PostgreSQL refuses (a DataError: not an outage) goes to the quarantine
 table (ledger_drain.py). Inserts ignore rows whose (id, ts) is already there, so a replay never
-double-counts.
+double-counts, in the rows or in the roll-ups. The writer also keeps the day partitions (partitions.py):
+each batch's days exist before it is written, and every hour the next days are created and, with
+`ledger.retention_days`, the oldest dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 
 from tollway.ledger.drain import LedgerDrain
-from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry
+from tollway.ledger.partitions import ensure_partitions, maintain, row_day
+from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry, refusal_reason
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 from tollway.ledger.postgres import DatabaseUnavailable, connect_async, migrate
 from tollway.core.redact import redact_url
+from tollway.ledger.rollups import INSERT_WITH_ROLLUPS_SQL, columns_as_arrays
 from tollway.ledger.store_text import storable_record
 
 log = logging.getLogger("tollway.ledger")
-_INSERT_SQL = (f"INSERT INTO requests ({', '.join(LEDGER_COLUMNS)}) VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) "
-               "ON CONFLICT (id, ts) DO NOTHING")
 _QUARANTINE_SQL = (f"INSERT INTO quarantine ({', '.join(QUARANTINE_COLUMNS)}) "
                    f"VALUES ({', '.join(['%s'] * len(QUARANTINE_COLUMNS))})")
 _COST = LEDGER_COLUMNS.index("cost_usd")
 WRITE_TIMEOUT_S = 10.0
 RECONNECT_S = 0.5
+MAINTAIN_EVERY_S = 3600.0
 
 
 class PostgresLedgerWriter(LedgerDrain):
@@ -41,7 +45,7 @@ class PostgresLedgerWriter(LedgerDrain):
                OSError, TimeoutError)
 
     def __init__(self, url: str, spool_path: Path, flush_interval_s: float = 0.25, batch_size: int = 1000,
-                 local_path: Path | None = None) -> None:
+                 local_path: Path | None = None, retention_days: int | None = None) -> None:
         self.url = url
         self.where = redact_url(url)  # for messages: never the password
         super().__init__(flush_interval_s, batch_size, ledger_path=local_path or spool_path, spool_path=spool_path,
@@ -49,6 +53,9 @@ class PostgresLedgerWriter(LedgerDrain):
         self._conn: psycopg.AsyncConnection | None = None
         self._migrated = False
         self._retry_at = 0.0
+        self.retention_days = retention_days
+        self._days: set[date] = set()  # day partitions known to exist
+        self._maintained_at: float | None = None
 
     async def start(self) -> None:
         if await self._available():
@@ -89,23 +96,60 @@ class PostgresLedgerWriter(LedgerDrain):
             record = storable_record(row)
             record[_COST] = Decimal(record[_COST] or "0")
             values.append(record)  # attempts and request_features: JSON text, which PostgreSQL casts to jsonb
-        await self._execute(_INSERT_SQL, values)
+        await self._partitions_for(rows)
+        await self._execute(INSERT_WITH_ROLLUPS_SQL, columns_as_arrays(values), many=False)
+
+    async def _partitions_for(self, rows: list[LedgerRow]) -> None:
+        """The day partitions the batch needs (and, hourly, the days ahead and the retention)."""
+        conn = self._conn
+        if conn is None:
+            raise DatabaseUnavailable(f"not connected to PostgreSQL at {self.where}")
+        now = asyncio.get_running_loop().time()
+        try:
+            if self._maintained_at is None or now - self._maintained_at >= MAINTAIN_EVERY_S:
+                self._maintained_at = now
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    dropped = await maintain(conn, datetime.now(UTC).date(), self.retention_days)
+                if dropped:
+                    log.info("ledger: retention of %d days dropped partitions %s", self.retention_days,
+                             ", ".join(dropped))
+                    self._days.clear()
+            missing = {day for day in map(_day_of, rows) if day is not None} - self._days
+            if missing:
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await ensure_partitions(conn, missing)
+                self._days |= missing
+        except self.OUTAGES:
+            raise
+        except psycopg.Error as exc:  # not the rows' fault: they go to the default partition, and are kept
+            log.error("ledger: cannot maintain the day partitions of %s: %s", self.where, refusal_reason(exc))
 
     async def _insert_quarantine(self, entries: list[QuarantineEntry]) -> None:
         await self._execute(_QUARANTINE_SQL, [entry.values() for entry in entries])
 
-    async def _execute(self, sql: str, values: list) -> None:
+    async def _execute(self, sql: str, values: list, many: bool = True) -> None:
         conn = self._conn
         if conn is None:
             raise DatabaseUnavailable(f"not connected to PostgreSQL at {self.where}")
         async with asyncio.timeout(WRITE_TIMEOUT_S):
             async with conn.transaction():
                 async with conn.cursor() as cur:
-                    await cur.executemany(sql, values)
+                    if many:
+                        await cur.executemany(sql, values)
+                    else:
+                        await cur.execute(sql, values)
 
     async def _close_store(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+
+def _day_of(row: LedgerRow) -> date | None:
+    """None for a time that is not one: the insert refuses that row and it is quarantined."""
+    try:
+        return row_day(row.ts)
+    except (TypeError, ValueError):
+        return None
 
 
 def _migrate_sync(url: str) -> None:

@@ -46,7 +46,8 @@ def open_ledger(config: "Config"):
         from tollway.ledger.postgres_writer import PostgresLedgerWriter
 
         return PostgresLedgerWriter(config.database_url, path.with_name(path.name + ".spool.jsonl"),
-                                    config.ledger.flush_interval_s, config.ledger.batch_size, local_path=path)
+                                    config.ledger.flush_interval_s, config.ledger.batch_size, local_path=path,
+                                    retention_days=config.ledger.retention_days)
     return LedgerWriter(path, config.ledger.flush_interval_s, config.ledger.batch_size)
 
 

@@ -215,14 +215,15 @@ class Observer:
         """Read the ledger's past in a thread; rows that finish meanwhile wait in `_held`, then follow it."""
         path = self._ledger_path()
         try:
-            loaded = await asyncio.get_running_loop().run_in_executor(None, load_history, path, self.settings, until)
+            loaded = await asyncio.get_running_loop().run_in_executor(
+                None, load_history, path, self.settings, until, getattr(self.gateway.ledger, "url", None))
         except LedgerReadError as exc:
             log.warning("no ledger history for baselines and the dashboard: %s", exc)
         else:
             self.live, self.spend.history, self.drift = loaded.live, loaded.hourly, loaded.drift
             self.history_rows = loaded.window_rows
             log.info("observer: read %d hourly sums for baselines and %d rows of the last %d h from %s",
-                     loaded.hourly_groups, loaded.window_rows, self.settings.dashboard.window_h, path)
+                     loaded.hourly_groups, loaded.window_rows, self.settings.dashboard.window_h, loaded.source)
         held, self._held = self._held or deque(), None
         for batch, now in held:  # drains folded while history loaded (rare: the first seconds after start)
             self._guarded(self._analyse_batch, batch, now)

@@ -1,5 +1,8 @@
 """`tollway reconcile invoice.csv`: compare the ledger with a provider's invoice export by day and model.
 
+The invoice's days may be in any time zone (half-hour offsets too), so the ledger's rows of those days
+are read one by one, from whichever store the config names, rather than its UTC hourly sums.
+
 Exit status 0 when every line agrees within the tolerance, 1 when any line is flagged (so a scheduled
 job can page), 2 for bad input (click's usage errors) and 1 with a message for unreadable files.
 """
@@ -16,9 +19,9 @@ import click
 import orjson
 
 from tollway.terminal.console import output_console
-from tollway.ledger.location import announce, find_ledger
+from tollway.ledger.location import announce, database_url_option, find_ledger
 from tollway.observe.invoice import Columns, InvoiceError, read_invoice
-from tollway.observe.ledger_rows import LedgerReadError, read_rows
+from tollway.ledger.reader import LedgerReadError
 from tollway.observe.reconciliation import DayModel, Tolerance
 from tollway.observe.reconciliation import reconcile as compare
 
@@ -27,6 +30,7 @@ from tollway.observe.reconciliation import reconcile as compare
 @click.argument("invoice", type=click.Path(path_type=Path))
 @click.option("--ledger", type=click.Path(path_type=Path), help="SQLite ledger (default: the config's, else the gateway's default).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="tollway.yaml (default: found as `tollway serve` finds it): ledger path and cny_per_usd.")
+@database_url_option
 @click.option("--provider", help="Only ledger rows of this provider (its name in the config).")
 @click.option("--tz", "tz_name", default="UTC", show_default=True, help="Time zone the invoice's days are in, e.g. Asia/Shanghai.")
 @click.option("--currency", type=click.Choice(["USD", "CNY"], case_sensitive=False),
@@ -40,12 +44,12 @@ from tollway.observe.reconciliation import reconcile as compare
 @click.option("--model-map", multiple=True, metavar="INVOICE_NAME=LEDGER_NAME",
               help="Treat an invoice model name as the ledger's upstream model name (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def reconcile(invoice: Path, ledger: Path | None, config_path: Path | None, provider: str | None, tz_name: str,
+def reconcile(invoice: Path, ledger: Path | None, config_path: Path | None, database_url: str | None, provider: str | None, tz_name: str,
               currency: str | None, cny_per_usd: str | None, tolerance: str, tolerance_usd: str,
               date_column: str | None, model_column: str | None, cost_column: str | None,
               model_map: tuple[str, ...], as_json: bool) -> None:
     """Compare the ledger with a provider's invoice export (CSV) by day and model; flag the gaps."""
-    location = find_ledger("reconcile", config_path, ledger)
+    location = find_ledger("reconcile", config_path, ledger, database_url)
     announce(location)
     configured_rate = location.config.cny_per_usd if location.config is not None else None
     tz = _zone(tz_name)
@@ -57,7 +61,7 @@ def reconcile(invoice: Path, ledger: Path | None, config_path: Path | None, prov
         days = sorted({date.fromisoformat(line.day) for line in lines})
         since = datetime.combine(days[0] - timedelta(days=1), datetime.min.time(), UTC)
         until = datetime.combine(days[-1] + timedelta(days=2), datetime.min.time(), UTC)
-        result = compare(read_rows(location.path, since, until), lines, tz, limits, provider)
+        result = compare(location.reader().rows(since, until), lines, tz, limits, provider)
     except (InvoiceError, LedgerReadError) as exc:
         raise click.ClickException(str(exc)) from None
     flagged = [entry for entry in result if entry.status != "ok"]

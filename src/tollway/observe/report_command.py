@@ -2,6 +2,8 @@
 
 Reads the ledger (never the running gateway), so it works on a copy of a production ledger as well as on
 the live one. `--baseline openai/gpt-4o` adds what the same traffic would have cost on that catalog model.
+A PostgreSQL ledger is reported from its hourly roll-ups; a baseline prices each row at its own moment and
+size, so with `--baseline` (and on SQLite) the window's rows are read.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ import orjson
 from tollway.catalog import Catalog
 from tollway.core.time_window import parse_when
 from tollway.terminal.tables import Column, TableSpec, print_fitted
-from tollway.ledger.location import announce, find_ledger
+from tollway.ledger.location import announce, database_url_option, find_ledger
 from tollway.core.money_text import usd_text
-from tollway.observe.ledger_rows import LedgerReadError, read_rows
+from tollway.ledger.reader import LedgerReadError
 from tollway.observe.report_data import (
     BaselineError,
     Report,
     ReportLine,
     baseline_pricer,
     build_report,
+    report_from_rollups,
 )
 
 CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbacks", "fallback_rate",
@@ -38,6 +41,7 @@ CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbac
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="tollway.yaml (default: found as `tollway serve` finds it): its ledger path, catalog overrides "
                    "and cny_per_usd are used.")
+@database_url_option
 @click.option("--since", default="7d", show_default=True, help="Start: 7d, 12h, 30m or an ISO date/time (UTC).")
 @click.option("--until", help="End (exclusive), same forms; default now.")
 @click.option("--baseline", metavar="PROVIDER/MODEL", help="Also price the traffic on this catalog model, e.g. openai/gpt-4o.")
@@ -45,19 +49,22 @@ CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbac
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one line per provider and model, then the total.")
 @click.option("--png", "png_dir", type=click.Path(path_type=Path), help="Write PNG charts into this directory.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
-def report(ledger: Path | None, config_path: Path | None, since: str, until: str | None, baseline: str | None,
+def report(ledger: Path | None, config_path: Path | None, database_url: str | None, since: str, until: str | None, baseline: str | None,
            as_json: bool, as_csv: bool, png_dir: Path | None, wide: bool) -> None:
     """Spend, tokens, requests, TTFT/latency percentiles, error and fallback rates per provider and model."""
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
-    location = find_ledger("report", config_path, ledger)
+    location = find_ledger("report", config_path, ledger, database_url)
     announce(location)
     catalog = _catalog(location.config)
+    reader = location.reader()
     try:
         pricer = baseline_pricer(catalog, baseline) if baseline else None
-        rows = read_rows(location.path, start, end)
-        result = build_report(rows, pricer, baseline, start, end)
+        if reader.has_rollups and pricer is None:
+            result = report_from_rollups(reader, start, end)
+        else:
+            result = build_report(reader.rows(start, end), pricer, baseline, start, end)
     except (LedgerReadError, BaselineError) as exc:
         raise click.ClickException(str(exc)) from None
     if png_dir is not None:

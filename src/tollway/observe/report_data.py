@@ -12,6 +12,10 @@ Definitions (shared with the dashboard through row_facts.py and percentiles.py):
   out of both sides and counted.
 
 Shadow copies are real spend but not client traffic: their cost is totalled separately.
+
+Two ways to the same figures: `build_report` over rows (any ledger; needed for a baseline, which prices
+each row at its own moment and size), and `report_from_rollups` over a PostgreSQL ledger's hourly sums,
+attempt counts and database-computed percentiles, which does not read the window's rows into Python.
 """
 
 from __future__ import annotations
@@ -21,13 +25,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from typing import TYPE_CHECKING
+
+from tollway.ledger.reader import TOTAL_LINE
 from tollway.ledger.schema import LedgerRow
 from tollway.catalog import Catalog, Price
 from tollway.catalog.cost import UnknownPriceError, cost_usd
-from tollway.observe.live_figures import model_of
+from tollway.observe.live_figures import NO_PROVIDER, model_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back
 from tollway.core.usage import Usage
+
+if TYPE_CHECKING:
+    from tollway.ledger.postgres_reader import PostgresLedgerReader
 
 
 class BaselineError(Exception):
@@ -50,6 +60,8 @@ class ReportLine:
     baseline_cost_usd: Decimal | None = None
     ttft_ms: list[float] = field(default_factory=list, repr=False)
     latency_ms: list[float] = field(default_factory=list, repr=False)
+    # (which, q) -> value, when the percentiles were computed by the database rather than from the lists
+    known_quantiles: dict[tuple[str, float], float | None] | None = field(default=None, repr=False)
 
     @property
     def error_rate(self) -> float:
@@ -65,6 +77,8 @@ class ReportLine:
         return None if self.baseline_cost_usd is None else self.baseline_cost_usd - self.cost_usd
 
     def quantile(self, which: str, q: float) -> float | None:
+        if self.known_quantiles is not None:
+            return self.known_quantiles.get((which, q))
         return percentile(sorted(getattr(self, which)), q)
 
     def to_json(self) -> dict[str, object]:
@@ -102,6 +116,7 @@ class Report:
     baseline: str | None
     since: datetime | None
     until: datetime | None
+    total_quantiles: dict[tuple[str, float], float | None] | None = None
 
     @property
     def total(self) -> ReportLine:
@@ -114,6 +129,7 @@ class Report:
             total.latency_ms += line.latency_ms
             if line.baseline_cost_usd is not None:
                 total.baseline_cost_usd = (total.baseline_cost_usd or Decimal(0)) + line.baseline_cost_usd
+        total.known_quantiles = self.total_quantiles
         return total
 
 
@@ -189,3 +205,46 @@ def _add(line: ReportLine, row: LedgerRow, baseline: BaselinePricer | None) -> N
             line.ttft_ms.append(row.ttft_ms)
         if row.latency_ms is not None:
             line.latency_ms.append(row.latency_ms)
+
+
+def report_from_rollups(reader: "PostgresLedgerReader", since: datetime | None = None,
+                        until: datetime | None = None) -> Report:
+    """The report of [since, until) from the ledger's roll-ups: the same figures as build_report over
+    the same rows (tests/observe/test_readside_postgres.py holds them equal), without a baseline."""
+    lines: dict[tuple[str, str], ReportLine] = {}
+    shadow_cost = Decimal(0)
+    daily: dict[str, Decimal] = {}
+    for hour in reader.hourly(since, until):
+        if hour.shadow:
+            shadow_cost += hour.cost_usd
+            continue
+        day = hour.hour.date().isoformat()
+        daily[day] = daily.get(day, Decimal(0)) + hour.cost_usd
+        key = (hour.provider or NO_PROVIDER, hour.model or hour.requested_model)
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = ReportLine(*key, known_quantiles={})
+        line.requests += hour.requests
+        line.errors += hour.requests if hour.status != "ok" else 0
+        line.fallbacks += hour.fallbacks or 0
+        line.prompt_tokens += hour.prompt_tokens
+        line.cached_tokens += hour.cached_tokens
+        line.completion_tokens += hour.completion_tokens
+        line.reasoning_tokens += hour.reasoning_tokens
+        line.cost_usd += hour.cost_usd
+        line.unpriced += hour.unpriced
+    latencies = reader.latencies(since, until)
+    for key, line in lines.items():
+        _set_quantiles(line.known_quantiles, latencies.get(key))
+    total_quantiles: dict[tuple[str, float], float | None] = {}
+    _set_quantiles(total_quantiles, latencies.get(TOTAL_LINE))
+    attempts = [ProviderAttempts(provider, n, failed) for provider, (n, failed) in sorted(reader.attempts(since, until).items())]
+    ordered = sorted(lines.values(), key=lambda line: (-line.cost_usd, line.provider, line.model))
+    return Report(ordered, attempts, shadow_cost, dict(sorted(daily.items())), None, since, until, total_quantiles)
+
+
+def _set_quantiles(into: dict | None, found) -> None:
+    if into is None or found is None:
+        return
+    into.update({("ttft_ms", 50): found.ttft_p50, ("ttft_ms", 99): found.ttft_p99,
+                 ("latency_ms", 50): found.latency_p50, ("latency_ms", 99): found.latency_p99})

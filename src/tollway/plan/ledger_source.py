@@ -4,6 +4,8 @@ The ledger can hold millions of rows, so the database does the summing: one GROU
 model returns a few thousand buckets whatever the row count. Only answered client traffic counts
 (status 'ok', not shadow copies), because that is what a deployment would have had to serve. SQLite and
 PostgreSQL sit behind one small reader interface; PostgreSQL needs `psycopg`, imported only when used.
+On PostgreSQL the hourly totals come from the ledger's hourly roll-ups (ledger/postgres_reader.py), not
+from the rows, and every connection runs in UTC so hours are UTC hours.
 """
 
 from __future__ import annotations
@@ -147,15 +149,23 @@ class PostgresTrafficReader:
         self.description = redact(url)
 
     def hourly_buckets(self, since: datetime | None, until: datetime | None) -> list[HourBucket]:
-        psycopg = self._driver()
-        where, params = window_clause(since, until, "%s")
+        from tollway.ledger.postgres_reader import PostgresLedgerReader
+        from tollway.ledger.reader import LedgerReadError
+
+        self._driver()
+        buckets: dict[tuple[datetime, str, str], list[int]] = {}
         try:
-            with psycopg.connect(self.url) as conn, conn.cursor() as cur:
-                cur.execute(HOURLY_SQL.format(window=where), params)
-                rows = cur.fetchall()
-        except psycopg.Error as exc:
-            raise self._error(exc) from None
-        return [bucket_from_row(row) for row in rows]
+            for sums in PostgresLedgerReader(self.url).hourly(since, until):
+                if sums.status != "ok" or sums.shadow:
+                    continue
+                totals = buckets.setdefault((sums.hour, sums.provider, sums.model), [0, 0, 0, 0, 0])
+                for i, value in enumerate((sums.requests, sums.prompt_tokens, sums.cached_tokens,
+                                           sums.cache_write_tokens, sums.completion_tokens)):
+                    totals[i] += value
+        except LedgerReadError as exc:
+            raise ScenarioError(f"{self.option}: {exc}") from None
+        return [HourBucket(hour, provider, model, *totals)
+                for (hour, provider, model), totals in sorted(buckets.items())]
 
     def columns(self) -> frozenset[str]:
         psycopg = self._driver()
@@ -175,6 +185,7 @@ class PostgresTrafficReader:
         psycopg = self._driver()
         try:
             with psycopg.connect(self.url) as conn, conn.cursor(name="tollway_replay") as cur:
+                conn.execute("SET TIME ZONE 'UTC'")
                 cur.itersize = batch
                 cur.execute(sql, params)
                 yield from cur

@@ -64,9 +64,15 @@ def load_candidate(path: Path) -> Candidate:
 
 
 def default_ledger(config: Config) -> str:
-    """The ledger a gateway started with this config writes to: its database_url, ledger.path, or the default."""
-    if config.database_url:
-        return config.database_url
+    """The ledger a gateway started with this config writes to, chosen as `serve` chooses: $TOLLWAY_DATABASE_URL,
+    its database_url, ledger.path, or the default."""
+    import os
+
+    from tollway.config_env import ENV_DATABASE_URL
+
+    url = os.environ.get(ENV_DATABASE_URL) or config.database_url
+    if url:
+        return url
     return str(config.ledger.path or default_ledger_path())
 
 

@@ -9,17 +9,19 @@ were never sent and are not counted. Exit code 0 means no violation, 1 means at 
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import click
 import orjson
 
-from tollway.ledger.location import announce, find_ledger
+from tollway.ledger.location import LedgerLocation, announce, database_url_option, find_ledger
+from tollway.ledger.reader import LedgerReader, LedgerReadError
+from tollway.ledger.schema import LedgerRow
+from tollway.core.redact import redact_url
 from tollway.core.time_window import parse_when
 
 NOT_SENT = ("skipped",)
@@ -44,46 +46,36 @@ class ResidencyAudit:
     jurisdictions: Counter = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
 
-    def check_row(self, row: sqlite3.Row) -> None:
+    def check_row(self, row: LedgerRow) -> None:
         self.requests += 1
-        shadow = bool(row["shadow"])
+        shadow = bool(row.shadow)
         self.shadow_rows += shadow
-        attempts = orjson.loads(row["attempts"] or "[]")
+        attempts = row.attempts
         for attempt in attempts:
             if attempt.get("outcome") in NOT_SENT:
                 continue
             self._check(row, attempt.get("deployment", ""), attempt.get("jurisdiction") or "",
                         attempt.get("outcome", ""), shadow)
-        if row["deployment"] and not any(a.get("deployment") == row["deployment"] for a in attempts):
-            self._check(row, row["deployment"], row["jurisdiction"] or "", "answer", shadow)
+        if row.deployment and not any(a.get("deployment") == row.deployment for a in attempts):
+            self._check(row, row.deployment, row.jurisdiction or "", "answer", shadow)
 
-    def _check(self, row: sqlite3.Row, deployment: str, jurisdiction: str, outcome: str, shadow: bool) -> None:
+    def _check(self, row: LedgerRow, deployment: str, jurisdiction: str, outcome: str, shadow: bool) -> None:
         self.sent += 1
         self.jurisdictions[jurisdiction or "(not recorded)"] += 1
         if jurisdiction.lower() not in self.allowed:
-            self.violations.append(Violation(row["id"], row["ts"], deployment, jurisdiction or "(not recorded)",
+            self.violations.append(Violation(row.id, row.ts, deployment, jurisdiction or "(not recorded)",
                                              outcome, shadow))
 
 
-def audit_ledger(ledger: Path, allowed: frozenset[str], key: str | None, since: datetime | None) -> ResidencyAudit:
+def audit_ledger(reader: LedgerReader, allowed: frozenset[str], key: str | None,
+                 since: datetime | None) -> ResidencyAudit:
     """Check every attempt of `key`'s requests (every key's, with None) since `since` against `allowed`."""
-    if not ledger.exists():
-        raise click.ClickException(f"{ledger}: no such ledger file")
-    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    query = "SELECT id, ts, key_id, deployment, jurisdiction, attempts, shadow FROM requests WHERE ts >= ?"
-    args: list[object] = [(since or datetime.min.replace(tzinfo=timezone.utc)).isoformat()]
-    if key is not None:
-        query += " AND key_id = ?"
-        args.append(key)
     result = ResidencyAudit(allowed)
     try:
-        for row in conn.execute(query + " ORDER BY ts", args):
+        for row in reader.rows(since, None, key):
             result.check_row(row)
-    except sqlite3.DatabaseError as exc:
-        raise click.ClickException(f"{ledger}: cannot read the ledger: {exc}") from None
-    finally:
-        conn.close()
+    except LedgerReadError as exc:
+        raise click.ClickException(str(exc)) from None
     return result
 
 
@@ -101,17 +93,18 @@ def audit() -> None:
               help="SQLite ledger (default: the one `tollway serve` writes: the config's ledger.path, else the default).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="Config file, found as `tollway serve` finds it: $TOLLWAY_CONFIG, ./tollway.yaml, the user config dir.")
+@database_url_option
 @click.option("--keys-db", type=click.Path(path_type=Path), help="Key store for the key's residency "
-                                                                "(default: the config's keys.path, else the ledger file).")
+                                                                "(default: the ledger's PostgreSQL, else the config's "
+                                                                "keys.path, else the ledger file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def residency(key_id: str | None, since: str | None, allowed: str | None, ledger: Path | None,
-              config_path: Path | None, keys_db: Path | None, as_json: bool) -> None:
+              config_path: Path | None, database_url: str | None, keys_db: Path | None, as_json: bool) -> None:
     """Check that no attempt of a key's requests went outside its allowed jurisdictions (exit 1 if one did)."""
-    location = find_ledger("audit residency", config_path, ledger)
+    location = find_ledger("audit residency", config_path, ledger, database_url)
     announce(location)
-    keys_path = location.config.keys.path if location.config is not None else None
-    policy = _allowed(allowed, key_id, keys_db or keys_path or location.path)
-    result = audit_ledger(location.path, policy, key_id, parse_when(since, "--since"))
+    policy = _allowed(allowed, key_id, keys_db, location)
+    result = audit_ledger(location.reader(), policy, key_id, parse_when(since, "--since"))
     if as_json:
         click.echo(orjson.dumps(_as_data(result, key_id, since), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -119,7 +112,7 @@ def residency(key_id: str | None, since: str | None, allowed: str | None, ledger
     sys.exit(1 if result.violations else 0)
 
 
-def _allowed(value: str | None, key_id: str | None, keys_db: Path) -> frozenset[str]:
+def _allowed(value: str | None, key_id: str | None, keys_db: Path | None, location: LedgerLocation) -> frozenset[str]:
     if value is not None:
         items = [item.strip().lower() for item in value.split(",")]
         if not value.strip() or any(not item for item in items):
@@ -128,31 +121,36 @@ def _allowed(value: str | None, key_id: str | None, keys_db: Path) -> frozenset[
         return frozenset(items)
     if key_id is None:
         raise click.UsageError("give --allowed, or --key to audit against that key's residency")
-    residency = _key_residency(key_id, keys_db)
+    keys_url = location.database_url if keys_db is None else None
+    keys_path = keys_db or (location.config.keys.path if location.config is not None else None) or location.path
+    residency = _key_residency(key_id, keys_path, keys_url)
+    where = location.description if keys_url else keys_path
     if not residency:
-        raise click.ClickException(f"key {key_id} has no residency restriction in {keys_db}: there is no policy to "
+        raise click.ClickException(f"key {key_id} has no residency restriction in {where}: there is no policy to "
                                    f"prove; give --allowed to check against a set of jurisdictions")
     return frozenset(r.lower() for r in residency)
 
 
-def _key_residency(key_id: str, keys_db: Path) -> tuple[str, ...]:
-    """The key's residency from the key store (tollway keys); a clear error when it cannot be read."""
+def _key_residency(key_id: str, keys_db: Path, database_url: str | None) -> tuple[str, ...]:
+    """The key's residency from the key store (tollway keys): PostgreSQL with `database_url`, else the
+    SQLite file; a clear error when it cannot be read."""
     try:
         from tollway.accounting.keys.store import open_key_store
     except ImportError:
         raise click.ClickException("this installation has no key store; give --allowed") from None
-    if not keys_db.exists():
+    if database_url is None and not keys_db.exists():
         raise click.ClickException(f"{keys_db}: no key store there; give --keys-db or --allowed")
+    where = redact_url(database_url) if database_url else keys_db
     try:
-        store = open_key_store(None, keys_db)
-    except Exception as exc:  # the store's own errors name the file and the problem
-        raise click.ClickException(f"cannot open the key store {keys_db}: {exc}; give --allowed") from None
+        store = open_key_store(database_url, keys_db)
+    except Exception as exc:  # the store's own errors name the store (without a password) and the problem
+        raise click.ClickException(f"cannot open the key store {where}: {exc}; give --allowed") from None
     try:
         record = store.get(key_id)
     finally:
         store.close()
     if record is None:
-        raise click.ClickException(f"no key {key_id!r} in {keys_db}; give --allowed to audit its rows anyway")
+        raise click.ClickException(f"no key {key_id!r} in {where}; give --allowed to audit its rows anyway")
     return tuple(record.residency)
 
 
