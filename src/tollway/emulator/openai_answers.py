@@ -37,9 +37,10 @@ class Answer:
     keepalive_s: float
     include_usage: bool = False
     continuous_usage: bool = False
+    cache_write_1h: int = 0  # of cache_write (Anthropic's 1-hour cache writes)
 
     def counts(self, reasoning: int, content: int) -> Counts:
-        return Counts(self.prompt, reasoning + content, self.cached, self.cache_write, reasoning)
+        return Counts(self.prompt, reasoning + content, self.cached, self.cache_write, reasoning, self.cache_write_1h)
 
     @property
     def final_counts(self) -> Counts:

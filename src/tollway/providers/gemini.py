@@ -5,7 +5,7 @@ usageMetadata carries cachedContentTokenCount and thoughtsTokenCount, while the 
 has been seen to omit `prompt_tokens_details` (cached tokens) from its usage
 (https://github.com/openai/openai-python/issues/2544). Translated answers carry Chat Completions usage
 (gemini_wire.chat_usage), so the shared OpenAI readers read them; a native body's usageMetadata is read
-here. 429 RESOURCE_EXHAUSTED is a rate limit (the shared status rule); the transforms are in
+here. 429 RESOURCE_EXHAUSTED is a rate limit (ERRORS below); the transforms are in
 gemini_wire.py. Auth: `x-goog-api-key` (https://ai.google.dev/api, retrieved 2026-12-06).
 """
 
@@ -60,11 +60,18 @@ class GenerateTransforms:
         return GenerateStream()
 
 
+# Google's own texts (https://ai.google.dev/gemini-api/docs/troubleshooting): a bad key is a 400
+# INVALID_ARGUMENT; a 429 RESOURCE_EXHAUSTED says "exceeded your current quota" for a rate limit (which the
+# shared markers would read as an empty balance); a too-long prompt names the token maximum.
+ERRORS = ErrorMeaning(messages={"api key not valid": FailureKind.UPSTREAM_AUTH,
+                                "exceeded your current quota": FailureKind.RATE_LIMITED,
+                                "exceeds the maximum number of tokens allowed": FailureKind.CONTEXT_LENGTH})
+
 DIALECT = Dialect(
     name="gemini", auth=AuthStyle.GOOG_API_KEY, paths={"chat": "models/{model}:generateContent"},
     usage_from_body=usage_from_body, usage_from_chunk=usage_from_chunk,
     stream_usage=lambda: LastUsage(usage_from_chunk),
-    errors=ErrorMeaning(codes={"RESOURCE_EXHAUSTED": FailureKind.RATE_LIMITED}), is_preamble=is_role_preamble,
+    errors=ERRORS, is_preamble=is_role_preamble,
     reasoning_field="reasoning_content", default_base_url="https://generativelanguage.googleapis.com/v1beta",
     transforms=GenerateTransforms(), route=route,
 )
