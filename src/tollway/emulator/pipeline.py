@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from tollway.emulator import error_bodies as errors
-from tollway.emulator.anthropic_messages import write_message, write_message_stream
+from tollway.emulator.anthropic_messages import tool_to_call, write_message, write_message_stream
 from tollway.emulator.dialects import ANTHROPIC, DIALECTS, GEMINI
 from tollway.emulator.embeddings import embeddings_json
 from tollway.emulator.faults import ERROR_KINDS
@@ -210,7 +210,8 @@ async def _write(request: web.Request, answer: Answer, headers: dict[str, str], 
         return await (write_generate_stream if stream else write_generate)(request, answer, headers,
                                                                            function_to_call(body))
     if endpoint == "messages":
-        return await (write_message_stream if stream else write_message)(request, answer, headers)
+        return await (write_message_stream if stream else write_message)(request, answer, headers,
+                                                                         tool_to_call(body))
     return await (write_stream if stream else write_plain)(request, answer, headers)
 
 

@@ -41,7 +41,7 @@ def chat_usage(usage: Mapping) -> dict[str, Any]:
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
                            "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": written},
                            "input_tokens": uncached, "cache_read_input_tokens": read,
-                           "cache_creation_input_tokens": written}
+                           "cache_creation_input_tokens": written, "output_tokens": output}
     if split:
         out["cache_creation"] = dict(split)
     return out
