@@ -19,7 +19,7 @@ from tollway.emulator.dialects import ANTHROPIC, DIALECTS, GEMINI
 from tollway.emulator.embeddings import embeddings_json
 from tollway.emulator.faults import ERROR_KINDS
 from tollway.emulator.gemini_answers import blocked_response, function_to_call, write_generate, write_generate_stream
-from tollway.emulator.openai_answers import Answer, write_plain, write_stream
+from tollway.emulator.openai_answers import Answer, tool_to_call as chat_tool_to_call, write_plain, write_stream
 from tollway.emulator.pacing import build_schedule
 from tollway.emulator.profiles import ModelProfile
 from tollway.emulator.rate_headers import rate_headers
@@ -201,7 +201,8 @@ def _plan_answer(dialect: str, endpoint: str, shape: RequestShape, body: dict, p
     d = DIALECTS[dialect]
     return Answer(d, endpoint, shape.model, schedule, plan.prompt_tokens, plan.cached_tokens, plan.cache_write_tokens,
                   loop_now, profile.keepalive_ms / 1000, include_usage=d.stream_include_usage(shape.stream_options),
-                  continuous_usage=d.stream_continuous_usage(shape.stream_options))
+                  continuous_usage=d.stream_continuous_usage(shape.stream_options),
+                  tool=chat_tool_to_call(body) if endpoint == "chat" else None)
 
 
 async def _write(request: web.Request, answer: Answer, headers: dict[str, str], endpoint: str,
