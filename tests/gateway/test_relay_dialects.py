@@ -24,6 +24,8 @@ class Deployment:
 
     url: str
     dialect_name: str = "openai"
+    name: str = "d"
+    max_output: int = 256  # a translating dialect's output limit when the request names none
     connect_s: float = 2.0
     response_s: float = 5.0
     first_byte_s: float = 5.0

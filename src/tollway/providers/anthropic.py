@@ -144,7 +144,7 @@ class MessagesTransforms:
         return chat_completion(body)
 
     def stream(self) -> MessagesStream:
-        return MessagesStream()
+        return MessagesStream(anthropic_usage)
 
 
 DIALECT = Dialect(

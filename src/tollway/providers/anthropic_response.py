@@ -12,11 +12,12 @@ Source: https://docs.anthropic.com/en/api/messages-streaming (retrieved 2026-12-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
+from tollway.core.usage import Usage
 from tollway.providers.chat_chunks import DONE, ChunkWriter, completion, event_data
 from tollway.providers.dialect import WireRefusal
 from tollway.providers.failure import FailureKind
@@ -88,11 +89,14 @@ def refusal(error: Any) -> WireRefusal:
 
 
 class MessagesStream:
-    """One Anthropic event stream as Chat Completions chunks."""
+    """One Anthropic event stream as Chat Completions chunks. `reported_prompt` is message_start's prompt
+    side (read by `read_usage`), kept for the estimate of a stream cut before its final usage."""
 
-    __slots__ = ("_chunks", "_usage", "_tools", "_block_tool", "_stopped")
+    __slots__ = ("_chunks", "_usage", "_tools", "_block_tool", "_stopped", "_read_usage", "reported_prompt")
 
-    def __init__(self) -> None:
+    def __init__(self, read_usage: Callable[[Mapping], Usage]) -> None:
+        self._read_usage = read_usage
+        self.reported_prompt: Usage | None = None
         self._chunks: ChunkWriter | None = None
         self._usage: dict[str, Any] = {}
         self._tools = 0          # tool calls opened so far (their chat index)
@@ -110,6 +114,7 @@ class MessagesStream:
         if kind == "message_start":
             message = mapping(parsed.get("message"))
             self._usage = dict(mapping(message.get("usage")))
+            self.reported_prompt = self._read_usage(self._usage)
             self._chunks = ChunkWriter(str(message.get("id", "")), str(message.get("model", "")))
             return self._chunks.delta({"role": "assistant", "content": ""})
         chunks = self._chunks

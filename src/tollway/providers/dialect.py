@@ -101,7 +101,11 @@ class StreamTranslator(Protocol):
     `feed` takes one complete event (without its separator) and returns bytes ready for the client
     (whole `data: ...\n\n` events, possibly none); `finish` is called once at the upstream's end and
     returns the final usage chunk and `[DONE]` only when the upstream said it had finished (a cut stream
-    ends without them, so the relay reports it). Either may raise WireRefusal."""
+    ends without them, so the relay reports it). Either may raise WireRefusal. `reported_prompt` is a
+    prompt-only usage the stream reported first (Anthropic's message_start), for the estimate of a cut
+    stream; None when there is none."""
+
+    reported_prompt: Usage | None
 
     def feed(self, event: bytes) -> bytes: ...
 

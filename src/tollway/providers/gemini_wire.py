@@ -237,6 +237,7 @@ class GenerateStream:
     GenerateContentResponse; usageMetadata is cumulative (the last one wins)."""
 
     __slots__ = ("_chunks", "_meta", "_calls", "_finished")
+    reported_prompt = None  # each event's usageMetadata covers the whole answer so far
 
     def __init__(self) -> None:
         self._chunks: ChunkWriter | None = None

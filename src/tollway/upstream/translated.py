@@ -37,6 +37,11 @@ class TranslatedResponse:
         self.opened = False  # set once the first canonical event went out; refusals then break the stream
 
     @property
+    def reported_prompt(self):
+        """The translator's prompt-only report (Anthropic's message_start), for a cut stream's estimate."""
+        return self._translator.reported_prompt
+
+    @property
     def status(self) -> int:
         return self._response.status
 
