@@ -88,6 +88,29 @@ def refusal(error: Any) -> WireRefusal:
     return WireRefusal(kind, str(error.get("message") or error.get("type") or "upstream error event"), status)
 
 
+# text and thinking deltas as Anthropic writes them (compact JSON, this key order): their string literal is
+# copied into the chat chunk as it is, without parsing the event; any other spelling takes the parsing path
+_TEXT_DELTAS = ((b'"delta":{"type":"text_delta","text":', b"content"),
+                (b'"delta":{"type":"thinking_delta","thinking":', b"reasoning_content"))
+_DELTA_EVENT = b'data: {"type":"content_block_delta",'
+
+
+def _literal_delta(event: bytes) -> tuple[bytes, bytes] | None:
+    """(chat field, JSON string literal) of a compact text or thinking delta event (`event:` line, one
+    `data:` line); None otherwise."""
+    if not event.endswith(b'"}}'):
+        return None
+    start = event.find(_DELTA_EVENT)
+    if start < 0 or event.find(b"\n", start) >= 0:
+        return None
+    for marker, field in _TEXT_DELTAS:
+        at = event.find(marker, start)
+        if at > 0:
+            literal = event[at + len(marker):-2]
+            return (field, literal) if literal[:1] == b'"' and len(literal) > 1 else None
+    return None
+
+
 class MessagesStream:
     """One Anthropic event stream as Chat Completions chunks. `reported_prompt` is message_start's prompt
     side (read by `read_usage`), kept for the estimate of a stream cut before its final usage."""
@@ -104,6 +127,11 @@ class MessagesStream:
         self._stopped = False
 
     def feed(self, event: bytes) -> bytes:
+        chunks = self._chunks
+        if chunks is not None:
+            literal = _literal_delta(event)
+            if literal is not None:
+                return chunks.text_delta(*literal)
         data = event_data(event)
         if not data:
             return b""
@@ -117,7 +145,6 @@ class MessagesStream:
             self.reported_prompt = self._read_usage(self._usage)
             self._chunks = ChunkWriter(str(message.get("id", "")), str(message.get("model", "")))
             return self._chunks.delta({"role": "assistant", "content": ""})
-        chunks = self._chunks
         if chunks is None:
             if kind == "error":
                 raise refusal(parsed.get("error"))

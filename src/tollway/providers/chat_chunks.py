@@ -31,6 +31,11 @@ class ChunkWriter:
     def delta(self, delta: Mapping[str, Any]) -> bytes:
         return self._head + orjson.dumps(delta) + b',"finish_reason":null}]}\n\n'
 
+    def text_delta(self, field: bytes, literal: bytes) -> bytes:
+        """A delta of one text field whose value is already a JSON string literal (cut from the upstream's
+        event unchanged): no decode, no encode."""
+        return self._head + b'{"' + field + b'":' + literal + b'},"finish_reason":null}]}\n\n'
+
     def finish(self, reason: str) -> bytes:
         return self._head + b'{},"finish_reason":"' + reason.encode() + b'"}]}\n\n'
 
@@ -53,4 +58,7 @@ def event_data(event: bytes) -> bytes:
     """The data of one SSE event (its `data:` lines joined); b"" for an event without data."""
     if event.startswith(b"data:") and b"\n" not in event:
         return event[5:].strip()
+    at = event.find(b"\ndata:")  # the usual named event: `event: x` then one data line
+    if at >= 0 and event.find(b"\n", at + 1) < 0 and event.startswith(b"event:"):
+        return event[at + 6:].strip()
     return b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))

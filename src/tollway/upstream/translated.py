@@ -60,13 +60,24 @@ class TranslatedResponse:
     async def next_chunk(self) -> bytes | None:
         """The canonical events for the next upstream read(s); None at the end (after the translator's
         final usage chunk and [DONE], when the upstream finished)."""
+        next_read, feed = self._response.next_chunk, self._translator.feed
         while not self._ended:
-            raw = await self._response.next_chunk()
+            raw = await next_read()
             if raw is None:
                 self._ended = True
-                tail = self._translate(self._buffer.strip()) if self._buffer.strip() else b""
-                return (tail + self._guard(self._translator.finish)) or None
-            out = self._feed(raw)
+                try:
+                    tail = self._translator.feed(self._buffer.strip()) if self._buffer.strip() else b""
+                    return (tail + self._translator.finish()) or None
+                except (WireRefusal, ValueError) as exc:
+                    raise self._failure(exc) from None
+            try:
+                if (not self._buffer and self._separator == b"\n\n" and raw.endswith(b"\n\n")
+                        and raw.find(b"\n\n") == len(raw) - 2 and raw[:1] != b":"):
+                    out = feed(raw[:-2])  # the usual read: one whole event
+                else:
+                    out = self._feed(raw)
+            except (WireRefusal, ValueError) as exc:
+                raise self._failure(exc) from None
             if out:
                 return out
         return None
@@ -79,23 +90,26 @@ class TranslatedResponse:
                 self._buffer = buffer
                 return b""
             self._separator = b"\r\n\r\n" if newline and buffer[newline - 1] == 13 else b"\n\n"
-        separator, out, start = self._separator, b"", 0
+        separator, feed, crlf = self._separator, self._translator.feed, self._separator == b"\r\n\r\n"
+        width = len(separator)
+        if buffer.endswith(separator) and buffer.find(separator) == len(buffer) - width:  # one whole event
+            self._buffer = b""
+            if buffer.startswith(b":"):
+                return b""
+            event = buffer[:-width]
+            return feed(event.replace(b"\r\n", b"\n") if crlf else event)
+        out, start = b"", 0
         while (end := buffer.find(separator, start)) >= 0:
-            event, start = buffer[start:end], end + len(separator)
+            event, start = buffer[start:end], end + width
             if event and not event.startswith(b":"):
-                out += self._translate(event.replace(b"\r\n", b"\n") if separator == b"\r\n\r\n" else event)
+                out += feed(event.replace(b"\r\n", b"\n") if crlf else event)
         self._buffer = buffer[start:]
         return out
 
-    def _translate(self, event: bytes) -> bytes:
-        return self._guard(lambda: self._translator.feed(event))
-
-    def _guard(self, step) -> bytes:
-        try:
-            return step()
-        except WireRefusal as refusal:
+    def _failure(self, exc: Exception) -> Exception:
+        """A refusal before the stream opened fails the attempt over; after, it breaks the stream."""
+        if isinstance(exc, WireRefusal):
             if self.opened:
-                raise UpstreamConnectionError(f"upstream error event: {refusal.message}") from None
-            raise TranslatedStreamFailure(Failure(refusal.kind, refusal.message, refusal.status)) from None
-        except ValueError as exc:  # an event that is not the dialect's JSON
-            raise UpstreamConnectionError(f"upstream sent an event tollway cannot read: {exc}") from None
+                return UpstreamConnectionError(f"upstream error event: {exc.message}")
+            return TranslatedStreamFailure(Failure(exc.kind, exc.message, exc.status))
+        return UpstreamConnectionError(f"upstream sent an event tollway cannot read: {exc}")  # not the dialect's JSON
