@@ -21,7 +21,7 @@ from tollway.providers.dialect import UntranslatableRequest
 
 # reasoning_effort -> thinking budget (Anthropic's minimum budget is 1024 tokens)
 EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
-_COPIED = ("temperature", "top_p", "top_k", "stream", "metadata", "thinking", "service_tier")
+_COPIED = ("temperature", "top_p", "top_k", "stream", "metadata", "thinking")
 _IGNORED = frozenset({"model", "messages", "stream_options", "max_tokens", "max_completion_tokens", "stop",
                       "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "user"})
 _KNOWN = _IGNORED | frozenset(_COPIED)
