@@ -6,8 +6,8 @@ import openai
 import pytest
 
 from tests.emulator.wire import chat_body, post
-from tollway.emulator.tokens import output_text
 from tollway.emulator.dialects import DIALECTS as EMULATED_CHAT
+from tollway.emulator.tokens import output_text
 
 DIALECTS = list(EMULATED_CHAT)  # every Chat Completions dialect the gateway can call is emulated
 PROMPT = "hello there"  # 11 chars -> ceil(11/4) + 4 = 7 prompt tokens

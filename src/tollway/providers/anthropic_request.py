@@ -90,7 +90,8 @@ def _tool(tool: Any) -> dict:
     return out
 
 
-def _tool_choice(choice: Any, parallel: Any) -> dict | None:
+def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    out: dict[str, Any] | None
     if choice is None:
         out = {"type": "auto"} if parallel is False else None
     elif choice == "auto":

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from tollway.core.usage import Usage
 from tollway.providers.chat_chunks import DONE, ChunkWriter, completion, event_data
 from tollway.providers.dialect import UntranslatableRequest, WireRefusal
 from tollway.providers.failure import FailureKind
@@ -165,7 +166,9 @@ def _parts(content: Any, i: int) -> list[dict]:
         return [{"text": content}]
     parts = []
     for part in content if isinstance(content, list) else [None]:
-        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(part, dict):
+            raise UntranslatableRequest(f"messages[{i}].content must be a string or a list of parts")
+        kind = part.get("type")
         if kind == "text":
             parts.append({"text": part.get("text", "")})
         elif kind == "image_url":
@@ -237,7 +240,7 @@ class GenerateStream:
     GenerateContentResponse; usageMetadata is cumulative (the last one wins)."""
 
     __slots__ = ("_chunks", "_meta", "_calls", "_finished")
-    reported_prompt = None  # each event's usageMetadata covers the whole answer so far
+    reported_prompt: Usage | None = None  # each event's usageMetadata covers the whole answer so far
 
     def __init__(self) -> None:
         self._chunks: ChunkWriter | None = None

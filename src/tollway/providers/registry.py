@@ -10,8 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from tollway.providers import (anthropic, azure, deepseek, gemini, glm, kimi, llamacpp, lmdeploy, ollama, openai, qwen,
-                               sglang, vllm)
+from tollway.providers import (
+    anthropic,
+    azure,
+    deepseek,
+    gemini,
+    glm,
+    kimi,
+    llamacpp,
+    lmdeploy,
+    ollama,
+    openai,
+    qwen,
+    sglang,
+    vllm,
+)
 from tollway.providers.dialect import Dialect
 
 DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in (

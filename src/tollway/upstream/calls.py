@@ -41,7 +41,7 @@ class Reply:
 class OpenStream:
     """A stream whose first data event has arrived; `events` holds the complete events read so far."""
 
-    response: Response
+    response: Response | TranslatedResponse  # a translating dialect's stream reads as canonical events
     events: list[bytes]
     rest: bytes
     separator: bytes
@@ -110,7 +110,7 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         payload = _translated_request(dep, endpoint, payload)
         is_preamble = is_role_preamble  # the translated stream is canonical
     limit = _limit(dep.first_byte_s, deadline)
-    resp: Response | None = None
+    resp: Response | TranslatedResponse | None = None
     try:
         path_key = endpoint if dep.dialect.route is None else endpoint + ":stream"
         resp = await client.post(_target(client, dep, path_key, client_headers), payload, dep.connect_s, limit)
@@ -118,11 +118,11 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
             body = await resp.read()
             raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
         if not transforms.passthrough:
-            resp = TranslatedResponse(resp, transforms.stream())  # type: ignore[assignment]
-        opened = await _read_first_event(resp, is_preamble)  # type: ignore[arg-type]
+            resp = TranslatedResponse(resp, transforms.stream())
+        opened = await _read_first_event(resp, is_preamble)
         resp.set_deadline(None)  # from here on the relay's silence timer watches the stream
-        if not transforms.passthrough:
-            resp.opened = True  # type: ignore[attr-defined]
+        if isinstance(resp, TranslatedResponse):
+            resp.opened = True
         return opened
     except TranslatedStreamFailure as exc:
         _close(resp)
@@ -138,7 +138,7 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         raise
 
 
-async def _read_first_event(resp: Response, is_preamble: Callable[[bytes], bool]) -> OpenStream:
+async def _read_first_event(resp: Response | TranslatedResponse, is_preamble: Callable[[bytes], bool]) -> OpenStream:
     """Read until the first substantive event; keep-alive comments and the dialect's preamble events (a
     role-only chunk, for OpenAI-compatible ones) do not count, so a stream that dies right after its
     preamble still fails over without the client noticing. Only the events before the first substantive one are looked at: the rest of what arrived (often the
@@ -192,6 +192,6 @@ def _connection_failure(exc: UpstreamConnectionError) -> Failure:
     return Failure(FailureKind.CONNECT, str(exc))
 
 
-def _close(resp: Response | None) -> None:
+def _close(resp: Response | TranslatedResponse | None) -> None:
     if resp is not None:
         resp.close()
