@@ -181,3 +181,44 @@ def test_a_gemini_safety_block_is_a_content_refusal() -> None:
     with pytest.raises(UpstreamFailure) as failed:
         asyncio.run(relay("gemini", script(blocked)))
     assert failed.value.failure.kind is FailureKind.CONTENT_FILTER
+
+
+def test_anthropic_beta_is_forwarded_from_the_client_and_the_body_is_translated() -> None:
+    async def main() -> bytes:
+        answer = b'{"id":"msg_1","type":"message","model":"c","content":[{"type":"text","text":"hi"}],' \
+                 b'"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}'
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(answer)
+        async with ScriptedUpstream([[head + answer]]) as server:
+            client = HttpClient()
+            try:
+                payload = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+                reply = await calls.call(client, Deployment(server.url, "anthropic"), "chat", payload,  # type: ignore[arg-type]
+                                         asyncio.get_running_loop().time() + 10,
+                                         client_headers={"anthropic-beta": "context-1m-2025-08-07",
+                                                         "authorization": "Bearer client-secret"})
+            finally:
+                await client.close()
+            assert orjson.loads(reply.body)["choices"][0]["message"]["content"] == "hi"
+            return server.requests[0]
+
+    sent = asyncio.run(main())
+    head, _, body = sent.partition(b"\r\n\r\n")
+    assert b"\r\nanthropic-beta: context-1m-2025-08-07\r\n" in head
+    assert b"client-secret" not in head, "only the dialect's forwarded headers go upstream"
+    assert orjson.loads(body)["max_tokens"] == 256 and "messages" in orjson.loads(body)
+
+
+def test_a_pass_through_dialect_forwards_no_client_header() -> None:
+    async def main() -> bytes:
+        answer = b'{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}'
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(answer)
+        async with ScriptedUpstream([[head + answer]]) as server:
+            client = HttpClient()
+            try:
+                await calls.call(client, Deployment(server.url, "openai"), "chat", b"{}",  # type: ignore[arg-type]
+                                 asyncio.get_running_loop().time() + 10, client_headers={"anthropic-beta": "x"})
+            finally:
+                await client.close()
+            return server.requests[0]
+
+    assert b"anthropic-beta" not in asyncio.run(main())
