@@ -222,3 +222,27 @@ def test_a_pass_through_dialect_forwards_no_client_header() -> None:
             return server.requests[0]
 
     assert b"anthropic-beta" not in asyncio.run(main())
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "gemini"])
+@pytest.mark.parametrize("body", [
+    {"messages": [{"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": 5}}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": 3}, 7]}]},
+    {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": "f"}]},
+    {"messages": "hello"},
+    {"messages": [{"role": "user", "content": {"text": "x"}}]},
+], ids=["arguments-not-text", "odd-part", "function-not-object", "messages-not-list", "content-object"])
+def test_odd_shapes_are_the_clients_400_not_a_crash(dialect, body) -> None:
+    """Whatever a client sends, the transform's refusal is a classified client error, never an exception."""
+    async def main() -> None:
+        client = HttpClient()
+        try:
+            await calls.call(client, Deployment("http://127.0.0.1:9/v1", dialect), "chat",  # type: ignore[arg-type]
+                             orjson.dumps({"model": "m", **body}), asyncio.get_running_loop().time() + 5)
+        finally:
+            await client.close()
+
+    with pytest.raises(UpstreamFailure) as refused:
+        asyncio.run(main())
+    assert refused.value.failure.kind is FailureKind.CLIENT_ERROR and refused.value.failure.status == 400
+    assert "deployment 'd'" in refused.value.failure.message

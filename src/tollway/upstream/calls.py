@@ -94,11 +94,16 @@ def _target(client: HttpClient, dep: RoutedDeployment, endpoint: str, client_hea
 
 
 def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) -> bytes:
-    """The dialect's request for the canonical one; a request it cannot carry is the client's 400."""
+    """The dialect's request for the canonical one; a request it cannot carry is the client's 400 (a
+    shape the transform did not expect, too: client input never becomes a 500)."""
     try:
         return dep.dialect.transforms.request(endpoint, payload, dep.max_output)
     except UntranslatableRequest as exc:
         raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, f"{exc} (deployment {dep.name!r})", 400)) from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        message = (f"the request cannot be sent to a {dep.dialect.name} upstream: a field has a shape its API "
+                   f"cannot take ({type(exc).__name__}: {exc}) (deployment {dep.name!r})")
+        raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, message, 400)) from None
 
 
 async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
