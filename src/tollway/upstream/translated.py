@@ -70,10 +70,12 @@ class TranslatedResponse:
                     return (tail + self._translator.finish()) or None
                 except (WireRefusal, ValueError) as exc:
                     raise self._failure(exc) from None
+            separator = self._separator
             try:
-                if (not self._buffer and self._separator == b"\n\n" and raw.endswith(b"\n\n")
-                        and raw.find(b"\n\n") == len(raw) - 2 and raw[:1] != b":"):
-                    out = feed(raw[:-2])  # the usual read: one whole event
+                if (separator and not self._buffer and raw.endswith(separator)
+                        and raw.find(separator) == len(raw) - len(separator) and raw[:1] != b":"):
+                    event = raw[:-len(separator)]  # the usual read: one whole event
+                    out = feed(event if separator == b"\n\n" else event.replace(b"\r\n", b"\n"))
                 else:
                     out = self._feed(raw)
             except (WireRefusal, ValueError) as exc:
