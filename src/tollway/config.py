@@ -98,6 +98,7 @@ class Provider(_Strict):
     launch: Literal["llama-server"] | None = Field(None, description="start a managed local backend")
     timeouts: Timeouts = Timeouts()
     headers: dict[str, str] = Field(default_factory=dict)
+    api_version: str | None = Field(None, description="azure: api-version (or v1); anthropic: anthropic-version")
 
     @model_validator(mode="after")
     def _check(self) -> "Provider":

@@ -6,10 +6,10 @@ import openai
 import pytest
 
 from tests.emulator.wire import chat_body, post
+from tollway.emulator.dialects import DIALECTS as EMULATED_CHAT
 from tollway.emulator.tokens import output_text
-from tollway.providers.registry import UPSTREAM_NAMES
 
-DIALECTS = list(UPSTREAM_NAMES)  # every dialect the gateway can call is emulated
+DIALECTS = list(EMULATED_CHAT)  # every Chat Completions dialect the gateway can call is emulated
 PROMPT = "hello there"  # 11 chars -> ceil(11/4) + 4 = 7 prompt tokens
 PROMPT_TOKENS = 7
 
@@ -72,7 +72,8 @@ EXPECTED_USAGE = {
 REASONING_FIELD = {"openai": None, "deepseek": "reasoning_content", "qwen": "reasoning_content",
                    "kimi": "reasoning_content", "glm": "reasoning_content", "vllm": "reasoning",
                    "sglang": "reasoning_content", "lmdeploy": "reasoning_content", "llamacpp": "reasoning_content",
-                   "ollama": "reasoning"}
+                   "ollama": "reasoning", "azure": None}
+EXPECTED_USAGE["azure"] = EXPECTED_USAGE["openai"]  # Azure OpenAI answers with OpenAI's bodies
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

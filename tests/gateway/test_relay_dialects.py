@@ -24,6 +24,8 @@ class Deployment:
 
     url: str
     dialect_name: str = "openai"
+    name: str = "d"
+    max_output: int = 256  # a translating dialect's output limit when the request names none
     connect_s: float = 2.0
     response_s: float = 5.0
     first_byte_s: float = 5.0
@@ -102,10 +104,7 @@ STREAMS: dict[str, tuple[list[bytes], Usage, int | None]] = {
                        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}) for w in "abc"]
                + [event({"object": "text_completion", "choices": [], "usage": U}), DONE],
                Usage(prompt_tokens=20, completion_tokens=3), 3),
-    "anthropic": ([ROLE, *WORDS, b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
-                                 b'"usage":{"input_tokens":12,"cache_read_input_tokens":8,"output_tokens":3}}\n\n'],
-                  Usage(prompt_tokens=20, cached_tokens=8, completion_tokens=3), None),
-}
+}  # translating dialects (anthropic, gemini) reach the relay as canonical chunks: test_relay_translated.py
 
 
 async def relay_once(events: list[bytes], dialect: str, wants_usage: bool,

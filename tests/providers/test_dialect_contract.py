@@ -21,6 +21,7 @@ from tollway.core.usage import CacheSplitUsage, Usage
 from tollway.emulator import error_bodies
 from tollway.emulator.dialects import ANTHROPIC as EMULATED_ANTHROPIC
 from tollway.emulator.dialects import DIALECTS as EMULATED
+from tollway.emulator.dialects import GEMINI as EMULATED_GEMINI
 from tollway.emulator.metrics import NAMES as EMULATED_METRICS
 from tollway.emulator.pipeline import FILTER_AS_ERROR
 from tollway.emulator.profiles import DialectName
@@ -225,6 +226,40 @@ FACTS: dict[str, Facts] = {
             (400, b'{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}', K.CONTEXT_LENGTH),
             (401, b'{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}', K.UPSTREAM_AUTH),
             (429, b'{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your rate limit"}}', K.RATE_LIMITED),
+            (413, b'{"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum allowed number of bytes."}}', K.CLIENT_ERROR),
+        ]),
+    # Gemini: a native body's usageMetadata, and the translated stream's final usage chunk (the relay reads
+    # the canonical stream); thoughts are output, cached content is part of the prompt
+    "gemini": Facts(
+        body={"candidates": [], "usageMetadata": {"promptTokenCount": 1200, "candidatesTokenCount": 40,
+                                                  "thoughtsTokenCount": 60, "cachedContentTokenCount": 1000,
+                                                  "totalTokenCount": 1300}},
+        body_usage=Usage(prompt_tokens=1200, cached_tokens=1000, completion_tokens=100, reasoning_tokens=60),
+        stream=[chat_chunk({"content": "a"}),
+                {"object": "chat.completion.chunk", "choices": [],
+                 "usage": {**plain(30, 12), "prompt_tokens_details": {"cached_tokens": 16},
+                           "completion_tokens_details": {"reasoning_tokens": 5}}}],
+        stream_usage=Usage(prompt_tokens=30, cached_tokens=16, completion_tokens=12, reasoning_tokens=5),
+        auth=AuthStyle.GOOG_API_KEY,
+        errors=[
+            (429, b'{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED"}}', K.RATE_LIMITED),
+            (400, b'{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}', K.UPSTREAM_AUTH),
+            (400, b'{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}', K.CONTEXT_LENGTH),
+            (503, b'{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}', K.SERVER),
+        ]),
+    "azure": Facts(
+        body=json.loads('{"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,'
+                        '"prompt_tokens_details":{"cached_tokens":1920},"completion_tokens_details":{"reasoning_tokens":0}}}'),
+        body_usage=Usage(prompt_tokens=2006, cached_tokens=1920, completion_tokens=300),
+        stream=[{**chat_chunk({"content": "hi"}), "usage": None},
+                {"object": "chat.completion.chunk", "choices": [], "usage": plain(20, 32)}],
+        stream_usage=Usage(prompt_tokens=20, completion_tokens=32),
+        auth=AuthStyle.API_KEY, reasoning_field=None,
+        errors=[
+            (400, b'{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI\'s content management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":true,"severity":"high"}}}}}', K.CONTENT_FILTER),
+            (429, b'{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation have exceeded token rate limit of your current pricing tier."}}', K.RATE_LIMITED),
+            (401, b'{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}', K.UPSTREAM_AUTH),
+            (400, b'{"error":{"message":"This model\'s maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}', K.CONTEXT_LENGTH),
         ]),
 }
 
@@ -344,34 +379,62 @@ def test_auth_header_styles() -> None:
     assert AuthStyle.BEARER.headers("k") == {"Authorization": "Bearer k"}
     assert AuthStyle.X_API_KEY.headers("k") == {"x-api-key": "k"}
     assert AuthStyle.API_KEY.headers("k") == {"api-key": "k"}
+    assert AuthStyle.GOOG_API_KEY.headers("k") == {"x-goog-api-key": "k"}
 
 
-@pytest.mark.parametrize("name", UPSTREAM_NAMES)
-def test_a_callable_dialect_passes_bytes_through(name: str) -> None:
-    """The call path relays an upstream's bytes without transforms, so every dialect it may call must
-    speak the canonical format; a translating dialect stays upstream=False until the path calls it."""
+TRANSLATING = ("anthropic", "gemini")  # dialects whose wire format is not Chat Completions
+
+
+@pytest.mark.parametrize("name", [n for n in UPSTREAM_NAMES if n not in TRANSLATING])
+def test_a_chat_completions_dialect_passes_bytes_through(name: str) -> None:
+    """Where the upstream speaks the canonical format, the call path relays bytes and never transforms."""
     dialect = DIALECTS[name]
     assert dialect.transforms is PASS_THROUGH and dialect.transforms.passthrough
     assert set(dialect.paths) == {"chat", "completions", "embeddings"}
-    assert dialect.transforms.request("chat", b'{"a":1}') == b'{"a":1}'
+    assert dialect.transforms.request("chat", b'{"a":1}', 100) == b'{"a":1}'
 
 
-def test_anthropic_is_known_but_not_callable_yet() -> None:
-    assert "anthropic" in NAMES and "anthropic" not in UPSTREAM_NAMES
+@pytest.mark.parametrize("name", TRANSLATING)
+def test_a_translating_dialect_turns_a_chat_request_into_its_own_and_back(name: str) -> None:
+    """Every callable dialect serves the Chat Completions endpoint: a translating one carries the request
+    into its own body and its answer back into a chat.completion."""
+    dialect = DIALECTS[name]
+    assert not dialect.transforms.passthrough and name in UPSTREAM_NAMES
+    sent = orjson.loads(dialect.transforms.request("chat", orjson.dumps(
+        {"model": "m", "messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "hi"}]}), 64))
+    native_answer = {
+        "anthropic": {"id": "msg_1", "type": "message", "model": "m", "content": [{"type": "text", "text": "yo"}],
+                      "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 1}},
+        "gemini": {"candidates": [{"content": {"role": "model", "parts": [{"text": "yo"}]}, "finishReason": "STOP"}],
+                   "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4}},
+    }[name]
+    back = orjson.loads(dialect.transforms.response("chat", orjson.dumps(native_answer)))
+    assert back["object"] == "chat.completion" and back["choices"][0]["message"]["content"] == "yo"
+    assert back["choices"][0]["finish_reason"] == "stop"
+    assert dialect.usage_from_body(back) == Usage(prompt_tokens=3, completion_tokens=1)
+    if name == "anthropic":
+        assert sent["system"] == [{"type": "text", "text": "Be brief"}] and sent["max_tokens"] == 64
+    else:
+        assert sent["systemInstruction"] == {"parts": [{"text": "Be brief"}]}
+        assert sent["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
+
+
+def test_every_known_dialect_is_callable() -> None:
+    assert UPSTREAM_NAMES == NAMES
     assert SELF_HOSTED_NAMES == ("vllm", "sglang", "lmdeploy", "llamacpp", "ollama")
 
 
 def test_an_unknown_dialect_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="unknown dialect 'gemini'; known: openai, "):
-        dialect_named("gemini")
+    with pytest.raises(ValueError, match="unknown dialect 'nosuch'; known: openai, "):
+        dialect_named("nosuch")
 
 
 # --- the emulator speaks what the registry knows ---------------------------------------------------------------
 
 def test_the_emulator_takes_its_names_and_shared_facts_from_the_registry() -> None:
-    assert sorted(EMULATED) == sorted(UPSTREAM_NAMES)
+    assert sorted(EMULATED) == sorted(n for n in UPSTREAM_NAMES if n not in TRANSLATING)
     assert sorted(get_args(DialectName)) == sorted(NAMES)
-    for name, emulated in [*EMULATED.items(), ("anthropic", EMULATED_ANTHROPIC)]:
+    for name, emulated in [*EMULATED.items(), ("anthropic", EMULATED_ANTHROPIC), ("gemini", EMULATED_GEMINI)]:
         assert emulated.wire is DIALECTS[name]
         assert emulated.reasoning_field == DIALECTS[name].reasoning_field
     assert sorted(EMULATED_METRICS) == sorted(n for n in NAMES if DIALECTS[n].gauges is not None)
@@ -433,17 +496,43 @@ def test_every_callable_dialect_is_a_valid_provider_kind_with_its_auth_header(na
     monkeypatch.setenv("TEST_DIALECT_KEY", "sk-contract")
     config, _ = load_config(path)
     dep = RouteTable(config).deployments["d"]
-    assert dep.dialect is DIALECTS[name]
-    assert dep.headers[DIALECTS[name].auth.header] == "Bearer sk-contract"
-    assert dep.url("chat") == "http://127.0.0.1:9/v1/chat/completions"
+    dialect = DIALECTS[name]
+    assert dep.dialect is dialect
+    assert dep.headers[dialect.auth.header] == dialect.auth.headers("sk-contract")[dialect.auth.header]
+    assert dep.url("chat") == "http://127.0.0.1:9/v1/" + CHAT_PATHS.get(name, "chat/completions")
     assert dep.self_hosted is (name in SELF_HOSTED_NAMES)
+    if name == "anthropic":
+        assert dep.headers["anthropic-version"] == "2023-06-01"
 
 
-def test_anthropic_as_a_provider_kind_is_refused_with_the_reason(tmp_path) -> None:
+CHAT_PATHS = {"anthropic": "messages", "gemini": "models/m:generateContent",
+              "azure": "openai/deployments/m/chat/completions?api-version=2024-10-21"}
+
+
+@pytest.mark.parametrize("name, version, path, header", [
+    ("azure", "2025-04-01-preview", "openai/deployments/m/chat/completions?api-version=2025-04-01-preview", None),
+    ("azure", "v1", "openai/v1/chat/completions", None),
+    ("anthropic", "2023-01-01", "messages", "2023-01-01"),
+])
+def test_api_version_from_the_config(name: str, version: str, path: str, header: str | None, tmp_path) -> None:
+    file = tmp_path / "tollway.yaml"
+    file.write_text(CONFIG.format(kind=name).replace("    base_url:", f"    api_version: '{version}'\n    base_url:"))
+    config, _ = load_config(file)
+    dep = RouteTable(config).deployments["d"]
+    assert dep.url("chat") == "http://127.0.0.1:9/v1/" + path
+    assert dep.headers.get("anthropic-version") == header
+
+
+def test_gemini_streams_from_its_own_method() -> None:
+    assert DIALECTS["gemini"].path("chat:stream", "gemini-2.5-pro", None) == \
+        "models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+
+
+def test_an_unknown_provider_kind_is_refused_naming_the_known_ones(tmp_path) -> None:
     path = tmp_path / "tollway.yaml"
-    path.write_text(CONFIG.format(kind="anthropic"))
+    path.write_text(CONFIG.format(kind="bedrock"))
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     message = str(refused.value)
-    assert "providers.p: dialect 'anthropic' cannot be called as an upstream yet" in message
-    assert "use one of openai, deepseek, qwen, kimi, glm, vllm, sglang, lmdeploy, llamacpp, ollama" in message
+    assert "providers.p: dialect 'bedrock' is not one of openai, deepseek, qwen, kimi, glm, vllm, sglang, " \
+           "lmdeploy, llamacpp, ollama, anthropic, gemini, azure" in message

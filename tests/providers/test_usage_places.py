@@ -306,10 +306,10 @@ def test_anthropic_odd_values() -> None:
 
 
 def test_unknown_dialect_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="unknown dialect 'gemini'"):
-        usage_from_body("gemini", {})
+    with pytest.raises(ValueError, match="unknown dialect 'nosuch'"):
+        usage_from_body("nosuch", {})
     with pytest.raises(ValueError, match="unknown dialect"):
-        StreamUsage("gemini")
+        StreamUsage("nosuch")
 
 
 @pytest.mark.parametrize(("text", "tokens"), [

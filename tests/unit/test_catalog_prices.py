@@ -255,7 +255,7 @@ def test_facts_beat_seed_material(catalog: Catalog) -> None:
 def test_every_builtin_entry_has_sources_and_routing_facts(catalog: Catalog) -> None:
     entries = catalog.entries()
     providers = {entry.provider for entry in entries}
-    assert providers == {"deepseek", "qwen", "kimi", "glm", "openai", "anthropic",
+    assert providers == {"deepseek", "qwen", "kimi", "glm", "openai", "anthropic", "gemini",
                          "vllm", "sglang", "lmdeploy", "llamacpp", "ollama"}
     for entry in entries:
         assert entry.prices and all(version.source for version in entry.prices)

@@ -80,11 +80,14 @@ _RECORDED: dict[str, Dialect] = {
     "llamacpp": _habits("llamacpp", "final_always", "separate", role_chunk_content=None),
     "ollama": _habits("ollama", "final_if_asked", "every_delta", completions_zero_usage=True),
 }
-# every dialect the gateway can call is emulated; one without recorded habits answers as OpenAI does
+# every Chat Completions dialect the gateway can call is emulated; one without recorded habits answers as
+# OpenAI does (Azure: OpenAI's bodies at deployment URLs)
 DIALECTS: dict[str, Dialect] = {
     name: _RECORDED.get(name) or _habits(name, "final_if_asked", "separate", null_usage_on_chunks=True)
-    for name in registry.UPSTREAM_NAMES
+    for name in registry.UPSTREAM_NAMES if registry.DIALECTS[name].transforms.passthrough
 }
 
-# Anthropic Messages is its own protocol (anthropic_messages.py); this entry only names it for shared code.
+# Anthropic Messages and Gemini generateContent are their own protocols (anthropic_messages.py,
+# gemini_answers.py); these entries only name them for shared code.
 ANTHROPIC = _habits("anthropic", "finish_chunk", "separate", id_prefix="msg_")
+GEMINI = _habits("gemini", "finish_chunk", "separate", id_prefix="")

@@ -182,6 +182,47 @@ def _anthropic(kind: str, ctx: ErrorContext) -> ErrorSpec | None:
     return table.get(kind)
 
 
+def _gemini(kind: str, ctx: ErrorContext) -> ErrorSpec | None:
+    """Google's error model: `error.code` is the HTTP status, `error.status` the canonical code name
+    (https://ai.google.dev/gemini-api/docs/troubleshooting)."""
+    if kind == CONTEXT_LENGTH:
+        return ErrorSpec(400, "INVALID_ARGUMENT", f"The input token count ({ctx.prompt}) exceeds the maximum number "
+                         f"of tokens allowed ({ctx.window}).")
+    if kind == SERVER_ERROR:
+        return ErrorSpec(_server_status(ctx), "INTERNAL", "An internal error has occurred. Please retry or report "
+                         "in https://developers.generativeai.google/guide/troubleshooting")
+    table = {
+        AUTH: ErrorSpec(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
+        RATE_LIMIT: ErrorSpec(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan "
+                              "and billing details. For more information on this error, head to: "
+                              "https://ai.google.dev/gemini-api/docs/rate-limits."),
+        OVERLOADED: ErrorSpec(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+        INVALID_REQUEST: ErrorSpec(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+    }
+    return table.get(kind)
+
+
+def _azure(kind: str, ctx: ErrorContext) -> ErrorSpec | None:
+    """Azure OpenAI: OpenAI's envelope; its content filter answers 400 code content_filter with an
+    innererror (https://learn.microsoft.com/en-us/azure/ai-foundry/openai/concepts/content-filter)."""
+    if kind == CONTENT_FILTER:
+        return ErrorSpec(400, None, "The response was filtered due to the prompt triggering Azure OpenAI's content "  # type: ignore[arg-type]
+                         "management policy. Please modify your prompt and retry.", "content_filter", "prompt",
+                         extra={"status": 400, "innererror": {"code": "ResponsibleAIPolicyViolation",
+                                "content_filter_result": {"violence": {"filtered": True, "severity": "high"}}}})
+    if kind == AUTH:
+        return ErrorSpec(401, "", "Access denied due to invalid subscription key or wrong API endpoint. Make sure "
+                         "to provide a valid key for an active subscription and use a correct regional API endpoint "
+                         "for your resource.", "401")
+    if kind == RATE_LIMIT:
+        return ErrorSpec(429, "", "Requests to the ChatCompletions_Create Operation have exceeded token rate limit "
+                         "of your current pricing tier. Please retry after 1 second.", "429")
+    if kind == OVERLOADED:
+        return ErrorSpec(503, "", "The service is temporarily unable to process your request. Please try again "
+                         "later.", "503")
+    return _openai(kind, ctx)
+
+
 # ---- self-hosted servers ----------------------------------------------------------------------------
 
 VLLM_TYPES = {400: "BadRequestError", 401: "UnauthorizedError", 402: "PaymentRequiredError", 404: "NotFoundError",
@@ -263,7 +304,8 @@ def _generic(dialect: str, kind: str, ctx: ErrorContext) -> ErrorSpec:
 
 
 _HOSTED: dict[str, Callable[[str, ErrorContext], ErrorSpec | None]] = {
-    "openai": _openai, "deepseek": _deepseek, "qwen": _qwen, "kimi": _kimi, "glm": _glm, "anthropic": _anthropic}
+    "openai": _openai, "deepseek": _deepseek, "qwen": _qwen, "kimi": _kimi, "glm": _glm, "anthropic": _anthropic,
+    "gemini": _gemini, "azure": _azure}
 
 
 def error_spec(dialect: str, kind: str, ctx: ErrorContext) -> ErrorSpec:
@@ -285,6 +327,11 @@ def envelope(dialect: str, spec: ErrorSpec, kind: str = "") -> dict[str, Any]:
                 "request_id": f"req_{uuid.uuid4().hex[:24]}"}
     if dialect == "kimi":
         return {"error": {"type": spec.type, "message": spec.message}}
+    if dialect == "gemini":
+        return {"error": {"code": spec.status, "message": spec.message, "status": spec.type}}
+    if dialect == "azure":
+        return {"error": {"message": spec.message, "type": spec.type or None, "param": spec.param,
+                          "code": spec.code, **spec.extra}}
     if dialect == "glm":
         return {"error": {"code": str(spec.code), "message": spec.message}}
     if dialect in ("sglang", "lmdeploy"):

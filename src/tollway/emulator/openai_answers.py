@@ -2,12 +2,15 @@
 
 The byte stream is the point: a gateway forwards it and parses only the usage, a benchmark times every
 chunk, so each dialect's chunk sequence (role chunk, reasoning field, where usage rides, [DONE]) is
-reproduced as the facts in dialects.py describe it.
+reproduced as the facts in dialects.py describe it. A chat request that declares function tools, and
+whose last message is not a tool result, is answered with one call to the first tool, its arguments
+streamed in pieces (https://platform.openai.com/docs/guides/function-calling, streaming).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +23,21 @@ from tollway.emulator.usage_shapes import Counts, llamacpp_timings, usage_body
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 KEEPALIVE_COMMENT = b": keep-alive\n\n"
+TOOL_ARGUMENTS = ('{"city', '": "Par', 'is"}')  # a call's arguments, as they stream
+
+
+def tool_to_call(body: dict) -> str | None:
+    """The first declared function, when the last message is not a tool result."""
+    names = [mapping_get(t, "function", "name") for t in body.get("tools") or []]
+    messages = body.get("messages") or []
+    last_role = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else None
+    return names[0] if names and names[0] and last_role != "tool" else None
+
+
+def mapping_get(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,9 +55,11 @@ class Answer:
     keepalive_s: float
     include_usage: bool = False
     continuous_usage: bool = False
+    tool: str | None = None  # the function this answer calls (chat only)
+    cache_write_1h: int = 0  # of cache_write (Anthropic's 1-hour cache writes)
 
     def counts(self, reasoning: int, content: int) -> Counts:
-        return Counts(self.prompt, reasoning + content, self.cached, self.cache_write, reasoning)
+        return Counts(self.prompt, reasoning + content, self.cached, self.cache_write, reasoning, self.cache_write_1h)
 
     @property
     def final_counts(self) -> Counts:
@@ -80,7 +100,12 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             message[dialect.reasoning_field] = full_text(schedule, REASONING)
         if dialect.name == "openai":
             message.update({"refusal": None, "annotations": []})
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": schedule.finish_reason}
+        finish = schedule.finish_reason
+        if answer.tool:
+            message["tool_calls"] = [{"id": _call_id(), "type": "function",
+                                      "function": {"name": answer.tool, "arguments": "".join(TOOL_ARGUMENTS)}}]
+            finish = "tool_calls"
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         obj = "chat.completion"
     body = {"id": dialect.new_id(), "object": obj, "created": int(time.time()), "model": answer.model,
             "choices": [choice], "usage": usage_body(dialect.name, counts)}
@@ -116,6 +141,10 @@ async def _keepalive_until(resp: web.StreamResponse, answer: Answer, offset: flo
         await resp.write(payload)
         tick += answer.keepalive_s
     await wait_until(answer.start, offset)
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def drop_connection(request: web.Request) -> None:
@@ -184,7 +213,7 @@ class ChunkWriter:
         answer, dialect = self.answer, self.dialect
         usage = usage_body(dialect.name, answer.final_counts)
         delta = {"content": ""} if dialect.finish_delta_content else {}
-        choice = self.choice(delta, "", answer.schedule.finish_reason)
+        choice = self.choice(delta, "", "tool_calls" if answer.tool else answer.schedule.finish_reason)
         if dialect.stream_usage == "in_choice":
             choice["usage"] = usage
             return self.chunk([choice])
@@ -192,6 +221,15 @@ class ChunkWriter:
             return self.chunk([choice], usage)
         return self.chunk([choice], **self._chunk_usage(answer.schedule.emitted_reasoning,
                                                         answer.schedule.emitted_content))
+
+    def tool_chunks(self) -> list[bytes]:
+        """The call's announcement (id, name), then its arguments piece by piece."""
+        first = {"index": 0, "id": _call_id(), "type": "function", "function": {"name": self.answer.tool,
+                                                                                 "arguments": ""}}
+        chunks = [self.chunk([self.choice({"tool_calls": [first]})])]
+        for piece in TOOL_ARGUMENTS:
+            chunks.append(self.chunk([self.choice({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})]))
+        return chunks
 
     def usage_chunk(self) -> bytes | None:
         """The extra `choices: []` chunk, for dialects that send one and when it is due."""
@@ -230,6 +268,9 @@ async def write_stream(request: web.Request, answer: Answer, headers: dict[str, 
         drop_connection(request)
         return resp
     await wait_until(answer.start, schedule.done_at)
+    if answer.tool:
+        for chunk in writer.tool_chunks():
+            await resp.write(chunk)
     await resp.write(writer.finish_chunk())
     usage_chunk = writer.usage_chunk()
     if usage_chunk is not None:

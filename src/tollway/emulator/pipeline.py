@@ -14,23 +14,27 @@ import orjson
 from aiohttp import web
 
 from tollway.emulator import error_bodies as errors
-from tollway.emulator.anthropic_messages import write_message, write_message_stream
-from tollway.emulator.dialects import ANTHROPIC, DIALECTS
+from tollway.emulator.anthropic_messages import tool_to_call, write_message, write_message_stream
+from tollway.emulator.dialects import ANTHROPIC, DIALECTS, GEMINI
 from tollway.emulator.embeddings import embeddings_json
 from tollway.emulator.faults import ERROR_KINDS
-from tollway.emulator.openai_answers import Answer, write_plain, write_stream
+from tollway.emulator.gemini_answers import blocked_response, function_to_call, write_generate, write_generate_stream
+from tollway.emulator.openai_answers import Answer, tool_to_call as chat_tool_to_call, write_plain, write_stream
 from tollway.emulator.pacing import build_schedule
 from tollway.emulator.profiles import ModelProfile
 from tollway.emulator.rate_headers import rate_headers
 from tollway.emulator.request_shape import (InvalidRequest, RequestShape, chat_shape, completions_shape,
-                                            embedding_inputs, embeddings_shape, messages_shape)
+                                            embedding_inputs, embeddings_shape, generate_shape, messages_shape)
 from tollway.emulator.state import Admission, EmulatorState
 from tollway.emulator.tokens import plan_output
 
 SHAPERS: dict[str, Callable[[dict], RequestShape]] = {
-    "chat": chat_shape, "completions": completions_shape, "messages": messages_shape, "embeddings": embeddings_shape}
-# dialects whose moderation refuses the request with an error (the others end the answer with content_filter)
-FILTER_AS_ERROR = frozenset({"deepseek", "qwen", "kimi", "glm"})
+    "chat": chat_shape, "completions": completions_shape, "messages": messages_shape, "embeddings": embeddings_shape,
+    "generate": generate_shape}
+# dialects whose moderation refuses the request with an error (the others end the answer with content_filter;
+# Gemini blocks the prompt with promptFeedback)
+FILTER_AS_ERROR = frozenset({"deepseek", "qwen", "kimi", "glm", "azure"})
+NATIVE_ENDPOINTS = {"messages": "anthropic", "generate": "gemini"}  # endpoints only one dialect serves
 CACHE_WRITE_DIALECTS = frozenset({"anthropic", "qwen"})
 
 
@@ -50,21 +54,26 @@ def json_error(dialect: str, kind: str, ctx: errors.ErrorContext, headers: dict[
 
 
 def resolve_dialect(path_dialect: str, profile: ModelProfile, endpoint: str) -> str:
-    """A profile's pinned dialect wins on OpenAI-protocol paths; /v1/messages is always Anthropic."""
-    if endpoint == "messages":
-        return "anthropic"
-    if profile.dialect and profile.dialect != "anthropic":
+    """A profile's pinned dialect wins on OpenAI-protocol paths; /v1/messages is always Anthropic, a
+    generateContent path always Gemini."""
+    if endpoint in NATIVE_ENDPOINTS:
+        return NATIVE_ENDPOINTS[endpoint]
+    if profile.dialect and profile.dialect not in ("anthropic", "gemini"):
         return profile.dialect
     return path_dialect
 
 
-async def handle(request: web.Request, state: EmulatorState, path_dialect: str, endpoint: str) -> web.StreamResponse:
-    """Serve one chat / completions / messages / embeddings request."""
-    error_dialect = "anthropic" if endpoint == "messages" else path_dialect
+async def handle(request: web.Request, state: EmulatorState, path_dialect: str, endpoint: str,
+                 url_fields: dict[str, Any] | None = None) -> web.StreamResponse:
+    """Serve one chat / completions / messages / generate / embeddings request. `url_fields`: what the
+    path says that the body does not (Gemini's model and method, Azure's deployment)."""
+    error_dialect = NATIVE_ENDPOINTS.get(endpoint, path_dialect)
     try:
         body = orjson.loads(await request.read())
         if not isinstance(body, dict):
             raise InvalidRequest("the request body must be a JSON object")
+        if url_fields:
+            body = {**body, **url_fields}
         shape = SHAPERS[endpoint](body)
     except orjson.JSONDecodeError as exc:
         return json_error(error_dialect, errors.INVALID_REQUEST, errors.ErrorContext(
@@ -86,8 +95,9 @@ def _authorized(request: web.Request, profile: ModelProfile, dialect: str) -> bo
     expected = profile.api_key.get_secret_value()
     auth = request.headers.get("Authorization", "")
     given = auth[7:] if auth[:7].lower() == "bearer " else None
-    if dialect == "anthropic" and "x-api-key" in request.headers:
-        given = request.headers["x-api-key"]
+    own_header = {"anthropic": "x-api-key", "gemini": "x-goog-api-key", "azure": "api-key"}.get(dialect)
+    if own_header is not None:
+        given = request.headers.get(own_header, given if dialect == "anthropic" else None)
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
@@ -105,6 +115,9 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
         else:
             await asyncio.sleep(fault.hang_s)
         fault = None
+    if fault and fault.kind == "content_filter" and dialect == "gemini":
+        outcome.status = 200
+        return blocked_response({})
     if fault and (fault.kind in ERROR_KINDS or (fault.kind == "content_filter" and dialect in FILTER_AS_ERROR)):
         return _fault_error(dialect, fault, ctx, recent, outcome)
     limit, refusal = _fit_context(dialect, shape, profile, ctx, endpoint)
@@ -118,7 +131,7 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
             return _embeddings(shape, body, profile, headers, outcome)
         answer = _plan_answer(dialect, endpoint, shape, body, profile, fault, limit)
         outcome.status = 200
-        resp = await _write(request, answer, headers, endpoint, shape.stream)
+        resp = await _write(request, answer, headers, endpoint, shape.stream, body)
         if not answer.schedule.cut:
             load.prompt_tokens += answer.prompt
             load.generation_tokens += answer.schedule.emitted
@@ -175,22 +188,31 @@ def _plan_answer(dialect: str, endpoint: str, shape: RequestShape, body: dict, p
     plan = plan_output(prompt=prompt, output_tokens=profile.output_tokens, reasoning_tokens=reasoning, limit=limit,
                        force_limit=shape.force_limit, cache_hit_ratio=profile.cache_hit_ratio,
                        cache_write_ratio=profile.cache_write_ratio if dialect in CACHE_WRITE_DIALECTS else 0.0)
-    visible = dialect == "anthropic" or DIALECTS[dialect].reasoning_field is not None
+    visible = dialect in NATIVE_ENDPOINTS.values() or DIALECTS[dialect].reasoning_field is not None
     schedule = build_schedule(plan, profile, fault, reasoning_visible=visible)
     loop_now = asyncio.get_running_loop().time()
     if dialect == "anthropic":
         return Answer(ANTHROPIC, "messages", shape.model, schedule, plan.prompt_tokens, plan.cached_tokens,
-                      plan.cache_write_tokens, loop_now, profile.keepalive_ms / 1000)
+                      plan.cache_write_tokens, loop_now, profile.keepalive_ms / 1000,
+                      cache_write_1h=round(plan.cache_write_tokens * profile.cache_write_1h_share))
+    if dialect == "gemini":
+        return Answer(GEMINI, "generate", shape.model, schedule, plan.prompt_tokens, plan.cached_tokens, 0,
+                      loop_now, profile.keepalive_ms / 1000)
     d = DIALECTS[dialect]
     return Answer(d, endpoint, shape.model, schedule, plan.prompt_tokens, plan.cached_tokens, plan.cache_write_tokens,
                   loop_now, profile.keepalive_ms / 1000, include_usage=d.stream_include_usage(shape.stream_options),
-                  continuous_usage=d.stream_continuous_usage(shape.stream_options))
+                  continuous_usage=d.stream_continuous_usage(shape.stream_options),
+                  tool=chat_tool_to_call(body) if endpoint == "chat" else None)
 
 
 async def _write(request: web.Request, answer: Answer, headers: dict[str, str], endpoint: str,
-                 stream: bool) -> web.StreamResponse:
+                 stream: bool, body: dict) -> web.StreamResponse:
+    if endpoint == "generate":
+        return await (write_generate_stream if stream else write_generate)(request, answer, headers,
+                                                                           function_to_call(body))
     if endpoint == "messages":
-        return await (write_message_stream if stream else write_message)(request, answer, headers)
+        return await (write_message_stream if stream else write_message)(request, answer, headers,
+                                                                         tool_to_call(body))
     return await (write_stream if stream else write_plain)(request, answer, headers)
 
 

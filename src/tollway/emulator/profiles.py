@@ -77,6 +77,7 @@ class ModelProfile(BaseModel):
     context_window: int | None = Field(default=None, ge=1)
     cache_hit_ratio: float = Field(default=0, ge=0, le=1)
     cache_write_ratio: float = Field(default=0, ge=0, le=1)
+    cache_write_1h_share: float = Field(default=0, ge=0, le=1)  # Anthropic: the share of writes with a 1-hour TTL
     reasoning_tokens: int = Field(default=0, ge=0)
     api_key: SecretStr | None = None
     dialect: DialectName | None = None

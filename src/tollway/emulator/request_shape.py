@@ -94,6 +94,21 @@ def messages_shape(body: dict) -> RequestShape:
     return RequestShape(model, messages_tokens(messages, body.get("system")), limit, False, _stream(body))
 
 
+def generate_shape(body: dict) -> RequestShape:
+    """POST models/{model}:generateContent (Gemini); the server puts the URL's model and method in
+    `_url_model` / `_url_stream`. contents: roles user/model, each with parts."""
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise InvalidRequest("* GenerateContentRequest.contents: contents is not specified")
+    config = body.get("generationConfig") or {}
+    limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidRequest(f"* GenerateContentRequest.generation_config.max_output_tokens: {limit!r} is invalid")
+    system = (body.get("systemInstruction") or {}).get("parts")
+    turns = [{"content": c.get("parts")} for c in contents if isinstance(c, dict)]
+    return RequestShape(body["_url_model"], messages_tokens(turns, system), limit, False, bool(body["_url_stream"]))
+
+
 def embeddings_shape(body: dict) -> RequestShape:
     """POST /v1/embeddings."""
     model = _model(body)

@@ -52,6 +52,38 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return await pipeline.handle(request, request.app[STATE], "anthropic", "messages")
 
 
+async def gemini_generate(request: web.Request) -> web.StreamResponse:
+    """POST /gemini/v1beta/models/{model}:generateContent or :streamGenerateContent?alt=sse."""
+    model, _, method = request.match_info["call"].partition(":")
+    if method not in ("generateContent", "streamGenerateContent"):
+        return _google_error(404, "NOT_FOUND", f"method {method!r} is not found for model {model!r}")
+    stream = method == "streamGenerateContent"
+    if stream and request.query.get("alt") != "sse":
+        return _google_error(400, "INVALID_ARGUMENT", "the emulator streams Gemini answers with alt=sse only")
+    return await pipeline.handle(request, request.app[STATE], "gemini", "generate",
+                                 {"_url_model": model, "_url_stream": stream})
+
+
+async def azure_deployment(request: web.Request) -> web.StreamResponse:
+    """POST /azure/openai/deployments/{deployment}/chat/completions?api-version=... : the deployment names
+    the model; a request without api-version is not routed (Azure answers 404)."""
+    if not request.query.get("api-version"):
+        body = {"error": {"code": "404", "message": "Resource not found"}}
+        return web.Response(body=orjson.dumps(body), status=404, content_type="application/json")
+    return await pipeline.handle(request, request.app[STATE], "azure", "chat",
+                                 {"model": request.match_info["deployment"]})
+
+
+async def azure_v1(request: web.Request) -> web.StreamResponse:
+    """POST /azure/openai/v1/chat/completions: the v1 form, no api-version, the model in the body."""
+    return await pipeline.handle(request, request.app[STATE], "azure", "chat")
+
+
+def _google_error(status: int, code: str, message: str) -> web.Response:
+    body = {"error": {"code": status, "message": message, "status": code}}
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
 async def anthropic_models(request: web.Request) -> web.Response:
     """Anthropic's paginated model list shape."""
     names = request.app[STATE].known_models() or [PLACEHOLDER_MODEL]
@@ -115,6 +147,9 @@ def create_app(config: EmulatorConfig | dict[str, Any] | None = None) -> web.App
         router.add_get(f"{prefix}/v1/models", list_models)
     router.add_post("/v1/messages", messages)
     router.add_post("/anthropic/v1/messages", messages)
+    router.add_post("/gemini/v1beta/models/{call}", gemini_generate)
+    router.add_post("/azure/openai/deployments/{deployment}/chat/completions", azure_deployment)
+    router.add_post("/azure/openai/v1/chat/completions", azure_v1)
     router.add_get("/{dialect}/metrics", metrics)
     router.add_get("/{dialect}/health", dialect_health)
     router.add_get("/ollama", ollama_root)

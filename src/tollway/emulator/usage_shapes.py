@@ -20,6 +20,7 @@ class Counts:
     cached: int = 0
     cache_write: int = 0
     reasoning: int = 0
+    cache_write_1h: int = 0  # of cache_write: Anthropic's 1-hour writes
 
 
 def usage_body(dialect: str, counts: Counts) -> dict[str, Any]:
@@ -134,7 +135,8 @@ def anthropic_usage(counts: Counts) -> dict[str, Any]:
         "input_tokens": counts.prompt - counts.cached - counts.cache_write,
         "cache_creation_input_tokens": counts.cache_write,
         "cache_read_input_tokens": counts.cached,
-        "cache_creation": {"ephemeral_5m_input_tokens": counts.cache_write, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {"ephemeral_5m_input_tokens": counts.cache_write - counts.cache_write_1h,
+                           "ephemeral_1h_input_tokens": counts.cache_write_1h},
         "output_tokens": counts.completion,
         "service_tier": "standard",
     }

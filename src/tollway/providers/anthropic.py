@@ -1,11 +1,12 @@
-"""Anthropic Messages: usage and error meaning only, until its request/response transforms exist.
+"""Anthropic Messages: auth, version header, usage, error meaning and the transforms to and from it.
 
 Anthropic's `input_tokens` EXCLUDES cache reads and writes (everyone else's prompt count includes
 them), a 1-hour cache write is billed apart from a 5-minute one, and a stream splits its usage:
-message_start carries the prompt side, message_delta the cumulative output. The gateway cannot call
-it yet (`upstream=False`: the config refuses it as a provider kind) because its wire format needs the
-request and stream transforms issue 14 adds at Dialect.transforms; its usage reader and error meaning
-already serve the relay's estimates, the emulator and the contract tests.
+message_start carries the prompt side, message_delta the cumulative output. The gateway calls it from
+the Chat Completions endpoint through its transforms (anthropic_request.py, anthropic_response.py);
+translated answers keep Anthropic's own usage fields, so the readers below read a native body or a
+translated one alike. Errors: 529 overloaded (retry elsewhere), 402 billing_error (out of funds),
+429 rate limit, 413 request too large (https://docs.anthropic.com/en/api/errors, retrieved 2026-12-06).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Mapping
 import orjson
 
 from tollway.core.usage import CacheSplitUsage, Usage
+from tollway.providers.anthropic_request import messages_request
+from tollway.providers.anthropic_response import MessagesStream, chat_completion
 from tollway.providers.dialect import AuthStyle, Dialect, ErrorMeaning
+from tollway.providers.failure import FailureKind
 from tollway.providers.usage_fields import EMPTY, count, is_mapping, mapping
 
 
@@ -128,9 +132,26 @@ def is_preamble(event: bytes) -> bool:
     return block.get("type") in _EMPTY_BLOCK_KEYS and not any(map(block.get, _EMPTY_BLOCK_KEYS))
 
 
+class MessagesTransforms:
+    """Chat Completions <-> Anthropic Messages."""
+
+    passthrough = False
+
+    def request(self, endpoint: str, payload: bytes, max_output: int) -> bytes:
+        return messages_request(payload, max_output)
+
+    def response(self, endpoint: str, body: bytes) -> bytes:
+        return chat_completion(body)
+
+    def stream(self) -> MessagesStream:
+        return MessagesStream(anthropic_usage)
+
+
 DIALECT = Dialect(
-    name="anthropic", auth=AuthStyle.X_API_KEY, paths={"messages": "messages"},
+    name="anthropic", auth=AuthStyle.X_API_KEY, paths={"chat": "messages", "messages": "messages"},
     usage_from_body=usage_from_body, usage_from_chunk=usage_from_event, stream_usage=SplitStreamUsage,
-    errors=ErrorMeaning(), is_preamble=is_preamble, reasoning_field="thinking", upstream=False,
-    default_base_url="https://api.anthropic.com/v1",
+    errors=ErrorMeaning(messages={"overloaded_error": FailureKind.SERVER}), is_preamble=is_preamble,
+    reasoning_field="thinking", default_base_url="https://api.anthropic.com/v1",
+    transforms=MessagesTransforms(), version_header="anthropic-version", default_version="2023-06-01",
+    forwarded_headers=("anthropic-beta",),
 )

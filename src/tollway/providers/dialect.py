@@ -30,6 +30,7 @@ class AuthStyle(enum.Enum):
 
     BEARER = ("Authorization", "Bearer ")  # OpenAI and every OpenAI-compatible server
     X_API_KEY = ("x-api-key", "")          # Anthropic Messages
+    GOOG_API_KEY = ("x-goog-api-key", "")  # Google's Gemini API
     API_KEY = ("api-key", "")              # Azure OpenAI
 
     @property
@@ -80,20 +81,52 @@ class StreamUsageReader(Protocol):
         ...
 
 
+class UntranslatableRequest(ValueError):
+    """A canonical request this dialect cannot carry (a field with no counterpart): a 400 naming the field,
+    never a silently dropped one."""
+
+
+class WireRefusal(Exception):
+    """An answer that is, in the canonical format, a failure: a safety block with no candidates, an error
+    event inside a stream. `kind` is what it means for failover (a FailureKind)."""
+
+    def __init__(self, kind: FailureKind, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.status = kind, message, status
+
+
+class StreamTranslator(Protocol):
+    """One stream's translation: each upstream SSE event in, zero or more canonical SSE events out.
+
+    `feed` takes one complete event (without its separator) and returns bytes ready for the client
+    (whole `data: ...\n\n` events, possibly none); `finish` is called once at the upstream's end and
+    returns the final usage chunk and `[DONE]` only when the upstream said it had finished (a cut stream
+    ends without them, so the relay reports it). Either may raise WireRefusal. `reported_prompt` is a
+    prompt-only usage the stream reported first (Anthropic's message_start), for the estimate of a cut
+    stream; None when there is none."""
+
+    reported_prompt: Usage | None
+
+    def feed(self, event: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
 class WireTransforms(Protocol):
     """Turning tollway's canonical request (OpenAI Chat Completions) into the dialect's own, and back.
 
     `passthrough` True means the dialect speaks the canonical format: the gateway relays bytes and never
-    calls the methods. A translating dialect (issue 14: anthropic, gemini, azure) implements all three;
-    `stream_event` maps one upstream SSE event to zero or more canonical events."""
+    calls the methods. A translating dialect (anthropic, gemini) implements them: `request` may raise
+    UntranslatableRequest, `response` WireRefusal; `max_output` is the deployment's, for dialects that
+    require an output limit (Anthropic's max_tokens)."""
 
     passthrough: bool
 
-    def request(self, endpoint: str, payload: bytes) -> bytes: ...
+    def request(self, endpoint: str, payload: bytes, max_output: int) -> bytes: ...
 
     def response(self, endpoint: str, body: bytes) -> bytes: ...
 
-    def stream_event(self, event: bytes) -> bytes: ...
+    def stream(self) -> StreamTranslator: ...
 
 
 class PassThrough:
@@ -101,14 +134,14 @@ class PassThrough:
 
     passthrough = True
 
-    def request(self, endpoint: str, payload: bytes) -> bytes:
+    def request(self, endpoint: str, payload: bytes, max_output: int) -> bytes:
         return payload
 
     def response(self, endpoint: str, body: bytes) -> bytes:
         return body
 
-    def stream_event(self, event: bytes) -> bytes:
-        return event
+    def stream(self) -> StreamTranslator:
+        raise NotImplementedError("a pass-through dialect's stream is relayed untouched")
 
 
 PASS_THROUGH = PassThrough()
@@ -133,6 +166,13 @@ class Dialect:
     upstream: whether the gateway can call it today (False: known for usage and errors only).
     default_base_url: where the provider usually listens, for docs and the config's hints.
     transforms: the request/response seam (PASS_THROUGH for OpenAI-compatible dialects).
+    route: the path for (endpoint, upstream model, api version) when it depends on them (Gemini's
+        `models/{model}:generateContent`, Azure's deployment URLs); None: `paths[endpoint]`. A streamed
+        call asks for `endpoint + ":stream"` first (Gemini streams from another method).
+    version_header: the header that carries the provider's API version (Anthropic's `anthropic-version`).
+    default_version: the API version used when the provider's config names none.
+    forwarded_headers: lower-case client request headers passed on to the upstream (Anthropic's
+        `anthropic-beta`: the client opts into a beta feature, the provider must see it).
     """
 
     name: str
@@ -149,6 +189,16 @@ class Dialect:
     upstream: bool = True
     default_base_url: str | None = None
     transforms: WireTransforms = PASS_THROUGH
+    route: Callable[[str, str, str | None], str] | None = None
+    version_header: str | None = None
+    default_version: str | None = None
+    forwarded_headers: tuple[str, ...] = ()
+
+    def path(self, endpoint: str, model: str, version: str | None) -> str:
+        """The path below the base URL for `endpoint` (or `endpoint:stream`) with this model and version."""
+        if self.route is not None:
+            return self.route(endpoint, model, version or self.default_version)
+        return self.paths[endpoint.removesuffix(":stream")]
 
     def classify(self, status: int, body: bytes, retry_after: str | None = None) -> Failure:
         """What an error answer from this provider means for failover."""

@@ -10,13 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from tollway.providers import anthropic, deepseek, glm, kimi, llamacpp, lmdeploy, ollama, openai, qwen, sglang, vllm
+from tollway.providers import (
+    anthropic,
+    azure,
+    deepseek,
+    gemini,
+    glm,
+    kimi,
+    llamacpp,
+    lmdeploy,
+    ollama,
+    openai,
+    qwen,
+    sglang,
+    vllm,
+)
 from tollway.providers.dialect import Dialect
 
 DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in (
     openai.DIALECT, deepseek.DIALECT, qwen.DIALECT, kimi.DIALECT, glm.DIALECT,
     vllm.DIALECT, sglang.DIALECT, lmdeploy.DIALECT, llamacpp.DIALECT, ollama.DIALECT,
-    anthropic.DIALECT,
+    anthropic.DIALECT, gemini.DIALECT, azure.DIALECT,
 )})
 NAMES: tuple[str, ...] = tuple(DIALECTS)
 UPSTREAM_NAMES: tuple[str, ...] = tuple(name for name, d in DIALECTS.items() if d.upstream)

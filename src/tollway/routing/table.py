@@ -60,9 +60,10 @@ class RoutedDeployment:
     in_flight: int = 0                    # this process's attempts running on it now
     backend_load: "BackendLoad | None" = None  # last scraped queue/KV metrics (self-hosted only)
     region: str | None = None             # the provider's `region:` (prices that differ by region)
+    api_version: str | None = None        # the provider's `api_version:` (Azure's query, Anthropic's header)
 
     def url(self, endpoint: str) -> str:
-        return f"{self.base_url}/{self.dialect.paths[endpoint]}"
+        return f"{self.base_url}/{self.dialect.path(endpoint, self.upstream_model, self.api_version)}"
 
     def target(self, endpoint: str, client: "HttpClient") -> "Target":
         """The upstream client's prepared target for this endpoint, built on first use."""
@@ -170,6 +171,8 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
     key = resolve_api_key(dep.provider, provider) if resolve_secrets else None
     if key:
         headers.update(dialect.auth.headers(key))
+    if dialect.version_header:
+        headers.setdefault(dialect.version_header, provider.api_version or dialect.default_version or "")
     b = config.breaker
     facts = _CatalogFacts(dep, provider, catalog)
     return RoutedDeployment(
@@ -182,6 +185,7 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
         breaker=CircuitBreaker(b.consecutive_failures, b.error_rate, b.window, b.min_requests, b.open_s),
         config=dep, launch=provider.launch, capabilities_known=facts.capabilities_known,
         strong_in=facts.strong_in, self_hosted=provider.is_self_hosted, region=provider.region,
+        api_version=provider.api_version,
     )
 
 

@@ -9,12 +9,15 @@ client has seen nothing and the walker may still move on invisibly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tollway.providers.dialect import UntranslatableRequest, WireRefusal
 from tollway.providers.failure import Failure, FailureKind
+from tollway.providers.openai_compatible import is_role_preamble
 from tollway.upstream.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
+from tollway.upstream.translated import TranslatedResponse, TranslatedStreamFailure
 
 if TYPE_CHECKING:  # routing's deployment; only its attributes are read here
     from tollway.routing.table import RoutedDeployment
@@ -38,7 +41,7 @@ class Reply:
 class OpenStream:
     """A stream whose first data event has arrived; `events` holds the complete events read so far."""
 
-    response: Response
+    response: Response | TranslatedResponse  # a translating dialect's stream reads as canonical events
     events: list[bytes]
     rest: bytes
     separator: bytes
@@ -47,11 +50,16 @@ class OpenStream:
     extra: dict = field(default_factory=dict)
 
 
-async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float) -> Reply:
-    """POST a non-streamed request and read the whole answer within response_s (and the request's deadline)."""
+async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
+               client_headers: Mapping[str, str] | None = None) -> Reply:
+    """POST a non-streamed request and read the whole answer within response_s (and the request's deadline).
+    A translating dialect's request and answer go through its transforms (pass-through ones never do)."""
+    transforms = dep.dialect.transforms
+    if not transforms.passthrough:
+        payload = _translated_request(dep, endpoint, payload)
     limit = _limit(dep.response_s, deadline)
     try:
-        resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s, limit)
+        resp = await client.post(_target(client, dep, endpoint, client_headers), payload, dep.connect_s, limit)
         body = await resp.read()  # closes the connection if it fails or times out
     except UpstreamConnectionError as exc:
         raise UpstreamFailure(_connection_failure(exc)) from None
@@ -59,22 +67,71 @@ async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload
         raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
     if resp.status != 200:
         raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
+    if not transforms.passthrough:
+        try:
+            return Reply(transforms.response(endpoint, body), "application/json")
+        except WireRefusal as refusal:
+            raise UpstreamFailure(Failure(refusal.kind, refusal.message, refusal.status)) from None
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise UpstreamFailure(Failure(FailureKind.SERVER, f"upstream answer tollway cannot read: {exc}")) from None
     return Reply(body, resp.header("content-type") or "application/json")
 
 
-async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
-                      deadline: float) -> OpenStream:
-    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
-    limit = _limit(dep.first_byte_s, deadline)
-    resp: Response | None = None
+def _target(client: HttpClient, dep: RoutedDeployment, endpoint: str, client_headers: Mapping[str, str] | None):
+    """The deployment's prepared target, plus the client headers its dialect forwards (anthropic-beta)."""
+    target = dep.target(endpoint, client)
+    forwarded = dep.dialect.forwarded_headers
+    if not forwarded or not client_headers:
+        return target
+    lines = b"".join(f"{name}: {value}\r\n".encode("latin-1", "replace")
+                     for name, value in client_headers.items()
+                     if name.lower() in forwarded and "\r" not in value and "\n" not in value)
+    if not lines:
+        return target
+    pool, head = target
+    tail = b"Content-Length: "
+    return pool, head[:-len(tail)] + lines + tail
+
+
+def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) -> bytes:
+    """The dialect's request for the canonical one; a request it cannot carry is the client's 400 (a
+    shape the transform did not expect, too: client input never becomes a 500)."""
     try:
-        resp = await client.post(dep.target(endpoint, client), payload, dep.connect_s, limit)
+        return dep.dialect.transforms.request(endpoint, payload, dep.max_output)
+    except UntranslatableRequest as exc:
+        raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, f"{exc} (deployment {dep.name!r})", 400)) from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        message = (f"the request cannot be sent to a {dep.dialect.name} upstream: a field has a shape its API "
+                   f"cannot take ({type(exc).__name__}: {exc}) (deployment {dep.name!r})")
+        raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, message, 400)) from None
+
+
+async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
+                      deadline: float, client_headers: Mapping[str, str] | None = None) -> OpenStream:
+    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
+    transforms = dep.dialect.transforms
+    is_preamble = dep.dialect.is_preamble
+    if not transforms.passthrough:
+        payload = _translated_request(dep, endpoint, payload)
+        is_preamble = is_role_preamble  # the translated stream is canonical
+    limit = _limit(dep.first_byte_s, deadline)
+    resp: Response | TranslatedResponse | None = None
+    try:
+        path_key = endpoint if dep.dialect.route is None else endpoint + ":stream"
+        resp = await client.post(_target(client, dep, path_key, client_headers), payload, dep.connect_s, limit)
         if resp.status != 200:
             body = await resp.read()
             raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
-        opened = await _read_first_event(resp, dep.dialect.is_preamble)
+        if not transforms.passthrough:
+            resp = TranslatedResponse(resp, transforms.stream())
+        opened = await _read_first_event(resp, is_preamble)
         resp.set_deadline(None)  # from here on the relay's silence timer watches the stream
+        if isinstance(resp, TranslatedResponse):
+            resp.opened = True
         return opened
+    except TranslatedStreamFailure as exc:
+        _close(resp)
+        raise UpstreamFailure(exc.failure) from None
     except UpstreamConnectionError as exc:
         _close(resp)
         raise UpstreamFailure(_connection_failure(exc)) from None
@@ -86,7 +143,7 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         raise
 
 
-async def _read_first_event(resp: Response, is_preamble: Callable[[bytes], bool]) -> OpenStream:
+async def _read_first_event(resp: Response | TranslatedResponse, is_preamble: Callable[[bytes], bool]) -> OpenStream:
     """Read until the first substantive event; keep-alive comments and the dialect's preamble events (a
     role-only chunk, for OpenAI-compatible ones) do not count, so a stream that dies right after its
     preamble still fails over without the client noticing. Only the events before the first substantive one are looked at: the rest of what arrived (often the
@@ -140,6 +197,6 @@ def _connection_failure(exc: UpstreamConnectionError) -> Failure:
     return Failure(FailureKind.CONNECT, str(exc))
 
 
-def _close(resp: Response | None) -> None:
+def _close(resp: Response | TranslatedResponse | None) -> None:
     if resp is not None:
         resp.close()

@@ -115,9 +115,11 @@ class StreamRelay:
         self._separator = b"\n\n"
         self._event_start = b"\n\ndata:"
         self._done_marks = (b"data: [DONE]\n\n", b"data:[DONE]\n\n")
+        self._response: object = None
 
     async def run(self, opened: OpenStream, sink: Sink) -> RelayResult:
         error = ""
+        self._response = opened.response
         self._use_separator(opened.separator)
         try:
             error = await self._pump(opened, sink)
@@ -274,8 +276,11 @@ class StreamRelay:
 
     def _result(self, error: str, client_gone: bool = False) -> RelayResult:
         usage = self._usage_reader.usage
+        reported = None
+        if usage is None:  # a translated stream's prompt report was read by its translator, not seen here
+            reported = self._usage_reader.reported_prompt or getattr(self._response, "reported_prompt", None)
         return RelayResult(usage, self._data_events, self._first_write_at, error, client_gone,
-                           self._fingerprint, self._relayed, self._usage_reader.reported_prompt if usage is None else None)
+                           self._fingerprint, self._relayed, reported)
 
 
 def _parse_event(event: bytes) -> dict | None:
