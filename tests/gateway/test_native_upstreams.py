@@ -255,3 +255,15 @@ def test_a_field_anthropic_cannot_carry_is_a_400_naming_it(serve):
     assert "'logprobs' cannot be sent to an Anthropic Messages upstream" in refused.value.body["message"]
     assert gw.row("an-4")["status"] == "client_error"
     assert emu.requests(CLAUDE) == []
+
+
+def test_a_clients_anthropic_beta_header_reaches_the_anthropic_upstream(serve):
+    emu, gw = serve(["claude"])
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-request-id": "beta-1", "anthropic-beta": "context-1m-2025-08-07", "x-tollway-probe": "kept-home"})
+    assert raw.http_response.status_code == 200
+    [seen] = emu.requests(CLAUDE)
+    assert seen["headers"]["anthropic-beta"] == "context-1m-2025-08-07"
+    assert "x-tollway-probe" not in seen["headers"], "only the headers the dialect forwards (the emulator logs x-tollway-*)"
+    assert gw.row("beta-1")["status"] == "ok"

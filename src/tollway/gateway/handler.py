@@ -188,7 +188,7 @@ class RequestLife:
         upstream = services.upstream
         dep, reply = await self.walk.run(creq.model, plan.deployments,
                                          lambda d: calls.call(upstream, d, self.endpoint, payloads.for_(d),
-                                                              self.walk.deadline))
+                                                              self.walk.deadline, client_headers=self.x.headers))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
@@ -206,8 +206,9 @@ class RequestLife:
         assert self.creq is not None and self.walk is not None
         upstream = self.services.upstream
         dep, opened = await self.walk.run(self.creq.model, plan,
-                                          lambda d: calls.open_stream(upstream, d, self.endpoint,
-                                                                        payloads.for_(d), self.walk.deadline))
+                                          lambda d: calls.open_stream(upstream, d, self.endpoint, payloads.for_(d),
+                                                                        self.walk.deadline,
+                                                                        client_headers=self.x.headers))
         self._served_by(dep)
         try:
             self.headers.update(_SSE_HEADERS)
