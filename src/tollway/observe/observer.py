@@ -266,7 +266,7 @@ class Observer:
     def _known_secrets(self, webhook: str | None) -> list[str]:
         secrets = [webhook or "", self._admin_key or ""]
         for dep in self.table.deployments.values():
-            secrets.append(dep.headers.get("Authorization", "").removeprefix("Bearer ").strip())
+            secrets.append(dep.secret)
         try:
             secrets += list(resolve_client_keys(self.server))
         except ConfigError:

@@ -39,7 +39,7 @@ class RoutedDeployment:
     jurisdiction: str
     upstream_model: str
     base_url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # holds the provider key: never in a repr or a log
     context_window: int
     max_output: int
     capabilities: frozenset[str]
@@ -60,6 +60,7 @@ class RoutedDeployment:
     in_flight: int = 0                    # this process's attempts running on it now
     backend_load: "BackendLoad | None" = None  # last scraped queue/KV metrics (self-hosted only)
     region: str | None = None             # the provider's `region:` (prices that differ by region)
+    secret: str = field(default="", repr=False)  # the provider key, whatever header carries it: for redaction
     api_version: str | None = None        # the provider's `api_version:` (Azure's query, Anthropic's header)
 
     def url(self, endpoint: str) -> str:
@@ -185,7 +186,7 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
         breaker=CircuitBreaker(b.consecutive_failures, b.error_rate, b.window, b.min_requests, b.open_s),
         config=dep, launch=provider.launch, capabilities_known=facts.capabilities_known,
         strong_in=facts.strong_in, self_hosted=provider.is_self_hosted, region=provider.region,
-        api_version=provider.api_version,
+        api_version=provider.api_version, secret=key or "",
     )
 
 

@@ -377,9 +377,8 @@ def _client_error(failure: Failure, dep: RoutedDeployment) -> GatewayError:
 
 
 def _redact(text: str, dep: RoutedDeployment) -> str:
-    """Upstream messages sometimes quote the key they were sent; never pass it on."""
-    auth = dep.headers.get("Authorization", "")
-    secret = auth.removeprefix("Bearer ").strip()
+    """Upstream messages sometimes quote the key they were sent (in any auth header); never pass it on."""
+    secret = dep.secret
     if secret and secret in text:
         text = text.replace(secret, "***")
     return text[:500]
