@@ -31,7 +31,7 @@ from aiohttp import web
 
 from tollway.accounting.brownouts import Brownouts
 from tollway.accounting.budgets import BudgetLine, Budgets
-from tollway.accounting.credentials import bearer_token, resolve_admin_key
+from tollway.accounting.credentials import Presented, bearer_token, resolve_admin_key
 from tollway.accounting.counters.base import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
                                          filled)
 from tollway.accounting.holds import HoldCalculator
@@ -161,14 +161,14 @@ class Admission:
         """Call `listener(event)` for every alert event (soft thresholds, Redis outages, brownouts)."""
         self._listeners.append(listener)
 
-    async def admit(self, request: web.Request) -> tuple[Key, Mapping[str, str]]:
+    async def admit(self, request: Presented) -> tuple[Key, Mapping[str, str]]:
         """The step before routing: the caller (GatewayError 401/403 as `authenticate`), and the route
         groups it is moved to now: requested group -> group to serve it from, empty unless a budget
         brownout covers the key or its team."""
         key = await self.authenticate(request)
         return key, self._brownouts.moves(key)
 
-    async def authenticate(self, request: web.Request) -> Key:
+    async def authenticate(self, request: Presented) -> Key:
         """Raise GatewayError(401) for a missing, wrong or revoked key."""
         token = bearer_token(request)
         key = self._verified.get(token)

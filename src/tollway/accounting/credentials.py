@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Protocol
 
 from tollway.config import ConfigError, ServerSettings
 
 
-def bearer_token(request: Any) -> str:
+class Presented(Protocol):
+    """What a caller's credentials are read from: an aiohttp request, or the gateway's exchange."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def bearer_token(request: Presented) -> str:
     """The token `request` (anything with `.headers`) presents. Header names are looked up in lower case:
     the hot-path server hands over lower-cased names, aiohttp's headers ignore case."""
     value = request.headers.get("authorization", "")

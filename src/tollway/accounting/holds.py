@@ -94,7 +94,8 @@ class HoldCalculator:
             if getattr(group, "hedge", None) is not None:
                 self.hedged.add(name)
             complexity = getattr(group, "complexity", None)
-            if getattr(complexity, "classifier", None) == "model" and complexity.deployment in config.deployments:
+            if complexity is not None and getattr(complexity, "classifier", None) == "model" \
+                    and complexity.deployment in config.deployments:
                 self.classifiers[name] = _candidate(complexity.deployment, config)
         for name, dep in config.deployments.items():
             if dep.aliases:
@@ -185,7 +186,7 @@ class HoldCalculator:
         classifier = self.classifiers.get(group)
         if classifier is not None:
             decimal_rates.append(self._highest_rates(classifier, minute, prompt_tokens + CLASSIFIER_EXTRA_TOKENS))
-        scale = max((-rate.as_tuple().exponent for pair in decimal_rates for rate in pair), default=0)
+        scale = max((-_exponent(rate) for pair in decimal_rates for rate in pair), default=0)
         scale = max(scale, 0)
         ints = [(int(p.scaleb(scale, _EXACT)), int(o.scaleb(scale, _EXACT))) for p, o in decimal_rates]
         graded = ints.pop() if classifier is not None else None
@@ -209,6 +210,13 @@ class HoldCalculator:
                 if price.output.is_finite():
                     output_rate = max(output_rate, price.output)
         return prompt_rate.normalize(_EXACT), output_rate.normalize(_EXACT)
+
+
+def _exponent(rate: Decimal) -> int:
+    """A price's decimal exponent; prices are finite numbers, so never NaN's or Infinity's letter code."""
+    exponent = rate.as_tuple().exponent
+    assert isinstance(exponent, int), rate
+    return exponent
 
 
 def _candidate(name: str, config: Config) -> Candidate:

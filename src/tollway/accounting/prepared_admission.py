@@ -76,6 +76,7 @@ class PacingTable(dict):
 
     def __missing__(self, name: str) -> tuple[RateWindow | None, int | None, int | None]:
         limit = self.limits.get(name)
+        entry: tuple[RateWindow | None, int | None, int | None]
         if limit is None or (limit.rpm is None and limit.tpm is None):
             entry = self[name] = (None, None, None)
         else:
@@ -103,6 +104,8 @@ class InProcessAdmission:
         prepared = self._keys.get(key_id)
         if prepared is not None and prepared.current(seq, now_s, local):
             return prepared
+        limits: list[tuple[str, int | None, int | None]]
+        budgets: list[tuple[str, int, int, int]]
         if record is None:
             limits, (until, budgets) = [], (float("inf"), [])
         else:

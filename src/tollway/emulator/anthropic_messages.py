@@ -114,9 +114,9 @@ async def write_message_stream(request: web.Request, answer: Answer, headers: di
         index += 1
         block = {"type": "tool_use", "id": _tool_id(), "name": tool, "input": {}}
         await resp.write(_event("content_block_start", {"index": index, "content_block": block}))
-        for piece in TOOL_INPUT_PIECES:
+        for fragment in TOOL_INPUT_PIECES:
             await resp.write(_event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta",
-                                                                                      "partial_json": piece}}))
+                                                                                      "partial_json": fragment}}))
         await resp.write(_event("content_block_stop", {"index": index}))
     final = anthropic_usage(answer.final_counts)
     usage = {key: final[key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",

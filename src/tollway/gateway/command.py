@@ -160,6 +160,7 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
     try:
         await runner.setup()
         _freeze_startup_objects()
+        assert runner.server is not None  # setup() made it
         hot = HotPathServer(gateway, runner.server, gateway.aiohttp_paths())
         server = await _listen(loop, hot, gateway.config.server, sock)
         stop = asyncio.Event()

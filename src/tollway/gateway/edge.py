@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeGuard
 
 from tollway.core.errors import GatewayError
 
@@ -32,7 +32,7 @@ _pending: dict[str, GatewayError] = {}
 _MAX_PENDING = 1024
 
 
-def valid_request_id(value: str | None) -> bool:
+def valid_request_id(value: str | None) -> TypeGuard[str]:
     """A client's `x-request-id` is kept only if it is 1-128 visible ASCII characters: it is echoed in a
     header, logged and stored, so anything else is replaced by one of the gateway's own ids."""
     return value is not None and _REQUEST_ID.fullmatch(value) is not None

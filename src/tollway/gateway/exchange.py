@@ -37,7 +37,11 @@ class StreamSink(Protocol):
 class Exchange(Protocol):
     """One request and its answer, as RequestLife sees them."""
 
-    headers: Mapping[str, str]
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The request headers, read-only: each server keeps its own mapping (aiohttp's case-insensitive
+        proxy, or LowerCaseHeaders)."""
+        ...
 
     async def read_body(self) -> bytes:
         """The whole body; raises GatewayError(413) above server.max_body_bytes."""
@@ -56,7 +60,7 @@ class Exchange(Protocol):
         ...
 
 
-class LowerCaseHeaders(dict):
+class LowerCaseHeaders(dict[str, str]):
     """Request headers keyed by lower-case name; `get` lower-cases the name it is asked for.
 
     The raw server stores names lower-cased once, so lookups by the usual lower-case constants

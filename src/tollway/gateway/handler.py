@@ -27,7 +27,7 @@ import time
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import orjson
 
@@ -144,7 +144,7 @@ class RequestLife:
         services.in_flight.count -= 1
         try:
             row = self._row()
-            cost = self.total[0]  # type: ignore[index]  # _row made it
+            cost = cast("tuple[Decimal, str, bool]", self.total)[0]  # _row made it
         except Exception:
             log.exception("request %s: building its ledger row failed; a bare row is kept", self.request_id)
             cost, row = _ZERO, self._bare_row()  # the cost the bare row says
@@ -179,16 +179,17 @@ class RequestLife:
         plan = await services.router.plan(group, creq, key, self.x)
         self.plan_residency = plan.residency
         self.headers["x-tollway-route"] = plan.reason
-        self.walk = Walk(services.retry, self.started + services.request_deadline_s, plan)
+        self.walk = walk = Walk(services.retry, self.started + services.request_deadline_s, plan)
         self.ticket = ticket = await services.admission.reserve(key, creq, group.name, plan.deployments)
         plan.deployments = ticket.plan
         payloads = _Payloads(creq)
         if creq.stream:
-            return await self._stream(plan.deployments, payloads)
+            await self._stream(plan.deployments, payloads)
+            return None
         upstream = services.upstream
-        dep, reply = await self.walk.run(creq.model, plan.deployments,
-                                         lambda d: calls.call(upstream, d, self.endpoint, payloads.for_(d),
-                                                              self.walk.deadline, client_headers=self.x.headers))
+        dep, reply = await walk.run(creq.model, plan.deployments,
+                                    lambda d: calls.call(upstream, d, self.endpoint, payloads.for_(d), walk.deadline,
+                                                         client_headers=self.x.headers))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
@@ -204,11 +205,10 @@ class RequestLife:
 
     async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> None:
         assert self.creq is not None and self.walk is not None
-        upstream = self.services.upstream
-        dep, opened = await self.walk.run(self.creq.model, plan,
-                                          lambda d: calls.open_stream(upstream, d, self.endpoint, payloads.for_(d),
-                                                                        self.walk.deadline,
-                                                                        client_headers=self.x.headers))
+        upstream, walk = self.services.upstream, self.walk
+        dep, opened = await walk.run(self.creq.model, plan,
+                                     lambda d: calls.open_stream(upstream, d, self.endpoint, payloads.for_(d),
+                                                                 walk.deadline, client_headers=self.x.headers))
         self._served_by(dep)
         try:
             self.headers.update(_SSE_HEADERS)

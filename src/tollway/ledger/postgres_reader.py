@@ -23,7 +23,7 @@ import psycopg
 
 from tollway.core.redact import redact_url
 from tollway.ledger.postgres import DatabaseUnavailable, connect
-from tollway.ledger.reader import HourlySum, LedgerReadError, whole_hours
+from tollway.ledger.reader import HourlySum, LedgerReadError, LineKey, whole_hours
 from tollway.ledger.rollups import ROLLUP_KEY, ROLLUP_SUMS, attempts_select, rollup_select
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 
@@ -78,7 +78,8 @@ class PostgresLedgerReader:
                f"{attempts_select(f'(SELECT * FROM requests WHERE {edges})')}) AS a GROUP BY 1")
         return {provider: (int(n), int(failed)) for provider, n, failed in self._stream(sql, whole_params + edge_params)}
 
-    def latencies(self, since: datetime | None = None, until: datetime | None = None) -> dict[tuple[str, str], Latencies]:
+    def latencies(self, since: datetime | None = None,
+                  until: datetime | None = None) -> dict[LineKey, Latencies]:
         """TTFT and latency p50/p99 per report line (provider, model) over the window's answered requests,
         and over all of them under TOTAL_LINE (the NULL line columns of GROUPING SETS' empty set)."""
         where, params = _window("ts", since, until)

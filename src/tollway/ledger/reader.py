@@ -26,7 +26,8 @@ import orjson
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 
 _ROW_FIELDS = {f.name for f in fields(LedgerRow)}
-TOTAL_LINE = (None, None)  # the key, among per-line figures, of the figures over every line
+LineKey = tuple[str | None, str | None]  # a report line: (provider, model)
+TOTAL_LINE: LineKey = (None, None)  # the key, among per-line figures, of the figures over every line
 
 
 class LedgerReadError(Exception):

@@ -10,6 +10,7 @@ spike) are one page naming them all (incidents.py); each fixed rule's finding is
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 
 from tollway.ledger.schema import LedgerRow
@@ -24,7 +25,7 @@ from tollway.observe.window_sums import Cell, CellWindows, WindowSums
 _UNITS = {"cost_usd": "USD", "tokens": "tokens", "requests": "requests", "errors": "errors"}
 
 
-def series_of(row: LedgerRow, scopes: set[str]) -> list[Series]:
+def series_of(row: LedgerRow, scopes: Collection[str]) -> list[Series]:
     """The series a row counts towards. Rows without a key (keys off) count for no key series."""
     names = {"total": "*", "key": row.key_id, "route_group": row.route_group, "deployment": row.deployment,
              "provider": row.provider}

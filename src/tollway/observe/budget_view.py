@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -57,13 +57,13 @@ async def fetch_budgets(admission: object) -> list[BudgetUse] | None:
     return parse_budgets(result)
 
 
-def parse_budgets(result: object) -> list[BudgetUse]:
+def parse_budgets(result: Mapping[Any, object] | Iterable[object] | None) -> list[BudgetUse]:
     if result is None:
         return []
     if isinstance(result, Mapping):
         items = [(str(name), entry) for name, entry in result.items()]
     else:
-        items = [("", entry) for entry in result]  # type: ignore[union-attr]
+        items = [("", entry) for entry in result]
     budgets = []
     for default_name, entry in items:
         fields = _as_mapping(entry)

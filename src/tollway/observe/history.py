@@ -11,6 +11,7 @@ sees a half-read past.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def load_history(path: Path, settings: ObserveSettings, until: datetime,
     return LoadedHistory(live, hourly, drift, count, groups, reader.description)
 
 
-def _sum_hours(reader: LedgerReader, hourly: HourlyHistory, scopes: set[str], since: datetime,
+def _sum_hours(reader: LedgerReader, hourly: HourlyHistory, scopes: Collection[str], since: datetime,
                until: datetime) -> int:
     """Client traffic's spend and tokens per hour into each tracked series; returns the sums read."""
     groups = 0

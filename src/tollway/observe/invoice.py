@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from collections.abc import Sequence
 
 DATE_NAMES = ("date", "day", "usage_date", "billing_date", "usage_day", "start_date", "period", "time")
 MODEL_NAMES = ("model", "model_name", "model_id", "product", "sku", "item")
@@ -73,7 +74,7 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s\-()]+", "_", name.strip().lower()).strip("_")
 
 
-def _find_columns(path: Path, header: list[str], given: Columns) -> dict[str, str | None]:
+def _find_columns(path: Path, header: Sequence[str], given: Columns) -> dict[str, str | None]:
     by_name = {_normalise(h): h for h in header}
 
     def pick(what: str, explicit: str | None, names: tuple[str, ...], required: bool) -> str | None:
@@ -97,8 +98,8 @@ def _find_columns(path: Path, header: list[str], given: Columns) -> dict[str, st
 
 def _parse_line(path: Path, number: int, record: dict, found: dict[str, str | None], currency: str | None,
                 cny_per_usd: Decimal | None, model_map: dict[str, str]) -> InvoiceLine | None:
-    raw_model = (record.get(found["model"]) or "").strip()  # type: ignore[arg-type]
-    raw_day = (record.get(found["date"]) or "").strip()  # type: ignore[arg-type]
+    raw_model = (record.get(found["model"]) or "").strip()
+    raw_day = (record.get(found["date"]) or "").strip()
     if not raw_model and not raw_day:
         return None  # blank line or a footer
     where = f"{path}, line {number}"
@@ -106,7 +107,7 @@ def _parse_line(path: Path, number: int, record: dict, found: dict[str, str | No
     if match is None:
         raise InvoiceError(f"{where}, column {found['date']}: {raw_day!r} is not a date (YYYY-MM-DD)")
     day = f"{int(match[1]):04d}-{int(match[2]):02d}-{int(match[3]):02d}"
-    cost = _amount(record.get(found["cost"]), f"{where}, column {found['cost']}")  # type: ignore[arg-type]
+    cost = _amount(record.get(found["cost"]), f"{where}, column {found['cost']}")
     line_currency = (record.get(found["currency"]) or "").strip().upper() if found["currency"] else ""
     line_currency = line_currency or (currency or "USD").upper()
     if line_currency in ("CNY", "RMB"):

@@ -57,7 +57,8 @@ class LatencyHistogram:
         self.total += seconds
 
     def cumulative(self) -> list[tuple[str, float]]:
-        out, running = [], 0
+        out: list[tuple[str, float]] = []
+        running = 0
         for bound, count in zip([*map(str, self.bounds), "+Inf"], self.counts):
             running += count
             out.append((bound, running))
@@ -226,7 +227,7 @@ class GatewayMetrics:
 class _Collector:
     """Adapts GatewayMetrics to prometheus_client's registry; `before` folds pending rows in first."""
 
-    def __init__(self, metrics: GatewayMetrics, before: Callable[[], None]) -> None:
+    def __init__(self, metrics: GatewayMetrics, before: Callable[[], object]) -> None:
         self._metrics = metrics
         self._before = before
 
@@ -235,7 +236,7 @@ class _Collector:
         return self._metrics.collect()
 
 
-def make_registry(metrics: GatewayMetrics, before: Callable[[], None]) -> CollectorRegistry:
+def make_registry(metrics: GatewayMetrics, before: Callable[[], object]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(metrics, before))
     ProcessCollector(registry=registry)

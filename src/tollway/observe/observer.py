@@ -216,7 +216,7 @@ class Observer:
         path = self._ledger_path()
         try:
             loaded = await asyncio.get_running_loop().run_in_executor(
-                None, load_history, path, self.settings, until, getattr(self.gateway.ledger, "url", None))
+                None, load_history, path, self.settings, until, getattr(self.ledger, "url", None))
         except LedgerReadError as exc:
             log.warning("no ledger history for baselines and the dashboard: %s", exc)
         else:

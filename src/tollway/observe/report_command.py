@@ -20,6 +20,7 @@ from tollway.core.time_window import parse_when
 from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.ledger.location import announce, database_url_option, find_ledger
 from tollway.core.money_text import usd_text
+from tollway.ledger.postgres_reader import PostgresLedgerReader
 from tollway.ledger.reader import LedgerReadError
 from tollway.observe.report_data import (
     BaselineError,
@@ -61,7 +62,7 @@ def report(ledger: Path | None, config_path: Path | None, database_url: str | No
     reader = location.reader()
     try:
         pricer = baseline_pricer(catalog, baseline) if baseline else None
-        if reader.has_rollups and pricer is None:
+        if isinstance(reader, PostgresLedgerReader) and reader.has_rollups and pricer is None:
             result = report_from_rollups(reader, start, end)
         else:
             result = build_report(reader.rows(start, end), pricer, baseline, start, end)

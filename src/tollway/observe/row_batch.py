@@ -17,7 +17,7 @@ answered rows the drift guards compare one by one.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, cast
 
 from tollway.ledger.schema import LedgerRow
 from tollway.observe.live_figures import Model, model_of
@@ -26,6 +26,7 @@ from tollway.observe.row_facts import error_reason, fell_back, hedged
 AttemptKey = tuple[str, object, object, object]  # (route group, deployment, provider, outcome) as in the row
 Route = tuple[str, str, str]  # (route group, deployment, provider)
 Timing = tuple["float | None", "float | None"]  # (ttft_ms, latency_ms)
+Sample = tuple["float | None", float]  # an answered Timing: the latency is known
 
 
 class RowGroup:
@@ -35,8 +36,8 @@ class RowGroup:
                  "shadow", "priced", "fell_back", "hedged", "reason", "count", "prompt_tokens", "cached_tokens",
                  "cache_write_tokens", "completion_tokens", "reasoning_tokens", "cost_usd", "timings", "samples")
 
-    def __init__(self, row: LedgerRow, fell_back_: bool, hedged_: bool, reason: str | None, timings: list,
-                 samples: list | None) -> None:
+    def __init__(self, row: LedgerRow, fell_back_: bool, hedged_: bool, reason: str | None, timings: list[Timing],
+                 samples: list[Sample] | None) -> None:
         self.route_group, self.deployment, self.provider = row.route_group, row.deployment, row.provider
         self.status, self.key_id = row.status, row.key_id
         self.upstream_model, self.requested_model = row.upstream_model, row.requested_model
@@ -65,7 +66,7 @@ class RowBatch:
     def __init__(self) -> None:
         self.groups: dict[tuple, RowGroup] = {}
         self.timings: dict[Route, list[Timing]] = {}   # per route, in arrival order
-        self.samples: dict[Model, list[Timing]] = {}   # per (provider, model), answered rows only, in order
+        self.samples: dict[Model, list[Sample]] = {}   # per (provider, model), answered rows only, in order
         self.attempts: dict[AttemptKey, int] = {}
         self.answers: list[tuple[LedgerRow, Decimal]] = []  # answered, priced, not shadow: for the drift guards
         self.rows: list[LedgerRow] = []
@@ -106,7 +107,7 @@ class RowBatch:
         timing = (row.ttft_ms, row.latency_ms)
         group.timings.append(timing)
         if group.samples is not None and timing[1] is not None:
-            group.samples.append(timing)
+            group.samples.append(cast(Sample, timing))  # the test above: latency is not None
         counts = self.attempts
         route_group = row.route_group
         for deployment, provider, outcome in tried:

@@ -44,6 +44,13 @@ class TracingSettings(Strict):
     service_name: str = "tollway"
 
 
+BaselineScope = Literal["key", "route_group", "deployment"]
+
+
+def _every_baseline_scope() -> list[BaselineScope]:
+    return ["key", "route_group", "deployment"]
+
+
 class BaselineSettings(Strict):
     """Relative alerts: the current window against what this hour of this weekday usually sees."""
 
@@ -53,8 +60,7 @@ class BaselineSettings(Strict):
     min_cost_usd: Decimal = Field(Decimal(1), ge=0, description="... and above it by at least this much spend")
     min_tokens: int = Field(1_000_000, ge=0, description="... or by at least this many tokens")
     min_history_hours: int = Field(24, ge=1, description="no relative alert until the ledger covers this many hours")
-    scopes: list[Literal["key", "route_group", "deployment"]] = Field(
-        default_factory=lambda: ["key", "route_group", "deployment"])
+    scopes: list[BaselineScope] = Field(default_factory=_every_baseline_scope)
 
 
 class ThresholdRule(Strict):

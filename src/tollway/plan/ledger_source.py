@@ -194,7 +194,7 @@ class PostgresTrafficReader:
 
     def _driver(self):
         try:
-            import psycopg  # type: ignore[import-not-found]
+            import psycopg
         except ImportError:
             raise ScenarioError(f"{self.option}: reading a PostgreSQL ledger needs psycopg: "
                                 "pip install 'psycopg[binary]'") from None

@@ -182,16 +182,17 @@ def residency_stage(group: RouteGroupEntry, key: Key | None, header: str | None
     answer = cache.get(cache_key)
     if answer is None:
         policy = residency_policy(key, group.name, group.options.residency, header)
-        kept, removed = [], []
+        kept: list[RoutedDeployment] = []
+        removals: list[Removal] = []
         for dep in group.deployments:
             if policy.permits(dep.jurisdiction):
                 kept.append(dep)
             else:
-                removed.append(Removal(dep, "residency", f"jurisdiction {dep.jurisdiction} is not in "
+                removals.append(Removal(dep, "residency", f"jurisdiction {dep.jurisdiction} is not in "
                                                          f"{', '.join(sorted(policy.allowed or ()))}"))
         if len(cache) >= RESIDENCY_ANSWERS_KEPT:
             cache.clear()  # more combinations than a deployment sees: start over rather than grow
-        answer = cache[cache_key] = (policy, kept, tuple(removed))
+        answer = cache[cache_key] = (policy, kept, tuple(removals))
     policy, kept, removed = answer
     return policy, list(kept), removed
 

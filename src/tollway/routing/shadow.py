@@ -133,7 +133,7 @@ class _ShadowRun:
             if copy.creq.stream:
                 opened = await calls.open_stream(client, dep, copy.endpoint, payload, deadline)
                 self.ttft_s = opened.first_event_at - self.started
-                result = await StreamRelay(dep.dialect, True, dep.between_chunks_s).run(opened, _Sink())  # type: ignore[arg-type]
+                result = await StreamRelay(dep.dialect, True, dep.between_chunks_s).run(opened, _Sink())
                 self.usage = result.usage or result.estimated_usage(prompt_text(copy.creq))
                 if result.error:
                     self.status, self.error = "stream_error", result.error

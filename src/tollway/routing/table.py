@@ -122,9 +122,10 @@ class RouteTable:
         self._by_public_name: dict[str, RouteGroupEntry] = {}
         for name, group in config.route_groups.items():
             self._add(self._group(name, group), [name, *group.aliases])
-        for name, dep in config.deployments.items():
-            if dep.aliases:
-                self._add(RouteGroupEntry(name, [self.deployments[name]], aliases=list(dep.aliases)), dep.aliases)
+        for name, configured in config.deployments.items():
+            if configured.aliases:
+                self._add(RouteGroupEntry(name, [self.deployments[name]], aliases=list(configured.aliases)),
+                          configured.aliases)
 
     def _group(self, name: str, group: RouteGroup) -> RouteGroupEntry:
         from tollway.routing.hedging import HedgeBudget  # routing modules import the table, not the reverse

@@ -28,7 +28,7 @@ import inspect
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar, cast
 
 from tollway.config import RetrySettings
 from tollway.core.errors import GatewayError
@@ -107,10 +107,11 @@ class Walk:
     async def run(self, model: str, plan: list[RoutedDeployment],
                   attempt: Callable[[RoutedDeployment], Awaitable[T]]) -> tuple[RoutedDeployment, T]:
         pending = list(plan)
-        deferred: set[RoutedDeployment] = set() if self._spill is not None else _NONE
+        deferred: set[RoutedDeployment] | frozenset[RoutedDeployment] = set() if self._spill is not None else _NONE
         while pending:
             dep = pending.pop(0)
             if not self._take_slot(dep, pending, deferred):
+                assert isinstance(deferred, set)  # _take_slot refuses only with spillover on, when it is a set
                 deferred.add(dep)  # filled up since the plan was made (requests plan concurrently): try it last
                 pending.append(dep)
                 continue
@@ -223,10 +224,11 @@ class Walk:
 
     async def _cancel_losers(self, tasks: dict[asyncio.Task, RoutedDeployment]) -> None:
         """Cancel the slower racer; one that answered in the same instant is closed and recorded as the loser."""
-        if not self._losers:
-            self._losers = set()
+        losers = self._losers
+        if not isinstance(losers, set):  # still the shared empty frozenset
+            losers = self._losers = set()
         for task, dep in tasks.items():
-            self._losers.add(dep)
+            losers.add(dep)
             _cancel(task, dep)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for dep, result in zip(tasks.values(), results):
@@ -358,7 +360,8 @@ def _cancel(task: asyncio.Task, dep: RoutedDeployment) -> None:
     here; a task already cancelled or done has given its slot back, or will."""
     if task.done() or task.cancelling():
         return
-    if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:
+    # every racer's task is made from a coroutine (typeshed also allows a generator-based one)
+    if inspect.getcoroutinestate(cast(Coroutine[Any, Any, Any], task.get_coro())) == inspect.CORO_CREATED:
         release(dep)
     task.cancel()
 

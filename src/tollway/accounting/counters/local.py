@@ -66,7 +66,7 @@ class LocalCounters:
         now = self._admission_clock()
         if request.key_id and request.key_id in self._revoked:
             return Decision(REVOKED)
-        windows = []
+        windows: list[RateWindow] = []
         for check in request.rates:  # the hot loop: _window and fits, inlined
             window = self._rates.get(check.subject)
             if window is None:
@@ -79,10 +79,11 @@ class LocalCounters:
                 assert refused is not None
                 return Decision(refused[0], len(windows), refused[1])
             windows.append(window)
-        budgets = []
-        for check in request.budgets:
-            budget = self._budgets.get(check.name) or self._new_budget(check.name, check.expire_at_s)
-            if budget.spent + budget.reserved + check.hold_nano > check.limit_nano:
+        budgets: list[BudgetTally] = []
+        for budget_check in request.budgets:
+            budget = self._budgets.get(budget_check.name) or self._new_budget(budget_check.name,
+                                                                              budget_check.expire_at_s)
+            if budget.spent + budget.reserved + budget_check.hold_nano > budget_check.limit_nano:
                 return Decision(BUDGET, len(budgets), budgets=[budget.state()])
             budgets.append(budget)
         paced, paced_window = -1, None
@@ -219,9 +220,9 @@ class LocalCounters:
         settled = []
         for name, cost, expire in budgets:
             budget = self._budgets.get(name) or self._new_budget(name, expire)
-            hold = take_hold(held, budget) if held is not None else None
-            if hold is not None:
-                budget.reserved -= hold
+            taken = take_hold(held, budget) if held is not None else None
+            if taken is not None:
+                budget.reserved -= taken
                 budget.spent += cost
             elif ticket in budget.late:
                 budget.late.discard(ticket)

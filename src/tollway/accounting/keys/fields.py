@@ -6,6 +6,7 @@ Every error names the field and the bad value, and says what would be accepted.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any, cast
 
 from tollway.accounting.keys.records import UNSET, KeySpec
 from tollway.core.money import MAX_NANO, NANO_PER_USD
@@ -48,7 +49,8 @@ def count(value: object, field: str) -> int | None:
     if isinstance(value, str) and value.strip().lower() in ("", "none", "-"):
         return None
     try:
-        number = int(value) if not isinstance(value, bool) and not isinstance(value, float) else None
+        # int() itself judges what it takes (str, int, ...); what it refuses raises, caught below
+        number = int(cast(Any, value)) if not isinstance(value, bool) and not isinstance(value, float) else None
     except (TypeError, ValueError):
         number = None
     if number is None or number < 1:

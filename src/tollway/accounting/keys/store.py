@@ -7,6 +7,7 @@ what changed with one cheap query (`changed_since`).
 
 from __future__ import annotations
 
+import builtins
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -37,7 +38,7 @@ class KeyStore(Protocol):
     def list(self) -> list[KeyRecord]: ...
     def update(self, key_id: str, spec: KeySpec) -> KeyRecord: ...
     def revoke(self, key_id: str) -> KeyRecord: ...
-    def changed_since(self, seq: int) -> list[KeyRecord]: ...
+    def changed_since(self, seq: int) -> builtins.list[KeyRecord]: ...  # `list` here is the method above
     def close(self) -> None: ...
 
 

@@ -6,6 +6,7 @@ the order they were drawn and a replica polling `changed_since` never skips one.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -35,7 +36,7 @@ class PostgresKeyStore:
         def work(conn: psycopg.Connection) -> KeyRecord:
             with conn.transaction():
                 conn.execute("LOCK TABLE keys IN EXCLUSIVE MODE")
-                created = replace(record, seq=conn.execute("SELECT nextval('keys_seq')").fetchone()[0])
+                created = replace(record, seq=_next_seq(conn))
                 conn.execute(f"INSERT INTO keys ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})",
                              _values(created))
             return created
@@ -54,7 +55,7 @@ class PostgresKeyStore:
     def revoke(self, key_id: str) -> KeyRecord:
         return self._change(key_id, lambda r: r if r.revoked else replace(r, revoked_at=_now()))
 
-    def changed_since(self, seq: int) -> list[KeyRecord]:
+    def changed_since(self, seq: int) -> builtins.list[KeyRecord]:  # `list` here is the method above
         rows = self._run(lambda conn: conn.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (seq,)).fetchall())
         return [_record(r) for r in rows]
 
@@ -71,7 +72,7 @@ class PostgresKeyStore:
                 row = conn.execute(f"{_SELECT} WHERE id = %s", (key_id,)).fetchone()
                 if row is None:
                     raise KeyNotFound(key_id)
-                seq = conn.execute("SELECT nextval('keys_seq')").fetchone()[0]
+                seq = _next_seq(conn)
                 record = replace(change(_record(row)), updated_at=_now(), seq=seq)
                 conn.execute(f"UPDATE keys SET {', '.join(f'{c} = %s' for c in _COLUMNS[1:])} WHERE id = %s",
                              (*_values(record)[1:], key_id))
@@ -116,3 +117,10 @@ def _record(row: tuple) -> KeyRecord:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+def _next_seq(conn: psycopg.Connection) -> int:
+    """The next change number; `SELECT nextval(...)` always returns exactly one row."""
+    row = conn.execute("SELECT nextval('keys_seq')").fetchone()
+    assert row is not None
+    return row[0]

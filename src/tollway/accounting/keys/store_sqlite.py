@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from dataclasses import replace
@@ -75,7 +76,7 @@ class SqliteKeyStore:
     def revoke(self, key_id: str) -> KeyRecord:
         return self._change(key_id, lambda r: r if r.revoked else replace(r, revoked_at=_now()))
 
-    def changed_since(self, seq: int) -> list[KeyRecord]:
+    def changed_since(self, seq: int) -> builtins.list[KeyRecord]:  # `list` here is the method above
         with self._lock:
             rows = self._conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
         return [_record(r) for r in rows]

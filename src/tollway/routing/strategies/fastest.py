@@ -43,6 +43,7 @@ class Fastest(Strategy):
             latency = dep.stats.expected_latency_s(output) or 0.0
             factor = preference_factor(dep, inp)
             p99 = dep.stats.ttft.percentile(99)
+            assert p99 is not None  # measured: each of its samples put a TTFT in the window
             scores[dep.name] = f"~{latency:.3f}s expected, p99 TTFT {p99 * 1000:.0f} ms" + factor_text(factor)
             if slo is not None and len(dep.stats.ttft) >= SLO_MIN_SAMPLES and p99 is not None and p99 * 1000 > slo:
                 scores[dep.name] += f", demoted: p99 above SLO {slo:g} ms"
