@@ -1,4 +1,5 @@
-"""Gateway configs with keys and budgets on the emulator, and a small client for the admin API."""
+"""Gateway configs with keys and budgets on the emulator, a small client for the admin API, and an
+in-process Admission with keys for the tests that need no gateway."""
 
 from __future__ import annotations
 
@@ -13,15 +14,22 @@ from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import psycopg
 import psycopg.rows
 import redis
 import yaml
+from aiohttp.test_utils import make_mocked_request
 
 from tests.fixtures.gateway import GatewayHandle
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
 from tests.processes import TOLLWAY, free_port, running
+from tollway.accounting.admission import Admission
+from tollway.accounting.keys.records import KeySpec, new_record, new_secret
+from tollway.config import Config
 from tollway.core.money import to_nano
+from tollway.core.request import parse_request
+from tollway.ledger.schema import LedgerRow
 
 ADMIN_KEY = "admin-key-for-tests-7f3a"
 ENV = {**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY}
@@ -211,3 +219,42 @@ def wait_for_settled(redis_url: str, key_id: str, timeout: float = 10.0) -> tupl
 
     wait_for(settled, timeout)
     return state[0]
+
+
+# In-process admission (no network)
+
+def config(tmp_path: Path, **sections) -> Config:
+    provider = {"kind": "vllm", "base_url": "http://127.0.0.1:1/v1"}
+    return Config.model_validate({
+        "ledger": {"path": str(tmp_path / "ledger.db")},
+        "providers": {"p": provider},
+        "deployments": {"a": {"provider": "p", "model": "m", "price": {"input": "1000", "output": "2000"}},
+                        "b": {"provider": "p", "model": "n", "price": {"input": "1", "output": "1"}}},
+        "route_groups": {"chat": {"deployments": ["a"]}, "cheap": {"deployments": ["b"]}},
+        **sections,
+    })
+
+
+def chat_request(max_tokens: int = 20):
+    return parse_request("chat", orjson.dumps({"model": "chat", "messages": [{"role": "user", "content": "hi"}],
+                                               "max_tokens": max_tokens}))
+
+
+def row(cost: str) -> LedgerRow:
+    return LedgerRow(id="r", ts="", endpoint="chat", requested_model="chat", status="ok", http_status=200,
+                     deployment="a", cost_usd=cost, prompt_tokens=7, completion_tokens=16)
+
+
+def bearer(token: str):
+    return make_mocked_request("POST", "/v1/chat/completions", headers={"Authorization": f"Bearer {token}"})
+
+
+async def started(cfg: Config, *specs: KeySpec) -> tuple[Admission, list[str]]:
+    admission = Admission(cfg)
+    await admission.start()
+    secrets = []
+    for spec in specs:
+        key_id, secret = new_secret()
+        admission.key_changed(admission.cache.store.create(new_record(key_id, secret, spec)))
+        secrets.append(secret)
+    return admission, secrets

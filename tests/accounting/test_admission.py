@@ -7,53 +7,12 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-import orjson
 import pytest
-from aiohttp.test_utils import make_mocked_request
 
+from tests.accounting.support import bearer, chat_request, config, row, started
 from tollway.accounting.admission import ANONYMOUS, Admission
-from tollway.accounting.keys.records import KeySpec, new_record, new_secret
-from tollway.ledger.schema import LedgerRow
-from tollway.config import Config
+from tollway.accounting.keys.records import KeySpec
 from tollway.core.errors import GatewayError
-from tollway.core.request import parse_request
-
-
-def config(tmp_path: Path, **sections) -> Config:
-    provider = {"kind": "vllm", "base_url": "http://127.0.0.1:1/v1"}
-    return Config.model_validate({
-        "ledger": {"path": str(tmp_path / "ledger.db")},
-        "providers": {"p": provider},
-        "deployments": {"a": {"provider": "p", "model": "m", "price": {"input": "1000", "output": "2000"}},
-                        "b": {"provider": "p", "model": "n", "price": {"input": "1", "output": "1"}}},
-        "route_groups": {"chat": {"deployments": ["a"]}, "cheap": {"deployments": ["b"]}},
-        **sections,
-    })
-
-
-def chat_request(max_tokens: int = 20):
-    return parse_request("chat", orjson.dumps({"model": "chat", "messages": [{"role": "user", "content": "hi"}],
-                                               "max_tokens": max_tokens}))
-
-
-def row(cost: str) -> LedgerRow:
-    return LedgerRow(id="r", ts="", endpoint="chat", requested_model="chat", status="ok", http_status=200,
-                     deployment="a", cost_usd=cost, prompt_tokens=7, completion_tokens=16)
-
-
-def bearer(token: str):
-    return make_mocked_request("POST", "/v1/chat/completions", headers={"Authorization": f"Bearer {token}"})
-
-
-async def started(cfg: Config, *specs: KeySpec) -> tuple[Admission, list[str]]:
-    admission = Admission(cfg)
-    await admission.start()
-    secrets = []
-    for spec in specs:
-        key_id, secret = new_secret()
-        admission.key_changed(admission.cache.store.create(new_record(key_id, secret, spec)))
-        secrets.append(secret)
-    return admission, secrets
 
 
 async def settle_now(admission: Admission, ticket, cost: str) -> None:

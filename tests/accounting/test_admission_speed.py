@@ -15,12 +15,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.accounting.test_admission import chat_request, config, row, started
-from tollway.accounting.keys import records as keys
+from tests.accounting.support import chat_request, config, row, started
 from tollway.accounting.holds import HoldCalculator
+from tollway.accounting.keys import records as keys
 from tollway.accounting.keys.records import KeySpec
-from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog.pricing import Price
 from tollway.core.errors import GatewayError
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.accounting.test_admission import bearer, chat_request, started
+from tests.accounting.support import bearer, chat_request, started
 from tollway.accounting.admission import Admission
-from tollway.accounting.keys.records import KeySpec
-from tollway.ledger.schema import LedgerRow
 from tollway.accounting.counters.local import LocalCounters
+from tollway.accounting.keys.records import KeySpec
 from tollway.accounting.prepared_admission import InProcessAdmission
 from tollway.config import Config
 from tollway.core.errors import GatewayError
+from tollway.ledger.schema import LedgerRow
 
 HOLD_S = 30
 

@@ -16,27 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.deploy.manifests import gateway_container, render
+from tests.deploy.support import CONTAINERFILE, gateway_container, instructions, render
 from tests.processes import REPO
 from tollway.config_env import ENV_CONFIG, ENV_HOST, ENV_PORT
 
-CONTAINERFILE = REPO / "deploy" / "container" / "Containerfile"
 IGNORE_FILE = CONTAINERFILE.with_name("Containerfile.dockerignore")
-
-
-def instructions(path: Path = CONTAINERFILE) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    result, pending = [], ""
-    for line in path.read_text().splitlines():
-        stripped = line.strip()
-        if not stripped or (stripped.startswith("#") and not pending):
-            continue
-        pending += (" " if pending else "") + stripped.removesuffix("\\").strip()
-        if not stripped.endswith("\\"):
-            name, _, args = pending.partition(" ")
-            result.append((name.upper(), args))
-            pending = ""
-    return result
 
 
 def stages() -> list[list[tuple[str, str]]]:

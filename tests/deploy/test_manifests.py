@@ -15,8 +15,22 @@ import psycopg
 import pytest
 import yaml
 
-from tests.deploy.manifests import (GATEWAY, TARGETS, config_text, find, gateway_config, gateway_container, one,
-                                    labels_match, plain_env, pod_specs, referenced_variables, render, secret_env)
+from tests.deploy.support import (
+    GATEWAY,
+    TARGETS,
+    config_text,
+    find,
+    gateway_config,
+    gateway_container,
+    instructions,
+    labels_match,
+    one,
+    plain_env,
+    pod_specs,
+    referenced_variables,
+    render,
+    secret_env,
+)
 from tests.processes import free_port, running
 from tollway.config import load_config
 from tollway.config_env import ENV_CONFIG, ENV_HOST, ENV_PORT, SERVE_VARIABLES
@@ -254,8 +268,6 @@ def test_a_gateway_from_a_store_overlay_runs_on_real_redis_and_postgresql(target
 
 @pytest.mark.slow
 def test_the_containers_healthcheck_command_passes_against_a_running_gateway(tmp_path, emulator) -> None:
-    from tests.deploy.test_containerfile import instructions
-
     healthcheck = next(args for name, args in instructions() if name == "HEALTHCHECK")
     command = yaml.safe_load(healthcheck[healthcheck.index("CMD") + len("CMD"):].strip())  # exec form: JSON
     context, port, env = _serve_as_the_pod_would(render("base"), tmp_path, emulator, {})

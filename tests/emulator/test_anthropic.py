@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.wire import post, stream
+from tests.emulator.support import post, stream
 from tollway.emulator.tokens import output_text
 
 

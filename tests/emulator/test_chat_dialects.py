@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.emulator.wire import chat_body, post
+from tests.emulator.support import chat_body, post
 from tollway.emulator.dialects import DIALECTS as EMULATED_CHAT
 from tollway.emulator.tokens import output_text
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.emulator.wire import chat_body, post
+from tests.emulator.support import chat_body, post
 from tests.fixtures.emulator import EmulatorError
 
 

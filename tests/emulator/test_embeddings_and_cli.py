@@ -6,7 +6,7 @@ import math
 
 import openai
 
-from tests.emulator.wire import chat_body, post
+from tests.emulator.support import chat_body, post
 
 
 def test_embeddings_are_deterministic_unit_vectors(emulator) -> None:

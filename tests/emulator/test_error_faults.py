@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.emulator.wire import chat_body, post
+from tests.emulator.support import chat_body, post
 
 OPENAI_LIKE = {"message", "type", "param", "code"}
 

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.emulator.wire import chat_body, post
+from tests.emulator.support import chat_body, post
 
 
 def _value(text: str, name: str, model: str | None = None) -> float:

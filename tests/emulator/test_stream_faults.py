@@ -8,7 +8,7 @@ import time
 import openai
 import pytest
 
-from tests.emulator.wire import chat_body, post, stream
+from tests.emulator.support import chat_body, post, stream
 from tollway.emulator.tokens import output_text
 
 

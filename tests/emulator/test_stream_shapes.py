@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.wire import chat_body, stream
+from tests.emulator.support import chat_body, stream
 from tollway.emulator.tokens import output_text
 
 ASK = {"stream_options": {"include_usage": True}}

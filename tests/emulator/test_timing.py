@@ -6,7 +6,7 @@ import time
 
 import openai
 
-from tests.emulator.wire import chat_body, post, stream
+from tests.emulator.support import chat_body, post, stream
 
 
 def _stream_times(base_url: str, **create) -> tuple[list[float], str]:

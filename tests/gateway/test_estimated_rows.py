@@ -17,10 +17,14 @@ from typing import Iterator
 
 import pytest
 
-from tests.gateway.estimate_streams import (
-    STREAMS, deepseek_tail, documented_estimate, openai_tail, text_of,
+from tests.upstream.estimate_streams import (
+    STREAMS,
+    deepseek_tail,
+    documented_estimate,
+    openai_tail,
+    text_of,
 )
-from tests.gateway.relay_scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, json_answer, sse_head
+from tests.upstream.scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, json_answer, sse_head
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,6 @@
 """The dashboard in a real headless Chromium: it logs in with the admin key, shows a known ledger's figures,
 and updates itself after new requests."""
 
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,30 +9,10 @@ import httpx
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat
-from tollway.core.money_text import usd_text
 from tests.observe.support import ADMIN_KEY, observed_config, row, write_ledger
+from tollway.core.money_text import usd_text
 
 pytestmark = pytest.mark.slow
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-@pytest.fixture
-def browser(tmp_path):
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("the dashboard test needs Debian's chromium and chromium-driver: scripts/install-system-packages")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _known_ledger(now: datetime) -> list:

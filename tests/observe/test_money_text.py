@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from tests.observe.test_dashboard_browser import browser  # noqa: F401  (the headless Chromium fixture)
 from tollway.core.money_text import usd_text
 from tollway.observe.dashboard import ASSETS_DIR
 
@@ -39,7 +38,7 @@ def _random_amounts(count: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_dashboard_shows_every_sum_as_the_terminal_does(browser, tmp_path):  # noqa: F811
+def test_the_dashboard_shows_every_sum_as_the_terminal_does(browser, tmp_path):
     page = tmp_path / "money.html"
     page.write_text(f"<!doctype html><meta charset=utf-8><script src='{(ASSETS_DIR / 'money.js').as_uri()}'></script>")
     browser.get(page.as_uri())

@@ -15,9 +15,8 @@ import orjson
 import pytest
 import yaml
 
-from tests.accounting.test_ledger_rollups import NOW, traffic
+from tests.ledger.support import NOW, config_naming, traffic
 from tests.observe.support import write_ledger
-from tests.observe.test_ledger_discovery import config_naming
 from tollway.ledger.postgres_reader import PostgresLedgerReader
 from tollway.ledger.postgres_writer import PostgresLedgerWriter
 from tollway.ledger.reader import SqliteLedgerReader

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.plan.ledger_files import MONDAY as LEDGER_MONDAY
-from tests.plan.ledger_files import request, write_ledger
+from tests.plan.support import MONDAY as LEDGER_MONDAY
+from tests.plan.support import request, write_ledger
 from tollway.catalog import Catalog
 from tollway.plan.ledger_source import open_ledger
 from tollway.plan.ledger_workload import workload_from_ledger

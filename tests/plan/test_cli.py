@@ -12,7 +12,7 @@ import orjson
 import pytest
 import yaml
 
-from tests.plan.ledger_files import busy_weekdays, write_ledger
+from tests.plan.support import busy_weekdays, write_ledger
 from tests.processes import REPO, TOLLWAY
 
 PNG = b"\x89PNG\r\n\x1a\n"

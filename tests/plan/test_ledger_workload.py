@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
+from tests.plan.support import MONDAY, busy_weekdays, request, write_ledger
 from tollway.plan.ledger_source import open_ledger, redact
 from tollway.plan.ledger_workload import workload_from_ledger
 from tollway.plan.scenario import ScenarioError
-from tests.plan.ledger_files import MONDAY, busy_weekdays, request, write_ledger
 
 
 def test_volumes_mix_and_shape_come_from_answered_non_shadow_rows(tmp_path):

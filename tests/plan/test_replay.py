@@ -6,70 +6,19 @@ Prices are per million tokens and given as explicit `price:` overrides in the ca
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import orjson
 import pytest
 import yaml
 
-from tests.plan.ledger_files import write_ledger
+from tests.plan.support import CHEAP, DAY1, DAY2, PROVIDERS, candidate_file, known_rows, logged, write_ledger
 from tollway.ledger.schema import LedgerRow
 from tollway.plan.replay import load_candidate, replay_ledger
 from tollway.plan.scenario import ScenarioError
 
-DAY1 = datetime(2026, 10, 5, 9, 0, tzinfo=timezone.utc)
-DAY2 = DAY1 + timedelta(days=1)
 M = Decimal(1_000_000)
-
-PROVIDERS = {
-    # api_key_env names a variable nobody sets: replay sends nothing, so it must not need the key
-    "deepseek": {"kind": "deepseek", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "TOLLWAY_TEST_UNSET_KEY",
-                 "jurisdiction": "cn"},
-    "qwen": {"kind": "qwen", "base_url": "http://127.0.0.1:9/v1", "jurisdiction": "sg"},
-}
-CHEAP = {"provider": "deepseek", "model": "cheap-model", "context_window": 10_000, "capabilities": ["tools", "json"],
-         "price": {"input": "0.10", "output": "0.40", "cached_input": "0.01"}}
-DEAR = {"provider": "qwen", "model": "dear-model", "context_window": 100_000,
-        "capabilities": ["vision", "tools", "json"],
-        "price": {"input": "1", "output": "2", "cached_input": "0.5", "cache_write": "1.25"}}
-
-
-def candidate_file(tmp_path: Path, groups: dict, deployments: dict | None = None, name: str = "candidate.yaml") -> Path:
-    path = tmp_path / name
-    deployments = deployments or {"cheap": CHEAP, "dear": DEAR}
-    path.write_text(yaml.safe_dump({"providers": PROVIDERS, "deployments": deployments, "route_groups": groups}))
-    return path
-
-
-def logged(ident: str, ts: datetime, *, model: str = "chat", prompt: int = 1000, cached: int = 0, cache_write: int = 0,
-           completion: int = 200, cost: str = "0.001", needs: tuple[str, ...] = (), max_tokens: int | None = None,
-           residency: list[str] | None = None, features: dict | None = None, deployment: str = "dear",
-           status: str = "ok", shadow: int = 0, ttft_ms: float | None = None, streamed: int = 0, priced: int = 1
-           ) -> LedgerRow:
-    """A ledger row as the gateway writes it (request_features included unless `features` says otherwise)."""
-    if features is None:
-        features = {"needs": sorted(needs), "max_tokens": max_tokens, "prompt_tokens_estimate": prompt,
-                    "residency": residency}
-    return LedgerRow(id=ident, ts=ts.isoformat(), endpoint="chat", requested_model=model, status=status,
-                     http_status=200 if status == "ok" else 502, route_group="chat", deployment=deployment,
-                     provider="qwen", upstream_model="dear-model", prompt_tokens=prompt, cached_tokens=cached,
-                     cache_write_tokens=cache_write, completion_tokens=completion, usage_source="reported",
-                     cost_usd=cost, shadow=shadow, ttft_ms=ttft_ms, latency_ms=(ttft_ms or 0) + 500,
-                     streamed=streamed, priced=priced, request_features=orjson.dumps(features).decode())
-
-
-def known_rows() -> list[LedgerRow]:
-    """Five rows on two days; two of them never count (a failure, a shadow copy) unless failures are asked for."""
-    return [
-        logged("r1", DAY1, prompt=1000, cached=400, completion=200, cost="0.0009"),
-        logged("r2", DAY1 + timedelta(hours=1), model="gpt-4o-mini", prompt=2000, cache_write=100, completion=500,
-               cost="0.003"),
-        logged("r3", DAY2, prompt=500, completion=100, needs=("vision",), cost="0.0007"),
-        logged("r4", DAY2 + timedelta(hours=1), prompt=300, completion=0, cost="0.0003", status="error"),
-        logged("r5", DAY2 + timedelta(hours=2), prompt=1000, completion=1000, cost="0.5", shadow=1),
-    ]
 
 
 def replay(tmp_path: Path, rows: list[LedgerRow], groups: dict, deployments: dict | None = None, **options):

@@ -13,8 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.plan.ledger_files import write_ledger
-from tests.plan.test_replay import CHEAP, DAY1, DAY2, candidate_file, known_rows, logged
+from tests.plan.support import CHEAP, DAY1, DAY2, candidate_file, known_rows, logged, write_ledger
 from tests.processes import TOLLWAY
 
 CHEAPEST = {"chat": {"deployments": ["dear", "cheap"], "strategy": "cheapest", "aliases": ["gpt-4o-mini"]}}

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plan.ledger_files import write_ledger
-from tests.plan.test_replay import candidate_file, known_rows
+from tests.plan.support import candidate_file, known_rows, write_ledger
 from tollway.ledger.postgres_writer import PostgresLedgerWriter
 from tollway.plan.replay import load_candidate, replay_ledger
 from tollway.plan.replay_report import tally_dict

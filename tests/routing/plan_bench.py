@@ -11,7 +11,7 @@ import time
 
 from multidict import CIMultiDict
 
-from tests.routing.tables import planner, request, table
+from tests.routing.support import planner, request, table
 
 ALL = ["cheap-text", "vision-mid", "long-big", "eu-model", "local-vllm"]
 GROUPS = {

@@ -15,10 +15,9 @@ import orjson
 from aiohttp import web
 
 from tests.processes import free_port
-from tests.routing.tables import request
-from tollway.ledger.schema import LedgerRow
+from tests.routing.support import request
 from tollway.config import Config
-from tollway.upstream.http_client import HttpClient
+from tollway.ledger.schema import LedgerRow
 from tollway.routing.features import RequestFeatures
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.residency import UNRESTRICTED
@@ -26,6 +25,7 @@ from tollway.routing.settings import ComplexitySettings, SpilloverSettings
 from tollway.routing.shadow import ShadowCopy, ShadowMirror
 from tollway.routing.spillover import saturation
 from tollway.routing.table import RouteTable
+from tollway.upstream.http_client import HttpClient
 
 CAP = 2
 SPILLOVER = SpilloverSettings(max_in_flight=CAP, waiting_above=None, kv_cache_above=None)

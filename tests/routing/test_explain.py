@@ -7,7 +7,7 @@ import yaml
 from click.testing import CliRunner
 
 from tests.processes import TOLLWAY, free_port
-from tests.routing.tables import DEPLOYMENTS, PROVIDERS
+from tests.routing.support import DEPLOYMENTS, PROVIDERS
 from tollway.routing.explain_command import route
 
 GROUPS = {

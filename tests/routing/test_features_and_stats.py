@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.routing.tables import request
+from tests.routing.support import request
 from tollway.core.request import parse_request
 from tollway.routing.complexity import heuristic_complexity
 from tollway.routing.features import RequestFeatures

@@ -7,16 +7,16 @@ import orjson
 from aiohttp import web
 
 from tests.processes import free_port
-from tests.routing.tables import request
-from tollway.catalog.deployment_prices import DeploymentPricer
+from tests.routing.support import request
 from tollway.catalog import Catalog
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config
-from tollway.upstream.http_client import HttpClient
 from tollway.routing.features import RequestFeatures
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.residency import UNRESTRICTED, ResidencyPolicy
 from tollway.routing.settings import ComplexitySettings
 from tollway.routing.table import RouteTable
+from tollway.upstream.http_client import HttpClient
 
 SETTINGS = ComplexitySettings(classifier="model", deployment="grader", timeout_ms=400)
 HARD = "Prove step by step that the series converges, then analyze and compare two proofs."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from tests.routing.tables import decide, names, planner, request, table
+from tests.routing.support import decide, names, planner, request, table
 from tollway.accounting.admission import Key
 from tollway.routing.live_stats import WINDOW, SampleWindow
 from tollway.routing.planner import RESIDENCY_ANSWERS_KEPT

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.processes import TOLLWAY
-from tests.routing.live import emulator_and_gateway, provider
+from tests.routing.support import emulator_and_gateway, provider
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.routing.counting_upstream import CountingUpstream
-from tests.routing.tables import PROVIDERS, config, planner, request, table
+from tests.routing.support import PROVIDERS, config, planner, request, table
 from tollway.accounting.admission import Key
 from tollway.ledger.schema import LedgerRow
 from tollway.routing.router import Router

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import tracemalloc
 
-from tests.routing.tables import config, request
+from tests.routing.support import config, request
 from tollway.accounting.admission import Key
 from tollway.ledger.schema import LedgerRow
 from tollway.providers.failure import Failure, FailureKind

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.routing.tables import DEPLOYMENTS, PROVIDERS, table
+from tests.routing.support import DEPLOYMENTS, PROVIDERS, table
 from tollway.catalog import Catalog
 from tollway.config import ConfigError, load_config
 from tollway.routing.table import RouteTable

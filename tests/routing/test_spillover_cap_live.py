@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.routing.counting_upstream import CountingUpstream
-from tests.routing.live import emulator_and_gateway, provider
+from tests.routing.support import emulator_and_gateway, provider
 
 pytestmark = pytest.mark.slow
 

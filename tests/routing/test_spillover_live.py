@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.routing.live import emulator_and_gateway, provider, wait_for
+from tests.routing.support import emulator_and_gateway, provider, wait_for
 
 pytestmark = pytest.mark.slow
 

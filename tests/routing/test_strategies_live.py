@@ -7,7 +7,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from tests.routing.live import emulator_and_gateway, provider
+from tests.routing.support import emulator_and_gateway, provider
 
 pytestmark = pytest.mark.slow
 

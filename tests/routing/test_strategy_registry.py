@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.routing.tables import config, decide, names, request, table
+from tests.routing.support import config, decide, names, request, table
 from tollway.routing.explain_command import explanation
 from tollway.routing.settings import RouteGroup
 from tollway.routing.strategies import registry

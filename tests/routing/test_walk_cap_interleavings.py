@@ -16,16 +16,16 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.routing.tables import config
+from tests.routing.support import config
 from tollway.core.errors import GatewayError
-from tollway.routing.walk import Walk, _cancel
-from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.hedging import HedgeBudget, HedgePolicy
 from tollway.routing.router import RoutePlan
 from tollway.routing.settings import HedgeSettings, SpilloverSettings
 from tollway.routing.spillover import acquire, saturation
 from tollway.routing.table import RouteTable
+from tollway.routing.walk import Walk, _cancel
+from tollway.upstream.calls import UpstreamFailure
 
 CAP = 2
 LOCAL = "local-vllm"

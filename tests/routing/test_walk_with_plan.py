@@ -5,15 +5,15 @@ from decimal import Decimal
 
 import pytest
 
-from tests.routing.tables import config
+from tests.routing.support import config
 from tollway.core.errors import GatewayError
-from tollway.routing.walk import Walk
-from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.hedging import HedgeBudget, HedgePolicy
 from tollway.routing.router import RoutePlan
 from tollway.routing.settings import HedgeSettings
 from tollway.routing.table import RouteTable
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
 
 NAMES = ["cheap-text", "vision-mid", "long-big"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from tests.gateway.relay_scripted_upstream import event
+from tests.upstream.scripted_upstream import event
 
 DONE = b"data: [DONE]\n\n"
 TEXT = ["Hello", ", wor", "ld! ", "你好", "世界 ", "the end"]  # ASCII and CJK, in pieces of odd sizes

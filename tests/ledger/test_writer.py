@@ -14,10 +14,10 @@ import psycopg.rows
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tollway.ledger.sqlite import LedgerWriter
 from tollway.ledger.postgres_writer import PostgresLedgerWriter
 from tollway.ledger.schema import LedgerRow
 from tollway.ledger.spool import Spool
+from tollway.ledger.sqlite import LedgerWriter
 from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.settings import MetricsSettings
 

@@ -8,16 +8,23 @@ import time
 
 import pytest
 
-from tests.gateway.relay_scripted_upstream import (
-    CLOSE, HANG, ScriptedUpstream, event, http_chunk, json_answer, sse_head, sse_script,
+from tests.upstream.scripted_upstream import (
+    CLOSE,
+    HANG,
+    ScriptedUpstream,
+    event,
+    http_chunk,
+    json_answer,
+    sse_head,
+    sse_script,
 )
-from tests.gateway.test_relay_dialects import DONE, ROLE, STREAMS, U, WORDS, Deployment, RecordingSink, chunk, usage_only
-from tollway.upstream import calls
-from tollway.upstream.http_client import HttpClient
-from tollway.upstream.relay import StreamRelay
-from tollway.upstream.calls import UpstreamFailure
+from tests.upstream.support import DONE, ROLE, STREAMS, WORDS, Deployment, RecordingSink, U, chunk, usage_only
 from tollway.providers.failure import FailureKind
 from tollway.providers.registry import DIALECTS
+from tollway.upstream import calls
+from tollway.upstream.calls import UpstreamFailure
+from tollway.upstream.http_client import HttpClient
+from tollway.upstream.relay import StreamRelay
 
 STREAM_BODY = b'{"stream":true}'
 

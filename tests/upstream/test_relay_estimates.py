@@ -9,11 +9,17 @@ import json
 import pytest
 
 import tollway.upstream.relay as relay_module
-from tests.gateway.estimate_streams import (
-    ANTHROPIC_START_USAGE, STREAMS, anthropic_tail, deepseek_tail, documented_estimate, openai_tail, text_of,
+from tests.upstream.estimate_streams import (
+    ANTHROPIC_START_USAGE,
+    STREAMS,
+    anthropic_tail,
+    deepseek_tail,
+    documented_estimate,
+    openai_tail,
+    text_of,
 )
-from tests.gateway.relay_scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, sse_head, sse_script
-from tests.gateway.test_relay_dialects import Deployment
+from tests.upstream.scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, sse_head, sse_script
+from tests.upstream.support import Deployment
 from tollway.core.usage import Usage
 from tollway.providers.registry import DIALECTS
 from tollway.upstream import calls

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psycopg
 
+from tollway.ledger.postgres import connect, migrate, migrations
 from tollway.ledger.postgres_writer import PostgresLedgerWriter
 from tollway.ledger.schema import LedgerRow
-from tollway.ledger.postgres import connect, migrate, migrations
 
 
 def row(n: int, cost: str = "0.000000123") -> LedgerRow:

@@ -5,7 +5,7 @@ from pathlib import Path
 from tollway.config import load_config
 from tollway.routing.table import RouteTable
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "two-providers.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "two-providers.yaml"
 
 
 def test_two_provider_example_loads_and_falls_back_in_order():

@@ -7,7 +7,7 @@ import pytest
 
 from tollway.ledger.health import LedgerHealth
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
-from tollway.ledger.store_text import (row_json, storable_record, store_json, store_json_text, store_text)
+from tollway.ledger.store_text import row_json, storable_record, store_json, store_json_text, store_text
 
 
 def test_clean_text_is_returned_as_it_is() -> None:

@@ -17,8 +17,8 @@ import pytest
 import trustme
 import yaml
 
-from tests.deploy.loopback_proxy import BackgroundLoop, LoopbackProxy, TlsUpstream
 from tests.processes import free_port
+from tests.upstream.loopback_proxy import BackgroundLoop, LoopbackProxy, TlsUpstream
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.proxy import ProxyRules, ProxySettingError, parse_proxy_url
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from tests.gateway.relay_scripted_upstream import ScriptedUpstream, http_chunk, sse_head
+from tests.upstream.scripted_upstream import ScriptedUpstream, http_chunk, sse_head
 from tollway.core.usage import CacheSplitUsage, Usage
 from tollway.providers.dialect import Dialect
 from tollway.providers.failure import FailureKind

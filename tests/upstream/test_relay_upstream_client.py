@@ -7,14 +7,14 @@ import asyncio
 
 import pytest
 
-from tests.gateway.relay_scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, json_answer
-from tests.gateway.test_relay_dialects import Deployment
 from tests.processes import free_port
+from tests.upstream.scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, json_answer
+from tests.upstream.support import Deployment
+from tollway.providers.failure import FailureKind
 from tollway.upstream import calls
+from tollway.upstream.calls import UpstreamFailure
 from tollway.upstream.deadlines import DeadlineHeap
 from tollway.upstream.http_client import HttpClient
-from tollway.upstream.calls import UpstreamFailure
-from tollway.providers.failure import FailureKind
 
 ANSWER = b'{"id":"x","usage":{"prompt_tokens":1,"completion_tokens":2}}'
 

@@ -2,8 +2,8 @@
 
 import sqlite3
 
-from tollway.ledger.sqlite import open_sqlite
 from tollway.ledger.schema import ADDED_COLUMNS, CREATE_TABLE_SQL, LEDGER_COLUMNS
+from tollway.ledger.sqlite import open_sqlite
 
 
 def test_old_ledger_file_gains_added_columns(tmp_path):

@@ -4,7 +4,6 @@ exactly, after many batches, a refused row, a spool replay of rows already store
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,47 +11,15 @@ from pathlib import Path
 
 import psycopg
 
+from tests.ledger.support import NOW, traffic
 from tollway.ledger.postgres_writer import PostgresLedgerWriter
 from tollway.ledger.schema import LedgerRow
 from tollway.ledger.spool import Spool
 from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back
 
-NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
 SERIES = ("hour", "key_id", "route_group", "deployment", "provider", "model", "requested_model", "status", "shadow")
 SUMS = ("requests", "prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens",
         "cost_usd", "unpriced", "estimated", "fallbacks")
-
-
-def traffic(count: int, seed: int, days_back: int = 2, prefix: str = "r") -> list[LedgerRow]:
-    """Varied rows over the last `days_back` days: fallbacks, failures, shadow copies, unpriced and estimated
-    rows, hedges, costs with many decimal places."""
-    rng = random.Random(seed)
-    rows = []
-    for n in range(count):
-        ts = NOW - timedelta(minutes=rng.randrange(days_back * 24 * 60))
-        deployment = rng.choice(["ds-flash", "ds-pro", "qwen-max", ""])
-        provider = {"ds-flash": "deepseek", "ds-pro": "deepseek", "qwen-max": "qwen", "": ""}[deployment]
-        first = rng.choice(["ds-flash", deployment])
-        attempts = []
-        if first != deployment:
-            attempts.append({"deployment": first, "provider": "deepseek", "outcome": "failover"})
-        if rng.random() < 0.2:
-            attempts.append({"deployment": "qwen-max", "provider": "qwen", "outcome": "cancelled"})
-        if rng.random() < 0.1:
-            attempts.append({"deployment": "ds-pro", "provider": "deepseek", "outcome": "skipped"})
-        if deployment:
-            attempts.append({"deployment": deployment, "provider": provider, "outcome": "ok"})
-        status = "ok" if deployment else rng.choice(["error", "client_error"])
-        rows.append(LedgerRow(
-            id=f"{prefix}{n}", ts=ts.isoformat(), endpoint="chat", requested_model=rng.choice(["chat", "code"]),
-            status=status, http_status=200 if status == "ok" else 502, key_id=rng.choice(["k1", "k2", ""]),
-            route_group=rng.choice(["chat", "code"]), deployment=deployment, provider=provider,
-            upstream_model=deployment and f"{deployment}-model", attempts=attempts,
-            prompt_tokens=rng.randrange(5000), cached_tokens=rng.randrange(100), completion_tokens=rng.randrange(900),
-            reasoning_tokens=rng.randrange(50), usage_source=rng.choice(["reported", "estimated", ""]),
-            cost_usd=str(Decimal(rng.randrange(10**9)) / Decimal(10**13)), ttft_ms=rng.random() * 900,
-            latency_ms=rng.random() * 4000, shadow=int(rng.random() < 0.1), priced=int(rng.random() > 0.05)))
-    return rows
 
 
 def expected_rollups(rows: list[LedgerRow]) -> dict[tuple, dict[str, object]]:
@@ -184,8 +151,8 @@ def test_an_unpartitioned_ledger_is_converted_with_its_rollups(postgres_url: str
         for version, name, sql in older:
             conn.execute(sql)
             conn.execute("INSERT INTO tollway_migrations (version, name) VALUES (%s, %s)", (version, name))
-    from tollway.ledger.store_text import storable_record
     from tollway.ledger.schema import LEDGER_COLUMNS
+    from tollway.ledger.store_text import storable_record
 
     with psycopg.connect(postgres_url) as conn, conn.cursor() as cur:
         records = []

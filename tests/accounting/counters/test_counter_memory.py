@@ -13,10 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
-from tests.accounting.test_admission import chat_request, config, row, started
+from tests.accounting.support import chat_request, config, row, started
 from tollway.accounting.counters.base import AdmitRequest, BudgetCheck, RateCheck, RateFix, Settlement
-from tollway.accounting.keys.records import KeySpec
 from tollway.accounting.counters.local import LocalCounters
+from tollway.accounting.keys.records import KeySpec
 
 EXPIRE_S = 10**10  # budget periods that do not end during the test
 BUDGETS = ("key:k:daily:d", "key:k:monthly:m", "team:t:daily:d", "team:t:monthly:m")

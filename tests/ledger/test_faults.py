@@ -14,9 +14,16 @@ import httpx
 import orjson
 import pytest
 
-from tests.accounting.ledger_faults_support import (POISON, postgres_table, raw_chat, refuse_poison_postgres,
-                                                    refuse_poison_sqlite, sqlite_table, wait_until)
 from tests.gateway.support import PROVIDER_KEYS, emulator_config
+from tests.ledger.support import (
+    POISON,
+    postgres_table,
+    raw_chat,
+    refuse_poison_postgres,
+    refuse_poison_sqlite,
+    sqlite_table,
+    wait_until,
+)
 from tests.observe.support import labels, scrape
 
 pytestmark = pytest.mark.slow
