@@ -12,6 +12,7 @@ import timeit
 
 import msgspec
 import orjson
+
 from fake_upstream import PLAIN, USAGE_CHUNK
 
 REQUEST = json.dumps({

@@ -14,6 +14,7 @@ import sys
 
 import httptools
 import orjson
+
 from fake_upstream import PLAIN
 
 HEADERS_END = PLAIN.index(b"\r\n\r\n")

@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from ledger_rows import typical  # noqa: E402
+
 from tests.fixtures.postgres import PostgresHandle  # noqa: E402
 from tollway.ledger.postgres import connect, migrate  # noqa: E402
 from tollway.ledger.rollups import INSERT_WITH_ROLLUPS_SQL, columns_as_arrays  # noqa: E402

@@ -9,15 +9,15 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from tollway.catalog.cost import cost_usd
 from tollway.accounting.holds import CLASSIFIER_EXTRA_TOKENS, CLASSIFIER_OUTPUT_TOKENS, HoldCalculator
-from tollway.core.money import to_nano
-from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
+from tollway.catalog.cost import cost_usd
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config
-from tollway.emulator.tokens import messages_tokens
+from tollway.core.money import to_nano
 from tollway.core.request import parse_request
 from tollway.core.usage import Usage
+from tollway.emulator.tokens import messages_tokens
 
 AT = datetime(2026, 11, 22, 6, 40, tzinfo=timezone.utc)
 

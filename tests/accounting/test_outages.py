@@ -9,8 +9,15 @@ import time
 
 import pytest
 
-from tests.accounting.support import (Admin, budget_config, exact_nano_sum, send_load, wait_for, wait_for_rows,
-                                      wait_for_settled)
+from tests.accounting.support import (
+    Admin,
+    budget_config,
+    exact_nano_sum,
+    send_load,
+    wait_for,
+    wait_for_rows,
+    wait_for_settled,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,16 @@ from decimal import Decimal
 import openai
 import pytest
 
-from tests.accounting.support import (Admin, budget_config, exact_nano_sum, redis_budget, send_load, wait_for,
-                                      wait_for_rows, wait_for_settled)
+from tests.accounting.support import (
+    Admin,
+    budget_config,
+    exact_nano_sum,
+    redis_budget,
+    send_load,
+    wait_for,
+    wait_for_rows,
+    wait_for_settled,
+)
 from tests.gateway.support import chat
 from tests.processes import TOLLWAY
 from tollway.core.money import NANO_PER_USD

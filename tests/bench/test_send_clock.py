@@ -17,11 +17,11 @@ import numpy as np
 import orjson
 import pytest
 
+from tests.processes import REPO
 from tollway.bench.loadgen import CONCURRENCY, LoadLevel, RunBounds
 from tollway.bench.runner import BenchConfig, run_benchmark
 from tollway.bench.targets import Target
 from tollway.bench.workload import RequestSpec, Workload
-from tests.processes import REPO
 
 DELAY_MS = 150.0
 GAP_MS = 20.0

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from tollway.catalog.cost import UnknownPriceError, cost_usd, try_cost_usd
 from tollway.catalog import Catalog, Price
+from tollway.catalog.cost import UnknownPriceError, cost_usd, try_cost_usd
 from tollway.core.usage import CacheSplitUsage, Usage
 from tollway.providers.usage import usage_from_body
 

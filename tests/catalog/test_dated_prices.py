@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from tollway.catalog import Catalog
 from tollway.catalog.cost import cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.catalog import Catalog
 from tollway.catalog.regions import region_of
 from tollway.core.usage import CacheSplitUsage, Usage
 from tollway.providers.usage import usage_from_body, usage_from_chunk

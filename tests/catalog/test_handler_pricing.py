@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from tollway.catalog import Catalog, Price
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.catalog import Catalog, Price
 from tollway.config import PriceOverride
 from tollway.core.money import decimal_text as usd_text
 from tollway.core.usage import CacheSplitUsage, Usage

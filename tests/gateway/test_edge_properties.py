@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import tollway.gateway.http_server as http_server
 from tollway.core.errors import GatewayError
-from tollway.gateway.http_server import HotPathServer
 from tollway.core.request import MAX_JSON_DEPTH, parse_request
+from tollway.gateway.http_server import HotPathServer
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

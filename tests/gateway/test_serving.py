@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from tests.gateway.support import PROVIDER_KEYS, chat, emulator_config
-from tollway.catalog.cost import cost_usd
 from tollway.catalog import Catalog
+from tollway.catalog.cost import cost_usd
 from tollway.core.usage import Usage
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ from tests.fixtures.emulator import EmulatorHandle
 from tests.fixtures.gateway import GatewayHandle
 from tests.gateway.support import emulator_config
 from tests.processes import TOLLWAY, free_port, running
-from tollway.ledger.sqlite import open_sqlite
 from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
+from tollway.ledger.sqlite import open_sqlite
 
 ADMIN_KEY = "admin-key-for-tests-7781"
 

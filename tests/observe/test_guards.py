@@ -6,7 +6,6 @@ from decimal import Decimal
 from tests.observe.support import row
 from tollway.observe.budget_view import parse_budgets
 from tollway.observe.drift import DriftWatch
-from tollway.observe.settings import AlertSettings
 from tollway.observe.route_snapshot import (
     Target,
     load_targets,
@@ -14,7 +13,7 @@ from tollway.observe.route_snapshot import (
     repoint_alerts,
     save_targets,
 )
-from tollway.observe.settings import DriftSettings
+from tollway.observe.settings import AlertSettings, DriftSettings
 
 DRIFT = DriftSettings(recent_requests=5, reference_requests=20, min_reference=10, fingerprint_samples=3)
 

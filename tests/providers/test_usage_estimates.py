@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage, tally_chunk_text
 from tollway.core.usage import Usage, estimate_tokens
+from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage, tally_chunk_text
 
 
 def tally_of(*chunks: dict) -> TextTally:

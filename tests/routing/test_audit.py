@@ -7,8 +7,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tollway.ledger.sqlite import LedgerWriter
 from tollway.ledger.schema import LedgerRow
+from tollway.ledger.sqlite import LedgerWriter
 from tollway.routing.audit_command import audit
 
 NOW = datetime.now(timezone.utc)
@@ -106,8 +106,8 @@ def test_bad_input_is_named(tmp_path, args, message):
 
 
 def test_the_keys_own_residency_is_the_default_policy(tmp_path):
-    from tollway.accounting.keys.store import open_key_store
     from tollway.accounting.keys.records import KeySpec, new_record, new_secret
+    from tollway.accounting.keys.store import open_key_store
 
     ledger = write(tmp_path / "l.db", [row("r1", "placeholder", [attempt("eu-a", "eu")], "eu-a", "eu")])
     store = open_key_store(None, ledger)

@@ -6,10 +6,10 @@ import pytest
 
 from tollway.config import Config
 from tollway.core.errors import GatewayError
-from tollway.routing.walk import Walk
-from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.table import RouteTable
+from tollway.routing.walk import Walk
+from tollway.upstream.calls import UpstreamFailure
 
 CONFIG = {
     "retry": {"max_attempts": 6, "retries_per_deployment": 1, "backoff_base_s": 0.0, "backoff_max_s": 0.0,

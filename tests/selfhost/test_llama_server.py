@@ -22,7 +22,13 @@ import openai
 import pytest
 
 from tollway.selfhost import build
-from tollway.selfhost.llamacpp import MODEL_ALIAS, LlamaServer, LlamaServerError, ensure_llama_server, start_llama_server
+from tollway.selfhost.llamacpp import (
+    MODEL_ALIAS,
+    LlamaServer,
+    LlamaServerError,
+    ensure_llama_server,
+    start_llama_server,
+)
 
 pytestmark = [pytest.mark.llama, pytest.mark.slow, pytest.mark.timeout(900)]  # 900 s: a cold cache builds first
 

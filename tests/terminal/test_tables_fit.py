@@ -11,10 +11,10 @@ from rich.console import Console
 
 from tests.observe.support import row
 from tollway.accounting.usage_report import UsageLine, usage_table
-from tollway.terminal.tables import TableSpec, print_fitted
 from tollway.core.money_text import usd_text
 from tollway.observe.report_command import report_tables
 from tollway.observe.report_data import build_report
+from tollway.terminal.tables import TableSpec, print_fitted
 
 CUT = ("…", "...")
 

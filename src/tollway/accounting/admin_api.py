@@ -24,8 +24,8 @@ from aiohttp import web
 
 from tollway.accounting.credentials import admin_key_matches, bearer_token
 from tollway.accounting.keys.fields import KeyFieldError, spec_from_json
-from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError
 from tollway.accounting.keys.records import new_record, new_secret
+from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Admission

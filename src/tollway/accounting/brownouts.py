@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Callable
 
 from tollway.accounting.budgets import BudgetLine, Budgets
 from tollway.accounting.counters.base import BudgetCheck, Decision
-from tollway.core.money import exact_text
 from tollway.accounting.settings import BudgetSettings
+from tollway.core.money import exact_text
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Key

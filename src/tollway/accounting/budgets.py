@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from tollway.accounting.counters.base import BudgetCheck, BudgetState, filled
 from tollway.accounting.keys.records import KeyRecord
-from tollway.core.money import exact_text, to_nano
 from tollway.accounting.periods import WINDOWS, PeriodClock, Window
 from tollway.accounting.settings import BudgetSettings, TeamSettings
+from tollway.core.money import exact_text, to_nano
 
 KEEP_AFTER_RESET = timedelta(days=7)
 

@@ -29,9 +29,9 @@ from decimal import Context, Decimal
 from typing import NamedTuple
 
 from tollway.accounting.counters.base import filled
-from tollway.core.money import MAX_NANO, NANO_PER_USD
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, Deployment
+from tollway.core.money import MAX_NANO, NANO_PER_USD
 from tollway.core.request import ClientRequest, prompt_text
 from tollway.core.usage import estimate_tokens
 

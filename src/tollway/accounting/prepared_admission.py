@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from tollway.accounting.budgets import Budgets
 from tollway.accounting.counters.base import BudgetCheck, RateCheck, filled
-from tollway.accounting.keys.records import KeyRecord
-from tollway.ledger.schema import LedgerRow
-from tollway.accounting.limits import RateLimits, deployment_subject
 from tollway.accounting.counters.local import LocalCounters
 from tollway.accounting.counters.state import BudgetTally, RateWindow
+from tollway.accounting.keys.records import KeyRecord
+from tollway.accounting.limits import RateLimits, deployment_subject
+from tollway.ledger.schema import LedgerRow
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Ticket

@@ -14,11 +14,11 @@ from pathlib import Path
 import click
 import orjson
 
+from tollway.core.money_text import usd_text
 from tollway.core.time_window import parse_when
-from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.ledger.location import announce, database_url_option, find_ledger
 from tollway.ledger.reader import LedgerReader, LedgerReadError
-from tollway.core.money_text import usd_text
+from tollway.terminal.tables import Column, TableSpec, print_fitted
 
 
 @dataclass

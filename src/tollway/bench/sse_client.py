@@ -15,8 +15,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tollway.bench.record import (BAD_RESPONSE, CONNECTION, STREAM_CUT, STREAM_ERROR, TIMEOUT, RequestRecord,
-                                  error_kind_for_status)
+from tollway.bench.record import (
+    BAD_RESPONSE,
+    CONNECTION,
+    STREAM_CUT,
+    STREAM_ERROR,
+    TIMEOUT,
+    RequestRecord,
+    error_kind_for_status,
+)
 from tollway.bench.workload import RequestSpec
 
 DETAIL_LIMIT = 300

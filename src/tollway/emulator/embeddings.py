@@ -14,7 +14,6 @@ import struct
 from typing import Any
 
 
-
 def embedding_vector(model: str, item: Any, dimensions: int) -> list[float]:
     """A unit vector of `dimensions` floats for one input."""
     seed = f"{model}\x00{item}".encode()

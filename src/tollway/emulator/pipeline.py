@@ -19,12 +19,21 @@ from tollway.emulator.dialects import ANTHROPIC, DIALECTS, GEMINI
 from tollway.emulator.embeddings import embeddings_json
 from tollway.emulator.faults import ERROR_KINDS
 from tollway.emulator.gemini_answers import blocked_response, function_to_call, write_generate, write_generate_stream
-from tollway.emulator.openai_answers import Answer, tool_to_call as chat_tool_to_call, write_plain, write_stream
+from tollway.emulator.openai_answers import Answer, write_plain, write_stream
+from tollway.emulator.openai_answers import tool_to_call as chat_tool_to_call
 from tollway.emulator.pacing import build_schedule
 from tollway.emulator.profiles import ModelProfile
 from tollway.emulator.rate_headers import rate_headers
-from tollway.emulator.request_shape import (InvalidRequest, RequestShape, chat_shape, completions_shape,
-                                            embedding_inputs, embeddings_shape, generate_shape, messages_shape)
+from tollway.emulator.request_shape import (
+    InvalidRequest,
+    RequestShape,
+    chat_shape,
+    completions_shape,
+    embedding_inputs,
+    embeddings_shape,
+    generate_shape,
+    messages_shape,
+)
 from tollway.emulator.state import Admission, EmulatorState
 from tollway.emulator.tokens import plan_output
 

@@ -20,13 +20,13 @@ import asyncio
 import logging
 from pathlib import Path
 
+from tollway.core.background_task import SupervisedTask, stop_task
 from tollway.ledger.health import STALL_AFTER_S, LedgerHealth
 from tollway.ledger.quarantine import QuarantineEntry, QuarantineFile, refusal_reason
-from tollway.ledger.schema import LedgerRow
 from tollway.ledger.row_queue import RowQueue
+from tollway.ledger.schema import LedgerRow
 from tollway.ledger.spool import Spool
 from tollway.ledger.store_text import row_json
-from tollway.core.background_task import SupervisedTask, stop_task
 
 log = logging.getLogger("tollway.ledger")
 WATCH_EVERY_S = 1.0

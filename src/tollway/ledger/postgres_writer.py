@@ -20,13 +20,13 @@ from pathlib import Path
 
 import psycopg
 
+from tollway.core.redact import redact_url
 from tollway.ledger.drain import LedgerDrain
 from tollway.ledger.partitions import ensure_partitions, maintain, row_day
-from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry, refusal_reason
-from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 from tollway.ledger.postgres import DatabaseUnavailable, connect_async, migrate
-from tollway.core.redact import redact_url
+from tollway.ledger.quarantine import QUARANTINE_COLUMNS, QuarantineEntry, refusal_reason
 from tollway.ledger.rollups import INSERT_WITH_ROLLUPS_SQL, columns_as_arrays
+from tollway.ledger.schema import LEDGER_COLUMNS, LedgerRow
 from tollway.ledger.store_text import storable_record
 
 log = logging.getLogger("tollway.ledger")

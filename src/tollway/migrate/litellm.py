@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from tollway.migrate.litellm_models import Translation, translate_model_list
-from tollway.migrate.litellm_settings import (translate_general_settings, translate_litellm_settings,
-                                              translate_router)
+from tollway.migrate.litellm_settings import translate_general_settings, translate_litellm_settings, translate_router
 
 KNOWN_SECTIONS = ("model_list", "router_settings", "litellm_settings", "general_settings")
 

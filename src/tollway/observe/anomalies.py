@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from decimal import Decimal
 
-from tollway.ledger.schema import LedgerRow
 from tollway.core.alerts import Alert
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.baselines import HourlyHistory, Series, hour_of
 from tollway.observe.incidents import Finding, Incidents
 from tollway.observe.row_batch import RowBatch

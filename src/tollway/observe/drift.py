@@ -26,8 +26,8 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tollway.ledger.schema import LedgerRow
 from tollway.core.alerts import Alert
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.settings import AlertSettings, DriftSettings
 
 

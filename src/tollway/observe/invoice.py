@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from collections.abc import Sequence
 
 DATE_NAMES = ("date", "day", "usage_date", "billing_date", "usage_day", "start_date", "period", "time")
 MODEL_NAMES = ("model", "model_name", "model_id", "product", "sku", "item")

@@ -29,8 +29,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tollway.accounting.credentials import resolve_admin_key
-from tollway.ledger.schema import LedgerRow
 from tollway.config import ConfigError, default_ledger_path, resolve_client_keys
+from tollway.ledger.schema import LedgerRow
 from tollway.observe import logs, route_snapshot
 from tollway.observe.admin_auth import AdminGate
 from tollway.observe.alerts import AlertCenter

@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import orjson
 
-from tollway.terminal.console import output_console
 from tollway.ledger.location import announce, database_url_option, find_ledger
-from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.ledger.reader import LedgerReadError
+from tollway.observe.invoice import Columns, InvoiceError, read_invoice
 from tollway.observe.reconciliation import DayModel, Tolerance
 from tollway.observe.reconciliation import reconcile as compare
+from tollway.terminal.console import output_console
 
 
 @click.command()

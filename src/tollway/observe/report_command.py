@@ -16,10 +16,9 @@ import click
 import orjson
 
 from tollway.catalog import Catalog
-from tollway.core.time_window import parse_when
-from tollway.terminal.tables import Column, TableSpec, print_fitted
-from tollway.ledger.location import announce, database_url_option, find_ledger
 from tollway.core.money_text import usd_text
+from tollway.core.time_window import parse_when
+from tollway.ledger.location import announce, database_url_option, find_ledger
 from tollway.ledger.postgres_reader import PostgresLedgerReader
 from tollway.ledger.reader import LedgerReadError
 from tollway.observe.report_data import (
@@ -30,6 +29,7 @@ from tollway.observe.report_data import (
     build_report,
     report_from_rollups,
 )
+from tollway.terminal.tables import Column, TableSpec, print_fitted
 
 CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbacks", "fallback_rate",
                "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",

@@ -24,17 +24,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-
 from typing import TYPE_CHECKING
 
-from tollway.ledger.reader import TOTAL_LINE
-from tollway.ledger.schema import LedgerRow
 from tollway.catalog import Catalog, Price
 from tollway.catalog.cost import UnknownPriceError, cost_usd
+from tollway.core.usage import Usage
+from tollway.ledger.reader import TOTAL_LINE
+from tollway.ledger.schema import LedgerRow
 from tollway.observe.live_figures import NO_PROVIDER, model_of
 from tollway.observe.percentiles import percentile
 from tollway.observe.row_facts import SIDE_OUTCOMES, fell_back
-from tollway.core.usage import Usage
 
 if TYPE_CHECKING:
     from tollway.ledger.postgres_reader import PostgresLedgerReader

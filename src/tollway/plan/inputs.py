@@ -20,8 +20,17 @@ from tollway.plan.ledger_source import open_ledger
 from tollway.plan.ledger_workload import workload_from_ledger
 from tollway.plan.options import needs_catalog
 from tollway.plan.options.token_rates import PriceLookup
-from tollway.plan.scenario import (EconomicsSpec, Option, PerTokenOption, Scenario, ScenarioError,
-                                   SelfHostedOption, WorkloadSpec, format_validation_error, load_scenario)
+from tollway.plan.scenario import (
+    EconomicsSpec,
+    Option,
+    PerTokenOption,
+    Scenario,
+    ScenarioError,
+    SelfHostedOption,
+    WorkloadSpec,
+    format_validation_error,
+    load_scenario,
+)
 from tollway.plan.workload import Workload, workload_from_spec
 
 WORKLOAD_FLAGS = {"daily_input_tokens": "--daily-input", "daily_cached_tokens": "--daily-cached",

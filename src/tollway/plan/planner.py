@@ -11,9 +11,18 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Sequence
 
-from tollway.plan.economics import (BreakEven, CurvePoint, HorizonCost, all_break_evens, cost_curve,
-                                    default_volume_range, growth_factor, horizon_costs, usd_per_million,
-                                    utilisation_curve)
+from tollway.plan.economics import (
+    BreakEven,
+    CurvePoint,
+    HorizonCost,
+    all_break_evens,
+    cost_curve,
+    default_volume_range,
+    growth_factor,
+    horizon_costs,
+    usd_per_million,
+    utilisation_curve,
+)
 from tollway.plan.options import MonthlyCost, PricedOption, Sizing, build_options
 from tollway.plan.options.token_rates import PriceLookup
 from tollway.plan.scenario import EconomicsSpec, Option, ScenarioError

@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 import orjson
 
-from tollway.terminal.console import output_console
 from tollway.plan.command import MOMENT
 from tollway.plan.ledger_source import redact
 from tollway.plan.replay import default_ledger, load_candidate, replay_ledger
 from tollway.plan.replay_report import ReplaySource, replay_dict, rows_csv, summary_csv
 from tollway.plan.replay_table import print_replay
 from tollway.plan.scenario import ScenarioError
+from tollway.terminal.console import output_console
 
 
 @click.command("replay")

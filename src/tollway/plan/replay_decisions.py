@@ -28,10 +28,10 @@ from tollway.catalog import Catalog
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import SELF_HOSTED_KINDS, Config
+from tollway.core.usage import Usage
 from tollway.plan.replay_features import replay_request
 from tollway.plan.replay_rows import LoggedRequest
 from tollway.plan.scenario import ScenarioError
-from tollway.core.usage import Usage
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
 

@@ -10,10 +10,11 @@ from decimal import Decimal
 
 from rich.console import Console
 
-from tollway.terminal.tables import Column, TableSpec, print_fitted
 from tollway.core.money_text import usd_text
 from tollway.plan.replay_report import ReplaySource
 from tollway.plan.replay_totals import ReplayTotals, Tally, reasons
+from tollway.terminal.tables import Column, TableSpec, print_fitted
+
 
 def print_replay(totals: ReplayTotals, source: ReplaySource, console: Console, wide: bool = False) -> None:
     total = totals.total

@@ -10,8 +10,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
-                                  share, size_cell, tokens, usd, verdict)
+from tollway.plan.figures import (
+    break_even_lines,
+    cost_cell,
+    horizon_cell,
+    months,
+    part_of,
+    plan_notes,
+    share,
+    size_cell,
+    tokens,
+    usd,
+    verdict,
+)
 from tollway.plan.planner import PlanResult
 
 

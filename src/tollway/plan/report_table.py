@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from tollway.plan.figures import (
+    break_even_lines,
+    cost_cell,
+    horizon_cell,
+    months,
+    part_of,
+    plan_notes,
+    share,
+    size_cell,
+    tokens,
+    usd,
+    verdict,
+)
+from tollway.plan.planner import PlanResult
 from tollway.terminal.console import output_console
 from tollway.terminal.tables import Column, TableSpec, print_fitted
-from tollway.plan.figures import (break_even_lines, cost_cell, horizon_cell, months, part_of, plan_notes,
-                                  share, size_cell, tokens, usd, verdict)
-from tollway.plan.planner import PlanResult
 
 
 def workload_table(result: PlanResult) -> TableSpec:

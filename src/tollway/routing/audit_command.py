@@ -18,11 +18,11 @@ from pathlib import Path
 import click
 import orjson
 
+from tollway.core.redact import redact_url
+from tollway.core.time_window import parse_when
 from tollway.ledger.location import LedgerLocation, announce, database_url_option, find_ledger
 from tollway.ledger.reader import LedgerReader, LedgerReadError
 from tollway.ledger.schema import LedgerRow
-from tollway.core.redact import redact_url
-from tollway.core.time_window import parse_when
 
 NOT_SENT = ("skipped",)
 

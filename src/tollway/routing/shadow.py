@@ -23,19 +23,19 @@ from typing import Callable
 import orjson
 
 from tollway.catalog.cost import try_cost_usd
-from tollway.ledger.schema import LedgerRow
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.upstream import calls
-from tollway.routing.walk import AttemptRecord
 from tollway.core.money import decimal_text
+from tollway.core.request import ClientRequest, prompt_text
+from tollway.core.usage import Usage
+from tollway.ledger.schema import LedgerRow
+from tollway.providers.estimates import answer_text_tally, estimated_usage
+from tollway.routing.spillover import Saturation, release, try_acquire
+from tollway.routing.table import RoutedDeployment
+from tollway.routing.walk import AttemptRecord
+from tollway.upstream import calls
+from tollway.upstream.calls import UpstreamFailure
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import StreamRelay
-from tollway.core.request import ClientRequest, prompt_text
-from tollway.providers.estimates import answer_text_tally, estimated_usage
-from tollway.core.usage import Usage
-from tollway.routing.spillover import Saturation, release, try_acquire
-from tollway.upstream.calls import UpstreamFailure
-from tollway.routing.table import RoutedDeployment
 
 log = logging.getLogger("tollway.routing.shadow")
 STOP_GRACE_S = 5.0

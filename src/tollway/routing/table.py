@@ -20,10 +20,10 @@ from tollway.routing.strategies.base import Strategy, StrategyOptions
 from tollway.routing.strategies.registry import DEFAULT, STRATEGIES
 
 if TYPE_CHECKING:
-    from tollway.upstream.http_client import HttpClient, Target
     from tollway.catalog import Catalog
     from tollway.routing.hedging import HedgeBudget
     from tollway.routing.spillover import BackendLoad
+    from tollway.upstream.http_client import HttpClient, Target
 
 DEFAULT_CONTEXT_WINDOW = 8192
 

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar, 
 from tollway.config import RetrySettings
 from tollway.core.errors import GatewayError
 from tollway.core.money import decimal_text
-from tollway.upstream.calls import UpstreamFailure
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.spillover import acquire, has_room, release, try_acquire
 from tollway.routing.table import RoutedDeployment
+from tollway.upstream.calls import UpstreamFailure
 
 if TYPE_CHECKING:
     from tollway.routing.router import RoutePlan

@@ -27,9 +27,9 @@ import base64
 import ipaddress
 import os
 import ssl
-from typing import TypeVar
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from tollway.config import ConfigError

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, money, spec_from_json
-from tollway.accounting.keys.store import KeyNotFound, open_key_store
 from tollway.accounting.keys.records import UNSET, KeySpec, key_id_of, new_record, new_secret, verify
+from tollway.accounting.keys.store import KeyNotFound, open_key_store
 
 
 def test_a_secret_names_its_key_and_only_its_hash_is_kept() -> None:

@@ -19,9 +19,19 @@ import heapq
 import time
 from typing import TYPE_CHECKING, Callable
 
+from tollway.accounting.counters.base import (
+    BUDGET,
+    OK,
+    PACING,
+    REVOKED,
+    WINDOW_MS,
+    AdmitRequest,
+    BudgetState,
+    Decision,
+    RateCheck,
+    Settlement,
+)
 from tollway.accounting.counters.state import BudgetTally, HeldBudgets, RateWindow, take_hold
-from tollway.accounting.counters.base import (BUDGET, OK, PACING, REVOKED, WINDOW_MS, AdmitRequest, BudgetState, Decision,
-                                         RateCheck, Settlement)
 
 if TYPE_CHECKING:
     from tollway.accounting.prepared_admission import PacingTable, PreparedKey

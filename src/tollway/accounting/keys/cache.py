@@ -14,8 +14,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from tollway.accounting.keys.store import KeyStore
 from tollway.accounting.keys.records import KeyRecord
+from tollway.accounting.keys.store import KeyStore
 from tollway.core.background_task import stop_task
 
 log = logging.getLogger("tollway.keys")

@@ -14,11 +14,11 @@ import click
 import orjson
 
 from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, names
-from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyStore, open_key_store
 from tollway.accounting.keys.records import UNSET, KeyRecord, KeySpec, new_record, new_secret
+from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyStore, open_key_store
 from tollway.accounting.settings import check_database_url, check_redis_url
-from tollway.core.redact import redact_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
+from tollway.core.redact import redact_url
 from tollway.terminal.console import output_console
 
 

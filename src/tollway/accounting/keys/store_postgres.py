@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
 from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec
-from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
+from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
 from tollway.core.redact import redact_url
+from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
 
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
             "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 
-from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
 from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec
+from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (

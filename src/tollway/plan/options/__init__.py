@@ -12,8 +12,14 @@ from tollway.plan.options.per_token import PerTokenPriced
 from tollway.plan.options.provisioned import ProvisionedPriced
 from tollway.plan.options.self_hosted import SelfHostedPriced
 from tollway.plan.options.token_rates import PriceLookup, TokenPricer, build_token_pricer
-from tollway.plan.scenario import (DedicatedOption, Option, PerTokenOption, ProvisionedOption, SelfHostedOption,
-                                   TokenPriceSource)
+from tollway.plan.scenario import (
+    DedicatedOption,
+    Option,
+    PerTokenOption,
+    ProvisionedOption,
+    SelfHostedOption,
+    TokenPriceSource,
+)
 from tollway.plan.workload import Workload
 
 __all__ = ["DAYS_PER_MONTH", "HOURS_PER_MONTH", "MonthlyCost", "PricedOption", "Sizing", "TokenPricer",
