@@ -52,14 +52,25 @@ def serve(config_path: Path | None, host: str | None, port: int | None, ledger_p
     if workers > 1:
         _check_workers(config, workers)
     sock = _bind(config.server)  # before anything says it serves: a busy port is the only line printed
+    metrics_dir = _fleet_metrics_dir() if workers > 1 else None  # before the gateway builds its /metrics
     try:
         from tollway.gateway.app import Gateway  # after the config is known good: keeps errors fast
 
         gateway = Gateway(config, path)
     except ConfigError as exc:
         sock.close()
+        if metrics_dir is not None:
+            from tollway.observe.worker_metrics import remove_fleet_dir
+
+            remove_fleet_dir(metrics_dir)
         raise click.ClickException(str(exc)) from None
-    _run(gateway, sock, workers)
+    _run(gateway, sock, workers, metrics_dir)
+
+
+def _fleet_metrics_dir() -> Path:
+    from tollway.observe.worker_metrics import make_fleet_dir
+
+    return make_fleet_dir()
 
 
 def _log_loaded(config, path: Path) -> None:
@@ -115,7 +126,7 @@ def _with_overrides(config, host: str | None, port: int | None, ledger_path: Pat
     return config.model_copy(update={"server": server, "ledger": ledger, **urls})
 
 
-def _run(gateway, sock: socket.socket, workers: int = 1) -> None:
+def _run(gateway, sock: socket.socket, workers: int = 1, metrics_dir: Path | None = None) -> None:
     server = gateway.config.server
     address = f"http://{server.host}:{sock.getsockname()[1]}/v1"
     message = (f"tollway listening on {address} (config: {gateway.config_path}"
@@ -130,7 +141,8 @@ def _run(gateway, sock: socket.socket, workers: int = 1) -> None:
         return
     from tollway.gateway.workers import run_workers
 
-    raise SystemExit(run_workers(workers, sock, lambda s: _serve_one(gateway, s)))
+    assert metrics_dir is not None, "serve() makes the directory for --workers N"
+    raise SystemExit(run_workers(workers, sock, lambda s: _serve_one(gateway, s), metrics_dir))
 
 
 def _serve_one(gateway, sock) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from tollway.observe.ledger_rows import LedgerReadError
 from tollway.observe.live_figures import LiveFigures
 from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.row_batch import RowBatch
+from tollway.observe.worker_metrics import fleet_dir
 from tollway.observe.tracing import RequestTracer
 from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
 
@@ -254,6 +256,7 @@ class Observer:
             "generated_at": datetime.fromtimestamp(now, UTC).isoformat(),
             "window_h": self.settings.dashboard.window_h,
             "history_loaded": self._held is None,
+            "worker": os.getpid() if fleet_dir() is not None else None,  # figures are this worker's own
             **self.live.snapshot(now),
             "in_flight": self.in_flight() if self.in_flight is not None else 0,
             "breakers": [{"deployment": name, "provider": dep.provider, "state": dep.breaker.state,
