@@ -1,4 +1,5 @@
-"""`tollway serve`: load the config, build the gateway, serve until SIGTERM/SIGINT, flush the ledger."""
+"""`tollway serve`: load the config, build the gateway, serve until SIGTERM/SIGINT (reloading the config
+on SIGHUP), flush the ledger."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, ledger_p
         from tollway.gateway.app import Gateway  # after the config is known good: keeps errors fast
 
         gateway = Gateway(config, path)
+        gateway.overrides = lambda new: _with_overrides(new, host, port, ledger_path, redis_url, database_url)
     except ConfigError as exc:
         sock.close()
         if metrics_dir is not None:
@@ -168,7 +170,10 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
     from tollway.gateway.http_server import HotPathServer
 
     loop = asyncio.get_running_loop()
+    hup = asyncio.Event()  # SIGHUP: reload; one that comes while starting waits until the gateway serves
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    reloader: asyncio.Task | None = None
     try:
         await runner.setup()
         _freeze_startup_objects()
@@ -177,11 +182,25 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        reloader = loop.create_task(_reload_on_signal(gateway, hup), name="reload-on-sighup")
         await stop.wait()
         server.close()
         await hot.shutdown(SHUTDOWN_TIMEOUT_S)
     finally:
+        if reloader is not None:
+            reloader.cancel()
         await runner.cleanup()
+
+
+async def _reload_on_signal(gateway, hup: asyncio.Event) -> None:
+    """Reload after each SIGHUP (gateway/reload.py logs the outcome: what serves now, or why not)."""
+    while True:
+        await hup.wait()
+        hup.clear()
+        try:
+            await gateway.reload()
+        except Exception:  # a reload that fails unexpectedly must not stop the next one, nor the gateway
+            log.exception("reload failed; the old config keeps serving")
 
 
 def _freeze_startup_objects() -> None:

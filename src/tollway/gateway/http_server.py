@@ -66,13 +66,17 @@ class HotPathServer:
     def __init__(self, gateway: "Gateway", aiohttp_server: "web.Server", aiohttp_paths: Iterable[str] = ()) -> None:
         """`aiohttp_paths`: the canonical paths of the aiohttp application's routes, which it is sent."""
         self.gateway = gateway
-        self.services = gateway.services  # what each request's RequestLife is given
         self.aiohttp_server = aiohttp_server
         self.max_body_bytes = gateway.config.server.max_body_bytes
         self.for_aiohttp = edge.aiohttp_path_test(aiohttp_paths)
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self._sweeper: asyncio.TimerHandle | None = None
+
+    @property
+    def services(self):
+        """What each request's RequestLife is given: the gateway's current record (a reload swaps it)."""
+        return self.gateway.services
 
     def __call__(self) -> "HttpConnection":
         if self._sweeper is None:

@@ -3,7 +3,7 @@
 One Python process uses one core; workers let the gateway use all of them. The parent binds the port,
 forks the workers (each with its own event loop, upstream connections, breakers and ledger writer; they
 share the SQLite ledger through WAL locking, or PostgreSQL), forwards SIGTERM/SIGINT so each drains and
-flushes its ledger rows, and exits with the worst exit code. /metrics sums every worker's figures through
+flushes its ledger rows, forwards SIGHUP so each reloads the config, and exits with the worst exit code. /metrics sums every worker's figures through
 a fresh directory per run (observe/worker_metrics.py). Limits and budgets are exact across workers only
 through Redis (`redis_url`), exactly as across replicas.
 """
@@ -50,6 +50,7 @@ def _fork_and_wait(workers: int, sock: socket.socket, serve_one: Callable[[socke
         pid = os.fork()
         if pid == 0:  # a worker: its own process group, so a terminal's Ctrl-C reaches it once, via the parent
             os.setpgid(0, 0)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its loop handles it: never a reason to exit
             code = 0
             try:
                 serve_one(sock)
@@ -63,14 +64,16 @@ def _fork_and_wait(workers: int, sock: socket.socket, serve_one: Callable[[socke
     sock.close()
 
     def forward(signum: int, _frame: object) -> None:
+        sent = signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM
         for child in children:
             try:
-                os.kill(child, signal.SIGTERM)
+                os.kill(child, sent)
             except ProcessLookupError:
                 pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, forward)
     worst = 0
     for child in children:
         _, status = os.waitpid(child, 0)
