@@ -60,8 +60,7 @@ async def reload_gateway(gateway: Gateway, overrides: Callable[[Config], Config]
     services = replace(gateway.services, table=table, router=router, pricer=pricer, retry=config.retry,
                        request_deadline_s=config.server.request_deadline_s)
     gateway.config, gateway.pricer, gateway.table, gateway.router = config, pricer, table, router
-    gateway.observer.table, gateway.observer.pricer = table, pricer
-    gateway.observer.metrics.deployments = table.deployments
+    gateway.observer.take_table(table, pricer)
     gateway.services = services  # the swap: requests from here on see only the new config
     asyncio.get_running_loop().call_later(old.server.request_deadline_s + 1, _stop_later, old_router)
     message = (f"reloaded {gateway.config_path}: route groups {', '.join(config.route_groups) or 'none'}; "

@@ -108,6 +108,14 @@ class Observer:
         self._pending.append(row)
         self._costs.append(cost)
 
+    def take_table(self, table: RouteTable, pricer: DeploymentPricer) -> None:
+        """A reloaded config's deployments: the breaker gauges and dashboard show them, and their secrets
+        join those kept out of logs (the old ones stay: a request in flight may still log on them)."""
+        self.table, self.pricer = table, pricer
+        self.metrics.deployments = table.deployments
+        if self._redactor is not None:
+            self._redactor.secrets = logs.SecretRedactor([*self._redactor.secrets, *self._known_secrets(None)]).secrets
+
     def routes(self) -> list[web.RouteDef]:
         routes = self.dashboard.routes() if self.settings.dashboard.enabled else []
         if self.settings.metrics.enabled:
