@@ -143,3 +143,25 @@ def test_sighup_reaches_every_worker(emulator_factory, tmp_path):
                               headers={"Connection": "close"}).status_code for _ in range(12)]
         assert answers == [200] * 12  # whichever worker took each connection
         assert stop(proc) == 0
+
+
+def test_the_endpoint_under_workers_reloads_every_worker(emulator_factory, tmp_path):
+    emu = emulator_factory(SLOW_STREAM)
+    config = tmp_path / "tollway.yaml"
+    config.write_text(yaml.safe_dump(budget_config(emu)))
+    log = tmp_path / "serve.log"
+    port = free_port()
+    cmd = [*TOLLWAY, "serve", "--config", str(config), "--port", str(port), "--ledger", str(tmp_path / "l.db"),
+           "--workers", "2"]
+    with running(cmd, f"http://127.0.0.1:{port}/healthz", log, env=ENV) as proc:
+        wait_for(lambda: log.read_text().count("; ledger at ") == 2, timeout=15)
+        rewrite(config, lambda c: c["route_groups"].update(fast={"deployments": ["qwen-plus"]}))
+        answer = httpx.post(f"http://127.0.0.1:{port}/admin/reload", timeout=30,
+                            headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert answer.status_code == 200 and "fast" in answer.json()["message"]
+        # the worker that answered reloaded, then each worker again on the forwarded SIGHUP
+        wait_for(lambda: log.read_text().count("tollway.reload: reloaded") == 3, timeout=15)
+        answers = [httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=chat(model="fast"), timeout=30,
+                              headers={"Connection": "close"}).status_code for _ in range(12)]
+        assert answers == [200] * 12
+        assert stop(proc) == 0

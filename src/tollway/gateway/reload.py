@@ -49,7 +49,7 @@ async def reload_gateway(gateway: Gateway, overrides: Callable[[Config], Config]
         pricer = DeploymentPricer(Catalog.from_config_section({"catalog": config.catalog,
                                                                 "cny_per_usd": config.cny_per_usd}))
         table = RouteTable(config, pricer.catalog)
-        _carry_breakers(old, gateway.table, config, table)
+        carry_breakers(old, gateway.table, config, table)
         router = Router(table, pricer, gateway.upstream, gateway.ledger.append)
         gateway.admission.reconfigure(config, pricer)  # last: it may refuse, and changes nothing if it does
     except (ConfigError, ValueError) as exc:
@@ -78,7 +78,7 @@ def _keep_fixed(old: Config, new: Config) -> Config:
     return new.model_copy(update={"server": server, **{name: getattr(old, name) for name in FIXED_AT_START}})
 
 
-def _carry_breakers(old: Config, old_table: RouteTable, new: Config, new_table: RouteTable) -> None:
+def carry_breakers(old: Config, old_table: RouteTable, new: Config, new_table: RouteTable) -> None:
     """An unchanged deployment keeps its breaker and latency statistics: a reload is no reason to send
     traffic back to a deployment that is failing, nor to forget how fast one is."""
     if old.breaker != new.breaker:
