@@ -7,11 +7,10 @@ gateway's address and the admin key's env var are read from the same config `ser
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import click
 

@@ -44,9 +44,9 @@ from tollway.observe.ledger_rows import LedgerReadError
 from tollway.observe.live_figures import LiveFigures
 from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.row_batch import RowBatch
-from tollway.observe.worker_metrics import fleet_dir
 from tollway.observe.tracing import RequestTracer
 from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
+from tollway.observe.worker_metrics import fleet_dir
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Admission
