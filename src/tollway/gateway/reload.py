@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tollway.reload")
 FIXED_AT_START = ("database_url", "redis_url", "ledger", "keys")  # stores opened once, at start-up
-FIXED_SERVER = ("host", "port")  # the socket is bound once
+FIXED_SERVER = ("host", "port", "admin_key_env")  # the socket is bound once; the admin gate is made once
 
 
 @dataclass(frozen=True, slots=True)
