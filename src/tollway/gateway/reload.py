@@ -55,6 +55,9 @@ async def reload_gateway(gateway: Gateway, overrides: Callable[[Config], Config]
     except (ConfigError, ValueError) as exc:
         log.error("reload refused, the old config keeps serving: %s", exc)
         return ReloadResult(False, str(exc))
+    except Exception as exc:  # a config this code did not foresee: still refused, never half taken
+        log.exception("reload refused, the old config keeps serving")
+        return ReloadResult(False, f"{type(exc).__name__}: {exc}")
     await router.start(gateway.session)
     old_router = gateway.router
     services = replace(gateway.services, table=table, router=router, pricer=pricer, retry=config.retry,
