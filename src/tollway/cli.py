@@ -15,6 +15,7 @@ from tollway import __version__
 # name -> ("module:attribute of a click.Command", one-line help shown by `tollway --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("tollway.gateway.command:serve", "Run the OpenAI-compatible gateway."),
+    "reload": ("tollway.gateway.reload_command:reload", "Reload a running gateway's config without a restart."),
     "emulate": ("tollway.emulator.command:emulate", "Run a sandbox provider that speaks each provider's dialect and injects faults."),
     "catalog": ("tollway.catalog.command:catalog", "Show the price catalog: dated prices per provider and model."),
     "usage": ("tollway.accounting.usage_report:usage", "Spend and tokens from the ledger by day, model and provider."),

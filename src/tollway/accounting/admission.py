@@ -119,6 +119,24 @@ class Admission:
         self._in_process = InProcessAdmission(self.limits, self.budgets)
         self._status_task: asyncio.Task | None = None
 
+    def reconfigure(self, config: Config, pricer: DeploymentPricer) -> None:
+        """Take a reloaded config's client keys, limits, budgets and hold prices, keeping what was counted:
+        the counters (rate windows, budget spend, in this process or in Redis), the key cache and the key
+        store stay, so a reload never resets a window or forgives spend. The key store, Redis and the
+        ledger are where they were at start-up (a change to `database_url`, `redis_url` or `keys` needs a
+        restart)."""
+        static = resolve_client_keys(config.server)  # may raise ConfigError: nothing has changed yet
+        admin_key = resolve_admin_key(config.server)
+        limits = RateLimits(config.teams, config.limits.deployments)
+        budgets = Budgets(config.budgets, config.teams)
+        holds = HoldCalculator(config, pricer, config.budgets.tokens_per_image)
+        timeout_s = config.budgets.reservation_timeout_s or config.server.request_deadline_s + 60
+        self.config, self._static, self.admin_key = config, static, admin_key
+        self.holds, self.limits, self.budgets, self.hold_ms = holds, limits, budgets, int(timeout_s * 1000)
+        self._brownouts = Brownouts(config.budgets, budgets, self._emit)
+        self._in_process = InProcessAdmission(limits, budgets)  # its keys are rebuilt on the same counters
+        self._verified.clear()  # a client key the new config dropped must not stay remembered
+
     async def start(self, app: web.Application | None = None) -> None:
         """Load keys and connect to Redis; called at gateway start-up."""
         loop = asyncio.get_running_loop()

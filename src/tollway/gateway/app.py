@@ -12,10 +12,14 @@ for work off that path (metric scrapes, webhooks).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import signal
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import aiohttp
 import orjson
@@ -28,13 +32,15 @@ from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
 from tollway.config import Config
 from tollway.gateway import edge
-from tollway.core.errors import GatewayError
+from tollway.core.errors import GatewayError, bad_request
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
+from tollway.gateway.reload import ReloadResult, reload_gateway
 from tollway.gateway.services import InFlight, RequestServices
 from tollway.upstream.http_client import HttpClient
 from tollway.gateway.managed import ManagedBackends
 from tollway.observe.observer import Observer
+from tollway.observe.worker_metrics import fleet_dir
 from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
 
@@ -61,6 +67,13 @@ class Gateway:
         self.services = RequestServices(self.admission, self.table, self.router, self.ledger, self.pricer,
                                         self.upstream, self.observer, config.retry,
                                         config.server.request_deadline_s, self.in_flight)
+        self.overrides: Callable[[Config], Config] = lambda c: c  # the command line's, applied again on reload
+        self._reloading = asyncio.Lock()
+
+    async def reload(self) -> ReloadResult:
+        """Re-read the config and swap it in atomically, or refuse it and keep the old (gateway/reload.py)."""
+        async with self._reloading:
+            return await reload_gateway(self, self.overrides)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes + 1,
@@ -72,6 +85,7 @@ class Gateway:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_post("/admin/reload", self._admin_reload)
         app.router.add_routes([*self.admission.routes(), *self.observer.routes()])
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -122,6 +136,21 @@ class Gateway:
         await RequestLife(self.services, exchange, endpoint).handle()
         assert exchange.response is not None, "RequestLife answers every request"
         return exchange.response
+
+    async def _admin_reload(self, request: web.Request) -> web.Response:
+        """POST /admin/reload (admin key): 200 with what now serves, or 400 with why the config was refused.
+        Under --workers N the parent is signalled, so every worker reloads (after this one checked it)."""
+        try:
+            self.observer.gate.check(request)
+        except GatewayError as exc:
+            return exc.response({})
+        result = await self.reload()
+        if not result.ok:
+            return bad_request(f"config refused, the old one keeps serving: {result.message}",
+                               code="invalid_config").response({})
+        if fleet_dir() is not None:
+            os.kill(os.getppid(), signal.SIGHUP)  # the parent forwards it to every worker, this one included
+        return _response((200, _JSON, json.dumps({"status": "reloaded", "message": result.message}).encode()))
 
     async def _models(self, request: web.Request) -> web.Response:
         return _response(self.simple_answer("/v1/models"))

@@ -1,4 +1,5 @@
-"""`tollway serve`: load the config, build the gateway, serve until SIGTERM/SIGINT, flush the ledger."""
+"""`tollway serve`: load the config, build the gateway, serve until SIGTERM/SIGINT (reloading the config
+on SIGHUP), flush the ledger."""
 
 from __future__ import annotations
 
@@ -52,14 +53,26 @@ def serve(config_path: Path | None, host: str | None, port: int | None, ledger_p
     if workers > 1:
         _check_workers(config, workers)
     sock = _bind(config.server)  # before anything says it serves: a busy port is the only line printed
+    metrics_dir = _fleet_metrics_dir() if workers > 1 else None  # before the gateway builds its /metrics
     try:
         from tollway.gateway.app import Gateway  # after the config is known good: keeps errors fast
 
         gateway = Gateway(config, path)
+        gateway.overrides = lambda new: _with_overrides(new, host, port, ledger_path, redis_url, database_url)
     except ConfigError as exc:
         sock.close()
+        if metrics_dir is not None:
+            from tollway.observe.worker_metrics import remove_fleet_dir
+
+            remove_fleet_dir(metrics_dir)
         raise click.ClickException(str(exc)) from None
-    _run(gateway, sock, workers)
+    _run(gateway, sock, workers, metrics_dir)
+
+
+def _fleet_metrics_dir() -> Path:
+    from tollway.observe.worker_metrics import make_fleet_dir
+
+    return make_fleet_dir()
 
 
 def _log_loaded(config, path: Path) -> None:
@@ -115,7 +128,7 @@ def _with_overrides(config, host: str | None, port: int | None, ledger_path: Pat
     return config.model_copy(update={"server": server, "ledger": ledger, **urls})
 
 
-def _run(gateway, sock: socket.socket, workers: int = 1) -> None:
+def _run(gateway, sock: socket.socket, workers: int = 1, metrics_dir: Path | None = None) -> None:
     server = gateway.config.server
     address = f"http://{server.host}:{sock.getsockname()[1]}/v1"
     message = (f"tollway listening on {address} (config: {gateway.config_path}"
@@ -130,7 +143,8 @@ def _run(gateway, sock: socket.socket, workers: int = 1) -> None:
         return
     from tollway.gateway.workers import run_workers
 
-    raise SystemExit(run_workers(workers, sock, lambda s: _serve_one(gateway, s)))
+    assert metrics_dir is not None, "serve() makes the directory for --workers N"
+    raise SystemExit(run_workers(workers, sock, lambda s: _serve_one(gateway, s), metrics_dir))
 
 
 def _serve_one(gateway, sock) -> None:
@@ -156,7 +170,10 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
     from tollway.gateway.http_server import HotPathServer
 
     loop = asyncio.get_running_loop()
+    hup = asyncio.Event()  # SIGHUP: reload; one that comes while starting waits until the gateway serves
+    loop.add_signal_handler(signal.SIGHUP, hup.set)
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    reloader: asyncio.Task | None = None
     try:
         await runner.setup()
         _freeze_startup_objects()
@@ -166,11 +183,25 @@ async def serve_until_signal(gateway, sock: socket.socket | None) -> None:
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        reloader = loop.create_task(_reload_on_signal(gateway, hup), name="reload-on-sighup")
         await stop.wait()
         server.close()
         await hot.shutdown(SHUTDOWN_TIMEOUT_S)
     finally:
+        if reloader is not None:
+            reloader.cancel()
         await runner.cleanup()
+
+
+async def _reload_on_signal(gateway, hup: asyncio.Event) -> None:
+    """Reload after each SIGHUP (gateway/reload.py logs the outcome: what serves now, or why not)."""
+    while True:
+        await hup.wait()
+        hup.clear()
+        try:
+            await gateway.reload()
+        except Exception:  # a reload that fails unexpectedly must not stop the next one, nor the gateway
+            log.exception("reload failed; the old config keeps serving")
 
 
 def _freeze_startup_objects() -> None:

@@ -65,8 +65,7 @@ class HotPathServer:
 
     def __init__(self, gateway: "Gateway", aiohttp_server: "web.Server", aiohttp_paths: Iterable[str] = ()) -> None:
         """`aiohttp_paths`: the canonical paths of the aiohttp application's routes, which it is sent."""
-        self.gateway = gateway
-        self.services = gateway.services  # what each request's RequestLife is given
+        self.gateway = gateway  # each request takes `gateway.services` as it starts: a reload swaps that record
         self.aiohttp_server = aiohttp_server
         self.max_body_bytes = gateway.config.server.max_body_bytes
         self.for_aiohttp = edge.aiohttp_path_test(aiohttp_paths)
@@ -277,11 +276,11 @@ class HttpConnection(asyncio.Protocol):
     async def _serve(self, x: RawExchange) -> None:
         try:
             if x.error is not None:
-                await RequestLife(self.server.services, x, edge.REFUSAL_ENDPOINT).refuse(x.error)
+                await RequestLife(self.server.gateway.services, x, edge.REFUSAL_ENDPOINT).refuse(x.error)
             elif x.endpoint[0] == "/":  # type: ignore[index]
                 x.respond(*self.server.gateway.simple_answer(x.endpoint))  # type: ignore[arg-type]
             else:
-                await RequestLife(self.server.services, x, x.endpoint).handle()  # type: ignore[arg-type]
+                await RequestLife(self.server.gateway.services, x, x.endpoint).handle()  # type: ignore[arg-type]
         except asyncio.CancelledError:
             self.abort()
             raise

@@ -1,7 +1,8 @@
 """What one request needs of the process, handed to each RequestLife as one frozen record.
 
-The composition root (app.py) builds the record once; a request reads `services.<part>` (one slot load on
-the record it already holds) instead of reaching through the whole `Gateway`. So a request's needs are
+The composition root (app.py) builds the record at start-up, and a reload (reload.py) builds a new one
+and swaps the reference; a request takes the record current when it starts and reads `services.<part>`
+(one slot load on the record it already holds) instead of reaching through the whole `Gateway`. So a request's needs are
 listed here and nowhere else, a test can hand a request exactly the parts it wants, and nothing on the
 request path can reach the application's start-up or admin machinery.
 """
@@ -37,7 +38,7 @@ class InFlight:
 
 @dataclass(frozen=True, slots=True)
 class RequestServices:
-    """Exactly what a request's lifecycle uses, built once per process."""
+    """Exactly what a request's lifecycle uses; replaced whole, never changed, when the config reloads."""
 
     admission: Admission
     table: RouteTable

@@ -28,6 +28,7 @@ from tollway.ledger.schema import LedgerRow
 from tollway.observe.budget_view import BudgetUse
 from tollway.observe.row_batch import RowBatch, RowGroup
 from tollway.observe.settings import MetricsSettings
+from tollway.observe.worker_metrics import WorkerFiles, fleet_dir
 from tollway.routing.breaker import CLOSED, HALF_OPEN, OPEN
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ BREAKER_STATES = (CLOSED, OPEN, HALF_OPEN)
 OTHER_KEYS = "other"
 
 Route = tuple[str, str, str]
+_INT_COUNTERS = ("requests", "errors", "attempts", "fallbacks", "hedges", "unpriced", "key_requests", "key_tokens",
+                 "alerts")
 
 
 class LatencyHistogram:
@@ -93,6 +96,7 @@ class GatewayMetrics:
         self.key_cost: dict[str, Decimal] = {}
         self.alerts: Counter[tuple[str, str]] = Counter()
         self.budgets: list[BudgetUse] | None = None
+        self.on_fold: Callable[[GatewayMetrics], None] | None = None  # set under --workers N
 
     def add(self, row: LedgerRow) -> None:
         self.add_batch(RowBatch.of([row]))
@@ -127,6 +131,8 @@ class GatewayMetrics:
             self._observe_timings(route, timings)
         for (route_group, deployment, provider, outcome), count in batch.attempts.items():
             self.attempts[(route_group, str(deployment), str(provider), str(outcome))] += count
+        if self.on_fold is not None:
+            self.on_fold(self)
 
     def _observe_timings(self, route: Route, timings: list[tuple[float | None, float | None]]) -> None:
         ttft = latency = None
@@ -156,6 +162,53 @@ class GatewayMetrics:
         self.key_requests[key] += group.count
         self.key_tokens[key] += group.prompt_tokens + group.completion_tokens
         self.key_cost[key] = self.key_cost.get(key, Decimal(0)) + group.cost_usd
+
+    def snapshot(self) -> dict:
+        """The counters and histograms as JSON-ready lists (cost as exact decimal text), for `merge`."""
+        def pairs(table: Mapping) -> list:
+            return [[*key, value] if isinstance(key, tuple) else [key, value] for key, value in table.items()]
+
+        def decimals(table: Mapping) -> list:
+            return [[*key, str(value)] if isinstance(key, tuple) else [key, str(value)] for key, value in table.items()]
+
+        return {**{name: pairs(getattr(self, name)) for name in _INT_COUNTERS},
+                "tokens": pairs(self.tokens), "cost": decimals(self.cost), "key_cost": decimals(self.key_cost),
+                **{name: [[*route, h.counts, h.total] for route, h in getattr(self, name).items()]
+                   for name in ("ttft", "latency")}}
+
+    def merge(self, snapshot: dict) -> None:
+        """Add another worker's `snapshot()` to these figures (sums are exact: ints and Decimals)."""
+        for name in _INT_COUNTERS:
+            table = getattr(self, name)
+            for *key, value in snapshot.get(name, ()):
+                table[key[0] if len(key) == 1 else tuple(key)] += value
+        for *route, counts in snapshot.get("tokens", ()):
+            into = self.tokens.setdefault(tuple(route), [0] * len(TOKEN_KINDS))
+            for i, value in enumerate(counts):
+                into[i] += value
+        for name in ("cost", "key_cost"):
+            table = getattr(self, name)
+            for *key, value in snapshot.get(name, ()):
+                label = key[0] if name == "key_cost" else tuple(key)
+                table[label] = table.get(label, Decimal(0)) + Decimal(value)
+        for name in ("ttft", "latency"):
+            for *route, counts, total in snapshot.get(name, ()):
+                histogram = self._histogram(getattr(self, name), tuple(route))
+                if len(counts) == len(histogram.counts):  # a worker with other buckets is left out
+                    histogram.counts = [a + b for a, b in zip(histogram.counts, counts)]
+                    histogram.total += total
+
+    def gauge_snapshot(self) -> dict:
+        """This process's gauges (breakers, ledger queue, requests in flight), for another worker's scrape."""
+        ledger = self.ledger
+        return {
+            "in_flight": self.in_flight() if self.in_flight is not None else None,
+            "breakers": None if self.deployments is None else
+            [[name, dep.provider, dep.breaker.state, dep.breaker.opened_count] for name, dep in self.deployments.items()],
+            "ledger": None if ledger is None else
+            [ledger.pending, ledger.unwritten, ledger.health.quarantined, ledger.health.restarts,
+             0 if ledger.problem() is None else 1],
+        }
 
     def collect(self) -> Iterator[Metric]:
         yield _counter("tollway_requests", "Finished requests, by outcome status.", [*ROUTE_LABELS, "status"],
@@ -236,11 +289,75 @@ class _Collector:
         return self._metrics.collect()
 
 
+class _FleetCollector:
+    """Under `serve --workers N`: the sum of every worker's figures, whichever worker the scrape reached.
+
+    Each worker keeps its figures in process (the fold stays lock-free) and writes them to its own file
+    after each fold and at each scrape; a scrape adds all the files up (worker_metrics.py)."""
+
+    def __init__(self, metrics: GatewayMetrics, before: Callable[[], object], files: WorkerFiles) -> None:
+        self._metrics = metrics
+        self._before = before
+        self._files = files
+
+    def collect(self) -> Iterator[Metric]:
+        self._before()
+        self._files.write(self._metrics)
+        fleet = GatewayMetrics(self._metrics.settings)
+        for snapshot in self._files.counter_snapshots():
+            fleet.merge(snapshot)
+        fleet.budgets = self._metrics.budgets
+        yield from fleet.collect()
+        yield from _fleet_gauges(self._files.gauge_snapshots())
+
+
 def make_registry(metrics: GatewayMetrics, before: Callable[[], object]) -> CollectorRegistry:
+    """One worker's figures; or, when the parent of `--workers N` named a directory, the fleet's sum (and
+    no process_* figures, which would jump between workers from scrape to scrape)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(metrics, before))
-    ProcessCollector(registry=registry)
+    directory = fleet_dir()
+    if directory is None:
+        registry.register(_Collector(metrics, before))
+        ProcessCollector(registry=registry)
+        return registry
+    files = WorkerFiles(directory)
+    metrics.on_fold = files.write
+    registry.register(_FleetCollector(metrics, before, files))
     return registry
+
+
+def _fleet_gauges(workers: list[tuple[str, dict]]) -> Iterator[Metric]:
+    """Live workers' gauges: requests in flight and the ledger's queue summed; breakers per `worker`,
+    since each worker has its own breaker for each deployment."""
+    readings = [r for _, r in workers if r.get("in_flight") is not None]
+    if readings:
+        yield _gauge("tollway_in_flight_requests", "Requests between arrival and their ledger row.", [],
+                     [((), sum(r["in_flight"] for r in readings))])
+    breakers = [(worker, r["breakers"]) for worker, r in workers if r.get("breakers") is not None]
+    if breakers:
+        states = GaugeMetricFamily("tollway_breaker_state", "1 for the current circuit-breaker state.",
+                                   labels=["deployment", "provider", "state", "worker"])
+        opened = CounterMetricFamily("tollway_breaker_opened", "Times the breaker opened.",
+                                     labels=["deployment", "provider", "worker"])
+        for worker, table in breakers:
+            for name, provider, current, opened_count in table:
+                for state in BREAKER_STATES:
+                    states.add_metric([name, provider, state, worker], 1 if state == current else 0)
+                opened.add_metric([name, provider, worker], opened_count)
+        yield states
+        yield opened
+    ledgers = [r["ledger"] for _, r in workers if r.get("ledger") is not None]
+    if ledgers:
+        pending, unwritten, quarantined, restarts = (sum(x[i] for x in ledgers) for i in range(4))
+        yield _gauge("tollway_ledger_pending_rows", "Rows queued for the ledger writer.", [], [((), pending)])
+        yield _gauge("tollway_ledger_rows_unwritten", "Rows not yet in the ledger database (queued or spooled).",
+                     [], [((), unwritten)])
+        yield _counter("tollway_ledger_rows_quarantined", "Rows the ledger store refused, kept in its quarantine.",
+                       [], [((), quarantined)])
+        yield _counter("tollway_ledger_writer_restarts", "Times the ledger writer task ended and was restarted.",
+                       [], [((), restarts)])
+        yield _gauge("tollway_ledger_accounting_stopped", "1 while accounting is stopped or behind (/readyz 503).",
+                     [], [((), max(x[4] for x in ledgers))])
 
 
 def _counter(name: str, doc: str, labels: list[str], items) -> CounterMetricFamily:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.row_batch import RowBatch
 from tollway.observe.tracing import RequestTracer
 from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
+from tollway.observe.worker_metrics import fleet_dir
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Admission
@@ -105,6 +107,14 @@ class Observer:
         says). Must be cheap and never raise."""
         self._pending.append(row)
         self._costs.append(cost)
+
+    def take_table(self, table: RouteTable, pricer: DeploymentPricer) -> None:
+        """A reloaded config's deployments: the breaker gauges and dashboard show them, and their secrets
+        join those kept out of logs (the old ones stay: a request in flight may still log on them)."""
+        self.table, self.pricer = table, pricer
+        self.metrics.deployments = table.deployments
+        if self._redactor is not None:
+            self._redactor.secrets = logs.SecretRedactor([*self._redactor.secrets, *self._known_secrets(None)]).secrets
 
     def routes(self) -> list[web.RouteDef]:
         routes = self.dashboard.routes() if self.settings.dashboard.enabled else []
@@ -255,6 +265,7 @@ class Observer:
             "generated_at": datetime.fromtimestamp(now, UTC).isoformat(),
             "window_h": self.settings.dashboard.window_h,
             "history_loaded": self._held is None,
+            "worker": os.getpid() if fleet_dir() is not None else None,  # figures are this worker's own
             **self.live.snapshot(now),
             "in_flight": self.in_flight() if self.in_flight is not None else 0,
             "breakers": [{"deployment": name, "provider": dep.provider, "state": dep.breaker.state,

@@ -131,7 +131,8 @@ async function refresh() {
     drawBreakers(data.breakers);
     drawBudgets(data.budgets);
     drawAlerts(data.alerts);
-    status.textContent = "updated " + new Date(data.generated_at).toLocaleTimeString();
+    status.textContent = "updated " + new Date(data.generated_at).toLocaleTimeString() +
+      (data.worker ? " (worker " + data.worker + ": its own requests since it started)" : "");
     status.dataset.generatedAt = data.generated_at;
   } catch (error) {
     status.textContent = "cannot refresh: " + error.message;
