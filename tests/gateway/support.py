@@ -1,6 +1,9 @@
-"""Gateway configs pointing at a running emulator, for the integration tests."""
+"""Helpers of the gateway tests: configs pointing at a running emulator (integration tests), and a
+transport that records writes with a stand-in gateway for the hot-path server tested in process."""
 
 from __future__ import annotations
+
+import asyncio
 
 PROVIDER_KEYS = {"DS_KEY": "sk-ds-test-secret-0001", "QW_KEY": "sk-qw-test-secret-0002", "KM_KEY": "sk-km-test-secret-0003"}
 
@@ -35,3 +38,40 @@ def emulator_config(emu, *, group: list[str] | None = None, retry: dict | None =
 
 def chat(content: str = "Hello there", **extra) -> dict:
     return {"model": "chat", "messages": [{"role": "user", "content": content}], **extra}
+
+
+class FakeTransport(asyncio.Transport):
+    """Records what the server writes; `closed` once it closes or aborts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def fake_gateway(max_body_bytes: int) -> type:
+    """What HotPathServer reads of a gateway: the body limit, and the services each request is handed
+    (the stand-ins for RequestLife in these tests need none)."""
+    server = type("server", (), {"max_body_bytes": max_body_bytes})
+    return type("FakeGateway", (), {"config": type("config", (), {"server": server}), "services": None})

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tollway.gateway.http_server as http_server
+from tests.gateway.support import FakeTransport, fake_gateway
 from tollway.core.errors import GatewayError
 from tollway.core.request import MAX_JSON_DEPTH, parse_request
 from tollway.gateway.http_server import HotPathServer
@@ -66,40 +67,7 @@ def test_random_bytes_as_a_body_are_400_never_a_crash(raw):
 # --- the server, in process ---
 
 
-class Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def can_write_eof(self) -> bool:
-        return False
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
-class Settings:
-    class config:
-        class server:
-            max_body_bytes = 4000
-
-    services = None  # what each RequestLife is handed; the stand-ins here need none
+Settings = fake_gateway(4000)
 
 
 class Recorder:
@@ -132,11 +100,11 @@ class Responses:
         self.statuses.append(self.parser.get_status_code())
 
 
-def serve(chunks: list[bytes]) -> tuple[list[int], Transport]:
+def serve(chunks: list[bytes]) -> tuple[list[int], FakeTransport]:
     """Feed `chunks` to one connection; the statuses written back, in order."""
-    async def scenario() -> Transport:
+    async def scenario() -> FakeTransport:
         server = HotPathServer(Settings, None, ["/metrics", "/admin/keys"])  # type: ignore[arg-type]
-        conn, transport = server(), Transport()
+        conn, transport = server(), FakeTransport()
         conn.connection_made(transport)
         for chunk in chunks:
             if transport.closed:

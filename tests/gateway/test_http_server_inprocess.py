@@ -8,41 +8,11 @@ import asyncio
 import pytest
 
 import tollway.gateway.http_server as http_server
+from tests.gateway.support import FakeTransport, fake_gateway
 from tollway.gateway.exchange import LowerCaseHeaders, render_head
 from tollway.gateway.http_server import HotPathServer
 
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
-class Settings:
-    class config:
-        class server:
-            max_body_bytes = 1000
-
-    services = None  # what each RequestLife is handed; the stand-ins here need none
+Settings = fake_gateway(1000)
 
 
 class StreamingLife:

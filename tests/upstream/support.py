@@ -37,6 +37,20 @@ class Deployment:
         return self.targets[endpoint]
 
 
+class GoneAfter:
+    """A client that hangs up after `writes` writes, as the HTTP server's sink reports it."""
+
+    def __init__(self, writes: int) -> None:
+        self.left = writes
+        self.writes: list[bytes] = []
+
+    async def write(self, data: bytes) -> None:
+        if self.left == 0:
+            raise ConnectionResetError("client went away")
+        self.left -= 1
+        self.writes.append(data)
+
+
 class RecordingSink:
     def __init__(self) -> None:
         self.writes: list[bytes] = []

@@ -19,7 +19,7 @@ from tests.upstream.estimate_streams import (
     text_of,
 )
 from tests.upstream.scripted_upstream import CLOSE, ScriptedUpstream, http_chunk, sse_head, sse_script
-from tests.upstream.support import Deployment
+from tests.upstream.support import Deployment, GoneAfter
 from tollway.core.usage import Usage
 from tollway.providers.registry import DIALECTS
 from tollway.upstream import calls
@@ -28,20 +28,6 @@ from tollway.upstream.relay import StreamRelay
 
 PROMPT = "What is the weather in Paris?"  # 29 ASCII characters: 8 tokens by the documented rule
 TAILS = {"openai": openai_tail, "deepseek": deepseek_tail}
-
-
-class GoneAfter:
-    """A client that hangs up after `writes` writes, as the HTTP server's sink reports it."""
-
-    def __init__(self, writes: int) -> None:
-        self.left = writes
-        self.writes: list[bytes] = []
-
-    async def write(self, data: bytes) -> None:
-        if self.left == 0:
-            raise ConnectionResetError("client went away")
-        self.left -= 1
-        self.writes.append(data)
 
 
 class Recording:

@@ -18,7 +18,18 @@ from tests.upstream.scripted_upstream import (
     sse_head,
     sse_script,
 )
-from tests.upstream.support import DONE, ROLE, STREAMS, WORDS, Deployment, RecordingSink, U, chunk, usage_only
+from tests.upstream.support import (
+    DONE,
+    ROLE,
+    STREAMS,
+    WORDS,
+    Deployment,
+    GoneAfter,
+    RecordingSink,
+    U,
+    chunk,
+    usage_only,
+)
 from tollway.providers.failure import FailureKind
 from tollway.providers.registry import DIALECTS
 from tollway.upstream import calls
@@ -100,20 +111,6 @@ def test_a_slow_but_steady_stream_outlives_its_silence_timer() -> None:
     assert result.error == "", result.error
     assert elapsed > 0.25 * 1.25 + 0.1, "the stream did not outlast one silence timer span"
     assert sink.body == b"".join(events[:-2] + events[-1:])
-
-
-class GoneAfter:
-    """A client that hangs up after `writes` writes, as the HTTP server's sink reports it."""
-
-    def __init__(self, writes: int) -> None:
-        self.left = writes
-        self.writes: list[bytes] = []
-
-    async def write(self, data: bytes) -> None:
-        if self.left == 0:
-            raise ConnectionResetError("client went away")
-        self.left -= 1
-        self.writes.append(data)
 
 
 def test_client_gone_mid_stream_closes_the_upstream_connection() -> None:

@@ -7,50 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
 
 import orjson
 import pytest
 
 from tests.upstream.scripted_upstream import ScriptedUpstream, http_chunk, sse_head
+from tests.upstream.support import Deployment, RecordingSink
 from tollway.core.usage import CacheSplitUsage, Usage
-from tollway.providers.dialect import Dialect
 from tollway.providers.failure import FailureKind
-from tollway.providers.registry import DIALECTS
 from tollway.upstream import calls
 from tollway.upstream.calls import UpstreamFailure
 from tollway.upstream.http_client import HttpClient
 from tollway.upstream.relay import RelayResult, StreamRelay
-
-
-@dataclass
-class Deployment:
-    url: str
-    dialect_name: str
-    name: str = "d"
-    max_output: int = 256
-    connect_s: float = 2.0
-    response_s: float = 5.0
-    first_byte_s: float = 5.0
-    between_chunks_s: float = 5.0
-    targets: dict = field(default_factory=dict)
-
-    @property
-    def dialect(self) -> Dialect:
-        return DIALECTS[self.dialect_name]
-
-    def target(self, endpoint: str, client: HttpClient) -> object:
-        if endpoint not in self.targets:
-            self.targets[endpoint] = client.target(self.url, {"Content-Type": "application/json"})
-        return self.targets[endpoint]
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    async def write(self, data: bytes) -> None:
-        self.writes.append(data)
 
 
 def anthropic_event(payload: dict) -> bytes:
@@ -112,7 +80,7 @@ async def relay(dialect: str, scripted: list, wants_usage: bool = True) -> tuple
         payload = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True})
         try:
             opened = await calls.open_stream(client, dep, "chat", payload, loop.time() + 10)  # type: ignore[arg-type]
-            sink = Sink()
+            sink = RecordingSink()
             result = await StreamRelay(dep.dialect, wants_usage, dep.between_chunks_s).run(opened, sink)
         finally:
             await client.close()
