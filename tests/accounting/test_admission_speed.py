@@ -170,14 +170,13 @@ def test_paced_first_moves_the_paced_deployment_first_and_leaves_a_plan_already_
 @pytest.mark.parametrize("cost", ["0", "0.000123", "0.0000000001", "0.0000000019", "12.5", "1E+1", "-0.0000000015",
                                   "0.07500000000000000000"])
 def test_nano_of_a_cost_is_to_nano_of_it(cost: str) -> None:
-    from tollway.accounting.admission import nano_of
-    from tollway.core.money import to_nano
+    from tollway.core.money import nano_of, to_nano
 
     assert nano_of(Decimal(cost)) == to_nano(Decimal(cost))
 
 
 def test_nano_of_a_cost_beyond_a_counter_raises() -> None:
-    from tollway.accounting.admission import nano_of
+    from tollway.core.money import nano_of
 
     with pytest.raises(ValueError, match="beyond what a budget counter holds"):
         nano_of(Decimal(10**8))

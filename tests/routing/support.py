@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from tests.fixtures.emulator import EmulatorHandle
 from tests.fixtures.gateway import GatewayHandle
 from tests.processes import TOLLWAY, free_port, running
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.catalog import Catalog
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config

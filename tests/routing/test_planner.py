@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from tests.routing.support import DEPLOYMENTS, decide, names, planner, request, table
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.core.errors import GatewayError
 from tollway.routing.spillover import BackendLoad
 

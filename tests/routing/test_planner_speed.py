@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from tests.routing.support import decide, names, planner, request, table
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.routing.live_stats import WINDOW, SampleWindow
 from tollway.routing.planner import RESIDENCY_ANSWERS_KEPT
 from tollway.routing.strategies.base import RankInput

@@ -8,7 +8,7 @@ import asyncio
 
 from tests.routing.counting_upstream import CountingUpstream
 from tests.routing.support import PROVIDERS, config, planner, request, table
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.ledger.schema import LedgerRow
 from tollway.routing.router import Router
 from tollway.routing.walk import Walk

@@ -12,7 +12,7 @@ import gc
 import tracemalloc
 
 from tests.routing.support import config, request
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.ledger.schema import LedgerRow
 from tollway.providers.failure import Failure, FailureKind
 from tollway.routing.live_stats import WINDOW

@@ -22,77 +22,48 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Callable
 
 from aiohttp import web
 
+from tollway.accounting import refusals
 from tollway.accounting.brownouts import Brownouts
 from tollway.accounting.budgets import BudgetLine, Budgets
+from tollway.accounting.counters.base import (
+    OK,
+    AdmitRequest,
+    Decision,
+    RateFix,
+    Settlement,
+    filled,
+)
+from tollway.accounting.counters.resilient import CountersUnavailable, ResilientCounters
 from tollway.accounting.credentials import Presented, bearer_token, resolve_admin_key
-from tollway.accounting.counters.base import (OK, AdmitRequest, BudgetCheck, Decision, RateCheck, RateFix, Settlement,
-                                         filled)
 from tollway.accounting.holds import HoldCalculator
 from tollway.accounting.keys.cache import KeyCache
-from tollway.accounting.keys.store import open_key_store
 from tollway.accounting.keys.records import KeyRecord, key_id_of, verify
-from tollway.ledger.schema import LedgerRow
+from tollway.accounting.keys.store import open_key_store
 from tollway.accounting.limits import RateLimits
 from tollway.accounting.pacing_order import paced_first
-from tollway.core.money import MAX_NANO, NANO_PER_USD, from_nano, to_nano, usd_text
-from tollway.accounting import refusals
-from tollway.accounting.prepared_admission import InProcessAdmission, PreparedKey, warn_overspent
-from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.accounting.counters.resilient import CountersUnavailable, ResilientCounters
-from tollway.core.redact import redact_url
+from tollway.accounting.prepared_admission import InProcessAdmission, warn_overspent
+from tollway.accounting.tickets import ANONYMOUS, Key, Ticket
 from tollway.catalog import Catalog
-from tollway.core.process_ids import ProcessIds
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, ConfigError, default_ledger_path, resolve_client_keys
 from tollway.core.errors import GatewayError, unauthorized
+from tollway.core.money import nano_of, to_nano, usd_text
+from tollway.core.process_ids import ProcessIds
+from tollway.core.redact import redact_url
 from tollway.core.request import ClientRequest
+from tollway.ledger.schema import LedgerRow
 
 log = logging.getLogger("tollway.admission")
 STATUS_REFRESH_S = 1.0
 STATUS_CHUNK = 500           # budgets read per Redis script call
 STATUS_BUDGETS_PER_S = 5000  # background refresh rate cap per replica
 MAX_REMEMBERED_SECRETS = 10_000  # verified secrets kept (secret -> key); the map is emptied when full
-
-
-@dataclass(slots=True)
-class Key:
-    """The caller, as far as routing and accounting care."""
-
-    id: str = ""
-    team: str = ""
-    allowed_models: frozenset[str] | None = None  # None: every model
-    residency: frozenset[str] | None = None       # None: any jurisdiction
-    name: str = ""
-    record: KeyRecord | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass(slots=True)
-class Ticket:
-    """What admission granted one request; handed back at settle."""
-
-    key: Key
-    held_nano: int = 0           # the budget hold (0 when no budget applies)
-    held_tokens: int = 0
-    id: str = ""
-    backend: str = ""            # "redis" | "local"; "" when no counter was touched
-    rates: Sequence[RateCheck] = ()
-    budgets: Sequence[BudgetCheck] = ()
-    paced: str = ""              # the deployment pacing charged this request to ("" for none)
-    prepared: PreparedKey | None = field(default=None, repr=False, compare=False)  # what admit_prepared charged
-    plan: list = field(default_factory=list, repr=False, compare=False)  # the routed plan in the order to try
-
-    @property
-    def held_usd(self) -> str:
-        return str(from_nano(self.held_nano))
-
-
-ANONYMOUS = Key()
 
 
 class Admission:
@@ -412,16 +383,6 @@ class Admission:
                 listener(event)
             except Exception:
                 log.exception("alert listener %r failed", listener)
-
-
-def nano_of(cost: Decimal) -> int:
-    """`to_nano` (rounded up) of a cost pricing made, from its exact ratio: settle runs on every request with
-    a budget or limit, and this skips the copy and the Decimal context arithmetic `to_nano` does."""
-    numerator, denominator = cost.as_integer_ratio()
-    nano = -(-numerator * NANO_PER_USD // denominator)
-    if nano > MAX_NANO or nano < -MAX_NANO:
-        return to_nano(cost)  # raises, naming the amount
-    return nano
 
 
 def _who(line: BudgetLine, names: dict[str, str]) -> str:

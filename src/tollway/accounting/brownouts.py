@@ -18,7 +18,7 @@ from tollway.accounting.settings import BudgetSettings
 from tollway.core.money import exact_text
 
 if TYPE_CHECKING:
-    from tollway.accounting.admission import Key
+    from tollway.accounting.tickets import Key
 
 NO_MOVES: Mapping[str, str] = MappingProxyType({})
 

@@ -27,7 +27,7 @@ from tollway.accounting.limits import RateLimits, deployment_subject
 from tollway.ledger.schema import LedgerRow
 
 if TYPE_CHECKING:
-    from tollway.accounting.admission import Ticket
+    from tollway.accounting.tickets import Ticket
 
 log = logging.getLogger("tollway.admission")
 

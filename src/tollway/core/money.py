@@ -69,3 +69,13 @@ def text_to_nano(text: str) -> int:
     if nano > MAX_NANO:
         return to_nano(text)  # raises, naming the amount
     return nano
+
+
+def nano_of(cost: Decimal) -> int:
+    """`to_nano` (rounded up) of a cost pricing made, from its exact ratio: settle runs on every request with
+    a budget or limit, and this skips the copy and the Decimal context arithmetic `to_nano` does."""
+    numerator, denominator = cost.as_integer_ratio()
+    nano = -(-numerator * NANO_PER_USD // denominator)
+    if nano > MAX_NANO or nano < -MAX_NANO:
+        return to_nano(cost)  # raises, naming the amount
+    return nano

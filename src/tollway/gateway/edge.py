@@ -90,3 +90,35 @@ def hand_over(error: GatewayError, request_id: str | None = None) -> bytes:
 
 def take_handed_over(token: str) -> GatewayError | None:
     return _pending.pop(token, None)
+
+
+_NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
+                  b"http2-settings", b"keep-alive"}
+_UPGRADE_HEADERS = (b"upgrade", b"http2-settings")
+
+
+def reserialised(method: bytes, url: bytes, version: str, keep_alive: bool, raw_headers: list[tuple[bytes, bytes]],
+                 body: bytes) -> bytes:
+    """A parsed request again as one head with Content-Length and the de-chunked body, for the aiohttp side:
+    it only ever reads well-formed HTTP, framed one way."""
+    lines = [b"%s %s HTTP/%s\r\n" % (method, url, version.encode())]
+    # values as UTF-8 text of their ISO-8859-1 reading: aiohttp decodes UTF-8, and so reads what we read
+    lines += [b"%s: %s\r\n" % (n, v if v.isascii() else v.decode("latin-1").encode())
+              for n, v in raw_headers if n.lower() not in _NOT_FORWARDED]
+    lines.append(b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(body), b"keep-alive" if keep_alive else b"close"))
+    return b"".join(lines) + body
+
+
+def head_without_upgrade(method: bytes, url: bytes, version: str, raw_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A request head with its Upgrade (and the Connection tokens naming it) taken out: the gateway declines
+    every upgrade, so the request is parsed again as plain HTTP/1.1 and its body read as its body."""
+    kept, connection = [], []
+    for name, value in raw_headers:
+        lower = name.lower()
+        if lower == b"connection":
+            connection += [t.strip() for t in value.split(b",") if t.strip().lower() not in _UPGRADE_HEADERS]
+        elif lower not in _UPGRADE_HEADERS:
+            kept.append(b"%s: %s\r\n" % (name, value))
+    if any(connection):
+        kept.append(b"Connection: %s\r\n" % b", ".join(t for t in connection if t))
+    return b"%s %s HTTP/%s\r\n%s\r\n" % (method, url, version.encode(), b"".join(kept))

@@ -31,22 +31,22 @@ from typing import TYPE_CHECKING, cast
 
 import orjson
 
-from tollway.accounting.admission import Key, Ticket
+from tollway.accounting.tickets import Key, Ticket
 from tollway.catalog.cost import try_cost_usd
-from tollway.ledger.schema import LedgerRow
-from tollway.upstream import calls
-from tollway.gateway.edge import valid_request_id
-from tollway.core.money import decimal_text
 from tollway.core.errors import GatewayError, internal_error, model_not_found
-from tollway.gateway.exchange import Exchange
-from tollway.routing.walk import Walk
-from tollway.upstream.relay import StreamRelay
+from tollway.core.money import decimal_text
 from tollway.core.process_ids import ProcessIds
 from tollway.core.request import ClientRequest, parse_request, prompt_text
-from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage
 from tollway.core.usage import Usage
+from tollway.gateway.edge import valid_request_id
+from tollway.gateway.exchange import Exchange
+from tollway.ledger.schema import LedgerRow
+from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage
 from tollway.routing.features import request_features
 from tollway.routing.table import RoutedDeployment
+from tollway.routing.walk import Walk
+from tollway.upstream import calls
+from tollway.upstream.relay import StreamRelay
 
 if TYPE_CHECKING:
     from tollway.gateway.services import RequestServices

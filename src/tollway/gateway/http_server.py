@@ -54,9 +54,6 @@ IDLE_TIMEOUT_S = 75.0  # aiohttp's keep-alive default, which these connections h
 MAX_HEAD_BYTES = 65536  # request line and headers; httptools itself sets no limit
 LINGER_S = 2.0  # how long a refused upload may keep sending after our answer, before the close
 _MAX_QUEUED = 32  # pipelined requests waiting on one connection before it stops reading
-_NOT_FORWARDED = {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade",
-                  b"http2-settings", b"keep-alive"}
-_UPGRADE_HEADERS = (b"upgrade", b"http2-settings")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -253,7 +250,9 @@ class HttpConnection(asyncio.Protocol):
             incoming.body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
             self._enqueue(incoming)
         elif incoming is not None:
-            self._enqueue(self._serialised(incoming))
+            method, version, keep_alive, _ = incoming
+            self._enqueue(edge.reserialised(method, self._url, version, keep_alive, self._raw_headers,
+                                            b"".join(self._body)))
 
     # --- serving, in order ---
 
@@ -316,17 +315,6 @@ class HttpConnection(asyncio.Protocol):
                 self.aiohttp.pause_writing()
         self.aiohttp.data_received(message)
 
-    def _serialised(self, incoming: list) -> bytes:
-        """The request again as one head with Content-Length and the de-chunked body, for aiohttp."""
-        method, version, keep_alive, _ = incoming
-        body = b"".join(self._body)
-        lines = [b"%s %s HTTP/%s\r\n" % (method, self._url, version.encode())]
-        # values as UTF-8 text of their ISO-8859-1 reading: aiohttp decodes UTF-8, and so reads what we read
-        lines += [b"%s: %s\r\n" % (n, v if v.isascii() else v.decode("latin-1").encode())
-                  for n, v in self._raw_headers if n.lower() not in _NOT_FORWARDED]
-        lines.append(b"Content-Length: %d\r\nConnection: %s\r\n\r\n" % (len(body), b"keep-alive" if keep_alive else b"close"))
-        return b"".join(lines) + body
-
     # --- ending early ---
 
     def _too_large(self) -> None:
@@ -369,26 +357,13 @@ class HttpConnection(asyncio.Protocol):
                        GatewayError(400, "Malformed HTTP request: an upgrade that cannot be declined.",
                                     "invalid_request_error", "malformed_http"))
             return
-        head = self._head_without_upgrade(method)
+        head = edge.head_without_upgrade(method, self._url, self.parser.get_http_version(), self._raw_headers)
         self.parser = httptools.HttpRequestParser(self)
         self._replaying_head = True
         try:
             self.data_received(head + rest)
         finally:
             self._replaying_head = False
-
-    def _head_without_upgrade(self, method: bytes) -> bytes:
-        kept, connection = [], []
-        for name, value in self._raw_headers:
-            lower = name.lower()
-            if lower == b"connection":
-                connection += [t.strip() for t in value.split(b",") if t.strip().lower() not in _UPGRADE_HEADERS]
-            elif lower not in _UPGRADE_HEADERS:
-                kept.append(b"%s: %s\r\n" % (name, value))
-        if any(connection):
-            kept.append(b"Connection: %s\r\n" % b", ".join(t for t in connection if t))
-        version = self.parser.get_http_version().encode()
-        return b"%s %s HTTP/%s\r\n%s\r\n" % (method, self._url, version, b"".join(kept))
 
     def _close(self) -> None:
         """Close; after a refused body, close lingering: send FIN and keep discarding what the client still

@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Context, Decimal
 from pathlib import Path
 
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.catalog import Catalog
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer

@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from rich.console import Console
 from rich.table import Table
 
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.catalog import Catalog
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog.errors import CatalogError

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Mapping
 
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.core.errors import GatewayError
 from tollway.core.request import ClientRequest

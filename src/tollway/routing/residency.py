@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.core.errors import GatewayError, bad_request
 
 RESIDENCY_HEADER = "x-tollway-residency"

@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Protocol
 
 import aiohttp
 
-from tollway.accounting.admission import Key
+from tollway.accounting.tickets import Key
 from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.core.request import ClientRequest
