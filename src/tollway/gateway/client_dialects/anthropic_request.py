@@ -22,10 +22,14 @@ from tollway.core.request import ClientRequest, parse_request
 
 # Fields of the Messages API tollway passes on in the canonical body under the same name.
 _COPIED = ("temperature", "top_p", "top_k", "stream", "thinking")
+# Accepted and not applied, each for a stated reason (docs/gateway.md lists them): context_management asks
+# the server to clear old tool results once a context grows past a trigger; tollway forwards the whole
+# context instead, which the model answers the same way (Claude Code sends it on every request).
+_NOT_APPLIED = frozenset({"context_management"})
 _HANDLED = frozenset({"model", "messages", "system", "max_tokens", "stop_sequences", "metadata", "tools",
-                      "tool_choice", *_COPIED})
-_UNSUPPORTED = {"container": "code-execution containers", "mcp_servers": "the MCP connector",
-                "context_management": "context management"}
+                      "tool_choice", "output_config", *_COPIED, *_NOT_APPLIED})
+_EFFORTS = frozenset({"low", "medium", "high", "max"})
+_UNSUPPORTED = {"container": "code-execution containers", "mcp_servers": "the MCP connector"}
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
@@ -85,6 +89,7 @@ def chat_body(body: dict[str, Any], needs_max_tokens: bool = True) -> dict[str, 
         if stops:
             chat["stop"] = stops
     _metadata(body.get("metadata"), chat)
+    _output_config(body.get("output_config"), chat)
     if body.get("tools") is not None:
         chat["tools"] = _tools(body["tools"])
     if body.get("tool_choice") is not None:
@@ -104,6 +109,31 @@ def _metadata(metadata: Any, chat: dict[str, Any]) -> None:
             if not isinstance(value, str):
                 raise bad_request("metadata.user_id: must be a string.", "metadata.user_id")
             chat["user"] = value
+
+
+def _output_config(config: Any, chat: dict[str, Any]) -> None:
+    """`effort` becomes reasoning_effort ("max" as "high", the most Chat Completions names); `format`
+    (a JSON schema the answer must satisfy) becomes a json_schema response_format."""
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise bad_request("output_config: must be an object.", "output_config")
+    for name, value in config.items():
+        if name == "effort":
+            if value not in _EFFORTS:
+                raise bad_request(f"output_config.effort: must be one of {', '.join(sorted(_EFFORTS))}.",
+                                  "output_config.effort")
+            chat["reasoning_effort"] = "high" if value == "max" else value
+        elif name == "format":
+            if not isinstance(value, dict) or value.get("type") != "json_schema" or not isinstance(
+                    value.get("schema"), dict):
+                raise bad_request("output_config.format: must be {type: json_schema, schema: {...}}.",
+                                  "output_config.format")
+            chat["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "output", "schema": value["schema"], "strict": True}}
+        elif value is not None:
+            raise bad_request(f"output_config.{name}: unknown field (output_config takes effort and format).",
+                              f"output_config.{name}")
 
 
 def _system(system: Any) -> list[dict[str, Any]]:
@@ -137,9 +167,13 @@ def _turns(messages: list) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise bad_request(f"{where}: must be an object with 'role' and 'content'.", where)
         role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise bad_request(f"{where}.role: must be 'user' or 'assistant', got {role!r:.40}.", f"{where}.role")
+        if role not in ("user", "assistant", "system"):
+            raise bad_request(f"{where}.role: must be 'user', 'assistant' or 'system', got {role!r:.40}.",
+                              f"{where}.role")
         content = message.get("content")
+        if role == "system":  # a system turn among the messages (Claude Code sends them): text only
+            out.extend(_system(content if content is not None else ""))
+            continue
         if isinstance(content, str):
             out.append({"role": role, "content": content})
             continue
@@ -265,6 +299,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"type": "function", "function": function}
         if tool.get("cache_control") is not None:
             entry["cache_control"] = tool["cache_control"]
+        # defer_loading (tool search) is not applied: the tool is offered from the start, as without it
         out.append(entry)
     return out
 
