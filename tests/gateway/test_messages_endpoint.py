@@ -84,6 +84,9 @@ def test_messages_create_is_answered_in_anthropic_shape_with_one_exact_row(setup
     assert_row_matches(row, message.usage, streamed=0)
     assert raw.headers["x-tollway-cost-usd"] == row["cost_usd"]
     assert row["requested_model"] == group and len(gw.rows()) == 1
+    counted = [line for line in httpx.get(f"{gw.url}/metrics").text.splitlines()
+               if line.startswith("tollway_requests_total{") and f'"{group}"' in line and 'status="ok"' in line]
+    assert len(counted) == 1 and float(counted[0].rsplit(" ", 1)[1]) == 1, "the metrics count it"
     if group == "chat":
         assert message.usage.cache_read_input_tokens > 0, "DeepSeek's cache hits are Anthropic's cache reads"
         sent = emu.requests("deepseek-flash")[-1]["body"]
