@@ -213,3 +213,34 @@ def test_a_virtual_key_sent_as_x_api_key_is_held_to_its_budget(budgeted):
     assert "budget" in refused.value.body["error"]["message"]
     row = gw.row("b-3")
     assert (row["endpoint"], row["http_status"], row["cost_usd"]) == ("messages", 429, "0")
+
+
+def failing(emulator_factory, gateway_factory, fault: dict):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 20, "faults": [fault]}}})
+    return gateway_factory(emulator_config(emu, retry={"retries_per_deployment": 0},
+                                           timeouts={"connect_s": 1, "first_byte_s": 2, "between_chunks_s": 0.5,
+                                                     "response_s": 2}), env=PROVIDER_KEYS)
+
+
+def test_a_messages_stream_fails_over_until_its_first_event(emulator_factory, gateway_factory):
+    gw = failing(emulator_factory, gateway_factory, {"kind": "cut_stream", "after_tokens": 0})
+    with sdk(gw).messages.stream(model="chat", max_tokens=64, messages=[{"role": "user", "content": "Hi"}],
+                                 extra_headers={"x-request-id": "fo-1"}) as stream:
+        text = stream.get_final_text()
+    assert text
+    row = gw.row("fo-1")
+    assert row["status"] == "ok" and row["deployment"] == "qwen-plus"
+    assert [a["outcome"] for a in row["attempts"]] == ["failover", "ok"]
+
+
+def test_a_messages_stream_cut_after_its_first_event_ends_with_an_error_event(emulator_factory, gateway_factory):
+    gw = failing(emulator_factory, gateway_factory, {"kind": "cut_stream", "after_tokens": 3})
+    kinds = []
+    with pytest.raises(anthropic.APIStatusError, match="stream was interrupted"):
+        with sdk(gw).messages.stream(model="chat", max_tokens=64, messages=[{"role": "user", "content": "Hi"}],
+                                     extra_headers={"x-request-id": "cut-1"}) as stream:
+            for event in stream:
+                kinds.append(event.type)
+    assert kinds[0] == "message_start" and "content_block_delta" in kinds and "message_stop" not in kinds
+    row = gw.row("cut-1")
+    assert (row["endpoint"], row["status"], row["http_status"]) == ("messages", "stream_error", 200)
