@@ -1,8 +1,9 @@
 """What a caller presents: the bearer token of a request, and the admin key it is compared with.
 
 One place for both, because the client API, the admin API and the dashboard all read them: the token
-from `Authorization: Bearer <token>` (or Anthropic-style `x-api-key`, or Azure-style `api-key`), the admin key from the environment
-variable named by `server.admin_key_env`, compared in constant time.
+from `Authorization: Bearer <token>` (or Anthropic-style `x-api-key`, what the anthropic SDK and Claude
+Code send, or Azure-style `api-key`), the admin key from the environment variable named by
+`server.admin_key_env`, compared in constant time.
 """
 
 from __future__ import annotations

@@ -246,13 +246,13 @@ class RequestLife:
             self._settle()
             return None
         self.streaming = True
-        client = self.client
-        if client is not None:
-            sink = client.stream_sink(sink, self.creq.model, dep.dialect.usage_from_body)
+        translating = None
+        if self.client is not None:  # the client's own events, translated from the chat stream as it comes
+            sink = translating = self.client.stream_sink(sink, self.creq.model, dep.dialect.usage_from_body)
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
-        if client is not None and not result.error:
+        if translating is not None and not result.error:
             try:
-                await sink.end()  # type: ignore[attr-defined]  # the translating sink
+                await translating.end()
             except ConnectionResetError:
                 pass
         self.ttft = result.first_write_at
