@@ -98,6 +98,15 @@ class MessagesEventSink:
         self._signature = ""
 
     async def write(self, data: bytes) -> None:
+        if data.startswith(b"data: {") and data.find(b"\n") == len(data) - 2:  # one event, the usual read
+            try:
+                chunk = orjson.loads(data[6:])
+            except orjson.JSONDecodeError:
+                return
+            translated = self._chunk(chunk) if type(chunk) is dict else b""
+            if translated:
+                await self._sink.write(translated)
+            return
         out: list[bytes] = []
         for line in data.split(b"\n"):
             if not line.startswith(b"data:"):
@@ -128,11 +137,19 @@ class MessagesEventSink:
             self._ended = True
             message = error.get("message") if isinstance(error, dict) else str(error)
             return event("error", {"type": "error", "error": {"type": "api_error", "message": str(message)}})
+        choices = chunk.get("choices")
+        if self._kind == "text" and type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
+            choice = choices[0]  # the usual chunk: one more piece of the open text block
+            delta = choice.get("delta")
+            if type(delta) is dict and len(delta) == 1 and choice.get("finish_reason") is None:
+                text = delta.get("content")
+                if type(text) is str:
+                    return self._delta({"type": "text_delta", "text": text}) if text else b""
         out = [] if self._started else [self._start(chunk)]
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._usage = self._read_usage(chunk) or self._usage
-        for choice in chunk.get("choices") or ():
+        for choice in choices or ():
             delta = choice.get("delta") or {}
             if delta.get("reasoning_content"):
                 out.append(self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""}))
