@@ -244,3 +244,27 @@ def test_a_messages_stream_cut_after_its_first_event_ends_with_an_error_event(em
     assert kinds[0] == "message_start" and "content_block_delta" in kinds and "message_stop" not in kinds
     row = gw.row("cut-1")
     assert (row["endpoint"], row["status"], row["http_status"]) == ("messages", "stream_error", 200)
+
+
+def test_bad_bodies_too_large_bodies_and_count_tokens_errors_take_anthropic_shape(emulator, gateway_factory):
+    gw = gateway_factory(emulator_config(emulator, server={"max_body_bytes": 4000}), env=PROVIDER_KEYS)
+    post = lambda path, rid, **kw: httpx.post(f"{gw.url}{path}", headers={"x-api-key": "client-key",  # noqa: E731
+                                                                          "x-request-id": rid}, **kw)
+    cases = [
+        (post("/v1/messages", "h-1", content=b"{not json"), 400, "invalid_request_error", "not valid JSON"),
+        (post("/v1/messages", "h-2", json={"model": "chat", "max_tokens": 8,
+                                           "messages": [{"role": "user", "content": "x" * 5000}]}),
+         413, "request_too_large", "larger than the limit of 4000 bytes"),
+        (post("/v1/messages/count_tokens", "h-3", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
+         404, "not_found_error", "'nope' does not exist"),
+        (post("/v1/messages", "h-4", json={"model": "chat", "max_tokens": 8, "container": "c",
+                                           "messages": [{"role": "user", "content": "x"}]}),
+         400, "invalid_request_error", "'container' (code-execution containers) is not supported"),
+    ]
+    for reply, status, kind, words in cases:
+        body = reply.json()
+        assert (reply.status_code, body["type"], body["error"]["type"]) == (status, "error", kind), body
+        assert words in body["error"]["message"]
+    assert gw.row("h-3")["endpoint"] == "messages.count_tokens"
+    for rid, status in (("h-1", 400), ("h-2", 413), ("h-4", 400)):
+        assert (gw.row(rid)["endpoint"], gw.row(rid)["http_status"]) == ("messages", status)
