@@ -71,6 +71,7 @@ class Gateway:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -124,6 +125,9 @@ class Gateway:
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         return await self._hot(request, "messages.count_tokens")
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._hot(request, "responses")
 
     async def _hot(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         exchange = AiohttpExchange(request, self.config.server.max_body_bytes)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from tollway.gateway.client_dialects.anthropic_messages import MESSAGES, MESSAGES_COUNT_TOKENS
 from tollway.gateway.client_dialects.base import ClientDialect
+from tollway.gateway.client_dialects.openai_responses import RESPONSES
 
 CLIENT_DIALECTS: dict[str, ClientDialect] = {MESSAGES.endpoint: MESSAGES,
-                                             MESSAGES_COUNT_TOKENS.endpoint: MESSAGES_COUNT_TOKENS}
+                                             MESSAGES_COUNT_TOKENS.endpoint: MESSAGES_COUNT_TOKENS,
+                                             RESPONSES.endpoint: RESPONSES}
 
 __all__ = ["CLIENT_DIALECTS", "ClientDialect"]
