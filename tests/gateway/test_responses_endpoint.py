@@ -83,3 +83,19 @@ def test_responses_errors_name_what_cannot_be_served(gw):
         client.responses.create(model="nope", input="hi")
     row = gw.row("re-1")
     assert (row["endpoint"], row["http_status"], row["status"]) == ("responses", 400, "client_error")
+
+
+def test_a_responses_stream_cut_after_its_first_event_ends_with_an_error_event(emulator_factory, gateway_factory):
+    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 20,
+                                                          "faults": [{"kind": "cut_stream", "after_tokens": 3}]}}})
+    gw = gateway_factory(emulator_config(emu, retry={"retries_per_deployment": 0},
+                                         timeouts={"connect_s": 1, "first_byte_s": 2, "between_chunks_s": 0.5,
+                                                   "response_s": 2}), env=PROVIDER_KEYS)
+    events = list(gw.client().responses.create(model="chat", input="Hi", stream=True,
+                                               extra_headers={"x-request-id": "rc-1"}))
+    kinds = [event.type for event in events]
+    assert kinds[0] == "response.created" and "response.output_text.delta" in kinds
+    assert kinds[-1] == "error" and "stream was interrupted" in events[-1].message, "the Responses API's error event"
+    assert "response.completed" not in kinds
+    row = gw.row("rc-1")
+    assert (row["endpoint"], row["status"], row["http_status"]) == ("responses", "stream_error", 200)
