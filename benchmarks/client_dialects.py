@@ -1,4 +1,5 @@
-"""Micro-benchmark: CPU per request of the Anthropic Messages client dialect, in process, no sockets.
+"""Micro-benchmark: CPU per request of the client dialects (Anthropic Messages, OpenAI Responses), in
+process, no sockets.
 
 What the Messages endpoint adds to a chat request: the body turned into the canonical chat request
 (beside parsing a chat body of the same content), a chat completion turned into a Message, and a
@@ -20,11 +21,15 @@ from tollway.core.request import parse_request
 from tollway.core.usage import Usage
 from tollway.gateway.client_dialects.anthropic_answer import MessagesEventSink
 from tollway.gateway.client_dialects.anthropic_messages import MESSAGES
+from tollway.gateway.client_dialects.openai_responses import RESPONSES
+from tollway.gateway.client_dialects.openai_responses_answer import ResponsesEventSink
 
 TOKENS = 64
 PROMPT = "Hello there " * 20
 MESSAGES_BODY = orjson.dumps({"model": "chat", "max_tokens": 256, "system": "Be brief.",
                               "messages": [{"role": "user", "content": PROMPT}]})
+RESPONSES_BODY = orjson.dumps({"model": "chat", "max_output_tokens": 256, "instructions": "Be brief.",
+                               "input": PROMPT})
 CHAT_BODY = orjson.dumps({"model": "chat", "max_tokens": 256, "messages": [
     {"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]})
 COMPLETION = orjson.dumps({"id": "x", "object": "chat.completion", "choices": [
@@ -44,8 +49,8 @@ class _Drop:
         pass
 
 
-async def _stream() -> None:
-    sink = MessagesEventSink(_Drop(), "chat", lambda chunk: USAGE)
+async def _stream(make=MessagesEventSink) -> None:
+    sink = make(_Drop(), "chat", lambda chunk: USAGE)
     for event in EVENTS:
         await sink.write(event)
     await sink.end()
@@ -66,6 +71,10 @@ def main() -> None:
     stream_rounds = max(1, rounds // 10)
     print(f"{TOKENS}-token chat stream -> events:       "
           f"{_best_us(lambda: loop.run_until_complete(_stream()), stream_rounds):6.1f} µs")
+    print(f"Responses body -> canonical request:   {_best_us(lambda: RESPONSES.canonical(RESPONSES_BODY), rounds):6.1f} µs")
+    print(f"chat completion -> Response:           {_best_us(lambda: RESPONSES.answer(COMPLETION, USAGE, 'chat'), rounds):6.1f} µs")
+    print(f"{TOKENS}-token chat stream -> Responses events: "
+          f"{_best_us(lambda: loop.run_until_complete(_stream(ResponsesEventSink)), stream_rounds):6.1f} µs")
 
 
 if __name__ == "__main__":
