@@ -1,8 +1,9 @@
 """What a caller presents: the bearer token of a request, and the admin key it is compared with.
 
 One place for both, because the client API, the admin API and the dashboard all read them: the token
-from `Authorization: Bearer <token>` (or Azure-style `api-key`), the admin key from the environment
-variable named by `server.admin_key_env`, compared in constant time.
+from `Authorization: Bearer <token>` (or Anthropic-style `x-api-key`, what the anthropic SDK and Claude
+Code send, or Azure-style `api-key`), the admin key from the environment variable named by
+`server.admin_key_env`, compared in constant time.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def bearer_token(request: Presented) -> str:
     """The token `request` (anything with `.headers`) presents. Header names are looked up in lower case:
     the hot-path server hands over lower-cased names, aiohttp's headers ignore case."""
     value = request.headers.get("authorization", "")
-    return value[7:].strip() if value[:7].lower() == "bearer " else request.headers.get("api-key", "")
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return request.headers.get("x-api-key") or request.headers.get("api-key", "")
 
 
 def resolve_admin_key(server: ServerSettings) -> str | None:

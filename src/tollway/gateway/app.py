@@ -27,22 +27,22 @@ from aiohttp import web
 
 from tollway import __version__
 from tollway.accounting.admission import Admission
-from tollway.ledger.sqlite import open_ledger
-from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.catalog import Catalog
+from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config
-from tollway.gateway import edge
 from tollway.core.errors import GatewayError, bad_request
+from tollway.gateway import edge
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
+from tollway.gateway.managed import ManagedBackends
 from tollway.gateway.reload import ReloadResult, reload_gateway
 from tollway.gateway.services import InFlight, RequestServices
-from tollway.upstream.http_client import HttpClient
-from tollway.gateway.managed import ManagedBackends
+from tollway.ledger.sqlite import open_ledger
 from tollway.observe.observer import Observer
 from tollway.observe.worker_metrics import fleet_dir
 from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
+from tollway.upstream.http_client import HttpClient
 
 log = logging.getLogger("tollway.gateway")
 _JSON = {"Content-Type": "application/json; charset=utf-8"}  # as aiohttp's json_response labelled these
@@ -82,6 +82,9 @@ class Gateway:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -130,6 +133,15 @@ class Gateway:
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._hot(request, "embeddings")
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._hot(request, "messages")
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        return await self._hot(request, "messages.count_tokens")
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._hot(request, "responses")
 
     async def _hot(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         exchange = AiohttpExchange(request, self.config.server.max_body_bytes)

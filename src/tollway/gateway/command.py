@@ -80,8 +80,8 @@ def _log_loaded(config, path: Path) -> None:
         return
     log.debug("config loaded from %s: providers %s; deployments %s; route groups %s", path,
               ", ".join(config.providers), ", ".join(config.deployments), ", ".join(config.route_groups) or "none")
-    from tollway.core.redact import redact_url
     from tollway.config import default_ledger_path
+    from tollway.core.redact import redact_url
 
     ledger = redact_url(config.database_url) if config.database_url else config.ledger.path or default_ledger_path()
     log.debug("ledger: %s; counters: %s", ledger,

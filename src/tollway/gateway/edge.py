@@ -16,9 +16,12 @@ from typing import Callable, Iterable, TypeGuard
 
 from tollway.core.errors import GatewayError
 
-HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings"}
+HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions", b"/v1/embeddings": "embeddings",
+             b"/v1/messages": "messages", b"/v1/messages/count_tokens": "messages.count_tokens",
+             b"/v1/responses": "responses"}
 SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}
-SERVED = ("POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddings", "GET /v1/models",
+SERVED = ("POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddings", "POST /v1/messages",
+          "POST /v1/messages/count_tokens", "POST /v1/responses", "GET /v1/models",
           "GET /healthz", "GET /readyz", "GET /metrics", "GET /dashboard", "/admin/ (admin key)")
 REFUSAL_ENDPOINT = "edge"  # the ledger's endpoint for a request refused before it reached an endpoint
 MAX_REQUEST_ID = 128

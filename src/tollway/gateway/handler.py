@@ -38,6 +38,7 @@ from tollway.core.money import decimal_text
 from tollway.core.process_ids import ProcessIds
 from tollway.core.request import ClientRequest, parse_request, prompt_text
 from tollway.core.usage import Usage
+from tollway.gateway.client_dialects import CLIENT_DIALECTS
 from tollway.gateway.edge import valid_request_id
 from tollway.gateway.exchange import Exchange
 from tollway.ledger.schema import LedgerRow
@@ -49,6 +50,7 @@ from tollway.upstream import calls
 from tollway.upstream.relay import StreamRelay
 
 if TYPE_CHECKING:
+    from tollway.gateway.client_dialects import ClientDialect
     from tollway.gateway.services import RequestServices
 
 log = logging.getLogger("tollway.gateway")
@@ -74,12 +76,16 @@ class RequestLife:
 
     __slots__ = ("services", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
-                 "key", "ticket", "fingerprint", "plan_residency", "total", "streaming")
+                 "key", "ticket", "fingerprint", "plan_residency", "total", "streaming", "client", "wire")
 
     def __init__(self, services: "RequestServices", x: Exchange, endpoint: str) -> None:
         self.services = services
         self.x = x
-        self.endpoint = endpoint
+        self.endpoint = endpoint  # the client's endpoint, for the row
+        # the client dialect (None: the client speaks the canonical chat dialect) and the endpoint upstreams
+        # are called for
+        self.client = client = CLIENT_DIALECTS.get(endpoint)
+        self.wire = endpoint if client is None else client.wire_endpoint
         given = x.headers.get("x-request-id")
         self.request_id = given if valid_request_id(given) else next(_REQUEST_IDS)
         self.arrived = time.time_ns() // 1000  # UTC microseconds; a datetime only when pricing needs one
@@ -110,7 +116,7 @@ class RequestLife:
                 self.status, self.http_status, self.error = "cancelled", 499, "client disconnected"
         except GatewayError as exc:
             self._failed(exc)
-            reply = None if self.streaming else exc.rendered(self.headers)
+            reply = None if self.streaming else self._rendered(exc)
         except asyncio.CancelledError:
             self.status, self.http_status, self.error = "cancelled", 499, "cancelled: client gone or shutting down"
             raise
@@ -126,7 +132,13 @@ class RequestLife:
         self.services.in_flight.count += 1
         self._failed(error)
         await self._account()
-        self.x.respond(*error.rendered(self.headers))
+        self.x.respond(*self._rendered(error))
+
+    def _rendered(self, error: GatewayError) -> tuple[int, dict[str, str], bytes]:
+        """The error as the client's dialect shapes it."""
+        if self.client is None:
+            return error.rendered(self.headers)
+        return self.client.error(error, self.headers)
 
     def _crashed(self, exc: Exception) -> tuple[int, dict[str, str], bytes] | None:
         log.exception("request %s failed inside the gateway", self.request_id)
@@ -135,7 +147,7 @@ class RequestLife:
             self.status, self.http_status = "stream_error", 200
             return None
         self.status, self.http_status = "error", 500
-        return internal_error().rendered(self.headers)
+        return self._rendered(internal_error())
 
     async def _account(self) -> None:
         """Exactly once per request: ledger row, budget settlement, observers. Each step is guarded so a
@@ -168,7 +180,9 @@ class RequestLife:
         services = self.services
         key, moved = await services.admission.admit(self.x)
         self.key = key
-        self.creq = creq = parse_request(self.endpoint, await self.x.read_body())
+        client = self.client
+        body = await self.x.read_body()
+        self.creq = creq = parse_request(self.endpoint, body) if client is None else client.canonical(body)
         table = services.table
         group = table.group_for(creq.model)
         if group is None:
@@ -176,6 +190,8 @@ class RequestLife:
         if moved:  # a budget brownout serves this key from a cheaper group
             group = table.groups.get(moved.get(group.name, group.name), group)
         self.group = group.name
+        if client is not None and client.counts_tokens:
+            return self._counted(client)
         plan = await services.router.plan(group, creq, key, self.x)
         self.plan_residency = plan.residency
         self.headers["x-tollway-route"] = plan.reason
@@ -188,7 +204,7 @@ class RequestLife:
             return None
         upstream = services.upstream
         dep, reply = await walk.run(creq.model, plan.deployments,
-                                    lambda d: calls.call(upstream, d, self.endpoint, payloads.for_(d), walk.deadline,
+                                    lambda d: calls.call(upstream, d, self.wire, payloads.for_(d), walk.deadline,
                                                          client_headers=self.x.headers))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
@@ -201,13 +217,23 @@ class RequestLife:
         self.ttft = asyncio.get_running_loop().time()
         self.headers["Content-Type"] = reply.content_type
         self.status, self.http_status, self.error = "ok", 200, ""
+        if client is not None:
+            return 200, self.headers, client.answer(reply.body, self.usage, creq.model)
         return 200, self.headers, reply.body
+
+    def _counted(self, client: "ClientDialect") -> tuple[int, dict[str, str], bytes]:
+        """A token count from the request alone: no upstream call, no cost."""
+        assert self.creq is not None
+        self.headers["Content-Type"] = "application/json"
+        body = client.count(self.creq)
+        self.status, self.http_status, self.error = "ok", 200, ""
+        return 200, self.headers, body
 
     async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> None:
         assert self.creq is not None and self.walk is not None
         upstream, walk = self.services.upstream, self.walk
         dep, opened = await walk.run(self.creq.model, plan,
-                                     lambda d: calls.open_stream(upstream, d, self.endpoint, payloads.for_(d),
+                                     lambda d: calls.open_stream(upstream, d, self.wire, payloads.for_(d),
                                                                  walk.deadline, client_headers=self.x.headers))
         self._served_by(dep)
         try:
@@ -220,7 +246,15 @@ class RequestLife:
             self._settle()
             return None
         self.streaming = True
+        translating = None
+        if self.client is not None:  # the client's own events, translated from the chat stream as it comes
+            sink = translating = self.client.stream_sink(sink, self.creq.model, dep.dialect.usage_from_body)
         result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
+        if translating is not None and not result.error:
+            try:
+                await translating.end()
+            except ConnectionResetError:
+                pass
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
         self.usage = result.usage or result.estimated_usage(prompt_text(self.creq))

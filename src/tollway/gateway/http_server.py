@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Iterable
 
 import httptools
 
+from tollway.core.errors import GatewayError, body_too_large
 from tollway.gateway import edge
 from tollway.gateway.edge import HOT_PATHS, SIMPLE_GETS
-from tollway.core.errors import GatewayError, body_too_large
 from tollway.gateway.exchange import LowerCaseHeaders, RawExchange
 from tollway.gateway.handler import RequestLife
 

@@ -1,0 +1,67 @@
+"""The Anthropic Messages client dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
+
+The request is translated into the canonical chat request (anthropic_request.py), and the answer back
+(anthropic_answer.py); errors take Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`,
+with the error type Anthropic gives each status, so the anthropic SDK raises the exception it would
+against Anthropic. count_tokens answers from the request alone with tollway's estimate rule
+(core/usage.py estimate_tokens over the prompt's text, tool definitions included): no upstream call.
+Source: https://docs.anthropic.com/en/api/errors (retrieved 2026-12-06).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Mapping
+
+import orjson
+
+from tollway.core.errors import GatewayError
+from tollway.core.request import ClientRequest, prompt_text
+from tollway.core.usage import Usage, estimate_tokens
+from tollway.gateway.client_dialects.anthropic_answer import MessagesEventSink, message_answer
+from tollway.gateway.client_dialects.anthropic_request import canonical_request
+
+if TYPE_CHECKING:
+    from tollway.gateway.exchange import StreamSink
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+               413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 503: "overloaded_error",
+               529: "overloaded_error"}
+
+
+def error_type(status: int) -> str:
+    return ERROR_TYPES.get(status) or ("invalid_request_error" if status < 500 else "api_error")
+
+
+class AnthropicMessages:
+    """The client dialect of one Messages endpoint (the message itself, or count_tokens)."""
+
+    wire_endpoint = "chat"
+
+    def __init__(self, endpoint: str, counts_tokens: bool) -> None:
+        self.endpoint = endpoint
+        self.counts_tokens = counts_tokens
+
+    def canonical(self, raw: bytes) -> ClientRequest:
+        return canonical_request(raw, needs_max_tokens=not self.counts_tokens)
+
+    def answer(self, completion: bytes, usage: Usage, model: str) -> bytes:
+        return message_answer(completion, usage, model)
+
+    def stream_sink(self, sink: "StreamSink", model: str,
+                    read_usage: Callable[[Mapping], Usage | None]) -> MessagesEventSink:
+        return MessagesEventSink(sink, model, read_usage)
+
+    def error(self, exc: GatewayError, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        body = orjson.dumps({"type": "error", "error": {"type": error_type(exc.status), "message": exc.message}})
+        return exc.status, {**headers, **exc.headers, "Content-Type": "application/json"}, body
+
+    def count(self, creq: ClientRequest) -> bytes:
+        text = prompt_text(creq)
+        tools = creq.body.get("tools")
+        tokens = estimate_tokens(text) + (estimate_tokens(orjson.dumps(tools).decode()) if tools else 0)
+        return orjson.dumps({"input_tokens": tokens})
+
+
+MESSAGES = AnthropicMessages("messages", counts_tokens=False)
+MESSAGES_COUNT_TOKENS = AnthropicMessages("messages.count_tokens", counts_tokens=True)

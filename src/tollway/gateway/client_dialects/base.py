@@ -1,0 +1,41 @@
+"""What a client dialect provides to the request lifecycle (gateway/handler.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol
+
+from tollway.core.errors import GatewayError
+from tollway.core.request import ClientRequest
+
+if TYPE_CHECKING:
+    from tollway.core.usage import Usage
+    from tollway.gateway.exchange import StreamSink
+
+
+class ClientDialect(Protocol):
+    endpoint: str         # the ledger's endpoint: what the client called
+    wire_endpoint: str    # the canonical endpoint the upstream is called for ("chat")
+    counts_tokens: bool   # answers from the request alone (count_tokens): no upstream call
+
+    def canonical(self, raw: bytes) -> ClientRequest:
+        """The canonical request for the client's body; GatewayError(400) naming the field otherwise."""
+
+    def answer(self, completion: bytes, usage: "Usage", model: str) -> bytes:
+        """The client's answer for a chat completion (the usage as the dialect read it, exact)."""
+
+    def stream_sink(self, sink: "StreamSink", model: str,
+                    read_usage: Callable[[Mapping], "Usage | None"]) -> "TranslatingSink":
+        """A sink that takes chat SSE blocks and writes the client's events to `sink`."""
+
+    def error(self, exc: GatewayError, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and body of an error in the client's shape."""
+
+    def count(self, creq: ClientRequest) -> bytes:
+        """The body of a count_tokens answer."""
+
+
+class TranslatingSink(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+    async def end(self) -> None:
+        """Close the client's stream properly if the canonical stream did not (an upstream without [DONE])."""

@@ -1,0 +1,238 @@
+"""tollway's canonical answer (a chat completion, or a chat SSE stream) as OpenAI Responses answers.
+
+A completion becomes a `response` object: a `reasoning` item (from reasoning_content, as a summary
+text), a `message` item with one `output_text` part, a `function_call` item per tool call; status
+`incomplete` (reason max_output_tokens) when the answer was cut by the token limit. A stream becomes the
+semantic events as it arrives: `response.created`, `response.in_progress`, per item
+`response.output_item.added` ... `response.output_item.done` (text: `content_part.added`,
+`output_text.delta`, `output_text.done`, `content_part.done`; tool calls:
+`function_call_arguments.delta` and `.done`), then `response.completed` with the whole response.
+Source: https://platform.openai.com/docs/api-reference/responses-streaming (retrieved 2026-12-06).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import orjson
+
+from tollway.core.usage import Usage
+
+if TYPE_CHECKING:
+    from tollway.gateway.exchange import StreamSink
+
+
+def response_usage(usage: Usage | None) -> dict[str, Any]:
+    if usage is None:
+        usage = Usage()
+    return {"input_tokens": usage.prompt_tokens, "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+            "output_tokens": usage.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+
+
+def response_object(response_id: str, model: str, created: int, output: list[dict], usage: Usage | None,
+                    finish: str | None, status: str = "completed") -> dict[str, Any]:
+    incomplete = finish == "length"
+    return {"id": response_id, "object": "response", "created_at": created,
+            "status": "incomplete" if incomplete and status == "completed" else status,
+            "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None, "error": None,
+            "model": model, "output": output, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "usage": response_usage(usage) if status != "in_progress" else None}
+
+
+def _response_id(chat_id: Any) -> str:
+    text = str(chat_id or "")
+    return text if text.startswith("resp_") else "resp_" + text
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    return {"type": "message", "id": item_id, "status": status, "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []}
+
+
+def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str = "completed") -> dict[str, Any]:
+    return {"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": arguments,
+            "status": status}
+
+
+def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
+    return {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": text}]}
+
+
+def responses_answer(completion: bytes, usage: Usage, model: str) -> bytes:
+    parsed = orjson.loads(completion)
+    choice = (parsed.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    rid = _response_id(parsed.get("id"))
+    output: list[dict[str, Any]] = []
+    if message.get("reasoning_content"):
+        output.append(reasoning_item(f"rs_{rid}", message["reasoning_content"]))
+    if message.get("content"):
+        output.append(message_item(f"msg_{rid}", message["content"]))
+    for n, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") or {}
+        output.append(call_item(f"fc_{rid}_{n}", call.get("id") or f"call_{n}", function.get("name") or "",
+                                function.get("arguments") or ""))
+    created = parsed.get("created") if isinstance(parsed.get("created"), int) else int(time.time())
+    return orjson.dumps(response_object(rid, model, created, output, usage, choice.get("finish_reason")))
+
+
+class ResponsesEventSink:
+    """Takes the chat SSE blocks the relay forwards and writes the Responses events to the client's sink."""
+
+    def __init__(self, sink: "StreamSink", model: str, read_usage: Callable[[Mapping], Usage | None]) -> None:
+        self._sink = sink
+        self._model = model
+        self._read_usage = read_usage
+        self._seq = 0
+        self._id = ""
+        self._created = int(time.time())
+        self._started = self._ended = False
+        self._output: list[dict[str, Any]] = []   # finished items
+        self._open: dict[str, Any] | None = None  # the item being streamed
+        self._calls: dict[int, dict[str, Any]] = {}  # chat tool call index -> its open item
+        self._usage: Usage | None = None
+        self._finish: str | None = None
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        self._seq += 1
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(
+            {"type": kind, "sequence_number": self._seq - 1, **fields}) + b"\n\n"
+
+    async def write(self, data: bytes) -> None:
+        out: list[bytes] = []
+        for line in data.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                out.append(self._complete())
+                continue
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(chunk, dict):
+                out.append(self._chunk(chunk))
+        joined = b"".join(out)
+        if joined:
+            await self._sink.write(joined)
+
+    async def end(self) -> None:
+        if not self._ended:
+            await self._sink.write(self._complete())
+
+    def _chunk(self, chunk: dict) -> bytes:
+        if self._ended:
+            return b""
+        error = chunk.get("error")
+        if error is not None and "choices" not in chunk:
+            self._ended = True
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            return self._event("error", code=None, message=str(message), param=None)
+        out = [] if self._started else [self._start(chunk)]
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = self._read_usage(chunk) or self._usage
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                out.append(self._piece("reasoning", delta["reasoning_content"]))
+            if delta.get("content"):
+                out.append(self._piece("message", delta["content"]))
+            for call in delta.get("tool_calls") or ():
+                out.append(self._call(call))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return b"".join(out)
+
+    def _start(self, chunk: dict) -> bytes:
+        self._started = True
+        self._id = _response_id(chunk.get("id"))
+        shell = response_object(self._id, self._model, self._created, [], None, None, "in_progress")
+        return self._event("response.created", response=shell) + self._event("response.in_progress", response=shell)
+
+    def _index(self) -> int:
+        return len(self._output)
+
+    def _piece(self, kind: str, text: str) -> bytes:
+        out = b""
+        item = self._open
+        if item is None or item["type"] != kind:
+            out = self._close()
+            item_id = f"{'rs' if kind == 'reasoning' else 'msg'}_{self._id}_{self._index()}"
+            if kind == "reasoning":
+                item = {"type": "reasoning", "id": item_id, "summary": [], "_text": ""}
+                out += self._event("response.output_item.added", output_index=self._index(),
+                                   item=reasoning_item(item_id, "") | {"summary": []})
+                out += self._event("response.reasoning_summary_part.added", item_id=item_id,
+                                   output_index=self._index(), summary_index=0,
+                                   part={"type": "summary_text", "text": ""})
+            else:
+                item = {"type": "message", "id": item_id, "_text": ""}
+                out += self._event("response.output_item.added", output_index=self._index(),
+                                   item=message_item(item_id, "", "in_progress"))
+                out += self._event("response.content_part.added", item_id=item_id, output_index=self._index(),
+                                   content_index=0, part={"type": "output_text", "text": "", "annotations": []})
+            self._open = item
+        item["_text"] += text
+        if kind == "reasoning":
+            return out + self._event("response.reasoning_summary_text.delta", item_id=item["id"],
+                                     output_index=self._index(), summary_index=0, delta=text)
+        return out + self._event("response.output_text.delta", item_id=item["id"], output_index=self._index(),
+                                 content_index=0, delta=text, logprobs=[])
+
+    def _call(self, call: dict) -> bytes:
+        index = call.get("index", 0)
+        function = call.get("function") or {}
+        out = b""
+        item = self._calls.get(index)
+        if item is None:
+            out = self._close()
+            item_id = f"fc_{self._id}_{self._index()}"
+            item = {"type": "function_call", "id": item_id, "call_id": call.get("id") or f"call_{index}",
+                    "name": function.get("name") or "", "_text": ""}
+            self._calls[index] = self._open = item
+            out += self._event("response.output_item.added", output_index=self._index(),
+                               item=call_item(item_id, item["call_id"], item["name"], "", "in_progress"))
+        arguments = function.get("arguments")
+        if arguments and item is self._open:
+            item["_text"] += arguments
+            out += self._event("response.function_call_arguments.delta", item_id=item["id"],
+                               output_index=self._index(), delta=arguments)
+        return out
+
+    def _close(self) -> bytes:
+        item, self._open = self._open, None
+        if item is None:
+            return b""
+        index, text, item_id = self._index(), item["_text"], item["id"]
+        if item["type"] == "message":
+            done = message_item(item_id, text)
+            out = (self._event("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
+                               text=text, logprobs=[])
+                   + self._event("response.content_part.done", item_id=item_id, output_index=index,
+                                 content_index=0, part=done["content"][0]))
+        elif item["type"] == "reasoning":
+            done = reasoning_item(item_id, text)
+            out = (self._event("response.reasoning_summary_text.done", item_id=item_id, output_index=index,
+                               summary_index=0, text=text)
+                   + self._event("response.reasoning_summary_part.done", item_id=item_id, output_index=index,
+                                 summary_index=0, part=done["summary"][0]))
+        else:
+            done = call_item(item_id, item["call_id"], item["name"], text)
+            out = self._event("response.function_call_arguments.done", item_id=item_id, output_index=index,
+                              arguments=text, name=item["name"])
+        self._output.append(done)
+        return out + self._event("response.output_item.done", output_index=index, item=done)
+
+    def _complete(self) -> bytes:
+        if self._ended:
+            return b""
+        self._ended = True
+        out = b"" if self._started else self._start({})
+        out += self._close()
+        final = response_object(self._id, self._model, self._created, self._output, self._usage, self._finish)
+        kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        return out + self._event(kind, response=final)

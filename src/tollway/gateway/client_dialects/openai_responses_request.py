@@ -1,0 +1,199 @@
+"""An OpenAI Responses request body as tollway's canonical request (a Chat Completions body).
+
+`instructions` becomes a system message; input items become chat messages: a `message` item (or a bare
+`{role, content}`) a message with text and image parts, a `function_call` an assistant tool call, a
+`function_call_output` a tool message. `max_output_tokens` becomes `max_tokens`, `text.format` a
+response_format, `reasoning.effort` reasoning_effort, function tools chat tools. Nothing is stored:
+`previous_response_id` and `conversation` are refused with a 400 saying so, as are built-in tools
+(web search, file search, code interpreter ...), which tollway cannot run. A `reasoning` item handed back
+is accepted and not applied (its text is the model's own earlier reasoning; chat upstreams take none).
+Source: https://platform.openai.com/docs/api-reference/responses/create (retrieved 2026-12-06).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tollway.core.errors import GatewayError, bad_request
+from tollway.core.request import ClientRequest, parse_request
+
+_COPIED = {"temperature": "temperature", "top_p": "top_p", "stream": "stream", "user": "user",
+           "parallel_tool_calls": "parallel_tool_calls", "max_output_tokens": "max_tokens"}
+# accepted and not applied: store (tollway keeps no responses: GET /v1/responses/{id} is not served),
+# metadata (kept with a stored response), truncation "disabled" (the default), include (of nothing stored)
+_NOT_APPLIED = frozenset({"store", "metadata", "truncation", "include", "service_tier", "prompt_cache_key",
+                          "safety_identifier"})
+_HANDLED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning",
+                      *_COPIED, *_NOT_APPLIED})
+_UNSUPPORTED = {"previous_response_id": "a stored earlier response (tollway stores none; send the whole input)",
+                "conversation": "a stored conversation (tollway stores none; send the whole input)",
+                "background": "background responses", "prompt": "stored prompt templates"}
+
+
+def unsupported(what: str, param: str) -> GatewayError:
+    return GatewayError(400, f"{what} is not supported by this gateway: tollway serves the Responses API by "
+                             "translating it to Chat Completions.", "invalid_request_error",
+                        "unsupported_feature", param)
+
+
+def canonical_request(raw: bytes) -> ClientRequest:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise bad_request("Request body must be a JSON object.", code="invalid_json")
+    creq = parse_request("chat", orjson.dumps(chat_body(body)))
+    creq.raw_size = len(raw)
+    creq.client_wants_usage = True  # response.completed carries the usage
+    return creq
+
+
+def chat_body(body: dict[str, Any]) -> dict[str, Any]:
+    for name, value in body.items():
+        if name in _UNSUPPORTED and value is not None:
+            raise unsupported(f"'{name}' ({_UNSUPPORTED[name]})", name)
+        if name not in _HANDLED and name not in _UNSUPPORTED:
+            raise bad_request(f"'{name}' is not a Responses API parameter tollway knows; remove it.", name)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' is required and must be a non-empty string.", "model")
+    messages: list[dict[str, Any]] = []
+    instructions = body.get("instructions")
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise bad_request("'instructions' must be a string.", "instructions")
+        messages.append({"role": "system", "content": instructions})
+    messages.extend(_input(body.get("input")))
+    chat: dict[str, Any] = {"model": model, "messages": messages}
+    for name, target in _COPIED.items():
+        if body.get(name) is not None:
+            chat[target] = body[name]
+    if body.get("tools") is not None:
+        chat["tools"] = _tools(body["tools"])
+    if body.get("tool_choice") is not None:
+        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+    _text(body.get("text"), chat)
+    reasoning = body.get("reasoning")
+    if reasoning is not None:
+        if not isinstance(reasoning, dict):
+            raise bad_request("'reasoning' must be an object.", "reasoning")
+        if reasoning.get("effort") is not None:
+            chat["reasoning_effort"] = reasoning["effort"]
+    return chat
+
+
+def _input(items: Any) -> list[dict[str, Any]]:
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    if not isinstance(items, list) or not items:
+        raise bad_request("'input' is required: a string or a non-empty array of input items.", "input")
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        at = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise bad_request(f"{at}: must be an object.", at)
+        kind = item.get("type", "message")
+        if kind == "message":
+            out.append(_message(item, at))
+        elif kind == "function_call":
+            if not all(isinstance(item.get(k), str) for k in ("call_id", "name", "arguments")):
+                raise bad_request(f"{at}: a function_call needs string call_id, name and arguments.", at)
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            if out and out[-1]["role"] == "assistant" and "tool_calls" in out[-1]:
+                out[-1]["tool_calls"].append(call)  # parallel calls: one assistant turn
+            else:
+                out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            output = item.get("output")
+            if not isinstance(item.get("call_id"), str) or not isinstance(output, str):
+                raise bad_request(f"{at}: a function_call_output needs a string call_id and output.", at)
+            out.append({"role": "tool", "tool_call_id": item["call_id"], "content": output})
+        elif kind == "reasoning":
+            continue  # accepted and not applied (module docstring)
+        else:
+            raise unsupported(f"an input item of type {kind!r:.60}", f"{at}.type")
+    return out
+
+
+def _message(item: dict, at: str) -> dict[str, Any]:
+    role = item.get("role")
+    if role not in ("user", "assistant", "system", "developer"):
+        raise bad_request(f"{at}.role: must be user, assistant, system or developer.", f"{at}.role")
+    content = item.get("content")
+    if isinstance(content, str):
+        return {"role": role, "content": content}
+    if not isinstance(content, list):
+        raise bad_request(f"{at}.content: must be a string or an array of content parts.", f"{at}.content")
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        where = f"{at}.content[{j}]"
+        if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "input_image" and isinstance(part.get("image_url"), str):
+            image: dict[str, Any] = {"url": part["image_url"]}
+            if part.get("detail"):
+                image["detail"] = part["detail"]
+            parts.append({"type": "image_url", "image_url": image})
+        else:
+            raise bad_request(f"{where}: a part of type {kind!r:.40} is not valid here (input_text, output_text "
+                              "and input_image with an image_url are).", where)
+    if role == "assistant" or role in ("system", "developer"):
+        return {"role": role, "content": "".join(p.get("text", "") for p in parts)}
+    return {"role": role, "content": parts}
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise bad_request("'tools' must be an array.", "tools")
+    out = []
+    for i, tool in enumerate(tools):
+        at = f"tools[{i}]"
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind != "function":
+            raise unsupported(f"the built-in tool {kind!r:.60} ({at})", at)
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise bad_request(f"{at}.name: required (a non-empty string).", f"{at}.name")
+        function: dict[str, Any] = {"name": tool["name"],
+                                    "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
+        if isinstance(tool.get("description"), str):
+            function["description"] = tool["description"]
+        if tool.get("strict") is not None:
+            function["strict"] = tool["strict"]
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def _tool_choice(choice: Any) -> Any:
+    if choice in ("auto", "none", "required"):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    raise bad_request("'tool_choice' must be auto, none, required or {type: function, name}.", "tool_choice")
+
+
+def _text(text: Any, chat: dict[str, Any]) -> None:
+    if text is None:
+        return
+    if not isinstance(text, dict):
+        raise bad_request("'text' must be an object.", "text")
+    fmt = text.get("format")
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return
+    if kind == "json_object":
+        chat["response_format"] = {"type": "json_object"}
+    elif kind == "json_schema" and isinstance(fmt.get("schema"), dict) and isinstance(fmt.get("name"), str):
+        schema = {"name": fmt["name"], "schema": fmt["schema"]}
+        if fmt.get("strict") is not None:
+            schema["strict"] = fmt["strict"]
+        chat["response_format"] = {"type": "json_schema", "json_schema": schema}
+    else:
+        raise bad_request("text.format: must be {type: text}, {type: json_object} or {type: json_schema, name, "
+                          "schema}.", "text.format")
