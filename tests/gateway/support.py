@@ -4,6 +4,13 @@ transport that records writes with a stand-in gateway for the hot-path server te
 from __future__ import annotations
 
 import asyncio
+import copy
+from datetime import datetime
+from decimal import Decimal
+
+from tollway.catalog import Catalog
+from tollway.catalog.cost import cost_usd
+from tollway.core.usage import Usage
 
 PROVIDER_KEYS = {"DS_KEY": "sk-ds-test-secret-0001", "QW_KEY": "sk-qw-test-secret-0002", "KM_KEY": "sk-km-test-secret-0003"}
 
@@ -75,3 +82,25 @@ def fake_gateway(max_body_bytes: int) -> type:
     (the stand-ins for RequestLife in these tests need none)."""
     server = type("server", (), {"max_body_bytes": max_body_bytes})
     return type("FakeGateway", (), {"config": type("config", (), {"server": server}), "services": None})
+
+
+# A gateway with a DeepSeek group and a Claude group on one emulator (the Messages endpoint's tests).
+CLAUDE = "claude-fable-5.1"
+AN_KEY = "sk-ant-test-0001"
+CLAUDE_TIMEOUTS = {"connect_s": 2, "first_byte_s": 3, "between_chunks_s": 2, "response_s": 5}
+
+
+def with_claude(config: dict, emu) -> dict:
+    config = copy.deepcopy(config)
+    config["providers"]["anthropic"] = {"kind": "anthropic", "base_url": f"{emu.url}/anthropic/v1",
+                                        "api_key_env": "AN_KEY", "timeouts": CLAUDE_TIMEOUTS}
+    config["deployments"]["claude"] = {"provider": "anthropic", "model": CLAUDE, "max_output": 1024}
+    config["route_groups"]["claude"] = {"deployments": ["claude"]}
+    return config
+
+
+def expected_cost(row: dict) -> Decimal:
+    price = Catalog.load().price(row["provider"], row["upstream_model"], datetime.fromisoformat(row["ts"]),
+                                 row["prompt_tokens"])
+    return cost_usd(Usage(row["prompt_tokens"], row["cached_tokens"], row["cache_write_tokens"],
+                          row["completion_tokens"], row["reasoning_tokens"]), price)

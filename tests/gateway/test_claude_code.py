@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.test_messages_endpoint import setup  # noqa: F401  # the two-upstream gateway fixture
-
 pytestmark = pytest.mark.slow
 
 CLAUDE_BIN = Path(__file__).resolve().parents[2] / ".cache" / "claude-code" / "node_modules" / ".bin" / "claude"
@@ -20,8 +18,8 @@ CLAUDE_BIN = Path(__file__).resolve().parents[2] / ".cache" / "claude-code" / "n
 
 @pytest.mark.skipif(not CLAUDE_BIN.exists(), reason="Claude Code is not installed: run scripts/install-claude-code")
 @pytest.mark.parametrize("group", ["chat", "claude"])
-def test_claude_code_prints_an_answer_through_tollway(setup, group, tmp_path):  # noqa: F811
-    emu, gw = setup
+def test_claude_code_prints_an_answer_through_tollway(claude_and_deepseek, group, tmp_path):
+    emu, gw = claude_and_deepseek
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ANTHROPIC_BASE_URL": gw.url,
            "ANTHROPIC_API_KEY": "client-key", "ANTHROPIC_MODEL": group, "ANTHROPIC_SMALL_FAST_MODEL": group,
            "ANTHROPIC_DEFAULT_HAIKU_MODEL": group,

@@ -5,9 +5,7 @@ key presented as x-api-key with its budget, and one ledger row each with the exa
 
 from __future__ import annotations
 
-import copy
 import json
-from datetime import datetime
 from decimal import Decimal
 
 import anthropic
@@ -15,47 +13,16 @@ import httpx
 import pytest
 
 from tests.accounting.support import ENV, Admin, budget_config, request_cost
-from tests.gateway.support import PROVIDER_KEYS, emulator_config
-from tollway.catalog import Catalog
-from tollway.catalog.cost import cost_usd
-from tollway.core.usage import Usage
+from tests.gateway.support import CLAUDE, PROVIDER_KEYS, emulator_config, expected_cost
 
 pytestmark = pytest.mark.slow
 
-CLAUDE = "claude-fable-5.1"
-AN_KEY = "sk-ant-test-0001"
-TIMEOUTS = {"connect_s": 2, "first_byte_s": 3, "between_chunks_s": 2, "response_s": 5}
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
-def with_claude(config: dict, emu) -> dict:
-    config = copy.deepcopy(config)
-    config["providers"]["anthropic"] = {"kind": "anthropic", "base_url": f"{emu.url}/anthropic/v1",
-                                        "api_key_env": "AN_KEY", "timeouts": TIMEOUTS}
-    config["deployments"]["claude"] = {"provider": "anthropic", "model": CLAUDE, "max_output": 1024}
-    config["route_groups"]["claude"] = {"deployments": ["claude"]}
-    return config
-
-
-@pytest.fixture
-def setup(emulator_factory, gateway_factory):
-    emu = emulator_factory({"models": {"deepseek-flash": {"output_tokens": 12, "cache_hit_ratio": 0.5},
-                                       CLAUDE: {"api_key": AN_KEY, "output_tokens": 8}}})
-    gw = gateway_factory(with_claude(emulator_config(emu, group=["ds-flash"]), emu),
-                         env={**PROVIDER_KEYS, "AN_KEY": AN_KEY})
-    return emu, gw
-
-
 def sdk(gw, key: str = "client-key") -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
-
-
-def expected_cost(row: dict) -> Decimal:
-    price = Catalog.load().price(row["provider"], row["upstream_model"], datetime.fromisoformat(row["ts"]),
-                                 row["prompt_tokens"])
-    return cost_usd(Usage(row["prompt_tokens"], row["cached_tokens"], row["cache_write_tokens"],
-                          row["completion_tokens"], row["reasoning_tokens"]), price)
 
 
 def assert_row_matches(row: dict, usage, streamed: int) -> None:
@@ -68,8 +35,8 @@ def assert_row_matches(row: dict, usage, streamed: int) -> None:
 
 
 @pytest.mark.parametrize("group", ["chat", "claude"])
-def test_messages_create_is_answered_in_anthropic_shape_with_one_exact_row(setup, group):
-    emu, gw = setup
+def test_messages_create_is_answered_in_anthropic_shape_with_one_exact_row(claude_and_deepseek, group):
+    emu, gw = claude_and_deepseek
     raw = sdk(gw).messages.with_raw_response.create(
         model=group, max_tokens=64, system=[{"type": "text", "text": "Be brief."}],
         messages=[{"role": "user", "content": [{"type": "text", "text": "Hello there"}]}],
@@ -98,8 +65,8 @@ def test_messages_create_is_answered_in_anthropic_shape_with_one_exact_row(setup
 
 
 @pytest.mark.parametrize("group", ["chat", "claude"])
-def test_messages_stream_is_the_anthropic_event_sequence(setup, group):
-    _, gw = setup
+def test_messages_stream_is_the_anthropic_event_sequence(claude_and_deepseek, group):
+    _, gw = claude_and_deepseek
     kinds = []
     with sdk(gw).messages.stream(model=group, max_tokens=64, messages=[{"role": "user", "content": "Hello"}],
                                  extra_headers={"x-request-id": f"s-{group}"}) as stream:
@@ -115,9 +82,9 @@ def test_messages_stream_is_the_anthropic_event_sequence(setup, group):
 
 
 @pytest.mark.parametrize("group", ["chat", "claude"])
-def test_streamed_tool_use_round_trip(setup, group):
+def test_streamed_tool_use_round_trip(claude_and_deepseek, group):
     """The model calls the tool (its input arrives as input_json_delta), the client answers, the model replies."""
-    _, gw = setup
+    _, gw = claude_and_deepseek
     client = sdk(gw)
     messages: list = [{"role": "user", "content": "What is the weather in Paris?"}]
     partial = []
@@ -139,8 +106,8 @@ def test_streamed_tool_use_round_trip(setup, group):
     assert [r["status"] for r in gw.rows(wait_for=2)] == ["ok", "ok"]
 
 
-def test_count_tokens_is_an_estimate_with_a_row_and_no_upstream_call(setup):
-    emu, gw = setup
+def test_count_tokens_is_an_estimate_with_a_row_and_no_upstream_call(claude_and_deepseek):
+    emu, gw = claude_and_deepseek
     before = len(emu.requests("deepseek-flash"))
     counted = sdk(gw).messages.count_tokens(model="chat", system="Be brief.",
                                             messages=[{"role": "user", "content": "Hello there, friend"}],
@@ -153,8 +120,8 @@ def test_count_tokens_is_an_estimate_with_a_row_and_no_upstream_call(setup):
         ("messages.count_tokens", "ok", "0", "")
 
 
-def test_errors_take_anthropic_shape_and_each_has_its_row(setup):
-    _, gw = setup
+def test_errors_take_anthropic_shape_and_each_has_its_row(claude_and_deepseek):
+    _, gw = claude_and_deepseek
     client = sdk(gw)
     with pytest.raises(anthropic.NotFoundError) as unknown:
         client.messages.create(model="no-such-model", max_tokens=8, messages=[{"role": "user", "content": "hi"}],

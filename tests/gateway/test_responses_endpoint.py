@@ -10,8 +10,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from tests.gateway.support import PROVIDER_KEYS, emulator_config
-from tests.gateway.test_messages_endpoint import expected_cost
+from tests.gateway.support import PROVIDER_KEYS, emulator_config, expected_cost
 
 pytestmark = pytest.mark.slow
 
