@@ -1,0 +1,104 @@
+"""Spend attribution end to end: requests with a `user` and tags through a real gateway with virtual keys,
+then `tollway usage --by ...` and its filters give the ledger's exact sums."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.accounting.support import ENV, budget_config
+from tests.gateway.support import chat
+from tests.processes import TOLLWAY
+
+pytestmark = pytest.mark.slow
+
+
+def cli(gw, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return subprocess.run([*TOLLWAY, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def grouped(gw, *args: str) -> dict:
+    result = cli(gw, "usage", "--ledger", str(gw.ledger), "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def cost(rows: list[dict]) -> Decimal:
+    return sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0))
+
+
+def test_usage_groups_and_filters_by_key_team_user_and_tag(emulator, gateway_factory) -> None:
+    gw = gateway_factory(budget_config(emulator), env=ENV)
+    secrets = {}
+    for name, team in (("a", "red"), ("b", "blue")):
+        made = cli(gw, "keys", "--ledger", str(gw.ledger), "create", "--name", name, "--team", team, "--json")
+        assert made.returncode == 0, made.stderr
+        secrets[name] = json.loads(made.stdout)
+    plan = [("a", "alice", "env:prod,batch", None), ("a", "bob", "env:dev", {"ticket": "T-1"}),
+            ("b", "alice", "", {"env": "prod"}), ("b", None, "env:prod", None), ("a", "alice", "", None)]
+    for i, (key, user, header, metadata) in enumerate(plan):
+        body = chat(f"question {i}", **({"user": user} if user else {}), **({"metadata": metadata} if metadata else {}))
+        headers = {"authorization": f"Bearer {secrets[key]['secret']}", "x-request-id": f"att-{i}"}
+        if header:
+            headers["x-tollway-tags"] = header
+        reply = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+        assert reply.status_code == 200, reply.text
+    rows = gw.rows(wait_for=len(plan))
+    assert [r["end_user"] for r in rows] == ["alice", "bob", "alice", "", "alice"]
+    assert json.loads(gw.row("att-0")["tags"]) == ["batch", "env:prod"]
+    assert json.loads(gw.row("att-1")["tags"]) == ["env:dev", "ticket:T-1"], "header and metadata together"
+    assert json.loads(gw.row("att-2")["tags"]) == ["env:prod"]
+
+    by_user = {line["group"]: line for line in grouped(gw, "--by", "user")["lines"]}
+    for user in ("alice", "bob", ""):
+        mine = [r for r in rows if r["end_user"] == user]
+        assert (by_user[user]["requests"], Decimal(by_user[user]["cost_usd"])) == (len(mine), cost(mine))
+    by_tag = grouped(gw, "--by", "tag")
+    prod = [r for r in rows if "env:prod" in json.loads(r["tags"])]
+    tag_lines = {line["group"]: line for line in by_tag["lines"]}
+    assert Decimal(tag_lines["env:prod"]["cost_usd"]) == cost(prod) and tag_lines["env:prod"]["requests"] == 3
+    assert Decimal(by_tag["total_cost_usd"]) == cost(rows) > 0, "the total counts each request once"
+    by_team = {line["group"]: line for line in grouped(gw, "--by", "team")["lines"]}
+    key_of = {s["id"]: name for name, s in secrets.items()}
+    red = [r for r in rows if key_of[r["key_id"]] == "a"]
+    assert Decimal(by_team["red"]["cost_usd"]) == cost(red) and by_team["red"]["requests"] == 3
+    only = grouped(gw, "--by", "key", "--user", "alice", "--tag", "env:prod")
+    chosen = [r for r in rows if r["end_user"] == "alice" and "env:prod" in json.loads(r["tags"])]
+    assert Decimal(only["total_cost_usd"]) == cost(chosen) and only["total"]["requests"] == 2
+    assert {line["group"] for line in only["lines"]} == {secrets["a"]["id"], secrets["b"]["id"]}
+    one_key = grouped(gw, "--key", secrets["b"]["id"])
+    assert Decimal(one_key["total_cost_usd"]) == cost([r for r in rows if r["key_id"] == secrets["b"]["id"]])
+    table = cli(gw, "usage", "--ledger", str(gw.ledger), "--by", "user")
+    assert table.returncode == 0 and "alice" in table.stdout and "total" in table.stdout
+
+
+BAD = [("env:prod,bad tag", None, None, "invalid_tags", "characters outside"),
+       ("x" * 65, None, None, "invalid_tags", "longer than 64"),
+       (",".join(f"t{i}" for i in range(17)), None, None, "too_many_tags", "At most 16 tags"),
+       (None, {"n": 5}, None, "invalid_tags", "metadata['n'] must be a string"),
+       (None, ["a"], None, "invalid_tags", "'metadata' must be an object"),
+       (None, None, 42, "invalid_user", "'user' must be a string")]
+
+
+def test_bad_attribution_is_a_400_naming_it_with_its_row(emulator, gateway_factory) -> None:
+    gw = gateway_factory(budget_config(emulator), env=ENV)
+    for i, (header, metadata, user, code, words) in enumerate(BAD):
+        body = chat()
+        if metadata is not None:
+            body["metadata"] = metadata
+        if user is not None:
+            body["user"] = user
+        headers = {"x-request-id": f"bad-{i}"} | ({"x-tollway-tags": header} if header else {})
+        reply = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+        assert reply.status_code == 400, reply.text
+        error = reply.json()["error"]
+        assert error["code"] == code and words in error["message"], error
+        assert error["type"] == "invalid_request_error"
+        row = gw.row(f"bad-{i}")
+        assert (row["status"], row["http_status"], row["cost_usd"]) == ("client_error", 400, "0")
