@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.accounting.support import ENV, budget_config
+from tests.accounting.support import ENV, budget_config, wait_for
 from tests.gateway.support import chat
 from tests.processes import TOLLWAY
 
@@ -102,3 +102,27 @@ def test_bad_attribution_is_a_400_naming_it_with_its_row(emulator, gateway_facto
         assert error["type"] == "invalid_request_error"
         row = gw.row(f"bad-{i}")
         assert (row["status"], row["http_status"], row["cost_usd"]) == ("client_error", 400, "0")
+
+
+def test_models_list_needs_a_key_once_keys_exist_and_shows_only_its_models(emulator, gateway_factory) -> None:
+    config = budget_config(emulator)
+    config["deployments"]["pro"] = {"provider": "deepseek", "model": "deepseek-v4-pro", "price": {"input": "1", "output": "1"}}
+    config["route_groups"]["pro"] = {"deployments": ["pro"]}
+    gw = gateway_factory(config, env=ENV)
+    open_list = httpx.get(f"{gw.url}/v1/models", timeout=10)
+    assert open_list.status_code == 200 and {"chat", "pro"} <= {m["id"] for m in open_list.json()["data"]}
+    made = cli(gw, "keys", "--ledger", str(gw.ledger), "create", "--name", "narrow", "--models", "pro", "--json")
+    wide = cli(gw, "keys", "--ledger", str(gw.ledger), "create", "--name", "wide", "--json")
+    assert made.returncode == 0 and wide.returncode == 0, made.stderr + wide.stderr
+    narrow_secret, wide_secret = json.loads(made.stdout)["secret"], json.loads(wide.stdout)["secret"]
+
+    def listed(secret: str | None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {secret}"} if secret else {}
+        return httpx.get(f"{gw.url}/v1/models", headers=headers, timeout=10)
+
+    wait_for(lambda: listed(None).status_code == 401, timeout=5)  # the gateway sees new keys within its refresh
+    anonymous = listed(None)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"
+    assert listed("tw_nope_0000").status_code == 401
+    assert [m["id"] for m in listed(narrow_secret).json()["data"]] == ["pro"]
+    assert {m["id"] for m in listed(wide_secret).json()["data"]} == {m["id"] for m in open_list.json()["data"]}
