@@ -126,3 +126,30 @@ def test_models_list_needs_a_key_once_keys_exist_and_shows_only_its_models(emula
     assert listed("tw_nope_0000").status_code == 401
     assert [m["id"] for m in listed(narrow_secret).json()["data"]] == ["pro"]
     assert {m["id"] for m in listed(wide_secret).json()["data"]} == {m["id"] for m in open_list.json()["data"]}
+
+
+def test_keys_list_shows_each_keys_spend_today_and_this_month(emulator, gateway_factory) -> None:
+    gw = gateway_factory(budget_config(emulator), env=ENV)
+    made = cli(gw, "keys", "--ledger", str(gw.ledger), "create", "--name", "spender", "--json")
+    idle = cli(gw, "keys", "--ledger", str(gw.ledger), "create", "--name", "idle", "--json")
+    key, idle_key = json.loads(made.stdout), json.loads(idle.stdout)
+    client = gw.client(api_key=key["secret"])
+    wait_for(lambda: _served(client), timeout=5)
+    client.chat.completions.create(**chat("again"))
+    mine = lambda: [r for r in gw.rows() if r["key_id"] == key["id"]]  # noqa: E731
+    rows = wait_for(lambda: len(mine()) == 2 and mine(), timeout=10)
+    listed = cli(gw, "keys", "--ledger", str(gw.ledger), "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    by_id = {k["id"]: k for k in json.loads(listed.stdout)}
+    assert Decimal(by_id[key["id"]]["spent_today_usd"]) == cost(rows) > 0
+    assert Decimal(by_id[key["id"]]["spent_month_usd"]) == cost(rows)
+    assert Decimal(by_id[idle_key["id"]]["spent_month_usd"]) == 0
+    table = cli(gw, "keys", "--ledger", str(gw.ledger), "list")
+    assert table.returncode == 0 and "spent today" in table.stdout
+
+
+def _served(client) -> bool:
+    try:
+        return bool(client.chat.completions.create(**chat("first")).choices)
+    except Exception:  # noqa: BLE001 - the gateway has not loaded the new key yet
+        return False

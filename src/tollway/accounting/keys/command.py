@@ -8,6 +8,7 @@ and never stored: only its salted hash is.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -15,10 +16,13 @@ import orjson
 
 from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, names
 from tollway.accounting.keys.records import UNSET, KeyRecord, KeySpec, new_record, new_secret
+from tollway.accounting.keys.spend import spend_per_key
 from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyStore, open_key_store
 from tollway.accounting.settings import check_database_url, check_redis_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
+from tollway.core.money_text import usd_text
 from tollway.core.redact import redact_url
+from tollway.ledger.reader import LedgerReadError, open_reader
 from tollway.terminal.console import output_console
 
 
@@ -44,6 +48,15 @@ class _Context:
             return open_key_store(database_url, path)
         except KEY_STORE_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
+
+    def spend(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Each key's spend today and this month from the ledger; none when there is no ledger yet."""
+        database_url = self.database_url or self.config.database_url
+        path = self.ledger or self.config.ledger.path or default_ledger_path()
+        try:
+            return spend_per_key(open_reader(path, database_url))
+        except LedgerReadError:
+            return {}
 
     def redis(self) -> str | None:
         return self.redis_url or self.config.redis_url
@@ -146,7 +159,7 @@ def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tp
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
-    """List keys (without secrets)."""
+    """List keys (without secrets), with each key's spend today and this month (UTC) from the ledger."""
     store = obj.store()
     try:
         records = [r for r in store.list() if show_all or not r.revoked]
@@ -154,10 +167,13 @@ def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
+    spent = obj.spend()
     if as_json:
-        click.echo(orjson.dumps([r.public() for r in records], option=orjson.OPT_INDENT_2).decode())
+        data = [{**r.public(), "spent_today_usd": str(spent.get(r.id, _NONE)[0]),
+                 "spent_month_usd": str(spent.get(r.id, _NONE)[1])} for r in records]
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
-    _print_keys(records, f"{len(records)} keys in {store.where}")
+    _print_keys(records, f"{len(records)} keys in {store.where}", spent)
 
 
 @keys.command()
@@ -226,18 +242,23 @@ def _show(record: KeyRecord, as_json: bool, verb: str) -> None:
         _print_keys([record], verb)
 
 
-def _print_keys(records: list[KeyRecord], title: str) -> None:
+def _print_keys(records: list[KeyRecord], title: str, spent: dict[str, tuple[Decimal, Decimal]] | None = None) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("id", "name", "team", "daily USD", "monthly USD", "rpm", "tpm", "max_tokens", "models",
-                   "residency", "state"):
+    for column in ("id", "name", "team", "daily USD", "monthly USD", "spent today", "spent month", "rpm", "tpm",
+                   "max_tokens", "models", "residency", "state"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), _text(r.rpm),
+        today, month = (spent or {}).get(r.id, _NONE)
+        table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), usd_text(today),
+                      usd_text(month), _text(r.rpm),
                       _text(r.tpm), _text(r.default_max_tokens), ",".join(r.models) or "all", ",".join(r.residency) or "any",
                       f"revoked {r.revoked_at[:19]}" if r.revoked else "active")
     output_console().print(table)
+
+
+_NONE = (Decimal(0), Decimal(0))
 
 
 def _text(value: object) -> str:
