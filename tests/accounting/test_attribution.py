@@ -77,6 +77,17 @@ def test_usage_groups_and_filters_by_key_team_user_and_tag(emulator, gateway_fac
     table = cli(gw, "usage", "--ledger", str(gw.ledger), "--by", "user")
     assert table.returncode == 0 and "alice" in table.stdout and "total" in table.stdout
 
+    report = cli(gw, "report", "--ledger", str(gw.ledger), "--json", "--by", "tag", "--user", "alice")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    alice = [r for r in rows if r["end_user"] == "alice"]
+    lines = {line["group"]: line for line in data["lines"]}
+    assert data["by"] == "tag" and set(lines) == {"env:prod", "batch", ""}
+    assert Decimal(lines["env:prod"]["cost_usd"]) == cost([r for r in alice if "env:prod" in json.loads(r["tags"])])
+    assert (data["total"]["requests"], Decimal(data["total"]["cost_usd"])) == (3, cost(alice))
+    printed = cli(gw, "report", "--ledger", str(gw.ledger), "--by", "key", "--tag", "env:prod")
+    assert printed.returncode == 0 and secrets["a"]["id"] in printed.stdout, printed.stderr
+
 
 BAD = [("env:prod,bad tag", None, None, "invalid_tags", "characters outside"),
        ("x" * 65, None, None, "invalid_tags", "longer than 64"),

@@ -55,7 +55,7 @@ def spend_by(rows: Iterable[LedgerRow], by: str, teams: Mapping[str, str] | None
              only: SpendFilter = SpendFilter()) -> tuple[list[SpendLine], SpendLine]:
     """One line per value of `by` (most spent first) and the total over the requests counted once.
     `teams` maps key id to team, for `by="team"`. Shadow copies are not client traffic and are left out."""
-    groups_of = _grouper(by, teams or {})
+    groups_of = grouper(by, teams or {})
     lines: dict[str, SpendLine] = {}
     total = SpendLine("total")
     for row in rows:
@@ -73,7 +73,8 @@ def spend_by(rows: Iterable[LedgerRow], by: str, teams: Mapping[str, str] | None
     return sorted(lines.values(), key=lambda line: (-line.cost_usd, line.group)), total
 
 
-def _grouper(by: str, teams: Mapping[str, str]) -> Callable[[LedgerRow, list[str]], list[str]]:
+def grouper(by: str, teams: Mapping[str, str]) -> Callable[[LedgerRow, list[str]], list[str]]:
+    """The groups a row (and its tags) counts under when grouping by `by`: one, or for tags each tag."""
     if by == "tag":
         return lambda row, tags: tags or [""]
     if by == "team":
