@@ -120,3 +120,34 @@ def test_both_key_stores_keep_expiry_and_rotation(store_kind, request, tmp_path)
         assert admitted(store.update(key_id, KeySpec(expires_at="")), new) is True
     finally:
         store.close()
+
+
+def test_the_admin_api_imports_rotates_and_refuses_bad_secrets(emulator, gateway_factory) -> None:
+    from tests.accounting.support import ADMIN_KEY
+
+    gw = gateway_factory(budget_config(emulator), env=ENV)
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+    def post(path: str, body: dict | None = None) -> httpx.Response:
+        return httpx.post(f"{gw.url}{path}", json=body, headers=admin, timeout=10)
+
+    made = post("/admin/keys", {"name": "moved", "secret": IMPORTED, "expires_at": "2999-01-01T00:00:00Z"})
+    assert made.status_code == 201, made.text
+    assert (made.json()["id"], made.json()["expires_at"]) == ("migrated1", "2999-01-01T00:00:00+00:00")
+    assert code_of(ask(gw, IMPORTED)) == "ok", "the replica that took the write knows the key at once"
+    again = post("/admin/keys", {"name": "twice", "secret": IMPORTED})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "key_exists"
+    bad = post("/admin/keys", {"name": "bad", "secret": "sk-1234"})
+    assert bad.status_code == 400 and "must look like tw_<id>_<hex>" in bad.json()["error"]["message"]
+    assert "sk-1234" not in bad.text
+    rotated = post("/admin/keys/migrated1/rotate", {"grace": "1h"})
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert code_of(ask(gw, new)) == "ok" and code_of(ask(gw, IMPORTED)) == "ok", "the old one, in its grace"
+    assert post("/admin/keys/migrated1/rotate", {"grace": "forever"}).status_code == 400
+    assert post("/admin/keys/nosuch/rotate").status_code == 404
+    assert code_of(ask(gw, IMPORTED)) == "ok"
+    ended = post("/admin/keys/migrated1/rotate", {"grace": "0s"})
+    assert code_of(ask(gw, ended.json()["secret"])) == "ok"
+    assert code_of(ask(gw, new)) == "key_rotated", "a grace of 0s ends the previous secret at once"
+    assert code_of(ask(gw, IMPORTED)) == "invalid_api_key", "only the last rotated-out secret is kept"
