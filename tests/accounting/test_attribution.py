@@ -164,3 +164,31 @@ def _served(client) -> bool:
         return bool(client.chat.completions.create(**chat("first")).choices)
     except Exception:  # noqa: BLE001 - the gateway has not loaded the new key yet
         return False
+
+
+def test_grouped_usage_on_postgresql_equals_its_rows(emulator, gateway_factory, postgres_url) -> None:
+    from tests.accounting.support import wait_for_rows
+
+    gw = gateway_factory({**budget_config(emulator), "database_url": postgres_url}, env=ENV)
+    made = cli(gw, "keys", "--database-url", postgres_url, "create", "--name", "pg", "--team", "green", "--json")
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    headers = {"authorization": f"Bearer {key['secret']}"}
+    wait_for(lambda: httpx.post(f"{gw.url}/v1/chat/completions", json=chat("warm", user="carol"), headers=headers,
+                                timeout=30).status_code == 200, timeout=5)
+    for user, tags in (("carol", "env:prod"), ("dave", "env:prod,batch"), ("carol", "")):
+        reply = httpx.post(f"{gw.url}/v1/chat/completions", json=chat(f"q {user}", user=user), timeout=30,
+                           headers={**headers, **({"x-tollway-tags": tags} if tags else {})})
+        assert reply.status_code == 200, reply.text
+    rows = wait_for_rows(postgres_url, key["id"], 4)
+    assert sorted(r["end_user"] for r in rows) == ["carol", "carol", "carol", "dave"]
+    assert sorted(tuple(r["tags"]) for r in rows) == [(), (), ("batch", "env:prod"), ("env:prod",)], "JSONB lists"
+    report = json.loads(cli(gw, "usage", "--database-url", postgres_url, "--json", "--by", "user").stdout)
+    lines = {line["group"]: line for line in report["lines"]}
+    for user in ("carol", "dave"):
+        mine = [r for r in rows if r["end_user"] == user]
+        assert (lines[user]["requests"], Decimal(lines[user]["cost_usd"])) == (len(mine), cost(mine))
+    prod = json.loads(cli(gw, "usage", "--database-url", postgres_url, "--json", "--by", "team", "--tag",
+                          "env:prod").stdout)
+    chosen = [r for r in rows if "env:prod" in r["tags"]]
+    assert [(line["group"], Decimal(line["cost_usd"])) for line in prod["lines"]] == [("green", cost(chosen))]
