@@ -7,24 +7,27 @@ when Redis is shared). Secrets appear once, in the answer to POST /admin/keys.
 
   GET    /admin/keys                 every key (no secrets)
   POST   /admin/keys                 create: {"name", "team", "daily_usd", "monthly_usd", "rpm", "tpm",
-                                              "models", "residency"} -> 201 with "secret"
+                                              "models", "residency", "expires_at", "secret" (import one,
+                                              tw_<id>_<hex>)} -> 201 with "secret"
   GET    /admin/keys/{id}            one key
   PATCH  /admin/keys/{id}            change the fields given (null clears a limit)
   POST   /admin/keys/{id}/revoke     revoke (also DELETE /admin/keys/{id})
+  POST   /admin/keys/{id}/rotate     {"grace": "24h"} -> a new secret, the old one valid for the grace
   GET    /admin/budgets              budget_status(): every key and team budget, read from the counters
   GET    /admin/events               recent alert events (soft thresholds, Redis outages, brownouts)
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
 from tollway.accounting.credentials import admin_key_matches, bearer_token
-from tollway.accounting.keys.fields import KeyFieldError, spec_from_json
-from tollway.accounting.keys.records import new_record, new_secret
+from tollway.accounting.keys.fields import KeyFieldError, grace_period, spec_from_json
+from tollway.accounting.keys.records import imported_key_id, new_record, new_secret
 from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ def admin_routes(admission: "Admission") -> list[web.RouteDef]:
         web.get("/admin/keys/{key_id}", guard(api.get_key)),
         web.patch("/admin/keys/{key_id}", guard(api.update_key)),
         web.post("/admin/keys/{key_id}/revoke", guard(api.revoke_key)),
+        web.post("/admin/keys/{key_id}/rotate", guard(api.rotate_key)),
         web.delete("/admin/keys/{key_id}", guard(api.revoke_key)),
         web.get("/admin/budgets", guard(api.budgets)),
         web.get("/admin/events", guard(api.events)),
@@ -75,13 +79,32 @@ class _AdminApi:
         return _json({"object": "list", "data": [r.public() for r in records]})
 
     async def create_key(self, request: web.Request) -> web.Response:
-        spec = spec_from_json(await _body(request))
+        body = await _body(request)
+        given = body.pop("secret", None) if isinstance(body, dict) else None
+        spec = spec_from_json(body)
         if not spec.name:
             raise KeyFieldError("name: required, e.g. {\"name\": \"ci-bot\"}")
-        key_id, secret = new_secret()
+        key_id, secret = imported(given) if given is not None else new_secret()
+        if given is not None and await self._call("get", key_id) is not None:
+            return _error(409, f"secret: key id {key_id} is already in use", "key_exists")
         record = await self._call("create", new_record(key_id, secret, spec))
         self.admission.key_changed(record)
         return _json({**record.public(), "secret": secret}, 201)
+
+    async def rotate_key(self, request: web.Request) -> web.Response:
+        body = await _body(request) if request.can_read_body else {}
+        grace = body.get("grace", "24h") if isinstance(body, dict) else None
+        if not isinstance(grace, str):
+            raise KeyFieldError("grace: expected a duration like \"24h\"")
+        try:
+            until = (datetime.now(timezone.utc) + grace_period(grace)).isoformat()
+        except KeyFieldError as exc:
+            raise KeyFieldError(f"grace: {exc}") from None
+        key_id = request.match_info["key_id"]
+        secret = f"tw_{key_id}_{new_secret()[1].rsplit('_', 1)[1]}"
+        record = await self._call("rotate", key_id, secret, until)
+        self.admission.key_changed(record)
+        return _json({**record.public(), "secret": secret})
 
     async def get_key(self, request: web.Request) -> web.Response:
         record = await self._call("get", request.match_info["key_id"])
@@ -129,3 +152,13 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 def _error(status: int, message: str, code: str) -> web.Response:
     return _json({"error": {"message": message, "type": "admin_error", "code": code, "param": None}}, status)
+
+
+def imported(secret: object) -> tuple[str, str]:
+    """(key id, secret) of a secret given to import; KeyFieldError (400) for the wrong shape."""
+    if not isinstance(secret, str):
+        raise KeyFieldError("secret: expected a string shaped tw_<id>_<hex>")
+    try:
+        return imported_key_id(secret), secret
+    except ValueError as exc:
+        raise KeyFieldError(f"secret: {exc}") from None

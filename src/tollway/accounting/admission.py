@@ -43,7 +43,8 @@ from tollway.accounting.counters.resilient import CountersUnavailable, Resilient
 from tollway.accounting.credentials import Presented, bearer_token, resolve_admin_key
 from tollway.accounting.holds import HoldCalculator
 from tollway.accounting.keys.cache import KeyCache
-from tollway.accounting.keys.records import KeyRecord, key_id_of, verify
+from tollway.accounting.keys.lifecycle import admitted
+from tollway.accounting.keys.records import KeyRecord, key_id_of
 from tollway.accounting.keys.store import open_key_store
 from tollway.accounting.limits import RateLimits
 from tollway.accounting.pacing_order import paced_first
@@ -166,11 +167,12 @@ class Admission:
         key_id = key_id_of(token) if token else None
         if key_id is not None and self.cache is not None:
             record = await self.cache.get_or_refresh(key_id)
-            if record is None or not verify(record, token):
-                raise unauthorized()
-            if record.revoked:
-                raise refusals.key_revoked()
-            return self._remember_secret(token, self._keys.get(record.id) or self._key_of(record))
+            rememberable = admitted(record, token)
+            assert record is not None, "admitted() refuses a missing record"
+            key = self._keys.get(record.id) or self._key_of(record)
+            if not rememberable:
+                return key
+            return self._remember_secret(token, key)
         if self._static:
             if token in self._static:
                 return ANONYMOUS

@@ -15,6 +15,16 @@ from tollway.core.errors import GatewayError
 _NO_RETRY = {"x-should-retry": "false"}
 
 
+def key_expired() -> GatewayError:
+    return GatewayError(401, "This API key has expired. Ask the gateway's operator for a new one.",
+                        "authentication_error", "key_expired")
+
+
+def key_rotated() -> GatewayError:
+    return GatewayError(401, "This API key's secret was rotated and its grace period has ended. Use the new "
+                        "secret.", "authentication_error", "key_rotated")
+
+
 def key_revoked() -> GatewayError:
     return GatewayError(401, "This API key has been revoked. Ask the gateway's operator for a new one.",
                         "authentication_error", "key_revoked")

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from tollway import __version__
 from tollway.accounting.admission import Admission
+from tollway.accounting.credentials import Presented
 from tollway.catalog import Catalog
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config
@@ -165,7 +166,7 @@ class Gateway:
         return _response((200, _JSON, json.dumps({"status": "reloaded", "message": result.message}).encode()))
 
     async def _models(self, request: web.Request) -> web.Response:
-        return _response(self.simple_answer("/v1/models"))
+        return _response(await self.models_answer(request))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return _response(self.simple_answer("/healthz"))
@@ -173,13 +174,26 @@ class Gateway:
     async def _readyz(self, request: web.Request) -> web.Response:
         return _response(self.simple_answer("/readyz"))
 
+    async def models_answer(self, request: Presented) -> tuple[int, dict[str, str], bytes]:
+        """GET /v1/models for the caller: once virtual keys exist it needs a valid key (401 as on the
+        OpenAI endpoints) and lists only the models that key may use (its `models`: names or route groups)."""
+        services = self.services
+        try:
+            key = await services.admission.authenticate(request)
+        except GatewayError as exc:
+            return exc.rendered({})
+        table = services.table
+        allowed = key.record.models if key.record is not None else None
+        names = table.public_names()
+        if allowed:
+            names = [n for n in names if n in allowed or getattr(table.group_for(n), "name", None) in allowed]
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "tollway"} for name in names]
+        return 200, {"Content-Type": "application/json"}, orjson.dumps({"object": "list", "data": data})
+
     def simple_answer(self, path: str) -> tuple[int, dict[str, str], bytes]:
-        """GET /v1/models, /healthz, /readyz as status, headers, body: any server can send these, so the
-        raw server answers them itself and a client that lists models first stays on the lean path."""
-        if path == "/v1/models":
-            data = [{"id": name, "object": "model", "created": 0, "owned_by": "tollway"}
-                    for name in self.table.public_names()]
-            return 200, {"Content-Type": "application/json"}, orjson.dumps({"object": "list", "data": data})
+        """GET /healthz, /readyz as status, headers, body: any server can send these, so the raw server
+        answers them itself (and /v1/models, models_answer), so a client that lists models first stays on
+        the lean path."""
         if path == "/healthz":
             return 200, _JSON, json.dumps({"status": "ok", "version": __version__}).encode()
         problems = self.managed.problems()

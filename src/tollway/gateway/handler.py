@@ -33,6 +33,7 @@ import orjson
 
 from tollway.accounting.tickets import Key, Ticket
 from tollway.catalog.cost import try_cost_usd
+from tollway.core.attribution import NO_TAGS, TAGS_HEADER, attribution
 from tollway.core.errors import GatewayError, internal_error, model_not_found
 from tollway.core.money import decimal_text
 from tollway.core.process_ids import ProcessIds
@@ -59,6 +60,7 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 # Request ids: a random per-process prefix and a counter; unique across replicas, and cheaper than uuid4.
 _REQUEST_IDS = ProcessIds(width=10)
 _NO_USAGE = Usage(source="")
+_NOBODY = ("", NO_TAGS)
 _ZERO = Decimal(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # LedgerRow is built positionally (a sixth of the keyword call's cost); this is the order that assumes.
@@ -66,7 +68,7 @@ _ROW_ORDER = ("id", "ts", "endpoint", "requested_model", "status", "http_status"
               "deployment", "provider", "upstream_model", "jurisdiction", "attempts", "prompt_tokens",
               "cached_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens", "usage_source",
               "cost_usd", "ttft_ms", "latency_ms", "error", "streamed", "shadow", "priced", "system_fingerprint",
-              "request_features")
+              "request_features", "end_user", "tags")
 if tuple(f.name for f in fields(LedgerRow)) != _ROW_ORDER:
     raise RuntimeError("LedgerRow's fields changed order: update handler._ROW_ORDER and RequestLife._row")
 
@@ -76,7 +78,8 @@ class RequestLife:
 
     __slots__ = ("services", "x", "endpoint", "request_id", "arrived", "started", "headers", "creq", "walk",
                  "deployment", "usage", "cost", "priced", "ttft", "status", "http_status", "error", "group",
-                 "key", "ticket", "fingerprint", "plan_residency", "total", "streaming", "client", "wire")
+                 "key", "ticket", "fingerprint", "plan_residency", "total", "streaming", "client", "wire",
+                 "attribution")
 
     def __init__(self, services: "RequestServices", x: Exchange, endpoint: str) -> None:
         self.services = services
@@ -105,6 +108,7 @@ class RequestLife:
         self.plan_residency: frozenset[str] | None = None
         self.ticket: Ticket | None = None
         self.total: tuple[Decimal, str, bool] | None = None  # the total cost, its text and priced flag, once made
+        self.attribution = _NOBODY  # (end user, tags JSON), once the body is parsed
 
     async def handle(self) -> None:
         """Serve the request through its exchange. A whole answer is handed to the exchange after the
@@ -183,6 +187,7 @@ class RequestLife:
         client = self.client
         body = await self.x.read_body()
         self.creq = creq = parse_request(self.endpoint, body) if client is None else client.canonical(body)
+        self.attribution = attribution(creq.body, self.x.headers.get(TAGS_HEADER))
         table = services.table
         group = table.group_for(creq.model)
         if group is None:
@@ -338,14 +343,14 @@ class RequestLife:
             usage.cached_tokens, usage.cache_write_tokens, usage.completion_tokens, usage.reasoning_tokens,
             usage.source, cost_text, ttft, (now - self.started) * 1000, self.error,
             1 if creq is not None and creq.stream else 0, 0, 1 if priced else 0, self.fingerprint,
-            self._features_json())
+            self._features_json(), *self.attribution)
 
 
     def _bare_row(self) -> LedgerRow:
         """The row when building the full one failed: who, when, what the client got, nothing derived."""
         return LedgerRow(self.request_id, iso_utc(self.arrived), self.endpoint, "", self.status, self.http_status,
                          self.key.id if self.key else "", self.group, "", "", "", "", [], 0, 0, 0, 0, 0, "",
-                         "0", None, 0.0, self.error, 0, 0, 0, "", "{}")
+                         "0", None, 0.0, self.error, 0, 0, 0, "", "{}", *self.attribution)
 
 
 class _Payloads:

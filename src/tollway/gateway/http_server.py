@@ -276,6 +276,8 @@ class HttpConnection(asyncio.Protocol):
         try:
             if x.error is not None:
                 await RequestLife(self.server.gateway.services, x, edge.REFUSAL_ENDPOINT).refuse(x.error)
+            elif x.endpoint == "/v1/models":  # per key: the answer needs the request's headers
+                x.respond(*await self.server.gateway.models_answer(x))
             elif x.endpoint[0] == "/":  # type: ignore[index]
                 x.respond(*self.server.gateway.simple_answer(x.endpoint))  # type: ignore[arg-type]
             else:

@@ -147,6 +147,8 @@ def _row(values: tuple) -> LedgerRow:
     record["attempts"] = record["attempts"] if isinstance(record["attempts"], list) else []
     features = record["request_features"]
     record["request_features"] = features if isinstance(features, str) else orjson.dumps(features).decode()
+    tags = record["tags"]
+    record["tags"] = tags if isinstance(tags, str) else orjson.dumps(tags).decode()
     return LedgerRow(**record)
 
 

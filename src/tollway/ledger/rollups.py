@@ -20,7 +20,7 @@ _ARRAY_TYPES = {
     "latency_ms": "float8", "http_status": "integer", "streamed": "smallint", "shadow": "smallint",
     "priced": "smallint",
 }
-_JSON_COLUMNS = ("attempts", "request_features")
+_JSON_COLUMNS = ("attempts", "request_features", "tags")
 ROLLUP_KEY = ("hour", "key_id", "team", "route_group", "deployment", "provider", "model", "requested_model",
               "status", "shadow")
 ROLLUP_SUMS = ("requests", "prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens",

@@ -45,6 +45,9 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "request_features",   # TEXT JSON: what serving the request needs, for replay under another policy:
                           #   {"needs": ["vision", "tools", "json"], "max_tokens": int|null,
                           #    "residency": [jurisdictions]|null}  (prompt size: use prompt_tokens)
+    "end_user",           # TEXT the request's `user` field (OpenAI's end-user id), "" if none; not named
+                          #   `user`, a reserved word in PostgreSQL
+    "tags",               # TEXT JSON sorted list of tags ("key:value" or bare), core/attribution.py
 )
 
 # Columns added after the first release, with their SQLite definitions: open_sqlite adds any an older
@@ -53,6 +56,8 @@ ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("priced", "INTEGER NOT NULL DEFAULT 1"),
     ("system_fingerprint", "TEXT NOT NULL DEFAULT ''"),
     ("request_features", "TEXT NOT NULL DEFAULT '{}'"),
+    ("end_user", "TEXT NOT NULL DEFAULT ''"),
+    ("tags", "TEXT NOT NULL DEFAULT '[]'"),
 )
 
 CREATE_TABLE_SQL = """
@@ -84,7 +89,9 @@ CREATE TABLE IF NOT EXISTS requests (
   shadow INTEGER NOT NULL DEFAULT 0,
   priced INTEGER NOT NULL DEFAULT 1,
   system_fingerprint TEXT NOT NULL DEFAULT '',
-  request_features TEXT NOT NULL DEFAULT '{}'
+  request_features TEXT NOT NULL DEFAULT '{}',
+  end_user TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
@@ -123,3 +130,5 @@ class LedgerRow:
     priced: int = 1
     system_fingerprint: str = ""
     request_features: str = "{}"
+    end_user: str = ""
+    tags: str = "[]"

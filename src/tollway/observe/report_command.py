@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 import orjson
 
+from tollway.accounting.spend_groups import DIMENSIONS, SpendFilter, grouper, row_tags
+from tollway.accounting.usage_report import key_teams
 from tollway.catalog import Catalog
 from tollway.core.money_text import usd_text
 from tollway.core.time_window import parse_when
@@ -46,11 +48,17 @@ CSV_COLUMNS = ("provider", "model", "requests", "errors", "error_rate", "fallbac
 @click.option("--since", default="7d", show_default=True, help="Start: 7d, 12h, 30m or an ISO date/time (UTC).")
 @click.option("--until", help="End (exclusive), same forms; default now.")
 @click.option("--baseline", metavar="PROVIDER/MODEL", help="Also price the traffic on this catalog model, e.g. openai/gpt-4o.")
+@click.option("--by", type=click.Choice(DIMENSIONS), help="One line per key, team, user, tag, ... instead of per "
+              "provider and model (read from the rows).")
+@click.option("--key", "key_id", help="Only requests of this virtual key id.")
+@click.option("--user", help="Only requests whose `user` field was this.")
+@click.option("--tag", help="Only requests carrying this tag (e.g. env:prod).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, one line per provider and model, then the total.")
 @click.option("--png", "png_dir", type=click.Path(path_type=Path), help="Write PNG charts into this directory.")
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
-def report(ledger: Path | None, config_path: Path | None, database_url: str | None, since: str, until: str | None, baseline: str | None,
+def report(ledger: Path | None, config_path: Path | None, database_url: str | None, since: str, until: str | None,
+           baseline: str | None, by: str | None, key_id: str | None, user: str | None, tag: str | None,
            as_json: bool, as_csv: bool, png_dir: Path | None, wide: bool) -> None:
     """Spend, tokens, requests, TTFT/latency percentiles, error and fallback rates per provider and model."""
     if as_json and as_csv:
@@ -62,7 +70,13 @@ def report(ledger: Path | None, config_path: Path | None, database_url: str | No
     reader = location.reader()
     try:
         pricer = baseline_pricer(catalog, baseline) if baseline else None
-        if isinstance(reader, PostgresLedgerReader) and reader.has_rollups and pricer is None:
+        only = SpendFilter(key_id, user, tag)
+        if by is not None or only != SpendFilter():
+            groups = grouper(by, key_teams(location) if by == "team" else {}) if by else None
+            rows = (row for row in reader.rows(start, end, key_id) if only.admits(row, row_tags(row)))
+            grouping = (by, lambda row: groups(row, row_tags(row))) if by is not None and groups else None
+            result = build_report(rows, pricer, baseline, start, end, grouping)
+        elif isinstance(reader, PostgresLedgerReader) and reader.has_rollups and pricer is None:
             result = report_from_rollups(reader, start, end)
         else:
             result = build_report(reader.rows(start, end), pricer, baseline, start, end)
@@ -92,13 +106,22 @@ def report_json(result: Report) -> dict[str, object]:
         "since": result.since.isoformat() if result.since else None,
         "until": result.until.isoformat() if result.until else None,
         "baseline": result.baseline,
-        "lines": [line.to_json() for line in result.lines],
+        "by": result.by,
+        "lines": [_line_json(line, result.by) for line in result.lines],
         "total": result.total.to_json(),
         "attempts": [{"provider": a.provider, "attempts": a.attempts, "failed": a.failed,
                       "failure_rate": a.failure_rate} for a in result.attempts],
         "shadow_cost_usd": f"{result.shadow_cost_usd:f}",
         "daily_cost_usd": {day: f"{cost:f}" for day, cost in result.daily_cost_usd.items()},
     }
+
+
+def _line_json(line: ReportLine, by: str | None) -> dict[str, object]:
+    """A line as JSON; grouped by a dimension, its value is `group` (no provider or model)."""
+    data = line.to_json()
+    if by is not None:
+        data = {"group": data.pop("provider"), **{k: v for k, v in data.items() if k != "model"}}
+    return data
 
 
 def report_csv(result: Report) -> str:
@@ -129,11 +152,17 @@ def report_tables(result: Report) -> list[TableSpec]:
     """The lines with their total, then the upstream attempts per provider."""
     window = f"{result.since:%Y-%m-%d %H:%M} UTC" if result.since else "the start"
     title = f"tollway report: since {window}" + (f", savings against {result.baseline}" if result.baseline else "")
-    lines = TableSpec(title, line_columns(result.baseline))
+    columns = line_columns(result.baseline)
+    if result.by is not None:  # the group's value in the first column; no model column
+        columns = [Column(result.by, key=True, left=True, wrap=True), *columns[2:]]
+    lines = TableSpec(title, columns)
+    skip = 1 if result.by is not None else 0
     for line in result.lines:
-        lines.add_row(*_cells(line, bool(result.baseline)))
+        cells = _cells(line, bool(result.baseline))
+        lines.add_row(cells[0] or "-", *cells[1 + skip:])
     lines.add_section()
-    lines.add_row(*_cells(result.total, bool(result.baseline)))
+    cells = _cells(result.total, bool(result.baseline))
+    lines.add_row(cells[0], *cells[1 + skip:])
     specs = [lines]
     if result.attempts:
         attempts = TableSpec("upstream attempts per provider",

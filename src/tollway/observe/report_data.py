@@ -116,9 +116,13 @@ class Report:
     since: datetime | None
     until: datetime | None
     total_quantiles: dict[tuple[str, float], float | None] | None = None
+    by: str | None = None  # the dimension the lines group by (their `provider` holds its value); None: provider, model
+    counted_once: ReportLine | None = None  # the total when lines may overlap (a request under each of its tags)
 
     @property
     def total(self) -> ReportLine:
+        if self.counted_once is not None:
+            return self.counted_once
         total = ReportLine("total", "")
         for line in self.lines:
             for name in ("requests", "errors", "fallbacks", "prompt_tokens", "cached_tokens", "completion_tokens",
@@ -158,8 +162,12 @@ def baseline_pricer(catalog: Catalog, spec: str) -> BaselinePricer:
 
 
 def build_report(rows: Iterable[LedgerRow], baseline: BaselinePricer | None = None, baseline_name: str | None = None,
-                 since: datetime | None = None, until: datetime | None = None) -> Report:
+                 since: datetime | None = None, until: datetime | None = None,
+                 grouping: tuple[str, Callable[[LedgerRow], list[str]]] | None = None) -> Report:
+    """Lines per provider and model, or with `grouping` (dimension, row -> its groups) per group; a row may
+    count under several groups (tags), so the total is then summed over the rows once."""
     lines: dict[tuple[str, str], ReportLine] = {}
+    once = ReportLine("total", "", baseline_cost_usd=Decimal(0) if baseline else None) if grouping else None
     attempts: dict[str, ProviderAttempts] = {}
     shadow_cost = Decimal(0)
     daily: dict[str, Decimal] = {}
@@ -168,11 +176,13 @@ def build_report(rows: Iterable[LedgerRow], baseline: BaselinePricer | None = No
             shadow_cost += Decimal(row.cost_usd)
             continue
         daily[row.ts[:10]] = daily.get(row.ts[:10], Decimal(0)) + Decimal(row.cost_usd)
-        key = model_of(row)
-        line = lines.get(key)
-        if line is None:
-            line = lines[key] = ReportLine(*key, baseline_cost_usd=Decimal(0) if baseline else None)
-        _add(line, row, baseline)
+        for key in ([(group, "") for group in grouping[1](row)] if grouping else [model_of(row)]):
+            line = lines.get(key)
+            if line is None:
+                line = lines[key] = ReportLine(*key, baseline_cost_usd=Decimal(0) if baseline else None)
+            _add(line, row, baseline)
+        if once is not None:
+            _add(once, row, baseline)
         for attempt in row.attempts:
             outcome = attempt.get("outcome")
             if outcome == "skipped" or outcome in SIDE_OUTCOMES and outcome != "cancelled":
@@ -183,7 +193,7 @@ def build_report(rows: Iterable[LedgerRow], baseline: BaselinePricer | None = No
             counted.failed += outcome not in ("ok", "cancelled")  # a hedge loser was not a failure
     ordered = sorted(lines.values(), key=lambda line: (-line.cost_usd, line.provider, line.model))
     return Report(ordered, sorted(attempts.values(), key=lambda a: a.provider), shadow_cost, dict(sorted(daily.items())),
-                  baseline_name, since, until)
+                  baseline_name, since, until, by=grouping[0] if grouping else None, counted_once=once)
 
 
 def _add(line: ReportLine, row: LedgerRow, baseline: BaselinePricer | None) -> None:

@@ -8,17 +8,23 @@ and never stored: only its salted hash is.
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import click
 import orjson
 
-from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, names
-from tollway.accounting.keys.records import UNSET, KeyRecord, KeySpec, new_record, new_secret
+from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, expiry, grace_period, names
+from tollway.accounting.keys.records import UNSET, KeyRecord, KeySpec, imported_key_id, new_record, new_secret
+from tollway.accounting.keys.spend import spend_per_key
 from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyStore, open_key_store
 from tollway.accounting.settings import check_database_url, check_redis_url
 from tollway.config import Config, ConfigError, default_ledger_path, load_config
+from tollway.core.money_text import usd_text
 from tollway.core.redact import redact_url
+from tollway.ledger.reader import LedgerReadError, open_reader
 from tollway.terminal.console import output_console
 
 
@@ -44,6 +50,15 @@ class _Context:
             return open_key_store(database_url, path)
         except KEY_STORE_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
+
+    def spend(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Each key's spend today and this month from the ledger; none when there is no ledger yet."""
+        database_url = self.database_url or self.config.database_url
+        path = self.ledger or self.config.ledger.path or default_ledger_path()
+        try:
+            return spend_per_key(open_reader(path, database_url))
+        except LedgerReadError:
+            return {}
 
     def redis(self) -> str | None:
         return self.redis_url or self.config.redis_url
@@ -82,6 +97,8 @@ def _limit_options(command):
                                       "'' allows all."),
         click.option("--residency", help="Comma-separated jurisdictions its requests may go to (e.g. eu,sg); '' allows any."),
         click.option("--team", help="Team whose limits and budgets also apply (see `teams:` in the config)."),
+        click.option("--expires-at", help="ISO date/time (UTC unless it names a zone) after which the key gets 401 "
+                                          "key_expired; 'none' clears."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON."),
     ]
     for option in reversed(options):
@@ -90,7 +107,8 @@ def _limit_options(command):
 
 
 def _spec(name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | None, models: str | None,
-          residency: str | None, team: str | None, default_max_tokens: str | None = None) -> KeySpec:
+          residency: str | None, team: str | None, default_max_tokens: str | None = None,
+          expires_at: str | None = None) -> KeySpec:
     try:
         daily = monthly = UNSET
         if budget_usd is not None:  # a side left empty stays as it is ("5/" on update changes only the daily)
@@ -103,7 +121,8 @@ def _spec(name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | 
                        tpm=count(tpm, "--tpm") if tpm is not None else UNSET,
                        default_max_tokens=count(default_max_tokens, "--default-max-tokens")
                        if default_max_tokens is not None else UNSET,
-                       models=_names(models, "--models"), residency=_names(residency, "--residency"))
+                       models=_names(models, "--models"), residency=_names(residency, "--residency"),
+                       expires_at=expiry(expires_at, "--expires-at") if expires_at is not None else None)
     except KeyFieldError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -116,17 +135,21 @@ def _names(value: str | None, field: str) -> tuple[str, ...] | None:
 
 @keys.command()
 @click.option("--name", required=True, help="A name people recognise, e.g. the app or person using it.")
+@click.option("--secret-env", metavar="VAR", help="Import the secret held in this environment variable (shape "
+              "tw_<id>_<hex>, e.g. from another gateway or a secret manager) instead of minting one.")
 @_limit_options
 @click.pass_obj
-def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tpm: str | None,
-           default_max_tokens: str | None, models: str | None, residency: str | None, team: str | None,
-           as_json: bool) -> None:
-    """Create a key and print its secret (shown only this once)."""
-    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team, default_max_tokens)
+def create(obj: _Context, name: str, secret_env: str | None, budget_usd: str | None, rpm: str | None,
+           tpm: str | None, default_max_tokens: str | None, models: str | None, residency: str | None,
+           team: str | None, expires_at: str | None, as_json: bool) -> None:
+    """Create a key and print its secret (shown only this once), or import a given secret."""
+    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team, default_max_tokens, expires_at)
     _warn_unknown_team(obj, team)
-    key_id, secret = new_secret()
+    key_id, secret = _imported(secret_env) if secret_env else new_secret()
     store = obj.store()
     try:
+        if secret_env and store.get(key_id) is not None:
+            raise click.ClickException(f"key id {key_id} (from the secret in ${secret_env}) is already in use")
         record = store.create(new_record(key_id, secret, spec))
     except KEY_STORE_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
@@ -146,7 +169,7 @@ def create(obj: _Context, name: str, budget_usd: str | None, rpm: str | None, tp
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
-    """List keys (without secrets)."""
+    """List keys (without secrets), with each key's spend today and this month (UTC) from the ledger."""
     store = obj.store()
     try:
         records = [r for r in store.list() if show_all or not r.revoked]
@@ -154,10 +177,13 @@ def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
+    spent = obj.spend()
     if as_json:
-        click.echo(orjson.dumps([r.public() for r in records], option=orjson.OPT_INDENT_2).decode())
+        data = [{**r.public(), "spent_today_usd": str(spent.get(r.id, _NONE)[0]),
+                 "spent_month_usd": str(spent.get(r.id, _NONE)[1])} for r in records]
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
-    _print_keys(records, f"{len(records)} keys in {store.where}")
+    _print_keys(records, f"{len(records)} keys in {store.where}", spent)
 
 
 @keys.command()
@@ -167,12 +193,46 @@ def list_(obj: _Context, show_all: bool, as_json: bool) -> None:
 @click.pass_obj
 def update(obj: _Context, key_id: str, name: str | None, budget_usd: str | None, rpm: str | None, tpm: str | None,
            default_max_tokens: str | None, models: str | None, residency: str | None, team: str | None,
-           as_json: bool) -> None:
-    """Change a key's name, budgets, limits, default max_tokens, models, residency or team."""
-    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team, default_max_tokens)
+           expires_at: str | None, as_json: bool) -> None:
+    """Change a key's name, budgets, limits, default max_tokens, models, residency, team or expiry."""
+    spec = _spec(name, budget_usd, rpm, tpm, models, residency, team, default_max_tokens, expires_at)
     _warn_unknown_team(obj, team)
     record = _change(obj, lambda store: store.update(key_id, spec))
     _show(record, as_json, "updated")
+
+
+@keys.command()
+@click.argument("key_id")
+@click.option("--grace", default="24h", show_default=True,
+              help="How long the current secret stays valid beside the new one: 90s, 30m, 24h, 7d (0s: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def rotate(obj: _Context, key_id: str, grace: str, as_json: bool) -> None:
+    """Give a key a new secret (shown only this once); the old one works until the grace period ends, then
+    gets 401 key_rotated."""
+    try:
+        until = (datetime.now(timezone.utc) + grace_period(grace)).isoformat()
+    except KeyFieldError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from None
+    _, secret = new_secret()
+    secret = f"tw_{key_id}_{secret.rsplit('_', 1)[1]}"  # the id inside the secret finds the record
+    record = _change(obj, lambda store: store.rotate(key_id, secret, until))
+    if as_json:
+        click.echo(orjson.dumps({**record.public(), "secret": secret}, option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_keys([record], f"rotated; the old secret works until {until[:19]} UTC")
+    click.echo(f"\nsecret: {secret}")
+    click.echo("Store it now: it is not kept and cannot be shown again.", err=True)
+
+
+def _imported(variable: str) -> tuple[str, str]:
+    secret = os.environ.get(variable, "")
+    if not secret:
+        raise click.BadParameter(f"${variable} is not set or empty", param_hint="--secret-env")
+    try:
+        return imported_key_id(secret), secret
+    except ValueError as exc:
+        raise click.BadParameter(f"the secret in ${variable}: {exc}", param_hint="--secret-env") from None
 
 
 @keys.command()
@@ -226,18 +286,23 @@ def _show(record: KeyRecord, as_json: bool, verb: str) -> None:
         _print_keys([record], verb)
 
 
-def _print_keys(records: list[KeyRecord], title: str) -> None:
+def _print_keys(records: list[KeyRecord], title: str, spent: dict[str, tuple[Decimal, Decimal]] | None = None) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("id", "name", "team", "daily USD", "monthly USD", "rpm", "tpm", "max_tokens", "models",
-                   "residency", "state"):
+    for column in ("id", "name", "team", "daily USD", "monthly USD", "spent today", "spent month", "rpm", "tpm",
+                   "max_tokens", "models", "residency", "state"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), _text(r.rpm),
+        today, month = (spent or {}).get(r.id, _NONE)
+        table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), usd_text(today),
+                      usd_text(month), _text(r.rpm),
                       _text(r.tpm), _text(r.default_max_tokens), ",".join(r.models) or "all", ",".join(r.residency) or "any",
                       f"revoked {r.revoked_at[:19]}" if r.revoked else "active")
     output_console().print(table)
+
+
+_NONE = (Decimal(0), Decimal(0))
 
 
 def _text(value: object) -> str:

@@ -5,6 +5,7 @@ Every error names the field and the bad value, and says what would be accepted.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
@@ -67,7 +68,35 @@ def names(value: object, field: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-_JSON_FIELDS = ("name", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "default_max_tokens", "models", "residency")
+_JSON_FIELDS = ("name", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "default_max_tokens", "models", "residency",
+                "expires_at")
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def grace_period(text: str) -> timedelta:
+    """A duration like 90s, 30m, 24h or 7d."""
+    value = text.strip()
+    if len(value) < 2 or value[-1] not in _DURATION_UNITS or not value[:-1].isdigit():
+        raise KeyFieldError(f"{text!r} is not a duration: use e.g. 90s, 30m, 24h, 7d")
+    return timedelta(seconds=int(value[:-1]) * _DURATION_UNITS[value[-1]])
+
+
+def expiry(value: object, field: str) -> str:
+    """An expiry as stored: ISO-8601 UTC text (a time without a zone is taken as UTC); "none", "" or null
+    clear it (stored as "")."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return ""
+    if not isinstance(value, str):
+        raise KeyFieldError(f"{field}: expected an ISO date/time like 2027-01-31T18:00:00Z, got {value!r}")
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise KeyFieldError(f"{field}: {value!r} is not an ISO date/time like 2027-01-31T18:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat()
 
 
 def spec_from_json(body: object) -> KeySpec:
@@ -90,4 +119,5 @@ def spec_from_json(body: object) -> KeySpec:
         if "default_max_tokens" in body else UNSET,
         models=names(body["models"], "models") if "models" in body else None,
         residency=names(body["residency"], "residency") if "residency" in body else None,
+        expires_at=expiry(body["expires_at"], "expires_at") if "expires_at" in body else None,
     )

@@ -40,6 +40,10 @@ class KeyRecord:
     updated_at: str = ""
     revoked_at: str = ""
     seq: int = 0                      # the store's change counter when this row last changed
+    expires_at: str = ""              # ISO UTC time after which the key is refused (key_expired); "" never
+    prev_salt: str = ""               # a rotated-out secret's salt and hash, valid until prev_until (the grace)
+    prev_hash: str = ""
+    prev_until: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -51,7 +55,8 @@ class KeyRecord:
         return {"id": self.id, "name": self.name, "team": self.team or None,
                 "daily_usd": _money(self.daily_usd), "monthly_usd": _money(self.monthly_usd),
                 "rpm": self.rpm, "tpm": self.tpm, "models": list(self.models), "residency": list(self.residency),
-                "default_max_tokens": self.default_max_tokens, "created_at": self.created_at, "updated_at": self.updated_at, "revoked_at": self.revoked_at or None}
+                "default_max_tokens": self.default_max_tokens, "created_at": self.created_at, "updated_at": self.updated_at, "revoked_at": self.revoked_at or None,
+                "expires_at": self.expires_at or None, "grace_until": self.prev_until or None}
 
 
 UNSET: object = object()  # a KeySpec field not being changed
@@ -70,6 +75,7 @@ class KeySpec:
     default_max_tokens: int | None | object = UNSET
     models: tuple[str, ...] | None = None
     residency: tuple[str, ...] | None = None
+    expires_at: str | None = None  # ISO UTC; "" clears it
 
 
 def new_secret() -> tuple[str, str]:
@@ -102,7 +108,30 @@ def apply_spec(record: KeyRecord, spec: KeySpec) -> KeyRecord:
         changes["models"] = tuple(spec.models)
     if spec.residency is not None:
         changes["residency"] = tuple(spec.residency)
+    if spec.expires_at is not None:
+        changes["expires_at"] = spec.expires_at
     return replace(record, **changes)
+
+
+_IMPORTED_RE = re.compile(r"^tw_([a-z0-9]{4,32})_([0-9a-f]{32,128})$")
+
+
+def imported_key_id(secret: str) -> str:
+    """The key id of a secret brought from elsewhere; raises ValueError naming the shape it must have.
+    Only tollway's own shape is taken (`tw_<id>_<32-128 lowercase hex>`): the id inside it is how a
+    presented secret finds its record, and 32 hex digits (128 bits) keep it unguessable."""
+    match = _IMPORTED_RE.match(secret)
+    if match is None:
+        raise ValueError("an imported secret must look like tw_<id>_<hex>: id 4-32 lowercase letters or digits, "
+                         "then 32-128 lowercase hex digits")
+    return match.group(1)
+
+
+def rotated(record: KeyRecord, secret: str, grace_until: str) -> KeyRecord:
+    """`record` with a new secret; the current one stays valid until `grace_until` (ISO UTC)."""
+    salt = secrets.token_hex(16)
+    return replace(record, salt=salt, hash=hash_secret(salt, secret), prev_salt=record.salt, prev_hash=record.hash,
+                   prev_until=grace_until)
 
 
 def hash_secret(salt: str, secret: str) -> str:
@@ -122,6 +151,16 @@ def key_id_of(token: str) -> str | None:
 def verify(record: KeyRecord, token: str) -> bool:
     """Constant-time check of a presented secret against the stored salted hash."""
     return hmac.compare_digest(hash_secret(record.salt, token), record.hash)
+
+
+def verify_previous(record: KeyRecord, token: str) -> bool:
+    """Whether `token` is the key's rotated-out secret (whatever its grace: the caller checks the time)."""
+    return bool(record.prev_hash) and hmac.compare_digest(hash_secret(record.prev_salt, token), record.prev_hash)
+
+
+def past(moment: str, now: datetime | None = None) -> bool:
+    """Whether the ISO time `moment` (set: not "") has come."""
+    return datetime.fromisoformat(moment) <= (now or datetime.now(timezone.utc))
 
 
 def _money(value: Decimal | None) -> str | None:

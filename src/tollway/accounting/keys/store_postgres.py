@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec
+from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec, rotated
 from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
 from tollway.core.redact import redact_url
 from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
 
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
-            "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens")
+            "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens", "expires_at", "prev_salt",
+            "prev_hash", "prev_until")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys"
 
 
@@ -54,6 +55,9 @@ class PostgresKeyStore:
 
     def revoke(self, key_id: str) -> KeyRecord:
         return self._change(key_id, lambda r: r if r.revoked else replace(r, revoked_at=_now()))
+
+    def rotate(self, key_id: str, secret: str, grace_until: str) -> KeyRecord:
+        return self._change(key_id, lambda r: rotated(r, secret, grace_until))
 
     def changed_since(self, seq: int) -> builtins.list[KeyRecord]:  # `list` here is the method above
         rows = self._run(lambda conn: conn.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (seq,)).fetchall())
@@ -103,7 +107,7 @@ class PostgresKeyStore:
 
 def _values(r: KeyRecord) -> tuple:
     return (r.id, r.name, r.salt, r.hash, r.team, r.daily_usd, r.monthly_usd, r.rpm, r.tpm, Jsonb(list(r.models)),
-            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq, r.default_max_tokens)
+            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq, r.default_max_tokens, r.expires_at, r.prev_salt, r.prev_hash, r.prev_until)
 
 
 def _record(row: tuple) -> KeyRecord:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec
+from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec, rotated
 from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
 
 _SCHEMA = """
@@ -31,12 +31,17 @@ CREATE TABLE IF NOT EXISTS keys (
   updated_at TEXT NOT NULL,
   revoked_at TEXT NOT NULL DEFAULT '',
   seq INTEGER NOT NULL,
-  default_max_tokens INTEGER
+  default_max_tokens INTEGER,
+  expires_at TEXT NOT NULL DEFAULT '',
+  prev_salt TEXT NOT NULL DEFAULT '',
+  prev_hash TEXT NOT NULL DEFAULT '',
+  prev_until TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS keys_seq ON keys (seq);
 """
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
-            "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens")
+            "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens", "expires_at", "prev_salt",
+            "prev_hash", "prev_until")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys"
 
 
@@ -75,6 +80,9 @@ class SqliteKeyStore:
 
     def revoke(self, key_id: str) -> KeyRecord:
         return self._change(key_id, lambda r: r if r.revoked else replace(r, revoked_at=_now()))
+
+    def rotate(self, key_id: str, secret: str, grace_until: str) -> KeyRecord:
+        return self._change(key_id, lambda r: rotated(r, secret, grace_until))
 
     def changed_since(self, seq: int) -> builtins.list[KeyRecord]:  # `list` here is the method above
         with self._lock:
@@ -118,7 +126,9 @@ class _Transaction:
 
 
 # Columns added after the first release: (name, definition). A key store written by an older tollway gets them.
-_ADDED_COLUMNS = (("default_max_tokens", "INTEGER"),)
+_ADDED_COLUMNS = (("default_max_tokens", "INTEGER"), ("expires_at", "TEXT NOT NULL DEFAULT ''"),
+                  ("prev_salt", "TEXT NOT NULL DEFAULT ''"), ("prev_hash", "TEXT NOT NULL DEFAULT ''"),
+                  ("prev_until", "TEXT NOT NULL DEFAULT ''"))
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
@@ -135,7 +145,7 @@ def _next_seq(conn: sqlite3.Connection) -> int:
 def _values(r: KeyRecord) -> tuple:
     return (r.id, r.name, r.salt, r.hash, r.team, _text(r.daily_usd), _text(r.monthly_usd), r.rpm, r.tpm,
             orjson.dumps(list(r.models)).decode(), orjson.dumps(list(r.residency)).decode(), r.created_at,
-            r.updated_at, r.revoked_at, r.seq, r.default_max_tokens)
+            r.updated_at, r.revoked_at, r.seq, r.default_max_tokens, r.expires_at, r.prev_salt, r.prev_hash, r.prev_until)
 
 
 def _record(row: tuple) -> KeyRecord:
