@@ -27,7 +27,7 @@ import time
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Awaitable, Callable, cast
 
 import orjson
 
@@ -134,6 +134,25 @@ class RequestLife:
         await self._account()
         self.x.respond(*self._rendered(error))
 
+    async def answer_locally(self, answer: Callable[["Key"], Awaitable[tuple[int, dict[str, str], bytes]]]) -> None:
+        """Answer from the gateway's own state (GET/DELETE /v1/responses/{id}): the caller is authenticated,
+        no upstream is called and nothing is billed, and the row says what the client got."""
+        self.services.in_flight.count += 1
+        try:
+            self.key = await self.services.admission.authenticate(self.x)
+            status, headers, body = await answer(self.key)
+            self.headers.update(headers)
+            self.status, self.http_status, self.error = "ok", status, ""
+            reply = (status, self.headers, body)
+        except GatewayError as exc:
+            self._failed(exc)
+            reply = self._rendered(exc)
+        except Exception as exc:  # a bug: an OpenAI-shaped 500, the row says so
+            reply = self._crashed(exc) or self._rendered(internal_error())
+        finally:
+            await self._account()
+        self.x.respond(*reply)
+
     def _rendered(self, error: GatewayError) -> tuple[int, dict[str, str], bytes]:
         """The error as the client's dialect shapes it."""
         if self.client is None:
@@ -183,6 +202,8 @@ class RequestLife:
         client = self.client
         body = await self.x.read_body()
         self.creq = creq = parse_request(self.endpoint, body) if client is None else client.canonical(body)
+        if creq.dialect_state is not None:  # a stateful client dialect (Responses: previous_response_id)
+            await client.prepare(creq, key.id)  # type: ignore[union-attr]
         table = services.table
         group = table.group_for(creq.model)
         if group is None:
@@ -218,7 +239,10 @@ class RequestLife:
         self.headers["Content-Type"] = reply.content_type
         self.status, self.http_status, self.error = "ok", 200, ""
         if client is not None:
-            return 200, self.headers, client.answer(reply.body, self.usage, creq.model)
+            answer = client.answer(reply.body, self.usage, creq.model)
+            if creq.dialect_state is not None:
+                client.answered(creq, answer)  # type: ignore[attr-defined]
+            return 200, self.headers, answer
         return 200, self.headers, reply.body
 
     def _counted(self, client: "ClientDialect") -> tuple[int, dict[str, str], bytes]:
@@ -255,6 +279,8 @@ class RequestLife:
                 await translating.end()
             except ConnectionResetError:
                 pass
+            if self.creq.dialect_state is not None:
+                self.client.streamed(self.creq, translating)  # type: ignore[union-attr]
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
         self.usage = result.usage or result.estimated_usage(prompt_text(self.creq))
