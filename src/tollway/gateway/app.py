@@ -59,7 +59,8 @@ class Gateway:
         self.table = RouteTable(config, self.pricer.catalog)  # the catalog fills facts the config leaves out
         self.admission = Admission(config, self.pricer)
         self.ledger = open_ledger(config)  # SQLite, or PostgreSQL with database_url
-        self.stored_responses = StoredResponses(config.ledger.path or default_ledger_path())
+        self.stored_responses = StoredResponses(config.ledger.path or default_ledger_path(),
+                                                config.responses.retention_days)
         RESPONSES.stored = self.stored_responses
         self.in_flight = InFlight()
         self.observer = Observer(config.observe, config.server, self.table, self.pricer, self.admission,
