@@ -24,9 +24,9 @@ from tollway.core.request import ClientRequest, parse_request
 _COPIED = {"temperature": "temperature", "top_p": "top_p", "stream": "stream", "user": "user",
            "parallel_tool_calls": "parallel_tool_calls", "max_output_tokens": "max_tokens"}
 # accepted and not applied upstream: store and previous_response_id (the dialect's, see ResponsesTurn),
-# metadata, truncation "disabled" (the default), include
-_NOT_APPLIED = frozenset({"store", "previous_response_id", "metadata", "truncation", "include", "service_tier",
-                          "prompt_cache_key", "safety_identifier"})
+# metadata and client_metadata (Codex CLI's session ids), truncation "disabled" (the default), include
+_NOT_APPLIED = frozenset({"store", "previous_response_id", "metadata", "client_metadata", "truncation", "include",
+                          "service_tier", "prompt_cache_key", "safety_identifier"})
 _HANDLED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning",
                       *_COPIED, *_NOT_APPLIED})
 _UNSUPPORTED = {"conversation": "a stored conversation object (use previous_response_id or send the whole input)",
