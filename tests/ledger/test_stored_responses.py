@@ -58,3 +58,28 @@ def test_delete_and_retention(tmp_path):
         assert await reopened.get("resp_old", "k1") is None and await reopened.get("resp_new", "k1") is not None
         await reopened.close()
     asyncio.run(run())
+
+
+def test_in_postgresql_replicas_share_them_and_retention_drops_old_ones(postgres_url, tmp_path):
+    from tollway.ledger.postgres import connect, migrate
+
+    with connect(postgres_url) as conn:
+        assert "009_stored_responses.sql" in migrate(conn)
+
+    async def run() -> None:
+        one = StoredResponses(tmp_path / "a.db", flush_interval_s=0.01, database_url=postgres_url)
+        other = StoredResponses(tmp_path / "b.db", retention_days=30, database_url=postgres_url)
+        await one.start()
+        one.keep(record("resp_pg"))
+        one.keep(record("resp_pg_old", age_days=40))
+        await asyncio.sleep(0.2)
+        await other.start()  # prunes: the 40-day-old one goes
+        got = await other.get("resp_pg", "k1")
+        assert got is not None and got.output_items[0]["role"] == "assistant", "another replica reads it"
+        assert await other.get("resp_pg", "k2") is None and await other.get("resp_pg_old", "k1") is None
+        assert await other.delete("resp_pg", "k1")
+        await other.close()
+        assert await one.get("resp_pg", "k1") is None
+        await one.close()
+        assert not (tmp_path / "a.db").exists(), "nothing goes to a local file with PostgreSQL"
+    asyncio.run(run())

@@ -60,7 +60,7 @@ class Gateway:
         self.admission = Admission(config, self.pricer)
         self.ledger = open_ledger(config)  # SQLite, or PostgreSQL with database_url
         self.stored_responses = StoredResponses(config.ledger.path or default_ledger_path(),
-                                                config.responses.retention_days)
+                                                config.responses.retention_days, database_url=config.database_url)
         RESPONSES.stored = self.stored_responses
         self.in_flight = InFlight()
         self.observer = Observer(config.observe, config.server, self.table, self.pricer, self.admission,
