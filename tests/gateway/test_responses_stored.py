@@ -92,3 +92,23 @@ def test_a_missing_or_malformed_id_is_an_openai_shaped_error(gw, two_clients):
     assert bad.value.body["param"] == "store"
     with pytest.raises(openai.AuthenticationError):
         gw.client("tw_wrong").responses.retrieve("resp_x")
+
+
+def test_replicas_on_one_postgresql_ledger_share_stored_responses(emulator, gateway_factory, postgres_url):
+    config = budget_config(emulator)
+    first, second = (gateway_factory(config, env=ENV, extra_args=("--database-url", postgres_url)) for _ in range(2))
+    secret = Admin(first).create_key(name="shared")[1]
+    made = first.client(secret).responses.create(model="chat", input="My name is Ada.")
+    deadline = time.monotonic() + 10
+    while True:  # the first replica writes it off the request path
+        try:
+            got = second.client(secret).responses.retrieve(made.id)
+            break
+        except openai.NotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert got.output_text == made.output_text
+    follow = second.client(secret).responses.create(model="chat", input="What is my name?",
+                                                    previous_response_id=made.id)
+    assert follow.output_text
