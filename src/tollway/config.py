@@ -27,6 +27,7 @@ from tollway.accounting.settings import (
 )
 from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
+from tollway.ledger.settings import ResponsesSettings
 from tollway.observe.settings import ObserveSettings
 from tollway.providers.registry import DIALECTS as DIALECT_REGISTRY
 from tollway.providers.registry import SELF_HOSTED_NAMES, UPSTREAM_NAMES
@@ -135,6 +136,7 @@ class Config(_Strict):
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     ledger: LedgerSettings = LedgerSettings()
+    responses: ResponsesSettings = ResponsesSettings()
     cny_per_usd: Decimal | None = Field(None, gt=0)
     catalog: list[dict[str, Any]] = Field(default_factory=list)
     providers: dict[str, Provider] = Field(min_length=1)

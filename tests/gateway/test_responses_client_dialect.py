@@ -40,7 +40,8 @@ def test_input_items_become_chat_messages():
     assert chat["tool_choice"] == {"type": "function", "function": {"name": "f"}}
 
 
-@pytest.mark.parametrize("bad, param", [({"previous_response_id": "r"}, "previous_response_id"),
+@pytest.mark.parametrize("bad, param", [({"previous_response_id": 5}, "previous_response_id"),
+                                        ({"conversation": "c"}, "conversation"), ({"store": "no"}, "store"),
                                         ({"tools": [{"type": "file_search"}]}, "tools[0]"),
                                         ({"input": []}, "input"), ({"input": [{"type": "computer_call"}]}, "input[0].type"),
                                         ({"frequency_penalty": 1}, "frequency_penalty"),

@@ -72,9 +72,12 @@ def test_function_tool_round_trip_streamed(gw):
 def test_responses_errors_name_what_cannot_be_served(gw):
     client = gw.client()
     with pytest.raises(openai.BadRequestError) as stored:
-        client.responses.create(model="chat", input="hi", previous_response_id="resp_1",
+        client.responses.create(model="chat", input="hi", conversation="conv_1",
                                 extra_headers={"x-request-id": "re-1"})
-    assert "previous_response_id" in stored.value.body["message"] and "not supported" in stored.value.body["message"]
+    assert "conversation" in stored.value.body["message"] and "not supported" in stored.value.body["message"]
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.responses.create(model="chat", input="hi", previous_response_id="resp_1")
+    assert unknown.value.body["param"] == "previous_response_id" and "resp_1" in unknown.value.body["message"]
     with pytest.raises(openai.BadRequestError) as builtin:
         client.responses.create(model="chat", input="hi", tools=[{"type": "web_search"}])
     assert "web_search" in builtin.value.body["message"] and builtin.value.body["param"] == "tools[0]"

@@ -36,6 +36,7 @@ class ClientRequest:
     client_wants_usage: bool
     raw_size: int
     features: Any = None  # routing.features.RequestFeatures, made on first use
+    dialect_state: Any = None  # what a client dialect keeps for its answer (a Responses turn to store)
 
     @property
     def max_tokens(self) -> int | None:

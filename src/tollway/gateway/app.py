@@ -30,15 +30,17 @@ from tollway.accounting.admission import Admission
 from tollway.accounting.credentials import Presented
 from tollway.catalog import Catalog
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.config import Config
+from tollway.config import Config, default_ledger_path
 from tollway.core.errors import GatewayError, bad_request
 from tollway.gateway import edge
+from tollway.gateway.client_dialects.openai_responses import RESPONSES, stored_response_answer
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
 from tollway.gateway.managed import ManagedBackends
 from tollway.gateway.reload import ReloadResult, reload_gateway
 from tollway.gateway.services import InFlight, RequestServices
 from tollway.ledger.sqlite import open_ledger
+from tollway.ledger.stored_responses import StoredResponses
 from tollway.observe.observer import Observer
 from tollway.observe.worker_metrics import fleet_dir
 from tollway.routing.router import Router
@@ -58,6 +60,9 @@ class Gateway:
         self.table = RouteTable(config, self.pricer.catalog)  # the catalog fills facts the config leaves out
         self.admission = Admission(config, self.pricer)
         self.ledger = open_ledger(config)  # SQLite, or PostgreSQL with database_url
+        self.stored_responses = StoredResponses(config.ledger.path or default_ledger_path(),
+                                                config.responses.retention_days, database_url=config.database_url)
+        RESPONSES.stored = self.stored_responses
         self.in_flight = InFlight()
         self.observer = Observer(config.observe, config.server, self.table, self.pricer, self.admission,
                                  self.ledger, self.in_flight.current)
@@ -86,6 +91,8 @@ class Gateway:
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/responses/{response_id}", self._stored_response)
+        app.router.add_delete("/v1/responses/{response_id}", self._stored_response)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -143,6 +150,16 @@ class Gateway:
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         return await self._hot(request, "responses")
+
+    async def _stored_response(self, request: web.Request) -> web.StreamResponse:
+        """GET/DELETE /v1/responses/{id}: answered from the stored responses, each with its own row
+        (endpoint responses.get / responses.delete, no cost)."""
+        exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
+        method, response_id = request.method, request.match_info["response_id"]
+        await RequestLife(self.services, exchange, f"responses.{method.lower()}").answer_locally(
+            lambda key: stored_response_answer(method, response_id, key.id))
+        assert exchange.response is not None
+        return exchange.response
 
     async def _hot(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
@@ -208,6 +225,7 @@ class Gateway:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self.session = aiohttp.ClientSession(connector=connector, trust_env=True)  # HTTP(S)_PROXY, NO_PROXY
         await self.ledger.start()
+        await self.stored_responses.start()
         await self.admission.start(app)
         await self.router.start(self.session)
         await self.observer.start(app)
@@ -226,6 +244,7 @@ class Gateway:
         await self.observer.stop()
         await self.admission.stop()
         await self.ledger.close()
+        await self.stored_responses.close()
         await self.session.close()
         await self.upstream.close()
         log.info("ledger flushed (%d rows written); stopped", self.ledger.written)

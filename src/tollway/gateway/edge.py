@@ -21,7 +21,8 @@ HOT_PATHS = {b"/v1/chat/completions": "chat", b"/v1/completions": "completions",
              b"/v1/responses": "responses"}
 SIMPLE_GETS = {b"/v1/models": "/v1/models", b"/healthz": "/healthz", b"/readyz": "/readyz"}
 SERVED = ("POST /v1/chat/completions", "POST /v1/completions", "POST /v1/embeddings", "POST /v1/messages",
-          "POST /v1/messages/count_tokens", "POST /v1/responses", "GET /v1/models",
+          "POST /v1/messages/count_tokens", "POST /v1/responses", "GET /v1/responses/{id}",
+          "DELETE /v1/responses/{id}", "GET /v1/models",
           "GET /healthz", "GET /readyz", "GET /metrics", "GET /dashboard", "/admin/ (admin key)")
 REFUSAL_ENDPOINT = "edge"  # the ledger's endpoint for a request refused before it reached an endpoint
 MAX_REQUEST_ID = 128
@@ -64,17 +65,22 @@ def refusal_for(method: bytes, path: bytes) -> GatewayError:
 def aiohttp_path_test(canonical_paths: Iterable[str]) -> Callable[[bytes], bool]:
     """A test of whether a path belongs to the aiohttp side: under the first segment of one of its routes
     (/metrics, /dashboard, /admin), other than the routes the lean server answers itself."""
-    prefixes = set()
+    prefixes, variable = set(), set()
     for path in canonical_paths:
         raw = path.encode()
         if raw in HOT_PATHS or raw in SIMPLE_GETS or path.startswith(EDGE_ERROR_PREFIX):
             continue
+        if raw.startswith(b"/v1/") and b"{" in raw:  # an API path with an id (/v1/responses/{id}): its stem
+            variable.add(raw[:raw.index(b"{")])
+            continue
         prefixes.add(b"/" + raw.split(b"/")[1])
-    frozen = frozenset(prefixes)
+    frozen, stems = frozenset(prefixes), tuple(variable)
 
     def belongs(path: bytes) -> bool:
+        if path in HOT_PATHS or path in SIMPLE_GETS:
+            return False
         first = b"/" + path.split(b"/", 2)[1] if path.startswith(b"/") else b""
-        return first in frozen and path not in HOT_PATHS and path not in SIMPLE_GETS
+        return first in frozen or (bool(stems) and path.startswith(stems))
 
     return belongs
 

@@ -25,9 +25,8 @@ import asyncio
 import logging
 import time
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Awaitable, Callable, cast
 
 import orjson
 
@@ -42,6 +41,7 @@ from tollway.core.usage import Usage
 from tollway.gateway.client_dialects import CLIENT_DIALECTS
 from tollway.gateway.edge import valid_request_id
 from tollway.gateway.exchange import Exchange
+from tollway.gateway.row_text import features_json, iso_utc
 from tollway.ledger.schema import LedgerRow
 from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage
 from tollway.routing.features import request_features
@@ -62,7 +62,6 @@ _REQUEST_IDS = ProcessIds(width=10)
 _NO_USAGE = Usage(source="")
 _NOBODY = ("", NO_TAGS)
 _ZERO = Decimal(0)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # LedgerRow is built positionally (a sixth of the keyword call's cost); this is the order that assumes.
 _ROW_ORDER = ("id", "ts", "endpoint", "requested_model", "status", "http_status", "key_id", "route_group",
               "deployment", "provider", "upstream_model", "jurisdiction", "attempts", "prompt_tokens",
@@ -138,6 +137,25 @@ class RequestLife:
         await self._account()
         self.x.respond(*self._rendered(error))
 
+    async def answer_locally(self, answer: Callable[["Key"], Awaitable[tuple[int, dict[str, str], bytes]]]) -> None:
+        """Answer from the gateway's own state (GET/DELETE /v1/responses/{id}): the caller is authenticated,
+        no upstream is called and nothing is billed, and the row says what the client got."""
+        self.services.in_flight.count += 1
+        try:
+            self.key = await self.services.admission.authenticate(self.x)
+            status, headers, body = await answer(self.key)
+            self.headers.update(headers)
+            self.status, self.http_status, self.error = "ok", status, ""
+            reply = (status, self.headers, body)
+        except GatewayError as exc:
+            self._failed(exc)
+            reply = self._rendered(exc)
+        except Exception as exc:  # a bug: an OpenAI-shaped 500, the row says so
+            reply = self._crashed(exc) or self._rendered(internal_error())
+        finally:
+            await self._account()
+        self.x.respond(*reply)
+
     def _rendered(self, error: GatewayError) -> tuple[int, dict[str, str], bytes]:
         """The error as the client's dialect shapes it."""
         if self.client is None:
@@ -188,6 +206,8 @@ class RequestLife:
         body = await self.x.read_body()
         self.creq = creq = parse_request(self.endpoint, body) if client is None else client.canonical(body)
         self.attribution = attribution(creq.body, self.x.headers.get(TAGS_HEADER))
+        if creq.dialect_state is not None and client is not None:  # a stateful client dialect (Responses)
+            await client.prepare(creq, key.id)
         table = services.table
         group = table.group_for(creq.model)
         if group is None:
@@ -223,7 +243,10 @@ class RequestLife:
         self.headers["Content-Type"] = reply.content_type
         self.status, self.http_status, self.error = "ok", 200, ""
         if client is not None:
-            return 200, self.headers, client.answer(reply.body, self.usage, creq.model)
+            answer = client.answer(reply.body, self.usage, creq.model)
+            if creq.dialect_state is not None:
+                client.answered(creq, answer)  # type: ignore[attr-defined]
+            return 200, self.headers, answer
         return 200, self.headers, reply.body
 
     def _counted(self, client: "ClientDialect") -> tuple[int, dict[str, str], bytes]:
@@ -260,6 +283,8 @@ class RequestLife:
                 await translating.end()
             except ConnectionResetError:
                 pass
+            if self.creq.dialect_state is not None:
+                self.client.streamed(self.creq, translating)  # type: ignore[union-attr]
         self.ttft = result.first_write_at
         self.fingerprint = result.system_fingerprint
         self.usage = result.usage or result.estimated_usage(prompt_text(self.creq))
@@ -370,31 +395,3 @@ class _Payloads:
                 body["stream_options"] = {**(self._creq.body.get("stream_options") or {}), "include_usage": True}
             payload = self._cache[dep.name] = orjson.dumps(body)
         return payload
-
-
-_features_cache: dict[tuple, str] = {}
-_second_cache: list = [-1, ""]
-
-
-def features_json(needs: frozenset[str], max_tokens: int | None, residency: frozenset[str] | None) -> str:
-    """The row's request_features JSON; few distinct values occur, so each is encoded once (bounded).
-    No prompt estimate: the row's real prompt_tokens are better, and estimating scans the prompt."""
-    key = (needs, max_tokens, residency)
-    text = _features_cache.get(key)
-    if text is None:
-        if len(_features_cache) >= 4096:
-            _features_cache.clear()
-        text = _features_cache[key] = orjson.dumps({
-            "needs": sorted(needs), "max_tokens": max_tokens,
-            "residency": sorted(residency) if residency is not None else None}).decode()
-    return text
-
-
-def iso_utc(micros: int) -> str:
-    """`datetime.isoformat()` of a UTC time in microseconds since the epoch, the date part made once a second."""
-    second, fraction = divmod(micros, 1_000_000)
-    if second != _second_cache[0]:
-        _second_cache[0], _second_cache[1] = second, (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{_second_cache[1]}.{fraction:06d}+00:00" if fraction else f"{_second_cache[1]}+00:00"
-
-

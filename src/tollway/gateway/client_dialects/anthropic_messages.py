@@ -62,6 +62,9 @@ class AnthropicMessages:
         tokens = estimate_tokens(text) + (estimate_tokens(orjson.dumps(tools).decode()) if tools else 0)
         return orjson.dumps({"input_tokens": tokens})
 
+    async def prepare(self, creq: ClientRequest, key_id: str) -> None:
+        """Messages keep no state between requests: never called (its requests carry no dialect_state)."""
+
 
 MESSAGES = AnthropicMessages("messages", counts_tokens=False)
 MESSAGES_COUNT_TOKENS = AnthropicMessages("messages.count_tokens", counts_tokens=True)

@@ -33,6 +33,10 @@ class ClientDialect(Protocol):
     def count(self, creq: ClientRequest) -> bytes:
         """The body of a count_tokens answer."""
 
+    async def prepare(self, creq: ClientRequest, key_id: str) -> None:
+        """For a dialect that keeps state (`creq.dialect_state` set): fill the request from it before
+        routing (the Responses API's previous_response_id); others never see it called."""
+
 
 class TranslatingSink(Protocol):
     async def write(self, data: bytes) -> None: ...

@@ -12,6 +12,7 @@ Source: https://platform.openai.com/docs/api-reference/responses-streaming (retr
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -43,8 +44,9 @@ def response_object(response_id: str, model: str, created: int, output: list[dic
 
 
 def _response_id(chat_id: Any) -> str:
-    text = str(chat_id or "")
-    return text if text.startswith("resp_") else "resp_" + text
+    """A fresh id of tollway's own: a stored response is found by it, and an upstream's completion id need
+    not be unique across keys or upstreams."""
+    return "resp_" + secrets.token_hex(24)
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
@@ -95,6 +97,7 @@ class ResponsesEventSink:
         self._calls: dict[int, dict[str, Any]] = {}  # chat tool call index -> its open item
         self._usage: Usage | None = None
         self._finish: str | None = None
+        self.final: dict[str, Any] | None = None  # the whole response, once completed
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         self._seq += 1
@@ -233,6 +236,7 @@ class ResponsesEventSink:
         self._ended = True
         out = b"" if self._started else self._start({})
         out += self._close()
-        final = response_object(self._id, self._model, self._created, self._output, self._usage, self._finish)
+        self.final = final = response_object(self._id, self._model, self._created, self._output, self._usage,
+                                             self._finish)
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
         return out + self._event(kind, response=final)

@@ -3,15 +3,17 @@
 `instructions` becomes a system message; input items become chat messages: a `message` item (or a bare
 `{role, content}`) a message with text and image parts, a `function_call` an assistant tool call, a
 `function_call_output` a tool message. `max_output_tokens` becomes `max_tokens`, `text.format` a
-response_format, `reasoning.effort` reasoning_effort, function tools chat tools. Nothing is stored:
-`previous_response_id` and `conversation` are refused with a 400 saying so, as are built-in tools
-(web search, file search, code interpreter ...), which tollway cannot run. A `reasoning` item handed back
+response_format, `reasoning.effort` reasoning_effort, function tools chat tools. `previous_response_id`
+is kept on the request (a ResponsesTurn) for the dialect to prepend the stored conversation once the key
+is known; `conversation` objects are refused with a 400 saying so, as are built-in tools (web search,
+file search, code interpreter ...), which tollway cannot run. A `reasoning` item handed back
 is accepted and not applied (its text is the model's own earlier reasoning; chat upstreams take none).
 Source: https://platform.openai.com/docs/api-reference/responses/create (retrieved 2026-12-06).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,14 +23,13 @@ from tollway.core.request import ClientRequest, parse_request
 
 _COPIED = {"temperature": "temperature", "top_p": "top_p", "stream": "stream", "user": "user",
            "parallel_tool_calls": "parallel_tool_calls", "max_output_tokens": "max_tokens"}
-# accepted and not applied: store (tollway keeps no responses: GET /v1/responses/{id} is not served),
-# metadata (kept with a stored response), truncation "disabled" (the default), include (of nothing stored)
-_NOT_APPLIED = frozenset({"store", "metadata", "truncation", "include", "service_tier", "prompt_cache_key",
-                          "safety_identifier"})
+# accepted and not applied upstream: store and previous_response_id (the dialect's, see ResponsesTurn),
+# metadata and client_metadata (Codex CLI's session ids), truncation "disabled" (the default), include
+_NOT_APPLIED = frozenset({"store", "previous_response_id", "metadata", "client_metadata", "truncation", "include",
+                          "service_tier", "prompt_cache_key", "safety_identifier"})
 _HANDLED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning",
                       *_COPIED, *_NOT_APPLIED})
-_UNSUPPORTED = {"previous_response_id": "a stored earlier response (tollway stores none; send the whole input)",
-                "conversation": "a stored conversation (tollway stores none; send the whole input)",
+_UNSUPPORTED = {"conversation": "a stored conversation object (use previous_response_id or send the whole input)",
                 "background": "background responses", "prompt": "stored prompt templates"}
 
 
@@ -48,7 +49,42 @@ def canonical_request(raw: bytes) -> ClientRequest:
     creq = parse_request("chat", orjson.dumps(chat_body(body)))
     creq.raw_size = len(raw)
     creq.client_wants_usage = True  # response.completed carries the usage
+    creq.dialect_state = turn(body)
     return creq
+
+
+@dataclass(slots=True)
+class ResponsesTurn:
+    """What storing this response needs: the client's own input items, whether to store, and the earlier
+    response it continues (whose items the dialect prepends once it knows the caller's key)."""
+    input_items: list[dict[str, Any]]
+    store: bool
+    previous_response_id: str | None
+    has_instructions: bool
+    key_id: str = ""
+    earlier_items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def turn(body: dict[str, Any]) -> ResponsesTurn:
+    """The turn of a body chat_body accepted (its fields are checked there)."""
+    items = body["input"]
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}]
+    return ResponsesTurn(items, body.get("store") is not False, body.get("previous_response_id"),
+                         body.get("instructions") is not None)
+
+
+def _check_turn(body: dict[str, Any]) -> None:
+    if body.get("store") is not None and not isinstance(body["store"], bool):
+        raise bad_request("'store' must be a boolean.", "store")
+    previous = body.get("previous_response_id")
+    if previous is not None and (not isinstance(previous, str) or not previous):
+        raise bad_request("'previous_response_id' must be a non-empty string.", "previous_response_id")
+
+
+def chat_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored Responses items (input and output) as chat messages, for a continued conversation."""
+    return _input(items) if items else []
 
 
 def chat_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +96,7 @@ def chat_body(body: dict[str, Any]) -> dict[str, Any]:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required and must be a non-empty string.", "model")
+    _check_turn(body)
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
     if instructions is not None:
