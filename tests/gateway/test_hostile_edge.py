@@ -293,3 +293,26 @@ def test_a_bearer_token_with_bad_bytes_is_401(emulator, gateway_factory):
     conv.close()
     [row] = rows_since(gw, before, 1)
     assert (row["status"], row["http_status"]) == ("client_error", 401)
+
+
+@pytest.mark.parametrize("path, shape", [("/v1/messages", "anthropic"), ("/v1/responses", "openai")])
+def test_deep_bodies_on_the_translated_endpoints_are_400_in_their_own_shape(gw, path, shape):
+    """A body that parses but nests past the limit is refused before it is translated (re-serialising it
+    for the upstream would fail past orjson's 255 levels, which once meant a 500)."""
+    before = len(gw.rows())
+    conv = Conversation(gw.port)
+    deep = (b'{"model": "chat", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "input": "x", '
+            b'"metadata": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}")
+    conv.send(post(path, deep, f"deep-{shape}"))
+    reply = conv.replies_done(1)[0]
+    assert reply.status == 400
+    body = reply.json()
+    error = body["error"]
+    if shape == "anthropic":
+        assert body["type"] == "error" and error["type"] == "invalid_request_error"
+    else:
+        assert error["code"] == "json_too_deep"
+    assert "128" in error["message"]
+    conv.close()
+    [row] = rows_since(gw, before, 1)
+    assert (row["id"], row["status"], row["http_status"]) == (f"deep-{shape}", "client_error", 400)

@@ -44,8 +44,8 @@ class ClientRequest:
         return value if isinstance(value, int) else None
 
 
-def parse_request(endpoint: str, raw: bytes) -> ClientRequest:
-    """Decode and check the body; raises GatewayError(400) with a message naming the field."""
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object within the nesting limit, for every client dialect; else a 400."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -55,6 +55,12 @@ def parse_request(endpoint: str, raw: bytes) -> ClientRequest:
     if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _depth_over(body, MAX_JSON_DEPTH):
         raise bad_request(f"Request body nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects.",
                           code="json_too_deep")
+    return body
+
+
+def parse_request(endpoint: str, raw: bytes) -> ClientRequest:
+    """Decode and check the body; raises GatewayError(400) with a message naming the field."""
+    body = json_object(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required and must be a non-empty string.", "model")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import orjson
 
 from tollway.core.usage import Usage
+from tollway.gateway.client_dialects.chat_stream import ChatStreamTranslator
 
 if TYPE_CHECKING:
     from tollway.gateway.exchange import StreamSink
@@ -79,17 +80,17 @@ def event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-class MessagesEventSink:
+class MessagesEventSink(ChatStreamTranslator):
     """Takes the chat SSE blocks the relay forwards and writes Anthropic's events to the client's sink."""
 
-    __slots__ = ("_sink", "_model", "_read_usage", "_started", "_ended", "_block", "_kind", "_tools", "_stop",
+    __slots__ = ("_model", "_read_usage", "_started", "_block", "_kind", "_tools", "_stop",
                  "_usage", "_signature")
 
     def __init__(self, sink: "StreamSink", model: str, read_usage: Callable[[Mapping], Usage | None]) -> None:
-        self._sink = sink
+        super().__init__(sink)
         self._model = model
         self._read_usage = read_usage
-        self._started = self._ended = False
+        self._started = False
         self._block = -1          # index of the open content block; -1 before the first
         self._kind = ""           # its kind ("" when none is open)
         self._tools: dict[int, int] = {}  # chat tool call index -> content block index
@@ -97,37 +98,8 @@ class MessagesEventSink:
         self._usage: Usage | None = None
         self._signature = ""
 
-    async def write(self, data: bytes) -> None:
-        if data.startswith(b"data: {") and data.find(b"\n") == len(data) - 2:  # one event, the usual read
-            try:
-                chunk = orjson.loads(data[6:])
-            except orjson.JSONDecodeError:
-                return
-            translated = self._chunk(chunk) if type(chunk) is dict else b""
-            if translated:
-                await self._sink.write(translated)
-            return
-        out: list[bytes] = []
-        for line in data.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                out.append(self._finish())
-                continue
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict):
-                out.append(self._chunk(chunk))
-        joined = b"".join(out)
-        if joined:
-            await self._sink.write(joined)
-
-    async def end(self) -> None:
-        if not self._ended:
-            await self._sink.write(self._finish())
+    def _close_stream(self) -> bytes:
+        return self._finish()
 
     def _chunk(self, chunk: dict) -> bytes:
         if self._ended:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from tollway.core.errors import GatewayError, bad_request
-from tollway.core.request import ClientRequest, parse_request
+from tollway.core.request import ClientRequest, json_object, parse_request
 
 # Fields of the Messages API tollway passes on in the canonical body under the same name.
 _COPIED = ("temperature", "top_p", "top_k", "stream", "thinking")
@@ -42,12 +42,7 @@ def unsupported(what: str, param: str) -> GatewayError:
 def canonical_request(raw: bytes, needs_max_tokens: bool = True) -> ClientRequest:
     """Check a Messages body and turn it into the canonical ClientRequest (endpoint "chat");
     count_tokens takes a body without max_tokens."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("Request body must be a JSON object.", code="invalid_json")
+    body = json_object(raw)
     chat = chat_body(body, needs_max_tokens)
     creq = parse_request("chat", orjson.dumps(chat))  # the chat checks (numbers, depth) once more
     creq.raw_size = len(raw)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import orjson
 
 from tollway.core.usage import Usage
+from tollway.gateway.client_dialects.chat_stream import ChatStreamTranslator
 
 if TYPE_CHECKING:
     from tollway.gateway.exchange import StreamSink
@@ -81,17 +82,17 @@ def responses_answer(completion: bytes, usage: Usage, model: str) -> bytes:
     return orjson.dumps(response_object(rid, model, created, output, usage, choice.get("finish_reason")))
 
 
-class ResponsesEventSink:
+class ResponsesEventSink(ChatStreamTranslator):
     """Takes the chat SSE blocks the relay forwards and writes the Responses events to the client's sink."""
 
     def __init__(self, sink: "StreamSink", model: str, read_usage: Callable[[Mapping], Usage | None]) -> None:
-        self._sink = sink
+        super().__init__(sink)
         self._model = model
         self._read_usage = read_usage
         self._seq = 0
         self._id = ""
         self._created = int(time.time())
-        self._started = self._ended = False
+        self._started = False
         self._output: list[dict[str, Any]] = []   # finished items
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._calls: dict[int, dict[str, Any]] = {}  # chat tool call index -> its open item
@@ -104,28 +105,8 @@ class ResponsesEventSink:
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(
             {"type": kind, "sequence_number": self._seq - 1, **fields}) + b"\n\n"
 
-    async def write(self, data: bytes) -> None:
-        out: list[bytes] = []
-        for line in data.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                out.append(self._complete())
-                continue
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict):
-                out.append(self._chunk(chunk))
-        joined = b"".join(out)
-        if joined:
-            await self._sink.write(joined)
-
-    async def end(self) -> None:
-        if not self._ended:
-            await self._sink.write(self._complete())
+    def _close_stream(self) -> bytes:
+        return self._complete()
 
     def _chunk(self, chunk: dict) -> bytes:
         if self._ended:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from tollway.core.errors import GatewayError, bad_request
-from tollway.core.request import ClientRequest, parse_request
+from tollway.core.request import ClientRequest, json_object, parse_request
 
 _COPIED = {"temperature": "temperature", "top_p": "top_p", "stream": "stream", "user": "user",
            "parallel_tool_calls": "parallel_tool_calls", "max_output_tokens": "max_tokens"}
@@ -40,12 +40,7 @@ def unsupported(what: str, param: str) -> GatewayError:
 
 
 def canonical_request(raw: bytes) -> ClientRequest:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("Request body must be a JSON object.", code="invalid_json")
+    body = json_object(raw)
     creq = parse_request("chat", orjson.dumps(chat_body(body)))
     creq.raw_size = len(raw)
     creq.client_wants_usage = True  # response.completed carries the usage
