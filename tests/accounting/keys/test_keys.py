@@ -130,8 +130,8 @@ def test_a_postgresql_key_store_is_migrated_for_default_max_tokens(postgres_url)
         conn.execute("CREATE TABLE tollway_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                      "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         conn.execute("INSERT INTO tollway_migrations (version, name) SELECT v, 'old' FROM generate_series(1, 3) v")
-        assert migrate(conn) == ["004_key_default_max_tokens.sql", "005_quarantine.sql", "006_partitions_and_rollups.sql",
-                                 "007_end_user_and_tags.sql", "008_key_expiry_and_rotation.sql"]
+        pending = [name for version, name, _ in migrations() if version >= 4]  # every one after 003, in order
+        assert pending[0] == "004_key_default_max_tokens.sql" and migrate(conn) == pending
     store = open_key_store(postgres_url, Path("unused.db"))
     try:
         key_id, secret = new_secret()
