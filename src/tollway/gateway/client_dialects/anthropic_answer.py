@@ -101,14 +101,10 @@ class MessagesEventSink(ChatStreamTranslator):
     def _close_stream(self) -> bytes:
         return self._finish()
 
-    def _chunk(self, chunk: dict) -> bytes:
-        if self._ended:
-            return b""
-        error = chunk.get("error")
-        if error is not None and "choices" not in chunk:
-            self._ended = True
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            return event("error", {"type": "error", "error": {"type": "api_error", "message": str(message)}})
+    def _error_event(self, message: str) -> bytes:
+        return event("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+
+    def _translate(self, chunk: dict) -> bytes:
         choices = chunk.get("choices")
         if self._kind == "text" and type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
             choice = choices[0]  # the usual chunk: one more piece of the open text block

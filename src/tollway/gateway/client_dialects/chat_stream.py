@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 class ChatStreamTranslator:
-    """The shared half of a translating sink; a dialect supplies `_chunk` (one chat chunk to its events)
-    and `_close_stream` (the events that close its stream, once)."""
+    """The shared half of a translating sink; a dialect supplies `_translate` (one chat chunk to its events),
+    `_error_event` (its shape of a mid-stream error) and `_close_stream` (the events that close its stream,
+    once)."""
 
     __slots__ = ("_sink", "_ended")
 
@@ -56,6 +57,21 @@ class ChatStreamTranslator:
             await self._sink.write(self._close_stream())
 
     def _chunk(self, chunk: dict) -> bytes:
+        """One chat chunk to the client's events; an error chunk (a stream cut after its first event) ends
+        the client's stream with the dialect's own error event, and nothing follows it."""
+        if self._ended:
+            return b""
+        error = chunk.get("error")
+        if error is not None and "choices" not in chunk:
+            self._ended = True
+            message = error.get("message") if isinstance(error, dict) else error
+            return self._error_event(str(message))
+        return self._translate(chunk)
+
+    def _translate(self, chunk: dict) -> bytes:
+        raise NotImplementedError
+
+    def _error_event(self, message: str) -> bytes:
         raise NotImplementedError
 
     def _close_stream(self) -> bytes:

@@ -108,14 +108,10 @@ class ResponsesEventSink(ChatStreamTranslator):
     def _close_stream(self) -> bytes:
         return self._complete()
 
-    def _chunk(self, chunk: dict) -> bytes:
-        if self._ended:
-            return b""
-        error = chunk.get("error")
-        if error is not None and "choices" not in chunk:
-            self._ended = True
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            return self._event("error", code=None, message=str(message), param=None)
+    def _error_event(self, message: str) -> bytes:
+        return self._event("error", code=None, message=message, param=None)
+
+    def _translate(self, chunk: dict) -> bytes:
         out = [] if self._started else [self._start(chunk)]
         if isinstance(chunk.get("usage"), dict):
             self._usage = self._read_usage(chunk) or self._usage
