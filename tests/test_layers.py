@@ -23,6 +23,7 @@ RANKS = {
     "accounting": 6,
     "routing": 7,
     "observe": 8,
+    "batch": 8.5,
     "gateway": 9,
     "emulator": 10, "bench": 10, "plan": 10, "migrate": 10,
     "cli": 11,
