@@ -25,6 +25,10 @@ MAX_TOKENS_BOUND = 2**31 - 1
 INT_BOUNDS = {"max_tokens": (1, MAX_TOKENS_BOUND), "max_completion_tokens": (1, MAX_TOKENS_BOUND), "n": (1, 128),
               "top_logprobs": (0, 20), "best_of": (1, 20), "dimensions": (1, 65536), "seed": (-2**63, 2**63 - 1)}
 NUMBER_BOUNDS = {"temperature": (0, 2), "top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+# Every bounded name, in the order a body with several bad ones is reported: most bodies carry one or two
+# of them, so a request intersects its keys with this set and checks only those.
+_BOUNDED_ORDER = (*INT_BOUNDS, *NUMBER_BOUNDS, "logprobs")
+_BOUNDED = frozenset(_BOUNDED_ORDER)
 
 
 @dataclass(slots=True)
@@ -98,27 +102,37 @@ def _check_messages(messages: Any) -> None:
 
 
 def _check_numbers(body: dict[str, Any]) -> None:
-    for name, (low, high) in INT_BOUNDS.items():
+    present = _BOUNDED.intersection(body)
+    if not present:
+        return
+    for name in _BOUNDED_ORDER if len(present) > 1 else present:
         value = body.get(name)
-        if value is None:
-            continue
+        if value is not None:
+            _check_number(name, value)
+
+
+def _check_number(name: str, value: Any) -> None:
+    ints = INT_BOUNDS.get(name)
+    if ints is not None:
+        low, high = ints
         if type(value) is not int or value < low:
             kind = "a positive integer" if low == 1 else f"an integer from {low} to {high}"
             raise bad_request(f"'{name}' must be {kind}, got {_shown(value)}.", name)
         if value > high:
             raise bad_request(f"'{name}' must be at most {high}, got {_shown(value)}.", name)
-    for name, (low, high) in NUMBER_BOUNDS.items():
-        value = body.get(name)
-        if value is None:
-            continue
+        return
+    numbers = NUMBER_BOUNDS.get(name)
+    if numbers is not None:
+        low, high = numbers
         if type(value) not in (int, float):
             raise bad_request(f"'{name}' must be a number, got {_shown(value)}.", name)
         if not low <= value <= high:
             raise bad_request(f"'{name}' must be from {low} to {high}, got {_shown(value)}.", name)
-    logprobs = body.get("logprobs")  # a boolean for chat, a count 0-5 for completions
-    if logprobs is not None and type(logprobs) is not bool and (type(logprobs) is not int or not 0 <= logprobs <= 5):
+        return
+    # logprobs: a boolean for chat, a count 0-5 for completions
+    if type(value) is not bool and (type(value) is not int or not 0 <= value <= 5):
         raise bad_request(f"'logprobs' must be true/false (chat) or an integer from 0 to 5 (completions), got "
-                          f"{_shown(logprobs)}.", "logprobs")
+                          f"{_shown(value)}.", "logprobs")
 
 
 def _shown(value: Any) -> str:

@@ -44,25 +44,30 @@ class Shift:
 class _MeanShift:
     """Recent values against a reference of the values just before them; sums kept running (O(1) per value).
 
-    The means are compared as cross products (recent_sum x reference_count against reference_sum x
-    recent_count x factor), so the check after every value multiplies instead of dividing; values are
-    Decimals (cost) or ints (tokens), both exact."""
+    Values are integers: completion tokens as they are, costs in atto-dollars (1e-18 USD, far below the six
+    significant digits an alert shows). The means are compared as cross products (recent_sum x
+    reference_count against reference_sum x recent_count x factor), with the factor as a ratio of two
+    integers, so the check after every answer is a few integer multiplications: it runs on every answered
+    request, and Decimal arithmetic there cost several times more."""
 
-    __slots__ = ("recent", "recent_size", "recent_sum", "reference", "reference_size", "reference_sum", "suspected")
+    __slots__ = ("recent", "recent_size", "recent_sum", "reference", "reference_size", "reference_sum", "suspected",
+                 "_up", "_down")
 
-    def __init__(self, recent: int, reference: int) -> None:
-        self.recent: deque[Decimal | int] = deque()
-        self.reference: deque[Decimal | int] = deque()
+    def __init__(self, recent: int, reference: int, factor: Decimal) -> None:
+        self.recent: deque[int] = deque()
+        self.reference: deque[int] = deque()
         self.recent_size = recent
         self.reference_size = reference
-        self.recent_sum: Decimal | int = 0
-        self.reference_sum: Decimal | int = 0
+        self.recent_sum = 0
+        self.reference_sum = 0
         self.suspected = False  # the recent window moved by the factor; the answers after it decide
+        self._up, self._down = factor.as_integer_ratio()  # factor = _up / _down
 
-    def push(self, value: Decimal | int, min_reference: int, factor: Decimal) -> Shift | None:
-        """Add the newest value; return the Shift when a change by `factor` either way is now established."""
+    def push(self, value: int, min_reference: int) -> tuple[Decimal, Decimal, int, int] | None:
+        """Add the newest value; return (new mean, old mean, new count, old count) when a change by the
+        factor either way is now established."""
         if self.suspected:
-            return self._confirm(value, factor)
+            return self._confirm(value)
         recent = self.recent
         full = len(recent) == self.recent_size
         if full:
@@ -75,31 +80,35 @@ class _MeanShift:
             self.reference_sum += moved
         recent.append(value)
         self.recent_sum += value
-        if (full or len(recent) == self.recent_size) and len(self.reference) >= min_reference \
-                and self._differs(factor):
+        if (full or len(recent) == self.recent_size) and len(self.reference) >= min_reference and self._differs():
             self.suspected = True
             recent.clear()  # it straddles the change: part of neither level
             self.recent_sum = 0
         return None
 
-    def _confirm(self, value: Decimal | int, factor: Decimal) -> Shift | None:
+    def _confirm(self, value: int) -> tuple[Decimal, Decimal, int, int] | None:
         """Gather `recent_size` answers after the suspicion; then report them if they still differ."""
         self.recent.append(value)
         self.recent_sum += value
         if len(self.recent) < self.recent_size:
             return None
         self.suspected = False
-        if not (self._differs(factor) and _apart(_median(self.recent), _median(self.reference), factor)):
+        if not (self._differs() and self._apart(_median(self.recent), _median(self.reference))):
             return None  # a burst, not a change: these answers carry on as the recent window
-        shift = Shift(Decimal(self.recent_sum) / len(self.recent), Decimal(self.reference_sum) / len(self.reference),
-                      len(self.recent), len(self.reference))
+        shift = (Decimal(self.recent_sum) / len(self.recent), Decimal(self.reference_sum) / len(self.reference),
+                 len(self.recent), len(self.reference))
         self._adopt_recent()
         return shift
 
-    def _differs(self, factor: Decimal) -> bool:
-        scaled_recent = self.recent_sum * len(self.reference)      # recent mean x (n_recent x n_reference)
-        scaled_reference = self.reference_sum * len(self.recent)  # reference mean x the same
-        return _apart(scaled_recent, scaled_reference, factor)
+    def _differs(self) -> bool:
+        # recent mean against reference mean, both scaled by (n_recent x n_reference)
+        return self._apart(self.recent_sum * len(self.reference), self.reference_sum * len(self.recent))
+
+    def _apart(self, new: int, old: int) -> bool:
+        if old == 0:
+            return new > 0
+        up, down = self._up, self._down
+        return new * down >= old * up or new * up <= old * down
 
     def _adopt_recent(self) -> None:
         """The established new level becomes the reference."""
@@ -112,15 +121,12 @@ class _MeanShift:
         self.recent_sum = 0
 
 
-def _median(values: deque[Decimal | int]) -> Decimal | int:
-    """The lower median: one of the values, so exact for Decimals and ints alike."""
+def _median(values: deque[int]) -> int:
+    """The lower median: one of the values."""
     return sorted(values)[(len(values) - 1) // 2]
 
 
-def _apart(new: Decimal | int, old: Decimal | int, factor: Decimal) -> bool:
-    if old == 0:
-        return new > 0
-    return new >= old * factor or new * factor <= old
+_ATTO = 18  # costs are tracked in 1e-18 USD
 
 
 class _Fingerprint:
@@ -152,8 +158,8 @@ class _DeploymentDrift:
     __slots__ = ("cost", "fingerprint", "output")
 
     def __init__(self, settings: DriftSettings) -> None:
-        self.cost = _MeanShift(settings.recent_requests, settings.reference_requests)
-        self.output = _MeanShift(settings.recent_requests, settings.reference_requests)
+        self.cost = _MeanShift(settings.recent_requests, settings.reference_requests, settings.cost_factor)
+        self.output = _MeanShift(settings.recent_requests, settings.reference_requests, settings.output_factor)
         self.fingerprint = _Fingerprint()
 
 
@@ -183,8 +189,8 @@ class DriftWatch:
         if state is None:
             state = self._deployments[row.deployment] = _DeploymentDrift(self.settings)
         settings = self.settings
-        cost_shift = state.cost.push(cost, settings.min_reference, settings.cost_factor)
-        output_shift = state.output.push(row.completion_tokens, settings.min_reference, settings.output_factor)
+        cost_shift = state.cost.push(int(cost.scaleb(_ATTO)), settings.min_reference)
+        output_shift = state.output.push(row.completion_tokens, settings.min_reference)
         change = state.fingerprint.see(fingerprint, settings.fingerprint_samples) if fingerprint else None
         if not alert:
             return []
@@ -192,9 +198,12 @@ class DriftWatch:
         if change is not None:
             alerts.append(self._fingerprint_alert(row, *change))
         if cost_shift is not None:
-            alerts.append(self._shift_alert("cost_drift", "cost per request", "USD", row, cost_shift))
+            new, old, new_answers, old_answers = cost_shift
+            shift = Shift(new.scaleb(-_ATTO), old.scaleb(-_ATTO), new_answers, old_answers)
+            alerts.append(self._shift_alert("cost_drift", "cost per request", "USD", row, shift))
         if output_shift is not None:
-            alerts.append(self._shift_alert("output_drift", "output length", "completion tokens", row, output_shift))
+            alerts.append(self._shift_alert("output_drift", "output length", "completion tokens", row,
+                                            Shift(*output_shift)))
         return alerts
 
     def _shift_alert(self, kind: str, what: str, unit: str, row: LedgerRow, shift: Shift) -> Alert:

@@ -17,7 +17,7 @@ answered rows the drift guards compare one by one.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterable, cast
+from typing import Iterable
 
 from tollway.ledger.schema import LedgerRow
 from tollway.observe.live_figures import Model, model_of
@@ -107,7 +107,7 @@ class RowBatch:
         timing = (row.ttft_ms, row.latency_ms)
         group.timings.append(timing)
         if group.samples is not None and timing[1] is not None:
-            group.samples.append(cast(Sample, timing))  # the test above: latency is not None
+            group.samples.append(timing)  # type: ignore[arg-type]  # the test above: latency is not None
         counts = self.attempts
         route_group = row.route_group
         for deployment, provider, outcome in tried:
