@@ -103,10 +103,10 @@ class ResponseBuilder:
                 counter.entries_for(piece.text, piece.tokens)
         return counter.entries
 
-    def event(self, name: str, **fields: Any) -> bytes:
-        data = {"type": name, "sequence_number": self.sequence, **fields}
+    def event(self, kind: str, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": self.sequence, **fields}
         self.sequence += 1
-        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 async def write_response(request: web.Request, answer: Answer, headers: dict[str, str],
