@@ -69,6 +69,19 @@ def split_text(text: str, count: int) -> list[str]:
     return pieces
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _last(value: Any) -> dict[str, Any]:
+    items = _items(value)
+    return _mapping(items[-1]) if items else {}
+
+
 def request_seed(body: dict) -> int:
     seed = body.get("seed")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
@@ -112,15 +125,12 @@ def chat_plan(body: dict, dialect: str, tool_calls: int) -> AgentPlan:
 
 
 def _chat_calls(body: dict, wanted: int, seed: int) -> tuple[ToolCall, ...]:
-    messages = body.get("messages") or []
-    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
     choice = body.get("tool_choice")
-    if last.get("role") == "tool" or choice == "none":
+    if _last(body.get("messages")).get("role") == "tool" or choice == "none":
         return ()
-    tools = [(f.get("name"), f.get("parameters")) for t in body.get("tools") or [] if isinstance(t, dict)
-             for f in [t.get("function")] if isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"]]
-    named = choice.get("function", {}).get("name") if isinstance(choice, dict) and isinstance(
-        choice.get("function"), dict) else None
+    functions = [_mapping(_mapping(t).get("function")) for t in _items(body.get("tools"))]
+    tools = [(f["name"], f.get("parameters")) for f in functions if isinstance(f.get("name"), str) and f["name"]]
+    named = _mapping(_mapping(choice).get("function")).get("name")
     return _pick(tools, named, body.get("parallel_tool_calls") is False, wanted, seed)
 
 
@@ -149,22 +159,21 @@ def responses_plan(body: dict, tool_calls: int) -> AgentPlan:
     """Responses: function tools (flat: name/parameters), tool_choice, parallel_tool_calls, text.format,
     top_logprobs (logprobs come back when `include` names message.output_text.logprobs)."""
     seed = request_seed(body)
-    items = body.get("input")
-    last = items[-1] if isinstance(items, list) and items and isinstance(items[-1], dict) else {}
+    last = _last(body.get("input"))
     choice = body.get("tool_choice")
     calls: tuple[ToolCall, ...] = ()
     if last.get("type") != "function_call_output" and choice != "none":
-        tools = [(t["name"], t.get("parameters")) for t in body.get("tools") or []
-                 if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)]
+        tools = [(t["name"], t.get("parameters")) for t in map(_mapping, _items(body.get("tools")))
+                 if t.get("type") == "function" and isinstance(t.get("name"), str)]
         named = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "function" else None
         calls = _pick(tools, named, body.get("parallel_tool_calls") is False, tool_calls, seed)
-    include = body.get("include") if isinstance(body.get("include"), list) else []
+    include = _items(body.get("include"))
     top = _top_logprobs(body.get("top_logprobs"), "top_logprobs")
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    fmt = _mapping(_mapping(body.get("text")).get("format"))
     structured = None
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+    if fmt.get("type") == "json_schema":
         structured = _structured(fmt.get("schema"), seed)
-    elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
+    elif fmt.get("type") == "json_object":
         structured = _structured(JSON_OBJECT_SCHEMA, seed)
     return AgentPlan(calls, 1, "message.output_text.logprobs" in include, top, structured, seed)
 
@@ -175,16 +184,13 @@ def messages_plan(body: dict, tool_calls: int) -> AgentPlan:
     """Messages: tools (input_schema), tool_choice auto/any/tool/none and disable_parallel_tool_use. A forced
     tool (`{"type": "tool", "name": ...}`) is how Anthropic clients ask for schema-shaped output."""
     seed = request_seed(body)
-    messages = body.get("messages") or []
-    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
-    content = last.get("content")
-    answered = isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result"
-                                                 for b in content)
-    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+    content = _items(_last(body.get("messages")).get("content"))
+    answered = any(_mapping(block).get("type") == "tool_result" for block in content)
+    choice = _mapping(body.get("tool_choice"))
     if answered or choice.get("type") == "none":
         return AgentPlan(seed=seed)
-    tools = [(t["name"], t.get("input_schema")) for t in body.get("tools") or []
-             if isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"] and "input_schema" in t]
+    tools = [(t["name"], t.get("input_schema")) for t in map(_mapping, _items(body.get("tools")))
+             if isinstance(t.get("name"), str) and t["name"] and "input_schema" in t]
     named = choice.get("name") if choice.get("type") == "tool" else None
     return AgentPlan(_pick(tools, named, choice.get("disable_parallel_tool_use") is True, tool_calls, seed),
                      seed=seed)
@@ -196,20 +202,17 @@ def gemini_plan(body: dict, tool_calls: int) -> AgentPlan:
     """generateContent: functionDeclarations, toolConfig.functionCallingConfig (mode NONE, allowed names),
     generationConfig.responseSchema / responseJsonSchema with responseMimeType application/json."""
     seed = request_seed(body)
-    contents = body.get("contents") or []
-    last = contents[-1] if contents and isinstance(contents[-1], dict) else {}
-    answered = any(isinstance(p, dict) and "functionResponse" in p for p in last.get("parts") or [])
-    calling = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}) \
-        if isinstance(body.get("toolConfig"), dict) else {}
+    answered = any("functionResponse" in _mapping(p) for p in _items(_last(body.get("contents")).get("parts")))
+    calling = _mapping(_mapping(body.get("toolConfig")).get("functionCallingConfig"))
     calls: tuple[ToolCall, ...] = ()
     if not answered and calling.get("mode") != "NONE":
         allowed = calling.get("allowedFunctionNames")
-        tools = [(d["name"], d.get("parametersJsonSchema") or _lower_types(d.get("parameters")))
-                 for t in body.get("tools") or [] if isinstance(t, dict)
-                 for d in t.get("functionDeclarations") or [] if isinstance(d, dict) and isinstance(d.get("name"), str)
-                 and (not isinstance(allowed, list) or d["name"] in allowed)]
+        declared = [_mapping(d) for t in _items(body.get("tools")) for d in _items(_mapping(t).get(
+            "functionDeclarations"))]
+        tools = [(d["name"], d.get("parametersJsonSchema") or _lower_types(d.get("parameters"))) for d in declared
+                 if isinstance(d.get("name"), str) and (not isinstance(allowed, list) or d["name"] in allowed)]
         calls = _calls(tools, tool_calls, seed)
-    config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
+    config = _mapping(body.get("generationConfig"))
     schema = config.get("responseJsonSchema") or _lower_types(config.get("responseSchema"))
     structured = _structured(schema, seed) if schema and config.get("responseMimeType") == "application/json" else None
     return AgentPlan(calls, structured=structured, seed=seed)

@@ -157,7 +157,7 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
         resp = await _write(request, answer, headers, endpoint, shape.stream, body)
         if not answer.schedule.cut:
             load.prompt_tokens += answer.prompt
-            load.generation_tokens += answer.schedule.emitted
+            load.generation_tokens += answer.schedule.emitted * answer.agent.choices
             load.finished[answer.schedule.finish_reason] += 1
         return resp
 

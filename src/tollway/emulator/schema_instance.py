@@ -75,7 +75,9 @@ class SchemaInstance:
         return branches[0]
 
     def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
-        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            properties = {}
         required = set(schema.get("required") or [])
         result = {}
         for name, sub in properties.items():
@@ -88,7 +90,9 @@ class SchemaInstance:
         low = schema.get("minItems", 0) if isinstance(schema.get("minItems"), int) else 0
         high = schema.get("maxItems") if isinstance(schema.get("maxItems"), int) else None
         count = low if depth >= MAX_DEPTH else max(low, 2 if high is None else min(2, high))
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+        prefix = schema.get("prefixItems")
+        if not isinstance(prefix, list):
+            prefix = []
         items = schema.get("items", {})
         values = [self.build(sub, depth + 1) for sub in prefix[:max(count, len(prefix))]]
         while len(values) < count:
