@@ -3,8 +3,9 @@
 Anthropic differs from every OpenAI-style dialect in ways accounting depends on: input_tokens excludes
 cache reads and writes, usage arrives in message_start (input side) and message_delta (cumulative output),
 thinking is a content block, and there is no [DONE] (facts: anthropic.yaml usage.stream). When the
-request declares tools and the last user turn is not a tool_result, the answer ends with a tool_use
-block for the first tool (streamed as input_json_delta pieces) and stop_reason tool_use
+request declares tools and the last user turn is not a tool_result, the answer ends with tool_use blocks
+(agent_traffic.py says which and how many; each input an instance of the tool's input_schema, streamed
+block after block as input_json_delta pieces) and stop_reason tool_use
 (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use).
 """
 
@@ -22,36 +23,24 @@ from tollway.emulator.usage_shapes import anthropic_usage
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
 SIGNATURE = "emulator-signature"
-TOOL_INPUT = {"city": "Paris"}
-TOOL_INPUT_PIECES = ('{"city', '": "Par', 'is"}')  # how the input streams (partial JSON)
-
-
-def tool_to_call(body: dict) -> str | None:
-    """The first declared tool, when the last turn is the user's and carries no tool_result."""
-    tools = [t.get("name") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("name")]
-    messages = body.get("messages") or []
-    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
-    content = last.get("content")
-    answered = isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result"
-                                                 for b in content)
-    return tools[0] if tools and not answered else None
 
 
 def _tool_id() -> str:
     return f"toolu_{uuid.uuid4().hex[:24]}"
 
 
-def message_json(answer: Answer, tool: str | None = None) -> dict[str, Any]:
+def message_json(answer: Answer) -> dict[str, Any]:
     """The non-streamed message."""
     schedule = answer.schedule
     content: list[dict[str, Any]] = []
     if schedule.emitted_reasoning:
         content.append({"type": "thinking", "thinking": full_text(schedule, REASONING), "signature": SIGNATURE})
     content.append({"type": "text", "text": full_text(schedule, "content")})
-    if tool:
-        content.append({"type": "tool_use", "id": _tool_id(), "name": tool, "input": TOOL_INPUT})
+    for call in answer.calls:
+        content.append({"type": "tool_use", "id": _tool_id(), "name": call.name, "input": call.arguments})
     return {"id": _message_id(), "type": "message", "role": "assistant", "model": answer.model, "content": content,
-            "stop_reason": "tool_use" if tool else STOP_REASONS[schedule.finish_reason], "stop_sequence": None,
+            "stop_reason": "tool_use" if answer.calls else STOP_REASONS[schedule.finish_reason],
+            "stop_sequence": None,
             "usage": anthropic_usage(answer.final_counts)}
 
 
@@ -63,18 +52,16 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data}) + b"\n\n"
 
 
-async def write_message(request: web.Request, answer: Answer, headers: dict[str, str],
-                        tool: str | None = None) -> web.StreamResponse:
+async def write_message(request: web.Request, answer: Answer, headers: dict[str, str]) -> web.StreamResponse:
     await wait_until(answer.start, answer.schedule.done_at)
     if answer.schedule.cut:
         drop_connection(request)
         return web.StreamResponse()
-    return web.Response(body=orjson.dumps(message_json(answer, tool)), headers={**headers,
+    return web.Response(body=orjson.dumps(message_json(answer)), headers={**headers,
                                                                            "Content-Type": "application/json"})
 
 
-async def write_message_stream(request: web.Request, answer: Answer, headers: dict[str, str],
-                               tool: str | None = None) -> web.StreamResponse:
+async def write_message_stream(request: web.Request, answer: Answer, headers: dict[str, str]) -> web.StreamResponse:
     """message_start, per block (start, deltas, stop), message_delta with cumulative usage, message_stop."""
     resp = web.StreamResponse(status=200, headers={**headers, **SSE_HEADERS})
     await resp.prepare(request)
@@ -110,18 +97,18 @@ async def write_message_stream(request: web.Request, answer: Answer, headers: di
         index, open_kind = index + 1, "content"
         await resp.write(_open_block(index, "content"))
     await resp.write(_close_block(index, open_kind))
-    if tool:
+    for call in answer.calls:
         index += 1
-        block = {"type": "tool_use", "id": _tool_id(), "name": tool, "input": {}}
+        block = {"type": "tool_use", "id": _tool_id(), "name": call.name, "input": {}}
         await resp.write(_event("content_block_start", {"index": index, "content_block": block}))
-        for fragment in TOOL_INPUT_PIECES:
+        for fragment in call.pieces():
             await resp.write(_event("content_block_delta", {"index": index, "delta": {"type": "input_json_delta",
                                                                                       "partial_json": fragment}}))
         await resp.write(_event("content_block_stop", {"index": index}))
     final = anthropic_usage(answer.final_counts)
     usage = {key: final[key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
                                           "output_tokens")}
-    stop_reason = "tool_use" if tool else STOP_REASONS[schedule.finish_reason]
+    stop_reason = "tool_use" if answer.calls else STOP_REASONS[schedule.finish_reason]
     await resp.write(_event("message_delta", {"delta": {"stop_reason": stop_reason,
                                                         "stop_sequence": None}, "usage": usage}))
     await resp.write(_event("message_stop", {}))

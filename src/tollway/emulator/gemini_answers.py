@@ -5,8 +5,9 @@ cachedContentTokenCount; thoughtsTokenCount is reported apart from candidatesTok
 output); thought parts carry `"thought": true`; a stream (alt=sse) is a sequence of partial responses,
 each `data: {...}` framed with CRLF line ends, with no [DONE]; the last one carries finishReason and the
 full usageMetadata. A prompt blocked by safety answers 200 with `promptFeedback.blockReason` and no
-candidates. When the request declares functions and the last turn is the user's, the answer is one
-functionCall to the first declared function (Gemini sends a call whole, never as argument deltas).
+candidates. When the request declares functions and the last turn is the user's, the answer is
+functionCall parts for the first declared functions (agent_traffic.py says how many; args an instance of
+the declaration's schema). Gemini sends a call whole, never as argument deltas.
 Sources: https://ai.google.dev/api/generate-content , https://ai.google.dev/gemini-api/docs/thinking ,
 https://ai.google.dev/gemini-api/docs/function-calling (retrieved 2026-12-06).
 """
@@ -41,16 +42,6 @@ def usage_metadata(counts: Counts) -> dict[str, Any]:
     return meta
 
 
-def function_to_call(body: dict) -> str | None:
-    """The first declared function when the last turn is the user's own text (not a function response)."""
-    names = [d.get("name") for t in body.get("tools") or [] if isinstance(t, dict)
-             for d in t.get("functionDeclarations") or [] if isinstance(d, dict)]
-    contents = body.get("contents") or []
-    last = contents[-1] if contents and isinstance(contents[-1], dict) else {}
-    answered = any(isinstance(p, dict) and "functionResponse" in p for p in last.get("parts") or [])
-    return names[0] if names and not answered and names[0] else None
-
-
 def _response(answer: Answer, parts: list[dict], finish: str | None, counts: Counts, response_id: str) -> dict:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish:
@@ -59,12 +50,11 @@ def _response(answer: Answer, parts: list[dict], finish: str | None, counts: Cou
             "responseId": response_id}
 
 
-def _call_part(name: str) -> dict:
-    return {"functionCall": {"name": name, "args": {"city": "Paris"}}}
+def _call_parts(answer: Answer) -> list[dict]:
+    return [{"functionCall": {"name": call.name, "args": call.arguments}} for call in answer.calls]
 
 
-async def write_generate(request: web.Request, answer: Answer, headers: dict[str, str],
-                         call: str | None) -> web.StreamResponse:
+async def write_generate(request: web.Request, answer: Answer, headers: dict[str, str]) -> web.StreamResponse:
     await wait_until(answer.start, answer.schedule.done_at)
     if answer.schedule.cut:
         drop_connection(request)
@@ -73,13 +63,12 @@ async def write_generate(request: web.Request, answer: Answer, headers: dict[str
     parts: list[dict] = []
     if schedule.emitted_reasoning:
         parts.append({"text": full_text(schedule, REASONING), "thought": True})
-    parts.append(_call_part(call) if call else {"text": full_text(schedule, "content")})
+    parts.extend(_call_parts(answer) or [{"text": full_text(schedule, "content")}])
     body = _response(answer, parts, FINISH_REASONS[schedule.finish_reason], answer.final_counts, _id())
     return web.Response(body=orjson.dumps(body), headers={**headers, "Content-Type": "application/json"})
 
 
-async def write_generate_stream(request: web.Request, answer: Answer, headers: dict[str, str],
-                                call: str | None) -> web.StreamResponse:
+async def write_generate_stream(request: web.Request, answer: Answer, headers: dict[str, str]) -> web.StreamResponse:
     """One partial response per piece, the last with finishReason; usage grows as the answer does."""
     resp = web.StreamResponse(status=200, headers={**headers, **SSE_HEADERS})
     await resp.prepare(request)
@@ -90,7 +79,7 @@ async def write_generate_stream(request: web.Request, answer: Answer, headers: d
         if piece.kind == REASONING:
             reasoning += piece.tokens
             part: dict[str, Any] = {"text": piece.text, "thought": True}
-        elif call:
+        elif answer.calls:
             content += piece.tokens
             continue  # the call goes out whole at the end
         else:
@@ -101,7 +90,7 @@ async def write_generate_stream(request: web.Request, answer: Answer, headers: d
         drop_connection(request)
         return resp
     await wait_until(answer.start, schedule.done_at)
-    last = [_call_part(call)] if call else [{"text": ""}]
+    last = _call_parts(answer) or [{"text": ""}]
     await resp.write(_event(_response(answer, last, FINISH_REASONS[schedule.finish_reason], answer.final_counts,
                                       response_id)))
     await resp.write_eof()

@@ -3,8 +3,11 @@
 The byte stream is the point: a gateway forwards it and parses only the usage, a benchmark times every
 chunk, so each dialect's chunk sequence (role chunk, reasoning field, where usage rides, [DONE]) is
 reproduced as the facts in dialects.py describe it. A chat request that declares function tools, and
-whose last message is not a tool result, is answered with one call to the first tool, its arguments
-streamed in pieces (https://platform.openai.com/docs/guides/function-calling, streaming).
+whose last message is not a tool result, is answered with calls to the first of them (agent_traffic.py
+says how many), each call's arguments streamed in pieces interleaved by index; `n` choices stream
+interleaved by choice index; logprobs ride on each content chunk
+(https://platform.openai.com/docs/guides/function-calling, streaming;
+https://platform.openai.com/docs/api-reference/chat/object, choices[].logprobs).
 """
 
 from __future__ import annotations
@@ -17,27 +20,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tollway.emulator.agent_traffic import NO_PLAN, AgentPlan, LogprobCounter, ToolCall
 from tollway.emulator.dialects import Dialect
 from tollway.emulator.pacing import REASONING, Piece, Schedule, wait_until
 from tollway.emulator.usage_shapes import Counts, llamacpp_timings, usage_body
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 KEEPALIVE_COMMENT = b": keep-alive\n\n"
-TOOL_ARGUMENTS = ('{"city', '": "Par', 'is"}')  # a call's arguments, as they stream
-
-
-def tool_to_call(body: dict) -> str | None:
-    """The first declared function, when the last message is not a tool result."""
-    names = [mapping_get(t, "function", "name") for t in body.get("tools") or []]
-    messages = body.get("messages") or []
-    last_role = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else None
-    return names[0] if names and names[0] and last_role != "tool" else None
-
-
-def mapping_get(value: Any, *keys: str) -> Any:
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
 
 
 @dataclass(frozen=True)
@@ -55,11 +44,18 @@ class Answer:
     keepalive_s: float
     include_usage: bool = False
     continuous_usage: bool = False
-    tool: str | None = None  # the function this answer calls (chat only)
     cache_write_1h: int = 0  # of cache_write (Anthropic's 1-hour cache writes)
+    agent: AgentPlan = NO_PLAN  # tool calls, choices, logprobs, structured output
 
     def counts(self, reasoning: int, content: int) -> Counts:
-        return Counts(self.prompt, reasoning + content, self.cached, self.cache_write, reasoning, self.cache_write_1h)
+        """Usage so far; every one of `n` choices is generated (and billed) in full."""
+        n = self.agent.choices
+        return Counts(self.prompt, (reasoning + content) * n, self.cached, self.cache_write, reasoning * n,
+                      self.cache_write_1h)
+
+    @property
+    def calls(self) -> tuple[ToolCall, ...]:
+        return self.agent.calls
 
     @property
     def final_counts(self) -> Counts:
@@ -94,23 +90,37 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "text": content, "logprobs": None,
                                   "finish_reason": schedule.finish_reason}
         obj = "text_completion"
+        choices = [choice]
     else:
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-        if dialect.reasoning_field and schedule.emitted_reasoning:
-            message[dialect.reasoning_field] = full_text(schedule, REASONING)
-        if dialect.name == "openai":
-            message.update({"refusal": None, "annotations": []})
-        finish = schedule.finish_reason
-        if answer.tool:
-            message["tool_calls"] = [{"id": _call_id(), "type": "function",
-                                      "function": {"name": answer.tool, "arguments": "".join(TOOL_ARGUMENTS)}}]
-            finish = "tool_calls"
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        choices = [_chat_choice(answer, index, content) for index in range(answer.agent.choices)]
         obj = "chat.completion"
     body = {"id": dialect.new_id(), "object": obj, "created": int(time.time()), "model": answer.model,
-            "choices": [choice], "usage": usage_body(dialect.name, counts)}
+            "choices": choices, "usage": usage_body(dialect.name, counts)}
     body.update(_extras(answer, counts))
     return body
+
+
+def _chat_choice(answer: Answer, index: int, content: str) -> dict[str, Any]:
+    dialect, schedule, agent = answer.dialect, answer.schedule, answer.agent
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if dialect.reasoning_field and schedule.emitted_reasoning:
+        message[dialect.reasoning_field] = full_text(schedule, REASONING)
+    if dialect.name == "openai":
+        message.update({"refusal": None, "annotations": []})
+    finish = schedule.finish_reason
+    if answer.calls:
+        message["tool_calls"] = [{"id": _call_id(), "type": "function",
+                                  "function": {"name": call.name, "arguments": call.arguments_json}}
+                                 for call in answer.calls]
+        finish = "tool_calls"
+    logprobs = None
+    if agent.logprobs:
+        counter = LogprobCounter(agent.seed + index, agent.top_logprobs)
+        for piece in schedule.pieces:
+            if piece.kind != REASONING:
+                counter.entries_for(piece.text, piece.tokens)
+        logprobs = {"content": counter.entries, "refusal": None}
+    return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish}
 
 
 async def write_plain(request: web.Request, answer: Answer, headers: dict[str, str]) -> web.StreamResponse:
@@ -174,18 +184,20 @@ class ChunkWriter:
         body.update(extra)
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
-    def choice(self, delta: dict[str, Any] | None, text: str = "", finish: str | None = None) -> dict[str, Any]:
+    def choice(self, delta: dict[str, Any] | None, text: str = "", finish: str | None = None, index: int = 0,
+               logprobs: Any = None) -> dict[str, Any]:
         if self.answer.endpoint == "completions":
-            return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
-        return {"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}
+            return {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+        return {"index": index, "delta": delta or {}, "logprobs": logprobs, "finish_reason": finish}
 
-    def role_chunk(self) -> bytes:
+    def role_chunk(self, index: int = 0) -> bytes:
         delta: dict[str, Any] = {"role": "assistant", "content": self.dialect.role_chunk_content}
         if self.dialect.name == "openai":
             delta["refusal"] = None
-        return self.chunk([self.choice(delta)], **self._chunk_usage(0, 0))
+        return self.chunk([self.choice(delta, index=index)], **self._chunk_usage(0, 0))
 
-    def piece_chunk(self, piece: Piece, reasoning_so_far: int, content_so_far: int) -> bytes:
+    def piece_chunk(self, piece: Piece, reasoning_so_far: int, content_so_far: int, index: int = 0,
+                    counter: LogprobCounter | None = None) -> bytes:
         if piece.kind == REASONING:
             field = self.dialect.reasoning_field
             assert field is not None  # reasoning is scheduled only for a dialect that shows it (pipeline.py)
@@ -196,7 +208,11 @@ class ChunkWriter:
             delta = {"content": piece.text}
         if self.dialect.role_style == "every_delta":
             delta = {"role": "assistant", **delta}
-        return self.chunk([self.choice(delta, piece.text)], **self._chunk_usage(reasoning_so_far, content_so_far))
+        logprobs = None
+        if counter is not None and piece.kind != REASONING:
+            logprobs = {"content": counter.entries_for(piece.text, piece.tokens), "refusal": None}
+        return self.chunk([self.choice(delta, piece.text, index=index, logprobs=logprobs)],
+                          **self._chunk_usage(reasoning_so_far, content_so_far))
 
     def _chunk_usage(self, reasoning: int, content: int) -> dict[str, Any]:
         """The usage key of a non-final chunk: cumulative, zero (Ollama completions), null, or absent."""
@@ -209,11 +225,15 @@ class ChunkWriter:
             return {"usage": None}
         return {}
 
-    def finish_chunk(self) -> bytes:
+    def finish_chunk(self, index: int = 0, last: bool = True) -> bytes:
+        """One choice's finish; usage rides only on the last choice's (where the dialect sends it there)."""
         answer, dialect = self.answer, self.dialect
         usage = usage_body(dialect.name, answer.final_counts)
         delta = {"content": ""} if dialect.finish_delta_content else {}
-        choice = self.choice(delta, "", "tool_calls" if answer.tool else answer.schedule.finish_reason)
+        choice = self.choice(delta, "", "tool_calls" if answer.calls else answer.schedule.finish_reason, index)
+        if not last:
+            return self.chunk([choice], **self._chunk_usage(answer.schedule.emitted_reasoning,
+                                                            answer.schedule.emitted_content))
         if dialect.stream_usage == "in_choice":
             choice["usage"] = usage
             return self.chunk([choice])
@@ -222,13 +242,20 @@ class ChunkWriter:
         return self.chunk([choice], **self._chunk_usage(answer.schedule.emitted_reasoning,
                                                         answer.schedule.emitted_content))
 
-    def tool_chunks(self) -> list[bytes]:
-        """The call's announcement (id, name), then its arguments piece by piece."""
-        first = {"index": 0, "id": _call_id(), "type": "function", "function": {"name": self.answer.tool,
-                                                                                 "arguments": ""}}
-        chunks = [self.chunk([self.choice({"tool_calls": [first]})])]
-        for piece in TOOL_ARGUMENTS:
-            chunks.append(self.chunk([self.choice({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})]))
+    def tool_chunks(self, choice: int = 0) -> list[bytes]:
+        """Each call's announcement (index, id, name), then the arguments piece by piece, interleaved by
+        call index (round r carries every call's r-th piece), as parallel calls stream."""
+        chunks = []
+        for index, call in enumerate(self.answer.calls):
+            first = {"index": index, "id": _call_id(), "type": "function",
+                     "function": {"name": call.name, "arguments": ""}}
+            chunks.append(self.chunk([self.choice({"tool_calls": [first]}, index=choice)]))
+        pieces = [call.pieces() for call in self.answer.calls]
+        for round_ in range(max((len(p) for p in pieces), default=0)):
+            for index, fragments in enumerate(pieces):
+                if round_ < len(fragments):
+                    delta = {"tool_calls": [{"index": index, "function": {"arguments": fragments[round_]}}]}
+                    chunks.append(self.chunk([self.choice(delta, index=choice)]))
         return chunks
 
     def usage_chunk(self) -> bytes | None:
@@ -254,8 +281,13 @@ async def write_stream(request: web.Request, answer: Answer, headers: dict[str, 
         await _keepalive_until(resp, answer, first_at, KEEPALIVE_COMMENT)
     await wait_until(answer.start, first_at)
     role_due = bool(schedule.pieces) or not schedule.cut  # the role chunk rides with the first token
+    choices = range(answer.agent.choices if answer.endpoint == "chat" else 1)
     if answer.endpoint == "chat" and answer.dialect.role_style == "separate" and role_due:
-        await resp.write(writer.role_chunk())
+        for index in choices:
+            await resp.write(writer.role_chunk(index))
+    agent = answer.agent
+    counters = [LogprobCounter(agent.seed + index, agent.top_logprobs) if agent.logprobs else None
+                for index in choices]
     reasoning = content = 0
     for piece in schedule.pieces:
         await wait_until(answer.start, piece.ready_at)
@@ -263,15 +295,17 @@ async def write_stream(request: web.Request, answer: Answer, headers: dict[str, 
             reasoning += piece.tokens
         else:
             content += piece.tokens
-        await resp.write(writer.piece_chunk(piece, reasoning, content))
+        for index in choices:
+            await resp.write(writer.piece_chunk(piece, reasoning, content, index, counters[index]))
     if schedule.cut:
         drop_connection(request)
         return resp
     await wait_until(answer.start, schedule.done_at)
-    if answer.tool:
-        for chunk in writer.tool_chunks():
+    for index in choices:
+        for chunk in writer.tool_chunks(index) if answer.calls else ():
             await resp.write(chunk)
-    await resp.write(writer.finish_chunk())
+    for index in choices:
+        await resp.write(writer.finish_chunk(index, last=index == choices[-1]))
     usage_chunk = writer.usage_chunk()
     if usage_chunk is not None:
         await resp.write(usage_chunk)

@@ -14,13 +14,21 @@ import orjson
 from aiohttp import web
 
 from tollway.emulator import error_bodies as errors
-from tollway.emulator.anthropic_messages import tool_to_call, write_message, write_message_stream
+from tollway.emulator.agent_traffic import (
+    NO_PLAN,
+    AgentPlan,
+    chat_plan,
+    gemini_plan,
+    messages_plan,
+    responses_plan,
+    with_content,
+)
+from tollway.emulator.anthropic_messages import write_message, write_message_stream
 from tollway.emulator.dialects import ANTHROPIC, DIALECTS, GEMINI
 from tollway.emulator.embeddings import embeddings_json
 from tollway.emulator.faults import ERROR_KINDS
-from tollway.emulator.gemini_answers import blocked_response, function_to_call, write_generate, write_generate_stream
+from tollway.emulator.gemini_answers import blocked_response, write_generate, write_generate_stream
 from tollway.emulator.openai_answers import Answer, write_plain, write_stream
-from tollway.emulator.openai_answers import tool_to_call as chat_tool_to_call
 from tollway.emulator.pacing import build_schedule
 from tollway.emulator.profiles import ModelProfile
 from tollway.emulator.rate_headers import rate_headers
@@ -33,13 +41,15 @@ from tollway.emulator.request_shape import (
     embeddings_shape,
     generate_shape,
     messages_shape,
+    responses_shape,
 )
+from tollway.emulator.responses_answers import write_response, write_response_stream
 from tollway.emulator.state import Admission, EmulatorState
 from tollway.emulator.tokens import plan_output
 
 SHAPERS: dict[str, Callable[[dict], RequestShape]] = {
     "chat": chat_shape, "completions": completions_shape, "messages": messages_shape, "embeddings": embeddings_shape,
-    "generate": generate_shape}
+    "generate": generate_shape, "responses": responses_shape}
 # dialects whose moderation refuses the request with an error (the others end the answer with content_filter;
 # Gemini blocks the prompt with promptFeedback)
 FILTER_AS_ERROR = frozenset({"deepseek", "qwen", "kimi", "glm", "azure"})
@@ -129,6 +139,10 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
         return blocked_response({})
     if fault and (fault.kind in ERROR_KINDS or (fault.kind == "content_filter" and dialect in FILTER_AS_ERROR)):
         return _fault_error(dialect, fault, ctx, recent, outcome)
+    try:
+        agent = _agent_plan(dialect, endpoint, body, profile)
+    except InvalidRequest as exc:
+        return json_error(dialect, errors.INVALID_REQUEST, errors.ErrorContext(message=str(exc)), outcome=outcome)
     limit, refusal = _fit_context(dialect, shape, profile, ctx, endpoint)
     if refusal is not None:
         outcome.status = refusal.status
@@ -138,12 +152,12 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
     async with state.slots(shape.model, profile.max_running).hold(load):
         if endpoint == "embeddings":
             return _embeddings(shape, body, profile, headers, outcome)
-        answer = _plan_answer(dialect, endpoint, shape, body, profile, fault, limit)
+        answer = _plan_answer(dialect, endpoint, shape, agent, profile, fault, limit)
         outcome.status = 200
         resp = await _write(request, answer, headers, endpoint, shape.stream, body)
         if not answer.schedule.cut:
             load.prompt_tokens += answer.prompt
-            load.generation_tokens += answer.schedule.emitted
+            load.generation_tokens += answer.schedule.emitted * answer.agent.choices
             load.finished[answer.schedule.finish_reason] += 1
         return resp
 
@@ -188,8 +202,21 @@ def _fit_context(dialect: str, shape: RequestShape, profile: ModelProfile, ctx: 
     return (room if limit is None else min(limit, room)), None
 
 
-def _plan_answer(dialect: str, endpoint: str, shape: RequestShape, body: dict, profile: ModelProfile, fault: Any,
-                 limit: int | None) -> Answer:
+def _agent_plan(dialect: str, endpoint: str, body: dict, profile: ModelProfile) -> AgentPlan:
+    """Tool calls, choices, logprobs and structured output as this endpoint's request asks for them."""
+    if endpoint == "chat":
+        return chat_plan(body, dialect, profile.tool_calls)
+    if endpoint == "responses":
+        return responses_plan(body, profile.tool_calls)
+    if endpoint == "messages":
+        return messages_plan(body, profile.tool_calls)
+    if endpoint == "generate":
+        return gemini_plan(body, profile.tool_calls)
+    return NO_PLAN
+
+
+def _plan_answer(dialect: str, endpoint: str, shape: RequestShape, agent: AgentPlan, profile: ModelProfile,
+                 fault: Any, limit: int | None) -> Answer:
     prompt = shape.prompt_tokens
     if dialect == "ollama" and profile.context_window is not None:
         prompt = min(prompt, profile.context_window)  # Ollama silently truncates the prompt
@@ -198,30 +225,32 @@ def _plan_answer(dialect: str, endpoint: str, shape: RequestShape, body: dict, p
                        force_limit=shape.force_limit, cache_hit_ratio=profile.cache_hit_ratio,
                        cache_write_ratio=profile.cache_write_ratio if dialect in CACHE_WRITE_DIALECTS else 0.0)
     visible = dialect in NATIVE_ENDPOINTS.values() or DIALECTS[dialect].reasoning_field is not None
-    schedule = build_schedule(plan, profile, fault, reasoning_visible=visible)
+    schedule = build_schedule(plan, profile, fault, reasoning_visible=visible and endpoint != "responses")
+    if agent.structured is not None:
+        schedule = with_content(schedule, agent.structured)
     loop_now = asyncio.get_running_loop().time()
     if dialect == "anthropic":
         return Answer(ANTHROPIC, "messages", shape.model, schedule, plan.prompt_tokens, plan.cached_tokens,
                       plan.cache_write_tokens, loop_now, profile.keepalive_ms / 1000,
-                      cache_write_1h=round(plan.cache_write_tokens * profile.cache_write_1h_share))
+                      cache_write_1h=round(plan.cache_write_tokens * profile.cache_write_1h_share), agent=agent)
     if dialect == "gemini":
         return Answer(GEMINI, "generate", shape.model, schedule, plan.prompt_tokens, plan.cached_tokens, 0,
-                      loop_now, profile.keepalive_ms / 1000)
+                      loop_now, profile.keepalive_ms / 1000, agent=agent)
     d = DIALECTS[dialect]
     return Answer(d, endpoint, shape.model, schedule, plan.prompt_tokens, plan.cached_tokens, plan.cache_write_tokens,
                   loop_now, profile.keepalive_ms / 1000, include_usage=d.stream_include_usage(shape.stream_options),
                   continuous_usage=d.stream_continuous_usage(shape.stream_options),
-                  tool=chat_tool_to_call(body) if endpoint == "chat" else None)
+                  agent=agent)
 
 
 async def _write(request: web.Request, answer: Answer, headers: dict[str, str], endpoint: str,
                  stream: bool, body: dict) -> web.StreamResponse:
     if endpoint == "generate":
-        return await (write_generate_stream if stream else write_generate)(request, answer, headers,
-                                                                           function_to_call(body))
+        return await (write_generate_stream if stream else write_generate)(request, answer, headers)
     if endpoint == "messages":
-        return await (write_message_stream if stream else write_message)(request, answer, headers,
-                                                                         tool_to_call(body))
+        return await (write_message_stream if stream else write_message)(request, answer, headers)
+    if endpoint == "responses":
+        return await (write_response_stream if stream else write_response)(request, answer, headers, body)
     return await (write_stream if stream else write_plain)(request, answer, headers)
 
 

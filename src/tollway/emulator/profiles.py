@@ -86,6 +86,7 @@ class ModelProfile(BaseModel):
     kv_cache_usage: float | None = Field(default=None, ge=0, le=1)
     keepalive_ms: float = Field(default=1000, gt=0)
     embedding_dim: int = Field(default=8, ge=1, le=4096)
+    tool_calls: int = Field(default=1, ge=1, le=16)  # declared tools one answer calls (2+: parallel calls)
     faults: list[Fault] = Field(default_factory=list)
 
     def public_dict(self) -> dict[str, Any]:

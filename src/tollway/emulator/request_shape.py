@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tollway.emulator.tokens import messages_tokens, prompt_tokens
+from tollway.emulator.tokens import TOKENS_PER_MESSAGE, content_tokens, messages_tokens, prompt_tokens, text_tokens
 
 
 class InvalidRequest(ValueError):
@@ -107,6 +107,32 @@ def generate_shape(body: dict) -> RequestShape:
     system = (body.get("systemInstruction") or {}).get("parts")
     turns = [{"content": c.get("parts")} for c in contents if isinstance(c, dict)]
     return RequestShape(body["_url_model"], messages_tokens(turns, system), limit, False, bool(body["_url_stream"]))
+
+
+def responses_shape(body: dict) -> RequestShape:
+    """POST /v1/responses: `input` is a string or a list of items; `instructions` counts as a system turn."""
+    model = _model(body)
+    given = body.get("input")
+    if not isinstance(given, (str, list)) or given in ("", []):
+        raise InvalidRequest("'input' is required and must be a non-empty string or array of items")
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise InvalidRequest(f"'instructions' must be a string, got {instructions!r}")
+    limit = _positive_int(body, "max_output_tokens")
+    return RequestShape(model, input_tokens(given, instructions), limit, False, _stream(body))
+
+
+def input_tokens(given: str | list, instructions: str | None) -> int:
+    """Per item ceil(chars/4) + 4, as chat messages are counted: text parts, tool outputs and call arguments."""
+    total = text_tokens(instructions) + TOKENS_PER_MESSAGE if instructions else 0
+    items = [given] if isinstance(given, str) else given
+    for item in items:
+        if isinstance(item, str):
+            total += text_tokens(item) + TOKENS_PER_MESSAGE
+        elif isinstance(item, dict):
+            text = item.get("content", item.get("output", item.get("arguments")))
+            total += content_tokens(text) + TOKENS_PER_MESSAGE
+    return total
 
 
 def embeddings_shape(body: dict) -> RequestShape:

@@ -21,7 +21,8 @@ from tollway.emulator.metrics import prometheus_text
 from tollway.emulator.profiles import DIALECT_NAMES, EmulatorConfig, build_config
 from tollway.emulator.state import EmulatorState
 
-ENDPOINTS = {"chat/completions": "chat", "completions": "completions", "embeddings": "embeddings"}
+ENDPOINTS = {"chat/completions": "chat", "completions": "completions", "embeddings": "embeddings",
+             "responses": "responses"}
 PLACEHOLDER_MODEL = "tollway-emulator"
 
 
