@@ -75,7 +75,7 @@ class Recorder:
 
     served: list[tuple[str, bytes, dict]] = []
 
-    def __init__(self, gw, x, endpoint) -> None:
+    def __init__(self, gw, x, endpoint, answer_as=None) -> None:
         self.x, self.endpoint = x, endpoint
 
     async def handle(self) -> None:

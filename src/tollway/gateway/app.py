@@ -114,22 +114,24 @@ class Gateway:
             return await handler(request)
         except web.HTTPMethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.allowed_methods))
-            return await self._refuse(request, edge.method_not_allowed(request.method.encode(),
-                                                                       request.path.encode("latin-1", "replace"), allowed))
+            path = request.path.encode("latin-1", "replace")
+            return await self._refuse(request, edge.method_not_allowed(request.method.encode(), path, allowed),
+                                      edge.answering_endpoint(path))
         except web.HTTPNotFound:
             return await self._refuse(request, edge.not_found(request.method.encode(),
                                                               request.path.encode("latin-1", "replace")))
 
     async def _handed_over(self, request: web.Request) -> web.StreamResponse:
         """A refusal the lean server found on a connection aiohttp answers (edge.hand_over)."""
-        error = edge.take_handed_over(request.match_info["token"])
-        if error is None:
-            error = edge.not_found(b"GET", request.path.encode("latin-1", "replace"))
-        return await self._refuse(request, error)
+        handed = edge.take_handed_over(request.match_info["token"])
+        if handed is None:
+            return await self._refuse(request, edge.not_found(b"GET", request.path.encode("latin-1", "replace")))
+        return await self._refuse(request, *handed)
 
-    async def _refuse(self, request: web.Request, error: GatewayError) -> web.StreamResponse:
+    async def _refuse(self, request: web.Request, error: GatewayError, answer_as: str | None = None
+                      ) -> web.StreamResponse:
         exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
-        await RequestLife(self.services, exchange, edge.REFUSAL_ENDPOINT).refuse(error)
+        await RequestLife(self.services, exchange, edge.REFUSAL_ENDPOINT, answer_as).refuse(error)
         assert exchange.response is not None
         return exchange.response
 

@@ -32,7 +32,7 @@ _SHOWN_PATH = 120  # how much of a refused path a message repeats
 # The aiohttp side answers a refusal in turn through this route; the token is drawn per process, so no
 # client can reach it, and each refusal is handed over under a one-time name of its own.
 EDGE_ERROR_PREFIX = f"/.tollway-edge/{secrets.token_hex(16)}/"
-_pending: dict[str, GatewayError] = {}
+_pending: dict[str, tuple[GatewayError, str | None]] = {}
 _MAX_PENDING = 1024
 
 
@@ -85,11 +85,17 @@ def aiohttp_path_test(canonical_paths: Iterable[str]) -> Callable[[bytes], bool]
     return belongs
 
 
-def hand_over(error: GatewayError, request_id: str | None = None) -> bytes:
+def answering_endpoint(url: bytes) -> str | None:
+    """The API endpoint a refused request was for (its path, query dropped), so its error comes in that
+    API's own shape (Anthropic's for /v1/messages); None for any other path: OpenAI's shape."""
+    return HOT_PATHS.get(url.partition(b"?")[0])
+
+
+def hand_over(error: GatewayError, request_id: str | None = None, answer_as: str | None = None) -> bytes:
     """A request for the aiohttp side that answers `error` in turn (see EDGE_ERROR_PREFIX), under the
-    refused request's own id when it had a valid one."""
+    refused request's own id when it had a valid one, shaped as the API `answer_as` names."""
     token = secrets.token_hex(8)
-    _pending[token] = error
+    _pending[token] = (error, answer_as)
     while len(_pending) > _MAX_PENDING:  # handed over on connections that closed before aiohttp read them
         del _pending[next(iter(_pending))]
     request_id_line = f"x-request-id: {request_id}\r\n" if valid_request_id(request_id) else ""
@@ -97,7 +103,7 @@ def hand_over(error: GatewayError, request_id: str | None = None) -> bytes:
             "Connection: close\r\n\r\n").encode()
 
 
-def take_handed_over(token: str) -> GatewayError | None:
+def take_handed_over(token: str) -> tuple[GatewayError, str | None] | None:
     return _pending.pop(token, None)
 
 

@@ -80,13 +80,13 @@ class RequestLife:
                  "key", "ticket", "fingerprint", "plan_residency", "total", "streaming", "client", "wire",
                  "attribution")
 
-    def __init__(self, services: "RequestServices", x: Exchange, endpoint: str) -> None:
+    def __init__(self, services: "RequestServices", x: Exchange, endpoint: str, answer_as: str | None = None) -> None:
         self.services = services
         self.x = x
         self.endpoint = endpoint  # the client's endpoint, for the row
         # the client dialect (None: the client speaks the canonical chat dialect) and the endpoint upstreams
-        # are called for
-        self.client = client = CLIENT_DIALECTS.get(endpoint)
+        # are called for; a refusal at the edge (endpoint "edge") answers in the dialect of the path it was for
+        self.client = client = CLIENT_DIALECTS.get(answer_as or endpoint)
         self.wire = endpoint if client is None else client.wire_endpoint
         given = x.headers.get("x-request-id")
         self.request_id = given if valid_request_id(given) else next(_REQUEST_IDS)

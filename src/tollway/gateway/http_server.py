@@ -221,8 +221,10 @@ class HttpConnection(asyncio.Protocol):
         if endpoint is None and refusal is None:
             self._to_aiohttp = True
             self._incoming = [method, parser.get_http_version(), keep_alive, http11]
+        elif refusal is not None:  # a wrong method on an API path is answered in that API's shape
+            self._incoming = RawExchange(self, HOT_PATHS.get(path), headers, keep_alive, http11, refusal)
         else:
-            self._incoming = RawExchange(self, endpoint, headers, keep_alive, http11, refusal)
+            self._incoming = RawExchange(self, endpoint, headers, keep_alive, http11)
         length = dict.get(headers, "content-length")
         if length is not None and length.isdigit() and int(length) > self.server.max_body_bytes:
             self._too_large()
@@ -275,7 +277,8 @@ class HttpConnection(asyncio.Protocol):
     async def _serve(self, x: RawExchange) -> None:
         try:
             if x.error is not None:
-                await RequestLife(self.server.gateway.services, x, edge.REFUSAL_ENDPOINT).refuse(x.error)
+                await RequestLife(self.server.gateway.services, x, edge.REFUSAL_ENDPOINT,
+                                  answer_as=x.endpoint).refuse(x.error)
             elif x.endpoint == "/v1/models":  # per key: the answer needs the request's headers
                 x.respond(*await self.server.gateway.models_answer(x))
             elif x.endpoint[0] == "/":  # type: ignore[index]
@@ -337,10 +340,11 @@ class HttpConnection(asyncio.Protocol):
     def _fail(self, error: GatewayError) -> None:
         """Answer `error` after everything before it, then close. Where aiohttp answers on this connection
         the error is handed to it as one more request, so its answers and ours stay in order."""
+        answer_as = edge.answering_endpoint(self._url)
         if self._to_aiohttp:
-            self._enqueue(edge.hand_over(error, self._given_request_id()))
+            self._enqueue(edge.hand_over(error, self._given_request_id(), answer_as))
             return
-        self._enqueue(RawExchange(self, None, LowerCaseHeaders(), False, True, error))
+        self._enqueue(RawExchange(self, answer_as, LowerCaseHeaders(), False, True, error))
 
     def _given_request_id(self) -> str | None:
         for name, value in self._raw_headers:
