@@ -99,3 +99,32 @@ def _parse_sse(text: str, result: Stream) -> None:
 
 def chat_body(model: str = "m", content: str = "hello there", **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
+
+
+def call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
+    """Any method with an optional JSON body; the answer parsed as JSON when it is JSON."""
+    conn, path = _connect(url)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        conn.request(method, path, payload, {"Content-Type": "application/json", **(headers or {})})
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed)
+    finally:
+        conn.close()
+
+
+def batch_settings(emulator_url: str, **settings: Any) -> dict[str, Any]:
+    """Set the emulator's default batch settings (validating_s, duration_s, fail_every, ...)."""
+    reply = call("PUT", f"{emulator_url}/_emulator/batches", settings)
+    assert reply.status == 200, reply.body
+    return reply.body["settings"]
+
+
+def batch_executions(emulator_url: str) -> dict[str, int]:
+    """How many times the emulator ran each custom_id."""
+    return call("GET", f"{emulator_url}/_emulator/batches").body["executions"]

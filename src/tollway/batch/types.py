@@ -90,6 +90,14 @@ class NativeBatchClient(Protocol):
     """
 
     dialect: str
+    endpoints: frozenset[str]   # the line endpoints the provider batches
+    max_lines: int              # per provider batch: a larger share is split by the executor
+    max_bytes: int
+
+    def ends_within_s(self, window: str) -> int:
+        """The longest the provider may take for a batch given tollway's `window`; a 400 when it cannot
+        promise to end inside it (those lines are scheduled instead)."""
+        ...
 
     async def submit(self, lines: Sequence[BatchLine], upstream_model: str, window: str) -> NativeSubmission: ...
 

@@ -31,7 +31,8 @@ def emulate(host: str, port: int, config_path: Path | None, ttft_ms: float | Non
 
     Paths: /{dialect}/v1/chat/completions, /completions, /embeddings, /models for dialect in openai,
     deepseek, qwen, kimi, glm, vllm, sglang, lmdeploy, llamacpp, ollama; /anthropic/v1/messages;
-    /{dialect}/metrics; /healthz; control API under /_emulator/.
+    /{dialect}/metrics; /healthz; the batch APIs under /{openai,qwen}/v1/files and /batches and
+    /anthropic/v1/messages/batches; control API under /_emulator/.
     """
     flags = {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "output_tokens": output_tokens,
              "tokens_per_chunk": tokens_per_chunk}

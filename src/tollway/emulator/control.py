@@ -13,6 +13,8 @@ from tollway.emulator.profiles import ConfigError
 from tollway.emulator.state import EmulatorState
 
 STATE = web.AppKey("emulator_state", EmulatorState)
+# what else a reset forgets (the batch APIs' files and batches): each is called with the `profiles` flag
+RESET_HOOKS = web.AppKey("emulator_reset_hooks", list)
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -73,6 +75,8 @@ async def reset(request: web.Request) -> web.Response:
         if not isinstance(options, dict) or not set(options) <= {"profiles"}:
             return _bad('reset: the body may only be {"profiles": true|false}')
     request.app[STATE].reset(profiles=bool(options.get("profiles")))
+    for hook in request.app.get(RESET_HOOKS, ()):
+        hook(bool(options.get("profiles")))
     return _json({"reset": True, "profiles": bool(options.get("profiles"))})
 
 

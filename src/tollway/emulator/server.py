@@ -14,7 +14,8 @@ import orjson
 from aiohttp import web
 
 from tollway.emulator import pipeline
-from tollway.emulator.control import STATE, add_control_routes
+from tollway.emulator.batch_control import add_batch_apis
+from tollway.emulator.control import RESET_HOOKS, STATE, add_control_routes
 from tollway.emulator.dialects import DIALECTS
 from tollway.emulator.metrics import NAMES as METRIC_DIALECTS
 from tollway.emulator.metrics import prometheus_text
@@ -142,6 +143,7 @@ def create_app(config: EmulatorConfig | dict[str, Any] | None = None) -> web.App
     router.add_get("/healthz", healthz)
     router.add_get("/anthropic/v1/models", anthropic_models)
     add_control_routes(app)
+    app[RESET_HOOKS] = [add_batch_apis(app).reset]  # OpenAI/DashScope files and batches, Message Batches
     for prefix in ("", "/{dialect}"):
         for path, endpoint in ENDPOINTS.items():
             router.add_post(f"{prefix}/v1/{path}", _generation_handler(endpoint))
