@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from tollway.emulator import error_bodies as errors
-from tollway.emulator.anthropic_messages import message_json, tool_to_call
+from tollway.emulator.anthropic_messages import message_json
 from tollway.emulator.batch_store import BatchSettings, Line, LineResult
 from tollway.emulator.embeddings import embeddings_json
 from tollway.emulator.faults import ERROR_KINDS
 from tollway.emulator.openai_answers import answer_json
-from tollway.emulator.pipeline import FILTER_AS_ERROR, SHAPERS, _plan_answer
+from tollway.emulator.pipeline import FILTER_AS_ERROR, SHAPERS, agent_plan, plan_answer
 from tollway.emulator.request_shape import InvalidRequest, embedding_inputs
 from tollway.emulator.state import EmulatorState
 
@@ -76,9 +76,10 @@ class LineRunner:
             profile = profile.model_copy(update={"cache_hit_ratio": 0.0, "cache_write_ratio": 0.0})
         fault = fault if fault is not None and fault.kind == "content_filter" else None
         limit = shape.limit if window is None else min(shape.limit or window, window - shape.prompt_tokens)
-        answer = _plan_answer(self.dialect, endpoint, shape, body, profile, fault, limit)
+        agent = agent_plan(self.dialect, endpoint, body, profile)
+        answer = plan_answer(self.dialect, endpoint, shape, agent, profile, fault, limit)
         if endpoint == "messages":
-            message = message_json(answer, tool_to_call(body))
+            message = message_json(answer)
             message["usage"]["service_tier"] = "batch"  # Anthropic's usage names the tier a batch ran in
             return LineResult("ok", 200, message)
         return LineResult("ok", 200, answer_json(answer))

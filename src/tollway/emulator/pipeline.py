@@ -140,7 +140,7 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
     if fault and (fault.kind in ERROR_KINDS or (fault.kind == "content_filter" and dialect in FILTER_AS_ERROR)):
         return _fault_error(dialect, fault, ctx, recent, outcome)
     try:
-        agent = _agent_plan(dialect, endpoint, body, profile)
+        agent = agent_plan(dialect, endpoint, body, profile)
     except InvalidRequest as exc:
         return json_error(dialect, errors.INVALID_REQUEST, errors.ErrorContext(message=str(exc)), outcome=outcome)
     limit, refusal = _fit_context(dialect, shape, profile, ctx, endpoint)
@@ -152,7 +152,7 @@ async def _serve(request: web.Request, state: EmulatorState, admission: Admissio
     async with state.slots(shape.model, profile.max_running).hold(load):
         if endpoint == "embeddings":
             return _embeddings(shape, body, profile, headers, outcome)
-        answer = _plan_answer(dialect, endpoint, shape, agent, profile, fault, limit)
+        answer = plan_answer(dialect, endpoint, shape, agent, profile, fault, limit)
         outcome.status = 200
         resp = await _write(request, answer, headers, endpoint, shape.stream, body)
         if not answer.schedule.cut:
@@ -202,7 +202,7 @@ def _fit_context(dialect: str, shape: RequestShape, profile: ModelProfile, ctx: 
     return (room if limit is None else min(limit, room)), None
 
 
-def _agent_plan(dialect: str, endpoint: str, body: dict, profile: ModelProfile) -> AgentPlan:
+def agent_plan(dialect: str, endpoint: str, body: dict, profile: ModelProfile) -> AgentPlan:
     """Tool calls, choices, logprobs and structured output as this endpoint's request asks for them."""
     if endpoint == "chat":
         return chat_plan(body, dialect, profile.tool_calls)
@@ -215,7 +215,7 @@ def _agent_plan(dialect: str, endpoint: str, body: dict, profile: ModelProfile) 
     return NO_PLAN
 
 
-def _plan_answer(dialect: str, endpoint: str, shape: RequestShape, agent: AgentPlan, profile: ModelProfile,
+def plan_answer(dialect: str, endpoint: str, shape: RequestShape, agent: AgentPlan, profile: ModelProfile,
                  fault: Any, limit: int | None) -> Answer:
     prompt = shape.prompt_tokens
     if dialect == "ollama" and profile.context_window is not None:
