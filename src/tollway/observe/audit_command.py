@@ -48,9 +48,10 @@ def admin(since: str | None, actor: str | None, action: str | None, limit: int, 
     announce(location)
     if location.database_url is None and not location.path.is_file():
         raise click.ClickException(f"no ledger at {location.path}: start `tollway serve` or pass --ledger")
+    query = AuditQuery(parse_when(since, "--since"), actor, action, limit)
     store = open_audit_store(location.path, location.database_url)
     try:
-        entries = store.read(AuditQuery(parse_when(since, "--since"), actor, action, limit))
+        entries = store.read(query)
     except (sqlite3.Error, OSError) as exc:
         raise click.ClickException(f"{location.description}: cannot read the audit log: {exc}") from None
     except Exception as exc:  # PostgreSQL's errors name the (redacted) database

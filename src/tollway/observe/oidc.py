@@ -49,19 +49,19 @@ class OidcClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def authorization_url(self, state: str, nonce: str, verifier: str) -> str:
+    async def authorization_url(self, state: str, nonce: str, verifier: str, redirect: str) -> str:
         meta = await self.metadata()
-        client = self._oauth()
+        client = self._oauth(redirect)
         url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce,
                                                  code_verifier=verifier)
         return url
 
-    async def sign_in(self, code: str, verifier: str, nonce: str) -> dict[str, Any]:
+    async def sign_in(self, code: str, verifier: str, nonce: str, redirect: str) -> dict[str, Any]:
         """The claims of the account that signed in: the ID token's (checked, nonce included), with the
         userinfo endpoint's added when the role claim is not in the ID token."""
         meta = await self.metadata()
         try:
-            async with self._oauth() as client:
+            async with self._oauth(redirect) as client:
                 token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=verifier,
                                                  grant_type="authorization_code")
         except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -176,11 +176,11 @@ class OidcClient:
             self._keys_read_at = time.monotonic()
         return self._keys
 
-    def _oauth(self) -> AsyncOAuth2Client:
+    def _oauth(self, redirect: str) -> AsyncOAuth2Client:
         method = "client_secret_basic" if self._secret else "none"
         return AsyncOAuth2Client(client_id=self.settings.client_id, client_secret=self._secret,
                                  token_endpoint_auth_method=method, scope=" ".join(self.settings.scopes),
-                                 redirect_uri=self.settings.redirect, code_challenge_method="S256",
+                                 redirect_uri=redirect, code_challenge_method="S256",
                                  timeout=self._http.timeout)
 
 

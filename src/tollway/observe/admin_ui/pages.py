@@ -90,12 +90,14 @@ class AdminPages:
             return _sign_in_page(False, self.access.admin_key is not None, "single sign-on is not configured "
                                  "(admin.oidc in the config)", 404)
         state, nonce, verifier = (secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48))
+        redirect = _redirect(request, self.access.oidc.settings.redirect)
         try:
-            url = await self.access.oidc.authorization_url(state, nonce, verifier)
+            url = await self.access.oidc.authorization_url(state, nonce, verifier, redirect)
         except OidcError as exc:
             return _sign_in_page(True, self.access.admin_key is not None, str(exc), 502)
         response = web.HTTPSeeOther(location=url)
-        flow = self.access.signer.sign("flow", {"state": state, "nonce": nonce, "verifier": verifier}, FLOW_TTL_S)
+        flow = self.access.signer.sign("flow", {"state": state, "nonce": nonce, "verifier": verifier,
+                                                       "redirect": redirect}, FLOW_TTL_S)
         _set_cookie(response, request, FLOW_COOKIE, flow, FLOW_TTL_S)
         return response
 
@@ -110,7 +112,8 @@ class AdminPages:
         if flow is None or not secrets.compare_digest(request.query.get("state", ""), flow["state"]):
             return await self._refused(request, "this sign-in was not started here or took too long; sign in again")
         try:
-            claims = await oidc.sign_in(request.query.get("code", ""), flow["verifier"], flow["nonce"])
+            claims = await oidc.sign_in(request.query.get("code", ""), flow["verifier"], flow["nonce"],
+                                        flow["redirect"])
             principal = principal_from_claims(claims, settings, secrets.token_urlsafe(24))
         except OidcError as exc:
             return await self._refused(request, str(exc))
@@ -201,6 +204,14 @@ class AdminPages:
 
     async def _alerts(self, request: web.Request) -> dict:
         return {"object": "list", "data": self.alerts()}
+
+
+def _redirect(request: web.Request, configured: str) -> str:
+    """The callback URL: as configured, or a path (e.g. /admin/ui/callback) on the origin the browser used."""
+    if not configured.startswith("/"):
+        return configured
+    scheme = "https" if request.secure or request.headers.get("X-Forwarded-Proto") == "https" else "http"
+    return f"{scheme}://{request.host}{configured}"
 
 
 def _set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, ttl_s: int) -> None:

@@ -34,8 +34,9 @@ class OidcSettings(Strict):
     issuer: str = Field(description="the OpenID provider's issuer URL, exactly as its tokens' `iss`")
     client_id: str
     client_secret_env: str | None = Field(None, description="env var holding the client secret (none: a public client)")
-    redirect: str = Field(description="this gateway's callback URL as registered at the provider: "
-                                      "https://<gateway>/admin/ui/callback")
+    redirect: str = Field("/admin/ui/callback", description="this gateway's callback URL as registered at the "
+                          "provider: https://<gateway>/admin/ui/callback, or a path resolved against the URL the "
+                          "browser used")
     scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
     role_claim: str = Field("groups", description="the ID token or userinfo claim the roles are read from")
     roles: RoleMapping = RoleMapping()
@@ -44,9 +45,10 @@ class OidcSettings(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "OidcSettings":
-        for name, url in (("issuer", self.issuer), ("redirect", self.redirect)):
-            if not url.startswith(("https://", "http://")):
-                raise ValueError(f"{name} {url!r} must be an http(s) URL")
+        if not self.issuer.startswith(("https://", "http://")):
+            raise ValueError(f"issuer {self.issuer!r} must be an http(s) URL")
+        if not self.redirect.startswith(("https://", "http://", "/")):
+            raise ValueError(f"redirect {self.redirect!r} must be an http(s) URL or a path like /admin/ui/callback")
         if "openid" not in self.scopes:
             raise ValueError("scopes must include openid")
         if not (self.roles.admin or self.roles.viewer or self.roles.team_admin):
