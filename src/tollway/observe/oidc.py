@@ -17,7 +17,7 @@ import hashlib
 import time
 from typing import Any
 
-import httpx
+import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -40,7 +40,8 @@ class OidcClient:
     def __init__(self, settings: OidcSettings, client_secret: str | None, timeout_s: float = 10.0) -> None:
         self.settings = settings
         self._secret = client_secret
-        self._http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
+        self._timeout_s = timeout_s
+        self._http = httpx2.AsyncClient(timeout=timeout_s, follow_redirects=False)
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
         self._keys_read_at = 0.0
@@ -51,9 +52,9 @@ class OidcClient:
 
     async def authorization_url(self, state: str, nonce: str, verifier: str, redirect: str) -> str:
         meta = await self.metadata()
-        client = self._oauth(redirect)
-        url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce,
-                                                 code_verifier=verifier)
+        async with self._oauth(redirect) as client:
+            url, _ = client.create_authorization_url(meta["authorization_endpoint"], state=state, nonce=nonce,
+                                                     code_verifier=verifier)
         return url
 
     async def sign_in(self, code: str, verifier: str, nonce: str, redirect: str) -> dict[str, Any]:
@@ -64,7 +65,7 @@ class OidcClient:
             async with self._oauth(redirect) as client:
                 token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=verifier,
                                                  grant_type="authorization_code")
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+        except (httpx2.HTTPError, ValueError, KeyError) as exc:
             raise OidcError(f"the provider refused the sign-in code: {_short(exc)}") from None
         except Exception as exc:  # authlib's OAuthError and friends: the provider's error code and text
             raise OidcError(f"the provider refused the sign-in code: {_short(exc)}") from None
@@ -127,7 +128,7 @@ class OidcClient:
             reply = await self._http.post(meta["introspection_endpoint"], data={"token": token},
                                           auth=(self.settings.client_id, self._secret))
             found = reply.json() if reply.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx2.HTTPError, ValueError) as exc:
             raise OidcError(f"the provider's introspection endpoint failed: {_short(exc)}") from None
         if found.get("active") is not True:
             raise OidcError("the provider says the access token is not active (expired, revoked or unknown)")
@@ -143,7 +144,7 @@ class OidcClient:
             raise OidcError("the token is not a JWT and the provider has no userinfo endpoint to check it")
         try:
             reply = await self._http.get(meta["userinfo_endpoint"], headers={"Authorization": f"Bearer {access_token}"})
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise OidcError(f"the provider's userinfo endpoint is unreachable: {_short(exc)}") from None
         if reply.status_code != 200:
             raise OidcError(f"the provider does not accept the access token (userinfo answered {reply.status_code})")
@@ -156,7 +157,7 @@ class OidcClient:
                 reply = await self._http.get(url)
                 reply.raise_for_status()
                 meta = reply.json()
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx2.HTTPError, ValueError) as exc:
                 raise OidcError(f"cannot read the provider's discovery document {url}: {_short(exc)}") from None
             if meta.get("issuer") != self.settings.issuer:
                 raise OidcError(f"the discovery document names issuer {meta.get('issuer')!r}, not the configured "
@@ -171,7 +172,7 @@ class OidcClient:
                 reply = await self._http.get(meta["jwks_uri"])
                 reply.raise_for_status()
                 self._keys = KeySet.import_key_set(reply.json())
-            except (httpx.HTTPError, ValueError, KeyError, JoseError) as exc:
+            except (httpx2.HTTPError, ValueError, KeyError, JoseError) as exc:
                 raise OidcError(f"cannot read the provider's signing keys: {_short(exc)}") from None
             self._keys_read_at = time.monotonic()
         return self._keys
@@ -181,7 +182,7 @@ class OidcClient:
         return AsyncOAuth2Client(client_id=self.settings.client_id, client_secret=self._secret,
                                  token_endpoint_auth_method=method, scope=" ".join(self.settings.scopes),
                                  redirect_uri=redirect, code_challenge_method="S256",
-                                 timeout=self._http.timeout)
+                                 timeout=self._timeout_s)
 
 
 def check_claims(claims: dict[str, Any], issuer: str, audiences: list[str], now: float) -> None:

@@ -253,7 +253,7 @@ async function loadBudgets() {
     const columns = [...new Set(items.flatMap(b => Object.keys(b)))];
     document.querySelector("#budgets-table thead").replaceChildren(el("tr", {}, ...columns.map(c => el("th", { text: c }))));
     document.querySelector("#budgets-table tbody").replaceChildren(...items.map(b =>
-      el("tr", {}, ...columns.map(c => el("td", { text: typeof b[c] === "object" && b[c] !== null ? JSON.stringify(b[c]) : (b[c] ?? "") }))))));
+      el("tr", {}, ...columns.map(c => el("td", { text: typeof b[c] === "object" && b[c] !== null ? JSON.stringify(b[c]) : (b[c] ?? "") })))));
     document.getElementById("events-list").replaceChildren(...(events.data || []).map(e => el("li", { text: JSON.stringify(e) })));
     document.getElementById("alerts-list").replaceChildren(...(alerts.data || []).map(a =>
       el("li", { text: `${a.at || a.time || ""} ${a.kind || ""} ${a.scope || ""} ${a.subject || ""}: ${a.message || ""}` })));
