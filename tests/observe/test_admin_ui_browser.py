@@ -49,7 +49,7 @@ def _sign_in(driver, gw, account: str) -> None:
     _wait(lambda: driver.find_elements(By.ID, "login"), f"the provider's login form (at {driver.current_url})")
     driver.find_element(By.ID, "login").send_keys(account)
     driver.find_element(By.ID, "login-submit").click()
-    _wait(lambda: _js(driver, "return document.body.dataset.ready === '1'"), f"the admin UI for {account} (browser log: {driver.get_log('browser')})")
+    _wait(lambda: _js(driver, "return document.body.dataset.ready === '1'"), f"the admin UI for {account}")
 
 
 def _open_tab(driver, name: str) -> None:
