@@ -28,8 +28,7 @@ from tollway.accounting.settings import (
 from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
 from tollway.ledger.settings import ResponsesSettings
-from tollway.observe.admin_ui.settings import AdminSettings
-from tollway.observe.settings import ObserveSettings
+from tollway.observe.settings import AdminSettings, ObserveSettings
 from tollway.providers.registry import DIALECTS as DIALECT_REGISTRY
 from tollway.providers.registry import SELF_HOSTED_NAMES, UPSTREAM_NAMES
 from tollway.routing.settings import (  # re-exported: sections live with their owners

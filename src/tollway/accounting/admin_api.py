@@ -59,6 +59,15 @@ class AdminSide(Protocol):
 ADMIN_SIDE = web.AppKey("tollway_admin_side", AdminSide)
 
 
+def request_key(name: str, kind: type) -> Any:
+    """A key for storing on a request: typed where aiohttp has RequestKey, a string on older versions."""
+    make = getattr(web, "RequestKey", None)
+    return make(name, kind) if make is not None else name
+
+
+AUDITED = request_key("tollway_admin_audited", bool)  # set on a request once its audit entry is recorded
+
+
 def admin_routes(admission: "Admission") -> list[web.RouteDef]:
     api = _AdminApi(admission)
     guard = api.guarded
@@ -94,9 +103,18 @@ class _AdminApi:
         return run
 
     async def _as_caller(self, side: AdminSide, request: web.Request, handler: Handler) -> web.Response:
+        """Key routes check the key's team themselves; any other write is the admin role's. A write that
+        recorded no audit entry of its own gets a plain one, so no admin write goes unrecorded."""
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
         try:
             await side.caller(request)
-            return await self._answer(request, handler)
+            if write and not request.path.startswith("/admin/keys"):
+                await side.refuse_write(request, "admin.write", [])
+            response = await self._answer(request, handler)
+            if write and response.status < 400 and not request.get(AUDITED):
+                await side.audit(request, "admin.write", f"{request.method} {request.path}", None,
+                                 {"status": response.status})
+            return response
         except GatewayError as exc:
             return exc.response({})
 

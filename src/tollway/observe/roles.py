@@ -19,7 +19,7 @@ from tollway.core.errors import GatewayError
 from tollway.observe.admin_ui.settings import RoleMapping
 
 ADMIN, TEAM_ADMIN, VIEWER = "admin", "team_admin", "viewer"
-ADMIN_ONLY_PREFIXES = ("team.", "budget.", "config.")  # actions a team admin may not take
+ADMIN_ONLY_PREFIXES = ("team.", "budget.", "config.", "admin.")  # actions a team admin may not take
 
 
 @dataclass(frozen=True, slots=True)

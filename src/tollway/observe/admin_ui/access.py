@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tollway.accounting.credentials import admin_key_matches
+from tollway.accounting.admin_api import AUDITED, request_key
+from tollway.accounting.credentials import admin_key_matches, bearer_token
 from tollway.core.errors import GatewayError
 from tollway.ledger.audit import AuditEntry, AuditLog, changed_fields
 from tollway.observe.admin_ui.session import SESSION_COOKIE, CookieSigner
@@ -23,7 +24,7 @@ from tollway.observe.admin_ui.settings import OidcSettings
 from tollway.observe.oidc import OidcClient, OidcError
 from tollway.observe.roles import Principal, admin_key_principal, forbidden, role_of
 
-PRINCIPAL = "tollway_admin_principal"  # where a request's caller is kept once known
+PRINCIPAL = request_key("tollway_admin_principal", Principal)  # a request's caller, once known
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -63,6 +64,7 @@ class AdminAccess:
     async def audit(self, request: web.Request, action: str, target: str, before: dict | None,
                     after: dict | None) -> None:
         await self.record(request, await self.caller(request), action, target, changed_fields(before, after))
+        request[AUDITED] = True
 
     async def record(self, request: web.Request, principal: Principal | None, action: str, target: str,
                      diff: dict[str, Any], outcome: str = "ok") -> None:
@@ -75,9 +77,9 @@ class AdminAccess:
             user_agent=request.headers.get("User-Agent", "")))
 
     async def _identify(self, request: web.Request) -> Principal:
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            return await self._bearer(header[7:].strip())
+        token = bearer_token(request)  # Authorization: Bearer, or x-api-key / api-key as the client API takes
+        if token:
+            return await self._bearer(token)
         session = self.signer.read("session", request.cookies.get(SESSION_COOKIE))
         if session is None:
             raise _unauthenticated(self.oidc is not None)
