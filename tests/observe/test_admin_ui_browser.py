@@ -54,6 +54,7 @@ def _sign_in(driver, gw, account: str) -> None:
 
 def _open_tab(driver, name: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f'#tabs button[data-tab="{name}"]').click()
+    _wait(lambda: _js(driver, "return document.body.dataset.loaded") == name, f"the {name} tab's data")
 
 
 def _fetch(driver, method: str, path: str, body: dict | None, csrf: bool) -> dict:
@@ -151,6 +152,9 @@ def test_admin_flows_with_single_sign_on(admin_ui, browser, tmp_path):
     driver.switch_to.alert.accept()  # the grace period's default, 24h
     rotated = _wait(lambda: _text(driver, "#new-secret-value"), "the rotated secret")
     assert rotated != secret and rotated.startswith(f"tw_{key_id}_")
+    _wait(lambda: _text(driver, f'tr[data-key-id="{key_id}"] td.state').startswith("rotated (old secret until"),
+          "the rotated key's state")
+    driver.save_screenshot(str(tmp_path / "admin-keys.png"))
     driver.find_element(By.CSS_SELECTOR, f'tr[data-key-id="{key_id}"] button.revoke').click()
     driver.switch_to.alert.accept()
     _wait(lambda: _text(driver, f'tr[data-key-id="{key_id}"] td.state') == "revoked", "the revoked key")
@@ -202,8 +206,8 @@ def test_admin_flows_with_single_sign_on(admin_ui, browser, tmp_path):
 
 def test_sign_in_page_escapes_and_refuses(admin_ui, browser):
     gw, driver = admin_ui, browser
-    driver.get(f"{gw.url}/admin/ui?error=<script>window.pwned=1</script>")
-    assert "<script>window.pwned=1</script>" in _text(driver, "#signin-error")
+    driver.get(f"{gw.url}/admin/ui/callback?error=access_denied&error_description=<script>window.pwned=1</script>")
+    assert "access_denied: <script>window.pwned=1</script>" in _text(driver, "#signin-error")
     assert _js(driver, "return window.pwned") is None
     # An account with no mapped role signs in at the provider but gets no session.
     driver.delete_all_cookies()

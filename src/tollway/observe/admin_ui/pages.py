@@ -80,8 +80,7 @@ class AdminPages:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         if self.access.signer.read("session", request.cookies.get(SESSION_COOKIE)) is None:
-            return _sign_in_page(self.access.oidc is not None, self.access.admin_key is not None,
-                                 request.query.get("error", ""))
+            return _sign_in_page(self.access.oidc is not None, self.access.admin_key is not None, "")
         page, _ = _asset("index.html")  # type: ignore[misc]
         return web.Response(body=page, content_type="text/html", charset="utf-8", headers=_HEADERS)
 

@@ -70,7 +70,7 @@ async function loadKeys() {
 }
 
 function keyRow(key) {
-  const stateText = key.revoked_at ? "revoked" : (key.grace_until ? `rotated (old secret until ${key.grace_until})` : "active");
+  const stateText = key.revoked_at ? "revoked" : (key.grace_until ? `rotated (old secret until ${key.grace_until.slice(0, 16).replace("T", " ")} UTC)` : "active");
   const actions = el("td", { class: "actions" });
   if (!key.revoked_at && canWrite(key.team)) {
     actions.append(el("button", { class: "write edit", type: "button", text: "Edit", onclick: () => editKey(key) }),
@@ -281,7 +281,8 @@ function openTab(name) {
   for (const button of document.querySelectorAll("#tabs button")) button.classList.toggle("active", button.dataset.tab === name);
   for (const section of document.querySelectorAll("section.tab")) section.hidden = section.id !== `tab-${name}`;
   show("");
-  loaders[name]().catch(error => show(error.message, true));
+  document.body.dataset.loaded = "";  // set to the tab's name once its data is drawn (tests wait on it)
+  loaders[name]().then(() => { document.body.dataset.loaded = name; }, error => show(error.message, true));
 }
 
 async function start() {
