@@ -115,6 +115,8 @@ def test_real_tokens_carry_roles_and_bad_tokens_get_401(signed_on, tmp_path):
                *PROVIDER_KEYS.values(), *(t for s in (alice, vera, tom, nobody, other_app)
                                           for t in (s["id_token"], s["access_token"])), *bad.values()]
     _assert_no_secret(gw.ledger, secrets)
+    log = gw.log_text()
+    assert all(secret not in log for secret in secrets), "a secret is in the gateway's log"
 
     # `tollway audit admin` reads the same log, with filters.
     listed = subprocess.run([*TOLLWAY, "audit", "admin", "--ledger", str(gw.ledger), "--action", "key.",

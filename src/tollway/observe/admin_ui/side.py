@@ -7,6 +7,7 @@ admin API (accounting/admin_api.py) ask it who calls and record what they did, a
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from tollway.config import ConfigError, default_ledger_path
 from tollway.ledger.audit import AuditLog
 from tollway.ledger.audit_store import open_audit_store
 from tollway.ledger.reader import open_reader
+from tollway.observe import logs
 from tollway.observe.admin_ui.access import AdminAccess
 from tollway.observe.admin_ui.pages import AdminPages
 from tollway.observe.admin_ui.session import CookieSigner, signing_key
@@ -41,10 +43,12 @@ class AdminUi:
         if self.enabled and key is None:
             raise ConfigError("admin.session_secret_env: a public OpenID Connect client with no admin key needs a "
                               "secret to sign UI sessions with; name an environment variable holding one")
+        self._secrets = [s for s in (admin_key, client_secret, session_secret) if s]
+        self._redactor: logs.SecretRedactor | None = None
         path = Path(config.ledger.path or default_ledger_path())
         self.admission = admission
         self.audit_log = AuditLog(open_audit_store(path, config.database_url),
-                                  secrets=[s for s in (admin_key, client_secret, session_secret) if s])
+                                  secrets=self._secrets)
         self.oidc = OidcClient(settings.oidc, client_secret) if settings.oidc is not None else None
         self.access = AdminAccess(admin_key, self.oidc, settings.oidc, CookieSigner(key or b""), self.audit_log)
         self.pages = AdminPages(self.access, settings.session_ttl_s, lambda: open_reader(path, config.database_url),
@@ -56,7 +60,12 @@ class AdminUi:
             app.router.add_routes(self.pages.routes())
 
     async def start(self) -> None:
+        """Start the audit log's retries; keep the sign-on secrets out of every log line (the observer's
+        redactor, installed before this, knows the admin key but not these)."""
         if self.enabled:
+            self._redactor = logs.SecretRedactor(self._secrets)
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(self._redactor)
             await self.audit_log.start()
 
     async def stop(self) -> None:
@@ -64,6 +73,8 @@ class AdminUi:
             await self.oidc.close()
         if self.enabled:
             await self.audit_log.close()
+        if self._redactor is not None:
+            logs.uninstall(self._redactor)
 
     async def reload_allowed(self, request: web.Request) -> None:
         """POST /admin/reload is the admin role's; raises GatewayError (audited) otherwise."""
