@@ -105,6 +105,8 @@ def test_admin_flows_with_single_sign_on(admin_ui, browser, tmp_path):
     driver.refresh()
     _wait(lambda: _text(driver, f'tr[data-key-id="{key_id}"] td.state') == "active", "the key after a reload")
     assert secret not in driver.page_source, "the secret is shown once"
+    _open_tab(driver, "teams")
+    assert _text(driver, 'tr[data-team="search"] td.keys') == "1"
 
     # The key serves requests; the log filtered by key shows them, each with its attempts and exact cost.
     client = gw.client(api_key=secret)

@@ -176,7 +176,9 @@ class AdminPages:
         return run
 
     async def _me(self, request: web.Request) -> dict:
-        return (await self.access.caller(request)).public()
+        """The signed-in caller, and which optional admin API routes this gateway has (the UI adapts)."""
+        paths = {resource.canonical for resource in request.app.router.resources()}
+        return {**(await self.access.caller(request)).public(), "features": {"teams": "/admin/teams" in paths}}
 
     async def _requests(self, request: web.Request) -> dict:
         wanted = ledger_views.log_filter(dict(request.query))

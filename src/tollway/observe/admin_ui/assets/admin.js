@@ -66,7 +66,6 @@ async function loadKeys() {
   body.replaceChildren(...state.keys.map(keyRow));
   const teams = [...new Set(state.keys.map(k => k.team).filter(Boolean))].sort();
   document.getElementById("team-names").replaceChildren(...teams.map(t => el("option", { value: t })));
-  renderTeams();
 }
 
 function keyRow(key) {
@@ -166,18 +165,112 @@ async function revokeKey(key) {
 }
 
 // ---- teams ----
-function renderTeams() {
-  const teams = new Map();
+// Teams come from GET /admin/teams where the gateway has it (features.teams), else from the keys' team
+// names. Budgets are typed as the CLI takes them: [user:]WINDOW=USD[@MODEL], separated by commas.
+function keyCounts() {
+  const counts = new Map();
   for (const key of state.keys) {
     const team = key.team || "(no team)";
-    const entry = teams.get(team) || { keys: 0, active: 0 };
+    const entry = counts.get(team) || { keys: 0, active: 0 };
     entry.keys += 1;
     entry.active += key.revoked_at ? 0 : 1;
-    teams.set(team, entry);
+    counts.set(team, entry);
   }
-  const rows = [...teams.entries()].sort().map(([team, n]) =>
-    el("tr", { "data-team": team }, el("td", { text: team }), el("td", { text: n.keys }), el("td", { text: n.active })));
+  return counts;
+}
+
+function budgetsText(entries) {
+  return (entries || []).map(e => `${e.per_user ? "user:" : ""}${e.window}=${e.limit_usd}${e.model ? "@" + e.model : ""}`).join(", ");
+}
+
+function budgetsFromText(text) {
+  return text.split(",").map(s => s.trim()).filter(Boolean).map(item => {
+    const perUser = item.startsWith("user:");
+    const rest = perUser ? item.slice(5) : item;
+    const [windowPart, amountPart] = rest.split("=");
+    const [amount, model] = (amountPart || "").split("@");
+    const entry = { window: windowPart.trim(), limit_usd: (amount || "").trim() };
+    if (model) entry.model = model.trim();
+    if (perUser) entry.per_user = true;
+    return entry;
+  });
+}
+
+async function loadTeams() {
+  await loadKeys();
+  const counts = keyCounts();
+  let teams = [...counts.keys()].sort().map(name => ({ name, source: "keys" }));
+  if (state.me.features.teams) {
+    teams = (await api("GET", "/admin/teams")).data;
+    for (const name of counts.keys()) {
+      if (!teams.some(t => t.name === name)) teams.push({ name, source: "keys" });
+    }
+  }
+  const rows = teams.map(t => {
+    const n = counts.get(t.name) || { keys: 0, active: 0 };
+    const actions = el("td", { class: "actions" });
+    if (state.me.role === "admin" && t.source === "store") {
+      actions.append(el("button", { class: "write edit-team", type: "button", text: "Edit", onclick: () => editTeam(t) }),
+                     el("button", { class: "write delete-team", type: "button", text: "Delete", onclick: () => deleteTeam(t) }));
+    }
+    return el("tr", { "data-team": t.name }, el("td", { class: "name", text: t.name }), el("td", { class: "source", text: t.source }),
+              el("td", { class: "budgets", text: budgetsText(t.budgets) }), el("td", { text: t.rpm ?? "" }),
+              el("td", { text: t.tpm ?? "" }), el("td", { class: "keys", text: n.keys }), el("td", { text: n.active }), actions);
+  });
   document.querySelector("#teams-table tbody").replaceChildren(...rows);
+}
+
+function teamFields(form) {
+  const value = name => form.elements[name].value.trim();
+  const body = { budgets: budgetsFromText(value("budgets")) };
+  body.rpm = value("rpm") === "" ? null : Number(value("rpm"));
+  body.tpm = value("tpm") === "" ? null : Number(value("tpm"));
+  return body;
+}
+
+async function submitTeam(event) {
+  event.preventDefault();
+  const form = event.target;
+  const editing = form.elements.editing.value;
+  try {
+    if (editing) await api("PATCH", `/admin/teams/${encodeURIComponent(editing)}`, teamFields(form));
+    else await api("POST", "/admin/teams", { name: form.elements.name.value.trim(), ...teamFields(form) });
+    show(`Team ${editing || form.elements.name.value.trim()} saved.`);
+    resetTeamForm();
+    await loadTeams();
+  } catch (error) { show(error.message, true); }
+}
+
+function editTeam(team) {
+  const form = document.getElementById("team-form");
+  form.elements.editing.value = team.name;
+  form.elements.name.value = team.name;
+  form.elements.name.disabled = true;
+  form.elements.budgets.value = budgetsText(team.budgets);
+  form.elements.rpm.value = team.rpm ?? "";
+  form.elements.tpm.value = team.tpm ?? "";
+  document.getElementById("team-form-title").textContent = `Edit team ${team.name}`;
+  document.getElementById("team-submit").textContent = "Save";
+  document.getElementById("team-cancel").hidden = false;
+}
+
+function resetTeamForm() {
+  const form = document.getElementById("team-form");
+  form.reset();
+  form.elements.editing.value = "";
+  form.elements.name.disabled = false;
+  document.getElementById("team-form-title").textContent = "New team";
+  document.getElementById("team-submit").textContent = "Create team";
+  document.getElementById("team-cancel").hidden = true;
+}
+
+async function deleteTeam(team) {
+  if (!window.confirm(`Delete team ${team.name}? Its keys keep their own budgets.`)) return;
+  try {
+    await api("DELETE", `/admin/teams/${encodeURIComponent(team.name)}`);
+    show(`Team ${team.name} deleted.`);
+    await loadTeams();
+  } catch (error) { show(error.message, true); }
 }
 
 // ---- spend ----
@@ -275,7 +368,7 @@ async function loadAudit(event) {
 }
 
 // ---- start ----
-const loaders = { keys: loadKeys, teams: loadKeys, spend: loadSpend, requests: loadRequests, budgets: loadBudgets, audit: loadAudit };
+const loaders = { keys: loadKeys, teams: loadTeams, spend: loadSpend, requests: loadRequests, budgets: loadBudgets, audit: loadAudit };
 
 function openTab(name) {
   for (const button of document.querySelectorAll("#tabs button")) button.classList.toggle("active", button.dataset.tab === name);
@@ -298,6 +391,13 @@ async function start() {
   document.getElementById("logout-csrf").value = state.me.csrf;
   if (state.me.role === "viewer") for (const node of document.querySelectorAll(".write")) node.remove();
   for (const button of document.querySelectorAll("#tabs button")) button.addEventListener("click", () => openTab(button.dataset.tab));
+  if (state.me.role !== "admin") for (const node of document.querySelectorAll(".admin-only")) node.remove();
+  const teamForm = document.getElementById("team-form");
+  if (teamForm && state.me.features.teams) {
+    teamForm.hidden = false;
+    teamForm.addEventListener("submit", submitTeam);
+    document.getElementById("team-cancel").addEventListener("click", resetTeamForm);
+  }
   const keyForm = document.getElementById("key-form");
   if (keyForm) {
     keyForm.addEventListener("submit", submitKey);
