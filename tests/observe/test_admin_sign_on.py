@@ -5,6 +5,7 @@ team get 403 naming the role; and every decision is in the audit log, which hold
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import httpx
@@ -16,7 +17,7 @@ from tests.accounting.support import ADMIN_KEY, ENV, budget_config, start_gatewa
 from tests.fixtures.oidc import CLIENT_SECRET, OTHER_CLIENT_ID, OTHER_SECRET
 from tests.gateway.support import PROVIDER_KEYS
 from tests.observe.support import audit_rows
-from tests.processes import TOLLWAY
+from tests.processes import TOLLWAY, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +154,27 @@ def test_a_config_without_admin_key_or_sign_on_keeps_the_admin_side_off(emulator
     gw = gateway_factory(config, env=ENV)
     assert httpx.get(f"{gw.url}/admin/keys").status_code == 404
     assert httpx.get(f"{gw.url}/admin/ui").status_code == 404
+
+
+@pytest.mark.parametrize(("admin", "env", "says"), [
+    ({"oidc": {"issuer": "http://127.0.0.1:9", "client_id": "c", "roles": {"admin": ["ops"]}}}, {},
+     "admin.session_secret_env: a public OpenID Connect client with no admin key needs a secret"),
+    ({"oidc": {"issuer": "http://127.0.0.1:9", "client_id": "c", "client_secret_env": "NOT_SET_OIDC",
+               "roles": {"admin": ["ops"]}}}, {}, "admin.oidc.client_secret_env: environment variable NOT_SET_OIDC"),
+    ({"oidc": {"issuer": "idp.example.com", "client_id": "c", "roles": {"admin": ["ops"]}}}, {},
+     "admin.oidc: issuer 'idp.example.com' must be an http(s) URL"),
+    ({"oidc": {"issuer": "http://127.0.0.1:9", "client_id": "c", "roles": {}}}, {}, "map at least one claim value"),
+])
+def test_a_bad_sign_on_config_fails_at_start_naming_it(tmp_path, admin, env, says):
+    import yaml
+
+    config = tmp_path / "t.yaml"
+    config.write_text(yaml.safe_dump({
+        "providers": {"p": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        "deployments": {"d": {"provider": "p", "model": "m"}}, "route_groups": {"g": {"deployments": ["d"]}},
+        "admin": admin}))
+    result = subprocess.run([*TOLLWAY, "serve", "--config", str(config), "--port", str(free_port()),
+                             "--ledger", str(tmp_path / "l.db")], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, **env})
+    assert result.returncode == 1, result.stderr
+    assert says in result.stderr.replace("\n  ", " ")
