@@ -62,6 +62,10 @@ def test_real_tokens_carry_roles_and_bad_tokens_get_401(signed_on, tmp_path):
     assert (status, code) == (403, "admin_role_forbidden") and "viewer" in message
     assert _error(viewer.post(f"/admin/keys/{made.json()['id']}/revoke"))[0] == 403
     assert _error(viewer.post("/admin/reload"))[0] == 403
+    assert viewer.get("/admin/ui/api/audit").status_code == 200, "the UI's read views take bearer tokens too"
+    bad_query = viewer.get("/admin/ui/api/requests", params={"since": "yesterday"})
+    assert (bad_query.status_code, bad_query.json()["error"]["param"]) == (400, "since")
+    assert viewer.get("/admin/ui/api/spend", params={"by": "planet"}).json()["error"]["param"] == "by"
 
     # A team admin writes keys of its own team only.
     lead = _api(gw, tom["access_token"])

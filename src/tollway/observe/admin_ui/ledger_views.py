@@ -48,8 +48,8 @@ class LogFilter:
 def window(query: dict[str, str], default: timedelta) -> tuple[datetime, datetime]:
     """(since, until) from ISO `since`/`until` query values (naive means UTC); 400 for bad or huge windows."""
     now = datetime.now(UTC)
-    since = _when(query.get("since"), "since") or now - default
-    until = _when(query.get("until"), "until") or now
+    since = parse_time(query.get("since"), "since") or now - default
+    until = parse_time(query.get("until"), "until") or now
     if since >= until:
         raise bad_request("since must be before until", "since")
     if until - since > MAX_WINDOW:
@@ -130,7 +130,8 @@ def _tags(row: LedgerRow) -> list[str]:
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
-def _when(value: str | None, name: str) -> datetime | None:
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An ISO time from a query value (naive means UTC); None when absent; 400 naming `name` when bad."""
     if not value:
         return None
     try:

@@ -23,6 +23,7 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from functools import cache
 from html import escape
 from pathlib import Path
@@ -187,14 +188,14 @@ class AdminPages:
 
     async def _spend(self, request: web.Request) -> dict:
         query = dict(request.query)
-        since, until = ledger_views.window(query, ledger_views.timedelta(days=7))
+        since, until = ledger_views.window(query, timedelta(days=7))
         teams = await self.key_teams() if query.get("by") == "team" else {}
         return await asyncio.to_thread(lambda: ledger_views.spend(
             self.reader(), query.get("by", "key"), query.get("bucket", "day"), since, until, teams))
 
     async def _audit(self, request: web.Request) -> dict:
         query = dict(request.query)
-        since = ledger_views._when(query.get("since"), "since")
+        since = ledger_views.parse_time(query.get("since"), "since")
         try:
             limit = int(query.get("limit", "200"))
         except ValueError:
