@@ -25,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "local-model": ("tollway.selfhost.command:local_model", "Build and run the bundled local model (llama.cpp + SmolLM2-135M)."),
     "keys": ("tollway.accounting.keys.command:keys", "Create, list, update and revoke virtual keys with budgets and limits."),
     "route": ("tollway.routing.explain_command:route", "Explain how a request would be routed, without sending it."),
-    "audit": ("tollway.routing.audit_command:audit", "Prove from the ledger where each key's requests went (residency)."),
+    "audit": ("tollway.observe.audit_command:audit", "Residency proof from the ledger; `audit admin`: who changed what on the admin side."),
     "report": ("tollway.observe.report_command:report", "Spend, tokens, latency and errors per provider and model, with savings."),
     "reconcile": ("tollway.observe.reconcile_command:reconcile", "Compare the ledger with a provider's invoice export."),
     "migrate": ("tollway.migrate.command:migrate", "Translate a LiteLLM proxy config into a tollway.yaml."),

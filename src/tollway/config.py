@@ -28,7 +28,7 @@ from tollway.accounting.settings import (
 from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
 from tollway.ledger.settings import ResponsesSettings
-from tollway.observe.settings import ObserveSettings
+from tollway.observe.settings import AdminSettings, ObserveSettings
 from tollway.providers.registry import DIALECTS as DIALECT_REGISTRY
 from tollway.providers.registry import SELF_HOSTED_NAMES, UPSTREAM_NAMES
 from tollway.routing.settings import (  # re-exported: sections live with their owners
@@ -143,6 +143,7 @@ class Config(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     route_groups: dict[str, RouteGroup] = Field(default_factory=dict)
     observe: ObserveSettings = ObserveSettings()
+    admin: AdminSettings = AdminSettings()  # single sign-on and roles for /admin (docs/admin.md)
     redis_url: str | None = Field(None, description="shared limits, budgets and revocations for many replicas")
     database_url: str | None = Field(None, description="postgresql://... for the ledger and keys (default: SQLite)")
     on_redis_failure: Literal["closed", "open"] = "closed"

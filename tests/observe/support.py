@@ -148,3 +148,14 @@ def start_emulator(stack: ExitStack, tmp_path: Path, config: dict | None) -> Emu
     url = f"http://127.0.0.1:{port}"
     proc = stack.enter_context(running(args, f"{url}/healthz", tmp_path / f"emulator-{port}.log"))
     return EmulatorHandle(url, tmp_path / f"emulator-{port}.log", proc)
+
+
+def audit_rows(ledger: Path) -> list[dict]:
+    """The admin audit log in a SQLite ledger file, newest first (ledger/audit_store.py's own reader)."""
+    from tollway.ledger.audit_store import AuditQuery, SqliteAuditStore
+
+    store = SqliteAuditStore(ledger)
+    try:
+        return store.read(AuditQuery(limit=100_000))
+    finally:
+        store.close()

@@ -15,12 +15,17 @@ when Redis is shared). Secrets appear once, in the answer to POST /admin/keys.
   POST   /admin/keys/{id}/rotate     {"grace": "24h"} -> a new secret, the old one valid for the grace
   GET    /admin/budgets              budget_status(): every key and team budget, read from the counters
   GET    /admin/events               recent alert events (soft thresholds, Redis outages, brownouts)
+
+With an admin side installed on the application (ADMIN_SIDE: the gateway installs observe/admin_ui's,
+which adds OpenID Connect callers and roles), it decides who the caller is, refuses a write the caller's
+role does not allow (403 naming the role), and every write is recorded in the audit log before it is
+answered (docs/admin.md).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 import orjson
 from aiohttp import web
@@ -29,11 +34,38 @@ from tollway.accounting.credentials import admin_key_matches, bearer_token
 from tollway.accounting.keys.fields import KeyFieldError, grace_period, spec_from_json
 from tollway.accounting.keys.records import imported_key_id, new_record, new_secret
 from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError
+from tollway.core.errors import GatewayError
 
 if TYPE_CHECKING:
     from tollway.accounting.admission import Admission
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class AdminSide(Protocol):
+    """Who calls the admin API and what they may do (observe/admin_ui/side.py is the gateway's)."""
+
+    async def caller(self, request: web.Request) -> Any:
+        """The authenticated caller; raises GatewayError (401, 403 for a bad CSRF token), audited."""
+
+    async def refuse_write(self, request: web.Request, action: str, teams: list[str]) -> None:
+        """Raise GatewayError 403 (audited) when the caller may not do `action` on keys of `teams`."""
+
+    async def audit(self, request: web.Request, action: str, target: str, before: dict | None,
+                    after: dict | None) -> None:
+        """Record a done admin action with the changed fields (secrets removed), before it is answered."""
+
+
+ADMIN_SIDE = web.AppKey("tollway_admin_side", AdminSide)
+
+
+def request_key(name: str, kind: type) -> Any:
+    """A key for storing on a request: typed where aiohttp has RequestKey, a string on older versions."""
+    make = getattr(web, "RequestKey", None)
+    return make(name, kind) if make is not None else name
+
+
+AUDITED = request_key("tollway_admin_audited", bool)  # set on a request once its audit entry is recorded
 
 
 def admin_routes(admission: "Admission") -> list[web.RouteDef]:
@@ -58,21 +90,43 @@ class _AdminApi:
 
     def guarded(self, handler: Handler) -> Handler:
         async def run(request: web.Request) -> web.Response:
+            side = request.app.get(ADMIN_SIDE)
+            if side is not None:
+                return await self._as_caller(side, request, handler)
             if self.admission.admin_key is None:
                 return _error(404, "The admin API is off: set server.admin_key_env to the name of an environment "
                                    "variable holding the admin key.", "admin_api_disabled")
             if not admin_key_matches(self.admission.admin_key, bearer_token(request)):
                 return _error(401, "The admin API needs the admin key as 'Authorization: Bearer <key>'.",
                               "invalid_admin_key")
-            try:
-                return await handler(request)
-            except KeyNotFound as exc:
-                return _error(404, str(exc), "key_not_found")
-            except KeyFieldError as exc:
-                return _error(400, str(exc), "invalid_field")
-            except KEY_STORE_ERRORS as exc:
-                return _error(503, str(exc), "key_store_unavailable")
+            return await self._answer(request, handler)
         return run
+
+    async def _as_caller(self, side: AdminSide, request: web.Request, handler: Handler) -> web.Response:
+        """Key routes check the key's team themselves; any other write is the admin role's. A write that
+        recorded no audit entry of its own gets a plain one, so no admin write goes unrecorded."""
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        try:
+            await side.caller(request)
+            if write and not request.path.startswith("/admin/keys"):
+                await side.refuse_write(request, "admin.write", [])
+            response = await self._answer(request, handler)
+            if write and response.status < 400 and not request.get(AUDITED):
+                await side.audit(request, "admin.write", f"{request.method} {request.path}", None,
+                                 {"status": response.status})
+            return response
+        except GatewayError as exc:
+            return exc.response({})
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.Response:
+        try:
+            return await handler(request)
+        except KeyNotFound as exc:
+            return _error(404, str(exc), "key_not_found")
+        except KeyFieldError as exc:
+            return _error(400, str(exc), "invalid_field")
+        except KEY_STORE_ERRORS as exc:
+            return _error(503, str(exc), "key_store_unavailable")
 
     async def list_keys(self, request: web.Request) -> web.Response:
         records = await self._call("list")
@@ -85,10 +139,13 @@ class _AdminApi:
         if not spec.name:
             raise KeyFieldError("name: required, e.g. {\"name\": \"ci-bot\"}")
         key_id, secret = imported(given) if given is not None else new_secret()
+        action = "key.imported" if given is not None else "key.created"
+        await _may_write(request, action, [spec.team or ""])
         if given is not None and await self._call("get", key_id) is not None:
             return _error(409, f"secret: key id {key_id} is already in use", "key_exists")
         record = await self._call("create", new_record(key_id, secret, spec))
         self.admission.key_changed(record)
+        await _audit(request, action, record.id, None, record.public())
         return _json({**record.public(), "secret": secret}, 201)
 
     async def rotate_key(self, request: web.Request) -> web.Response:
@@ -101,9 +158,11 @@ class _AdminApi:
         except KeyFieldError as exc:
             raise KeyFieldError(f"grace: {exc}") from None
         key_id = request.match_info["key_id"]
+        before = await self._existing(request, "key.rotated", key_id)
         secret = f"tw_{key_id}_{new_secret()[1].rsplit('_', 1)[1]}"
         record = await self._call("rotate", key_id, secret, until)
         self.admission.key_changed(record)
+        await _audit(request, "key.rotated", key_id, {**before, "grace": None}, {**record.public(), "grace": grace})
         return _json({**record.public(), "secret": secret})
 
     async def get_key(self, request: web.Request) -> web.Response:
@@ -114,14 +173,19 @@ class _AdminApi:
 
     async def update_key(self, request: web.Request) -> web.Response:
         spec = spec_from_json(await _body(request))
-        record = await self._call("update", request.match_info["key_id"], spec)
+        key_id = request.match_info["key_id"]
+        before = await self._existing(request, "key.changed", key_id, spec.team)
+        record = await self._call("update", key_id, spec)
         self.admission.key_changed(record)
+        await _audit(request, "key.changed", key_id, before, record.public())
         return _json(record.public())
 
     async def revoke_key(self, request: web.Request) -> web.Response:
+        before = await self._existing(request, "key.revoked", request.match_info["key_id"])
         record = await self._call("revoke", request.match_info["key_id"])
         self.admission.key_changed(record)
         await self.admission.counters.revoke([record.id])
+        await _audit(request, "key.revoked", record.id, before, record.public())
         return _json(record.public())
 
     async def budgets(self, request: web.Request) -> web.Response:
@@ -132,11 +196,32 @@ class _AdminApi:
     async def events(self, request: web.Request) -> web.Response:
         return _json({"object": "list", "data": list(self.admission.events)})
 
+    async def _existing(self, request: web.Request, action: str, key_id: str, new_team: str | None = None) -> dict:
+        """The key's fields before a write, after checking the caller may write keys of its team (and of
+        the team it moves to)."""
+        record = await self._call("get", key_id)
+        if record is None:
+            raise KeyNotFound(key_id)
+        await _may_write(request, action, [record.team or ""] + ([new_team] if new_team is not None else []))
+        return record.public()
+
     async def _call(self, method: str, *args):
         cache = self.admission.cache
         if cache is None:
             raise KeyStoreError("the key store is not open yet")
         return await cache.call(getattr(cache.store, method), *args)
+
+
+async def _may_write(request: web.Request, action: str, teams: list[str]) -> None:
+    side = request.app.get(ADMIN_SIDE)
+    if side is not None:
+        await side.refuse_write(request, action, teams)
+
+
+async def _audit(request: web.Request, action: str, target: str, before: dict | None, after: dict | None) -> None:
+    side = request.app.get(ADMIN_SIDE)
+    if side is not None:
+        await side.audit(request, action, target, before, after)
 
 
 async def _body(request: web.Request) -> object:

@@ -41,6 +41,7 @@ from tollway.gateway.reload import ReloadResult, reload_gateway
 from tollway.gateway.services import InFlight, RequestServices
 from tollway.ledger.sqlite import open_ledger
 from tollway.ledger.stored_responses import StoredResponses
+from tollway.observe.admin_ui.side import AdminUi
 from tollway.observe.observer import Observer
 from tollway.observe.worker_metrics import fleet_dir
 from tollway.routing.router import Router
@@ -66,6 +67,7 @@ class Gateway:
         self.in_flight = InFlight()
         self.observer = Observer(config.observe, config.server, self.table, self.pricer, self.admission,
                                  self.ledger, self.in_flight.current)
+        self.admin = AdminUi(config, self.admission, self.observer)  # roles, sign-on, audit, /admin/ui
         self.managed = ManagedBackends(self.table)
         self.upstream = HttpClient()
         self.router = Router(self.table, self.pricer, self.upstream, self.ledger.append)
@@ -98,6 +100,7 @@ class Gateway:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_post("/admin/reload", self._admin_reload)
         app.router.add_routes([*self.admission.routes(), *self.observer.routes()])
+        self.admin.install(app)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         self._aiohttp_app = app
@@ -173,10 +176,15 @@ class Gateway:
         """POST /admin/reload (admin key): 200 with what now serves, or 400 with why the config was refused.
         Under --workers N the parent is signalled, so every worker reloads (after this one checked it)."""
         try:
-            self.observer.gate.check(request)
+            if self.admin.enabled:
+                await self.admin.reload_allowed(request)
+            else:
+                self.observer.gate.check(request)
         except GatewayError as exc:
             return exc.response({})
         result = await self.reload()
+        if self.admin.enabled:
+            await self.admin.reloaded(request, result.ok, result.message)
         if not result.ok:
             return bad_request(f"config refused, the old one keeps serving: {result.message}",
                                code="invalid_config").response({})
@@ -231,6 +239,7 @@ class Gateway:
         await self.admission.start(app)
         await self.router.start(self.session)
         await self.observer.start(app)
+        await self.admin.start()
         self.ledger.health.raise_alert = self.observer.alerts.raise_alert
         self.managed.start()
         unpriced = self.pricer.unpriced(list(self.table.deployments.values()), datetime.now(timezone.utc))
@@ -244,6 +253,7 @@ class Gateway:
         await self.managed.stop()
         await self.router.stop()
         await self.observer.stop()
+        await self.admin.stop()
         await self.admission.stop()
         await self.ledger.close()
         await self.stored_responses.close()

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from tollway.core.config_base import Strict
+from tollway.observe.admin_ui.settings import AdminSettings as AdminSettings  # `admin:`, assembled by config.py
 
 SCOPES = ("total", "key", "route_group", "deployment", "provider")
 WINDOW_METRICS = ("cost_usd", "tokens", "requests", "errors")
