@@ -98,6 +98,7 @@ class Gateway:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/favicon.ico", self._no_icon)
         app.router.add_post("/admin/reload", self._admin_reload)
         app.router.add_routes([*self.admission.routes(), *self.observer.routes()])
         self.admin.install(app)
@@ -197,6 +198,10 @@ class Gateway:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return _response(self.simple_answer("/healthz"))
+
+    async def _no_icon(self, request: web.Request) -> web.Response:
+        """Browsers on the dashboard and the admin UI ask for an icon: none, and no refusal row for it."""
+        return web.Response(status=204)
 
     async def _readyz(self, request: web.Request) -> web.Response:
         return _response(self.simple_answer("/readyz"))
