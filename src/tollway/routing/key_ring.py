@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tollway.providers.failure import Failure, FailureKind
-from tollway.routing.breaker import CircuitBreaker
+from tollway.routing.breaker import CLOSED, CircuitBreaker
 
 if TYPE_CHECKING:
     from tollway.providers.dialect import Dialect
@@ -78,9 +78,18 @@ class KeyRing:
         """The next key in turn whose breaker lets a request through (taking a half-open key's probe);
         None when every key is held off."""
         keys = self.keys
+        index = self._next
+        key = keys[index]
+        if key.breaker.allow():  # the usual case, without the loop
+            self._next = index + 1 if index + 1 < len(keys) else 0
+            key.sent += 1
+            return key
+        return self._pick_after(index)
+
+    def _pick_after(self, start: int) -> ProviderKey | None:
+        keys = self.keys
         count = len(keys)
-        start = self._next
-        for step in range(count):
+        for step in range(1, count):
             index = start + step
             if index >= count:
                 index -= count
@@ -100,7 +109,9 @@ class KeyRing:
 
     def answered(self, key: ProviderKey) -> None:
         """The provider served a request on `key`: a probing key is back in turn."""
-        key.breaker.record(True)
+        breaker = key.breaker
+        if breaker.state != CLOSED:  # only a probe's answer changes anything
+            breaker.record(True)
 
     def failed(self, key: ProviderKey, failure: Failure) -> bool:
         """What a failed attempt on `key` says about the key: a refusal of the key itself holds it off for

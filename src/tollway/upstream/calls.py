@@ -14,9 +14,9 @@ the walker can name it in the ledger and try another key.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tollway.providers.dialect import UntranslatableRequest, WireRefusal
 from tollway.providers.failure import Failure, FailureKind
@@ -24,9 +24,11 @@ from tollway.providers.openai_compatible import is_role_preamble
 from tollway.upstream.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
 from tollway.upstream.translated import TranslatedResponse, TranslatedStreamFailure
 
-if TYPE_CHECKING:  # routing's deployment and key; only their attributes are read here
-    from tollway.routing.key_ring import ProviderKey
+if TYPE_CHECKING:  # routing's deployment and keys; only their attributes are read here
+    from tollway.routing.key_ring import KeyRing, ProviderKey
     from tollway.routing.table import RoutedDeployment
+
+T = TypeVar("T")
 
 
 class UpstreamFailure(Exception):
@@ -60,18 +62,26 @@ class OpenStream:
     key: ProviderKey | None = None
 
 
-async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-               client_headers: Mapping[str, str] | None = None) -> Reply:
+def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
+         client_headers: Mapping[str, str] | None = None) -> Coroutine[Any, Any, Reply]:
     """POST a non-streamed request and read the whole answer within response_s (and the request's deadline).
-    A translating dialect's request and answer go through its transforms (pass-through ones never do)."""
+    A translating dialect's request and answer go through its transforms (pass-through ones never do).
+    Returns the call's coroutine: a provider without keys pays no extra frame for the key handling."""
     keys = dep.keys
     if keys is None:
-        return await _call(client, dep, None, endpoint, payload, deadline, client_headers)
+        return _call(client, dep, None, endpoint, payload, deadline, client_headers)
+    return _with_key(keys, _call, client, dep, endpoint, payload, deadline, client_headers)
+
+
+async def _with_key(keys: KeyRing, run: Callable[..., Coroutine[Any, Any, T]], client: HttpClient,
+                    dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
+                    client_headers: Mapping[str, str] | None) -> T:
+    """Run the attempt with the provider's next key in turn, and tell the ring what came of it."""
     key = keys.pick()
     if key is None:
         raise UpstreamFailure(keys.exhausted())
     try:
-        reply = await _call(client, dep, key, endpoint, payload, deadline, client_headers)
+        result = await run(client, dep, key, endpoint, payload, deadline, client_headers)
     except UpstreamFailure as exc:
         exc.key, exc.key_refused = key, keys.failed(key, exc.failure)
         raise
@@ -79,8 +89,8 @@ async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload
         keys.released(key)
         raise
     keys.answered(key)
-    reply.key = key
-    return reply
+    result.key = key  # type: ignore[attr-defined]  # a Reply or an OpenStream
+    return result
 
 
 async def _call(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str, payload: bytes,
@@ -138,26 +148,13 @@ def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) ->
         raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, message, 400)) from None
 
 
-async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
-                      deadline: float, client_headers: Mapping[str, str] | None = None) -> OpenStream:
+def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
+                deadline: float, client_headers: Mapping[str, str] | None = None) -> Coroutine[Any, Any, OpenStream]:
     """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
     keys = dep.keys
     if keys is None:
-        return await _open_stream(client, dep, None, endpoint, payload, deadline, client_headers)
-    key = keys.pick()
-    if key is None:
-        raise UpstreamFailure(keys.exhausted())
-    try:
-        opened = await _open_stream(client, dep, key, endpoint, payload, deadline, client_headers)
-    except UpstreamFailure as exc:
-        exc.key, exc.key_refused = key, keys.failed(key, exc.failure)
-        raise
-    except BaseException:
-        keys.released(key)
-        raise
-    keys.answered(key)
-    opened.key = key
-    return opened
+        return _open_stream(client, dep, None, endpoint, payload, deadline, client_headers)
+    return _with_key(keys, _open_stream, client, dep, endpoint, payload, deadline, client_headers)
 
 
 async def _open_stream(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str,
