@@ -165,3 +165,24 @@ def test_a_reload_adds_a_key_and_a_held_off_key_stays_held_off(emulator, gateway
     assert sent_keys(emulator)[2:] == [B, C, B, C], "the new key takes its turns; A is still held off"
     assert metric(gw, "tollway_upstream_key_state", provider="deepseek", key=A, state="open") == 1
     assert re.search(r"reloaded", gw.log_text())
+
+
+def test_a_reload_naming_a_missing_key_variable_is_refused_and_the_old_keys_keep_serving(emulator, gateway_factory,
+                                                                                          tmp_path):
+    emulator.set_profile("deepseek-flash", FAST)
+    gw = gateway_factory(keyed_config(emulator, ["DS_KEY_A", "DS_KEY_B"]), env=KEYS)
+    send(gw, "before")
+    path = tmp_path / "tollway-0.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["providers"]["deepseek"]["api_key_envs"] = ["DS_KEY_A", "DS_KEY_B", "DS_KEY_NOT_SET"]
+    path.write_text(yaml.safe_dump(config))
+    os.kill(gw.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "reload refused" not in gw.log_text():
+        assert time.monotonic() < deadline, "the reload was not refused"
+        time.sleep(0.1)
+    assert ("providers.deepseek.api_key_envs[2]: environment variable DS_KEY_NOT_SET is not set"
+            in gw.log_text())
+    for i in range(3):
+        send(gw, f"after-{i}")
+    assert sent_keys(emulator) == [A, B, A, B]
