@@ -78,6 +78,8 @@ class BreakerSettings(_Strict):
     window: int = Field(20, ge=2, description="outcomes the error rate is computed over")
     min_requests: int = Field(10, ge=1, description="outcomes needed before the error rate can open the breaker")
     open_s: float = Field(10.0, gt=0, description="how long an open breaker refuses before a half-open probe")
+    key_open_s: float = Field(60.0, gt=0, description="how long a provider key that was refused (401/403) or ran "
+                              "out of funds is left out before one request probes it again")
 
 
 class LedgerSettings(_Strict):
@@ -94,6 +96,8 @@ class Provider(_Strict):
     base_url: str | None = None
     api_key_env: str | None = None
     api_key_file: Path | None = None
+    api_key_envs: list[str] | None = Field(None, description="several keys, used in turn (routing/key_ring.py)")
+    api_key_files: list[Path] | None = Field(None, description="several keys, one file each, used in turn")
     jurisdiction: str = "us"
     region: str | None = None
     launch: Literal["llama-server"] | None = Field(None, description="start a managed local backend")
@@ -109,8 +113,7 @@ class Provider(_Strict):
             raise ValueError("needs base_url (or launch: llama-server for the bundled local model)")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url {self.base_url!r} must start with http:// or https://")
-        if self.api_key_env and self.api_key_file:
-            raise ValueError("give api_key_env or api_key_file, not both")
+        _check_key_sources(self)
         return self
 
     @property
@@ -120,6 +123,31 @@ class Provider(_Strict):
     @property
     def is_self_hosted(self) -> bool:
         return self.kind in SELF_HOSTED_KINDS
+
+
+KEY_SOURCES = ("api_key_env", "api_key_file", "api_key_envs", "api_key_files")
+
+
+def _check_key_sources(provider: Provider) -> None:
+    """One place names the provider's keys; a list names each key once (a key listed twice would get
+    twice the traffic and share one breaker with itself)."""
+    given = [name for name in KEY_SOURCES if getattr(provider, name) is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of {', '.join(KEY_SOURCES)}, not {' and '.join(given)}")
+    for name in ("api_key_envs", "api_key_files"):
+        entries = getattr(provider, name)
+        if entries is None:
+            continue
+        if not entries:
+            raise ValueError(f"{name} is an empty list: name at least one key (or leave {name} out for a "
+                             "provider that takes no key)")
+        seen: set[str] = set()
+        for entry in map(str, entries):
+            if not entry:
+                raise ValueError(f"{name} has an empty entry")
+            if entry in seen:
+                raise ValueError(f"{name} names {entry} twice")
+            seen.add(entry)
 
 
 def _unusable_dialect(name: str) -> str:
@@ -253,21 +281,53 @@ def _unknown_key_hint(loc: tuple) -> str:
 
 
 def resolve_api_key(name: str, provider: Provider) -> str | None:
-    """The provider's secret, from its env var or file. Errors name the variable or file, never the value."""
+    """The provider's first secret (the one a single-key provider has), or None when it takes no key."""
+    keys = resolve_api_keys(name, provider)
+    return keys[0][1] if keys else None
+
+
+def resolve_api_keys(name: str, provider: Provider) -> list[tuple[str, str]]:
+    """The provider's secrets in configured order, each with where it came from (an env var's name or a
+    file's path: never the value). Errors name the variable or file, never the value."""
     if provider.api_key_env:
-        value = os.environ.get(provider.api_key_env)
-        if not value:
-            raise ConfigError(f"providers.{name}.api_key_env: environment variable {provider.api_key_env} is not set")
-        return value.strip()
+        return [(provider.api_key_env, _env_secret(f"providers.{name}.api_key_env", provider.api_key_env))]
     if provider.api_key_file:
-        try:
-            value = provider.api_key_file.expanduser().read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"providers.{name}.api_key_file: cannot read {provider.api_key_file}: {exc.strerror}") from None
-        if not value:
-            raise ConfigError(f"providers.{name}.api_key_file: {provider.api_key_file} is empty")
-        return value
-    return None
+        return [(str(provider.api_key_file), _file_secret(f"providers.{name}.api_key_file", provider.api_key_file))]
+    keys: list[tuple[str, str]] = []
+    for i, env in enumerate(provider.api_key_envs or ()):
+        keys.append((env, _env_secret(f"providers.{name}.api_key_envs[{i}]", env)))
+    for i, path in enumerate(provider.api_key_files or ()):
+        keys.append((str(path), _file_secret(f"providers.{name}.api_key_files[{i}]", path)))
+    _refuse_repeated_secrets(name, provider, keys)
+    return keys
+
+
+def _env_secret(where: str, env: str) -> str:
+    value = os.environ.get(env)
+    if not value or not value.strip():
+        raise ConfigError(f"{where}: environment variable {env} is not set")
+    return value.strip()
+
+
+def _file_secret(where: str, path: Path) -> str:
+    try:
+        value = path.expanduser().read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{where}: {path} is empty")
+    return value
+
+
+def _refuse_repeated_secrets(name: str, provider: Provider, keys: list[tuple[str, str]]) -> None:
+    """Two sources holding the same key are one key listed twice: refused, naming the sources."""
+    first_source: dict[str, str] = {}
+    field = "api_key_envs" if provider.api_key_envs is not None else "api_key_files"
+    for source, secret in keys:
+        if secret in first_source:
+            raise ConfigError(f"providers.{name}.{field}: {first_source[secret]} and {source} hold the same key; "
+                              "list each key once")
+        first_source[secret] = source
 
 
 def resolve_client_keys(settings: ServerSettings) -> frozenset[str]:

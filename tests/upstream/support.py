@@ -26,12 +26,13 @@ class Deployment:
     first_byte_s: float = 5.0
     between_chunks_s: float = 5.0
     targets: dict = field(default_factory=dict)
+    keys: None = None  # no provider keys: the calls send no auth header
 
     @property
     def dialect(self) -> Dialect:
         return DIALECTS[self.dialect_name]
 
-    def target(self, endpoint: str, client: HttpClient) -> object:
+    def target(self, endpoint: str, client: HttpClient, key: object = None) -> object:
         if endpoint not in self.targets:
             self.targets[endpoint] = client.target(self.url, {"Content-Type": "application/json"})
         return self.targets[endpoint]

@@ -28,9 +28,12 @@ def fault_fires(fault: Fault, sequence: int, rng: random.Random) -> bool:
     return True
 
 
-def pick_fault(faults: list[Fault], sequence: int, rng: random.Random) -> Fault | None:
-    """The first listed fault that fires for this request; later faults are not consulted."""
+def pick_fault(faults: list[Fault], sequence: int, rng: random.Random, key: str | None = None) -> Fault | None:
+    """The first listed fault that fires for this request (presenting `key`); later faults are not consulted.
+    A fault aimed at another key is passed over without a draw."""
     for fault in faults:
+        if fault.api_key is not None and fault.api_key != key:
+            continue
         if fault_fires(fault, sequence, rng):
             return fault
     return None

@@ -7,7 +7,6 @@ run slot; a context overflow is refused before queueing; only admitted work occu
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any, Callable
 
 import orjson
@@ -108,25 +107,13 @@ async def handle(request: web.Request, state: EmulatorState, path_dialect: str, 
         state.finish(shape.model, outcome.status)
 
 
-def _authorized(request: web.Request, profile: ModelProfile, dialect: str) -> bool:
-    if profile.api_key is None:
-        return True
-    expected = profile.api_key.get_secret_value()
-    auth = request.headers.get("Authorization", "")
-    given = auth[7:] if auth[:7].lower() == "bearer " else None
-    own_header = {"anthropic": "x-api-key", "gemini": "x-goog-api-key", "azure": "api-key"}.get(dialect)
-    if own_header is not None:
-        given = request.headers.get(own_header, given if dialect == "anthropic" else None)
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
 async def _serve(request: web.Request, state: EmulatorState, admission: Admission, shape: RequestShape, body: dict,
                  endpoint: str, outcome: Outcome) -> web.StreamResponse:
     profile, dialect, fault = admission.profile, admission.dialect, admission.fault
     recent = state.recent_requests(shape.model)
     ctx = errors.ErrorContext(model=shape.model, prompt=shape.prompt_tokens, completion=shape.limit or 0,
                               window=profile.context_window or 0)
-    if not _authorized(request, profile, dialect):
+    if not profile.accepts(admission.key):
         return json_error(dialect, errors.AUTH, ctx, outcome=outcome)
     if fault and fault.kind == "hang":
         if fault.hang_s is None:

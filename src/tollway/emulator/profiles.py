@@ -6,6 +6,7 @@ what is wrong, instead of silently emulating the wrong provider.
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,7 @@ class Fault(BaseModel):
     after_tokens: int | None = Field(default=None, ge=0)
     stall_s: float | None = Field(default=None, ge=0)
     message: str | None = None
+    api_key: str | None = Field(default=None, min_length=1)  # fires only on requests presenting this key
 
     @model_validator(mode="after")
     def _check_combination(self) -> "Fault":
@@ -80,6 +82,7 @@ class ModelProfile(BaseModel):
     cache_write_1h_share: float = Field(default=0, ge=0, le=1)  # Anthropic: the share of writes with a 1-hour TTL
     reasoning_tokens: int = Field(default=0, ge=0)
     api_key: SecretStr | None = None
+    api_keys: list[str] | None = None  # more accepted keys (one account's several keys, or several accounts)
     dialect: DialectName | None = None
     queue_waiting: int = Field(default=0, ge=0)
     max_running: int = Field(default=0, ge=0)
@@ -94,7 +97,21 @@ class ModelProfile(BaseModel):
         data = self.model_dump(mode="json", exclude_none=True)
         if self.api_key is not None:
             data["api_key"] = "***"
+        if self.api_keys is not None:
+            data["api_keys"] = ["***"] * len(self.api_keys)
+        for fault in data.get("faults", ()):
+            if "api_key" in fault:
+                fault["api_key"] = "***"
         return data
+
+    def accepts(self, key: str | None) -> bool:
+        """Whether `key` may use this model: any key when none is configured."""
+        if self.api_key is None and self.api_keys is None:
+            return True
+        if key is None:
+            return False
+        allowed = [*(self.api_keys or ()), *([self.api_key.get_secret_value()] if self.api_key else ())]
+        return any(hmac.compare_digest(key.encode(), allowed_key.encode()) for allowed_key in allowed)
 
 
 class EmulatorConfig(BaseModel):

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from tollway.emulator.api_keys import key_fingerprint, presented_key
 from tollway.emulator.faults import model_rng, pick_fault
 from tollway.emulator.profiles import EmulatorConfig, Fault, ModelProfile, merge_profile
 
@@ -81,6 +82,7 @@ class Admission:
     profile: ModelProfile
     sequence: int
     fault: Fault | None
+    key: str | None = None  # the API key the request presented
 
 
 class EmulatorState:
@@ -154,10 +156,12 @@ class EmulatorState:
         stats.recent.append(now)
         while stats.recent and stats.recent[0] < now - RATE_WINDOW_S:
             stats.recent.popleft()
-        self.log.append(_log_entry(model, dialect, path, body, headers))
+        key = presented_key(headers, dialect)
+        self.log.append(_log_entry(model, dialect, path, body, headers, key))
         profile = self.profile(model)
         rng = self._rngs.get(model) or self._rngs.setdefault(model, model_rng(self.seed, model))
-        return Admission(model, dialect, profile, stats.sequence, pick_fault(profile.faults, stats.sequence, rng))
+        return Admission(model, dialect, profile, stats.sequence, pick_fault(profile.faults, stats.sequence, rng, key),
+                         key)
 
     def finish(self, model: str, status: int | None) -> None:
         """The request is over; `status` None means it never got an answer (hung until the client left)."""
@@ -178,8 +182,9 @@ class EmulatorState:
         return entries[-limit:] if limit else entries
 
 
-def _log_entry(model: str, dialect: str, path: str, body: Any, headers: Any) -> dict[str, Any]:
-    """What a test may check about a received request. The Authorization value is never kept."""
+def _log_entry(model: str, dialect: str, path: str, body: Any, headers: Any, key: str | None) -> dict[str, Any]:
+    """What a test may check about a received request. The Authorization value is never kept: only the
+    presented key's fingerprint."""
     selected = {name: headers[name] for name in LOGGED_HEADERS if name in headers}
     selected.update({name.lower(): value for name, value in headers.items() if name.lower().startswith("x-tollway-")})
     auth = headers.get("authorization", "")
@@ -187,4 +192,4 @@ def _log_entry(model: str, dialect: str, path: str, body: Any, headers: Any) -> 
     if "x-api-key" in headers:
         scheme = "x-api-key"
     return {"time": time.time(), "model": model, "dialect": dialect, "path": path, "auth": scheme,
-            "headers": selected, "body": body}
+            "key_fingerprint": key_fingerprint(key), "headers": selected, "body": body}

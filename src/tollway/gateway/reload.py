@@ -8,8 +8,9 @@ is built: a config that does not load, validate or build is refused with its err
 keeps serving.
 
 What carries over: the ledger writer, the upstream HTTP client, the observer, admission's counters and key
-cache (budget spend and rate windows never reset), and each deployment's breaker and latency statistics
-when the deployment, its provider and the breaker settings are unchanged (a changed one starts closed).
+cache (budget spend and rate windows never reset), each deployment's breaker and latency statistics
+when the deployment, its provider (its keys aside) and the breaker settings are unchanged (a changed one
+starts closed), and each provider key's breaker while the key is still listed (a new key starts in turn).
 What a reload cannot change (the socket, the stores) keeps its start-up value, with a warning.
 """
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 
 from tollway.catalog import Catalog
 from tollway.catalog.deployment_prices import DeploymentPricer
-from tollway.config import Config, ConfigError, load_config
+from tollway.config import KEY_SOURCES, Config, ConfigError, Provider, load_config
 from tollway.routing.router import Router
 from tollway.routing.table import RouteTable
 
@@ -83,16 +84,25 @@ def _keep_fixed(old: Config, new: Config) -> Config:
 
 def carry_breakers(old: Config, old_table: RouteTable, new: Config, new_table: RouteTable) -> None:
     """An unchanged deployment keeps its breaker and latency statistics: a reload is no reason to send
-    traffic back to a deployment that is failing, nor to forget how fast one is."""
-    if old.breaker != new.breaker:
+    traffic back to a deployment that is failing, nor to forget how fast one is. Keys are rotated by
+    reloading: a key still listed keeps its breaker, and adding or removing one changes no deployment's."""
+    for provider, ring in new_table.key_rings.items():
+        if provider in old_table.key_rings:
+            ring.take_state(old_table.key_rings[provider])
+    if old.breaker.model_copy(update={"key_open_s": 0}) != new.breaker.model_copy(update={"key_open_s": 0}):
         return
     for name, dep in new_table.deployments.items():
         before = old_table.deployments.get(name)
         if before is None or old.deployments.get(name) != new.deployments.get(name):
             continue
-        if old.providers.get(dep.provider) != new.providers.get(dep.provider):
+        if _without_keys(old.providers.get(dep.provider)) != _without_keys(new.providers.get(dep.provider)):
             continue
         dep.breaker, dep.stats = before.breaker, before.stats
+
+
+def _without_keys(provider: Provider | None) -> Provider | None:
+    """The provider's settings but its keys: a rotated key is the same provider."""
+    return None if provider is None else provider.model_copy(update=dict.fromkeys(KEY_SOURCES))
 
 
 def _stop_later(router: Router) -> None:

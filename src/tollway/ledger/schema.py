@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 # Columns in table order. `attempts` is a JSON list of objects:
 #   {"deployment", "provider", "jurisdiction", "outcome", "status", "error", "latency_ms", "cost_usd",
-#    "prompt_tokens", "completion_tokens"}
+#    "prompt_tokens", "completion_tokens", "key" (the provider key's fingerprint, with several keys)}
 # outcome is one of: "ok", "retry", "failover", "fatal", "skipped", "cancelled" (kind "hedge_loser": a hedge
 # that lost the race, with its estimated cost), "routing_overhead" (a classifier call made to route it).
 LEDGER_COLUMNS: tuple[str, ...] = (

@@ -26,6 +26,7 @@ from prometheus_client.core import (
 
 from tollway.ledger.schema import LedgerRow
 from tollway.observe.budget_view import BudgetUse
+from tollway.observe.key_metrics import key_families, table_key_states
 from tollway.observe.row_batch import RowBatch, RowGroup
 from tollway.observe.settings import MetricsSettings
 from tollway.observe.worker_metrics import WorkerFiles, fleet_dir
@@ -205,6 +206,7 @@ class GatewayMetrics:
             "in_flight": self.in_flight() if self.in_flight is not None else None,
             "breakers": None if self.deployments is None else
             [[name, dep.provider, dep.breaker.state, dep.breaker.opened_count] for name, dep in self.deployments.items()],
+            "keys": None if self.deployments is None else table_key_states(self.deployments),
             "ledger": None if ledger is None else
             [ledger.pending, ledger.unwritten, ledger.health.quarantined, ledger.health.restarts,
              0 if ledger.problem() is None else 1],
@@ -256,6 +258,7 @@ class GatewayMetrics:
                 opened.add_metric([name, dep.provider], dep.breaker.opened_count)
             yield states
             yield opened
+            yield from key_families([(None, table_key_states(self.deployments))])
         ledger = self.ledger
         if ledger is not None:
             yield _gauge("tollway_ledger_pending_rows", "Rows queued for the ledger writer.", [],
@@ -346,6 +349,7 @@ def _fleet_gauges(workers: list[tuple[str, dict]]) -> Iterator[Metric]:
                 opened.add_metric([name, provider, worker], opened_count)
         yield states
         yield opened
+    yield from key_families((worker, r.get("keys") or []) for worker, r in workers)
     ledgers = [r["ledger"] for _, r in workers if r.get("ledger") is not None]
     if ledgers:
         pending, unwritten, quarantined, restarts = (sum(x[i] for x in ledgers) for i in range(4))

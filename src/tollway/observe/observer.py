@@ -44,6 +44,7 @@ from tollway.observe.ledger_rows import LedgerReadError
 from tollway.observe.live_figures import LiveFigures
 from tollway.observe.metrics import GatewayMetrics, make_registry
 from tollway.observe.row_batch import RowBatch
+from tollway.observe.scrape_auth import ScrapeGate, ScrapeTokenError, scrape_token
 from tollway.observe.tracing import RequestTracer
 from tollway.observe.webhook import WebhookConfigError, WebhookSender, webhook_url
 from tollway.observe.worker_metrics import fleet_dir
@@ -79,8 +80,10 @@ class Observer:
         self.in_flight = in_flight
         try:
             url = webhook_url(settings.alerts.webhook)
-        except WebhookConfigError as exc:
+            token = scrape_token(settings.metrics)
+        except (WebhookConfigError, ScrapeTokenError) as exc:
             raise ConfigError(str(exc)) from None
+        self.scrape_gate = ScrapeGate(token)
         self._admin_key = resolve_admin_key(server)
         self.metrics = GatewayMetrics(settings.metrics, table.deployments, ledger, in_flight)
         self.live = LiveFigures(settings.dashboard.window_h, settings.dashboard.latency_samples)
@@ -92,7 +95,7 @@ class Observer:
         self.gate = AdminGate(self._admin_key)
         self.dashboard = Dashboard(self.gate, self.dashboard_data, settings.dashboard.refresh_s)
         self._registry = make_registry(self.metrics, self.drain)
-        self._secrets = self._known_secrets(url)
+        self._secrets = self._known_secrets(url) + ([token] if token else [])
         self._pending: deque[LedgerRow] = deque()
         self._costs: deque[Decimal] = deque()  # each pending row's exact cost, in step with _pending
         self._held: deque[tuple[RowBatch, float]] | None = deque()  # drains folded while history loads
@@ -255,6 +258,9 @@ class Observer:
             log.warning("cannot write the route snapshot %s: %s", path, exc.strerror)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        refused = self.scrape_gate.refusal(request)
+        if refused is not None:
+            return refused
         return web.Response(body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def dashboard_data(self) -> dict:
@@ -277,7 +283,7 @@ class Observer:
     def _known_secrets(self, webhook: str | None) -> list[str]:
         secrets = [webhook or "", self._admin_key or ""]
         for dep in self.table.deployments.values():
-            secrets.append(dep.secret)
+            secrets.extend(dep.secrets())
         try:
             secrets += list(resolve_client_keys(self.server))
         except ConfigError:

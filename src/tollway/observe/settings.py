@@ -20,6 +20,8 @@ WINDOW_METRICS = ("cost_usd", "tokens", "requests", "errors")
 
 class MetricsSettings(Strict):
     enabled: bool = Field(True, description="serve GET /metrics in Prometheus text format")
+    token_env: str | None = Field(None, description="env var holding a token /metrics then requires "
+                                                    "(Authorization: Bearer <token>); unset: /metrics is open")
     key_labels: bool = Field(False, description="also count requests, tokens and cost per virtual key")
     max_keys: int = Field(100, ge=1, description="keys beyond this many are counted under key_id=\"other\"")
     latency_buckets_s: list[float] = Field(

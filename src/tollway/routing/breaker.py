@@ -3,7 +3,8 @@
 Without it, every request during an outage pays a connect timeout before failing over. The breaker opens
 on N consecutive failures or on an error rate over a sliding window, refuses for `open_s`, then lets one
 request through (half-open); that probe's outcome closes or reopens it. State is per process: each replica
-learns on its own, which is what a local network view calls for.
+learns on its own, which is what a local network view calls for. A provider key has one too
+(routing/key_ring.py), opened only by what the provider says about the key itself.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class CircuitBreaker:
             self._probe_in_flight = True
             return True
         return False
+
+    def available(self) -> bool:
+        """Whether `allow()` would say yes now, without taking the half-open probe."""
+        state = self.state
+        return state == CLOSED or (state == HALF_OPEN and not self._probe_in_flight)
 
     def record(self, success: bool) -> None:
         if self._state == HALF_OPEN:

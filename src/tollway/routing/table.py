@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tollway.config import Config, ConfigError, Deployment, Provider, RouteGroup, resolve_api_key
+from tollway.config import Config, ConfigError, Deployment, Provider, RouteGroup, resolve_api_keys
 from tollway.providers.dialect import Dialect
 from tollway.providers.registry import DIALECTS
 from tollway.routing.breaker import CircuitBreaker
+from tollway.routing.key_ring import KeyRing, ProviderKey
 from tollway.routing.live_stats import DeploymentStats
 from tollway.routing.strategies.base import Strategy, StrategyOptions
 from tollway.routing.strategies.registry import DEFAULT, STRATEGIES
@@ -60,19 +61,27 @@ class RoutedDeployment:
     in_flight: int = 0                    # this process's attempts running on it now
     backend_load: "BackendLoad | None" = None  # last scraped queue/KV metrics (self-hosted only)
     region: str | None = None             # the provider's `region:` (prices that differ by region)
-    secret: str = field(default="", repr=False)  # the provider key, whatever header carries it: for redaction
+    secret: str = field(default="", repr=False)  # the provider's first key, whatever header carries it
     api_version: str | None = None        # the provider's `api_version:` (Azure's query, Anthropic's header)
+    keys: KeyRing | None = None           # the provider's keys, shared by its deployments; None: it takes none
 
     def url(self, endpoint: str) -> str:
         return f"{self.base_url}/{self.dialect.path(endpoint, self.upstream_model, self.api_version)}"
 
-    def target(self, endpoint: str, client: "HttpClient") -> "Target":
-        """The upstream client's prepared target for this endpoint, built on first use."""
-        key = (endpoint, self.base_url)
-        target = self.http_targets.get(key)
+    def target(self, endpoint: str, client: "HttpClient", key: ProviderKey | None = None) -> "Target":
+        """The upstream client's prepared target for this endpoint (sent with `key`), built on first use."""
+        cache_key = (endpoint, self.base_url, key)
+        target = self.http_targets.get(cache_key)
         if target is None:
-            target = self.http_targets[key] = client.target(self.url(endpoint), self.headers)
+            headers = self.headers if key is None else {**self.headers, **key.headers}
+            target = self.http_targets[cache_key] = client.target(self.url(endpoint), headers)
         return target
+
+    def secrets(self) -> list[str]:
+        """Every key this deployment may send: what redaction must hide."""
+        if self.keys is not None:
+            return self.keys.secrets()
+        return [self.secret] if self.secret else []
 
     def metrics_url(self) -> str:
         """Where a self-hosted backend publishes Prometheus metrics: configured, or next to its /v1."""
@@ -112,8 +121,9 @@ class RouteTable:
     def __init__(self, config: Config, catalog: "Catalog | None" = None, resolve_secrets: bool = True) -> None:
         """`catalog` fills facts the config leaves out; `resolve_secrets=False` (for `tollway route --explain`)
         builds the table without reading provider keys."""
+        self.key_rings: dict[str, KeyRing] = _key_rings(config) if resolve_secrets else {}
         self.deployments: dict[str, RoutedDeployment] = {
-            name: _routed(name, dep, config.providers[dep.provider], config, catalog, resolve_secrets)
+            name: _routed(name, dep, config.providers[dep.provider], config, catalog, self.key_rings.get(dep.provider))
             for name, dep in config.deployments.items()
         }
         for dep in self.deployments.values():
@@ -165,14 +175,25 @@ class RouteTable:
                 dep.base_url = base_url.rstrip("/")
 
 
+def _key_rings(config: Config) -> dict[str, KeyRing]:
+    """Each provider's keys, read once per table (a reload reads them again: rotated files, added keys)."""
+    rings = {}
+    for name, provider in config.providers.items():
+        sources = resolve_api_keys(name, provider)
+        if sources:
+            dialect = DIALECTS[provider.resolved_dialect]
+            rings[name] = KeyRing.build(name, sources, dialect, config.breaker.key_open_s)
+    return rings
+
+
 def _routed(name: str, dep: Deployment, provider: Provider, config: Config, catalog: "Catalog | None",
-            resolve_secrets: bool) -> RoutedDeployment:
+            keys: KeyRing | None) -> RoutedDeployment:
     # identity: tollway relays bytes as they come; compressing and decompressing them would cost CPU twice
     headers = {"Content-Type": "application/json", "Accept-Encoding": "identity", **provider.headers}
     dialect = DIALECTS[provider.resolved_dialect]  # config validation made sure it is there
-    key = resolve_api_key(dep.provider, provider) if resolve_secrets else None
+    key = keys.keys[0].secret if keys is not None else None
     if key:
-        headers.update(dialect.auth.headers(key))
+        headers.update(dialect.auth.headers(key))  # the first key: what a caller without a key in hand sends
     if dialect.version_header:
         headers.setdefault(dialect.version_header, provider.api_version or dialect.default_version or "")
     b = config.breaker
@@ -187,7 +208,7 @@ def _routed(name: str, dep: Deployment, provider: Provider, config: Config, cata
         breaker=CircuitBreaker(b.consecutive_failures, b.error_rate, b.window, b.min_requests, b.open_s),
         config=dep, launch=provider.launch, capabilities_known=facts.capabilities_known,
         strong_in=facts.strong_in, self_hosted=provider.is_self_hosted, region=provider.region,
-        api_version=provider.api_version, secret=key or "",
+        api_version=provider.api_version, secret=key or "", keys=keys,
     )
 
 

@@ -11,6 +11,11 @@ With a hedge policy in the plan, a deployment that has not answered within the p
 racing partner (the next eligible candidate); the first to answer wins and the other is cancelled and
 recorded as a `cancelled` attempt with its estimated cost (see routing/hedging.py).
 
+A provider with several keys (routing/key_ring.py): when the provider refuses the key an attempt was sent
+with (revoked, out of funds) and another of its keys is usable, the same deployment is tried again at once
+with that key, within the request's attempt budget (`max_attempts`), and the refusal counts against the
+key, not the deployment. A deployment whose provider has no usable key is skipped.
+
 The walker also keeps each deployment's in-flight count exact, for spillover: an attempt counts from its
 start until it fails, is cancelled, or (when it answered) until the request is finished and `release()` is
 called. Every attempt (first tries, retries, both racers of a hedge) takes its slot with the spillover
@@ -61,12 +66,15 @@ class AttemptRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     ended_at: float = 0.0            # loop time it ended; live statistics use it, the ledger does not
+    key: str = ""                    # the provider key's label, when the provider has several
 
     def to_ledger(self) -> dict:
         dep = self.deployment
         entry = {"deployment": dep.name, "provider": dep.provider, "jurisdiction": dep.jurisdiction,
                  "outcome": self.outcome, "status": self.status, "error": self.error, "kind": self.kind,
                  "latency_ms": round(self.latency_ms, 3)}
+        if self.key:
+            entry["key"] = self.key
         if self.outcome in EXTRA_COST_OUTCOMES:
             entry.update(cost_usd=None if self.cost_usd is None else decimal_text(self.cost_usd),
                          prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
@@ -169,6 +177,8 @@ class Walk:
             reason = f"provider {dep.provider} ruled out earlier in this request"
         elif dep.context_window <= self._min_context:
             reason = f"context window {dep.context_window} is not larger than one that was too small"
+        elif dep.keys is not None and not dep.keys.usable():
+            reason = dep.keys.held_off()
         elif not dep.breaker.allow():
             reason = "circuit breaker open"
         if reason:
@@ -260,7 +270,7 @@ class Walk:
             try:  # each attempt bounds itself by min(its own timeouts, self.deadline): one timer, not two
                 result = await attempt(dep)
             except UpstreamFailure as exc:
-                failure = exc.failure
+                failure, key, key_refused = exc.failure, exc.key, exc.key_refused
             except BaseException as exc:
                 release(dep)
                 dep.breaker.abandon()
@@ -271,14 +281,24 @@ class Walk:
                 self._held.append(dep)
                 now = loop.time()
                 dep.breaker.record(True)
-                self.attempts.append(AttemptRecord(dep, "ok", "", None, (now - started) * 1000, "", None, 0, 0, now))
+                answered = AttemptRecord(dep, "ok", "", None, (now - started) * 1000, "", None, 0, 0, now)
+                if dep.keys is not None:
+                    answered.key = _key_label(getattr(result, "key", None))
+                self.attempts.append(answered)
                 return result
             release(dep)
             now = loop.time()
             record = AttemptRecord(dep, "failover", _redact(failure.message, dep), failure.status,
-                                   (now - started) * 1000, failure.kind.value, ended_at=now)
+                                   (now - started) * 1000, failure.kind.value, ended_at=now, key=_key_label(key))
             self.attempts.append(record)
             self._failures.append(failure)
+            if key_refused and self._another_key(dep):
+                dep.breaker.abandon()  # the key's fault, not the deployment's: a probe it held is taken again
+                record.outcome = "retry"
+                if not dep.breaker.allow() or not self._take_slot(dep, spill_to):
+                    record.outcome = "failover"
+                    return None
+                continue  # at once, with the next key; not one of the deployment's retries
             delay = self._after_failure(dep, failure, retries)
             if delay is None:
                 return None
@@ -288,6 +308,12 @@ class Walk:
                 record.outcome = "failover"
                 return None
             retries += 1
+
+    def _another_key(self, dep: RoutedDeployment) -> bool:
+        """Whether the provider refused a key but has another one to try, within the attempt budget."""
+        keys = dep.keys
+        return (keys is not None and keys.usable() and self.tries < self.settings.max_attempts
+                and not self._past_deadline())
 
     def _after_failure(self, dep: RoutedDeployment, failure: Failure, retries: int) -> float | None:
         """Update breakers and exclusions; return a delay to retry the same deployment, or None to move on."""
@@ -379,10 +405,15 @@ def _client_error(failure: Failure, dep: RoutedDeployment) -> GatewayError:
                         "invalid_request_error", "upstream_rejected_request")
 
 
+def _key_label(key: object) -> str:
+    """The ledger's name for the key an attempt used ("" for a provider with one key)."""
+    return getattr(key, "ledger_label", "") if key is not None else ""
+
+
 def _redact(text: str, dep: RoutedDeployment) -> str:
     """Upstream messages sometimes quote the key they were sent (in any auth header); never pass it on."""
-    secret = dep.secret
-    if secret and secret in text:
-        text = text.replace(secret, "***")
+    for secret in dep.secrets():
+        if secret in text:
+            text = text.replace(secret, "***")
     return text[:500]
 

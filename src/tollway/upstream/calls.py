@@ -4,14 +4,19 @@ Both turn every way a call can fail (refused connection, timeout, an error statu
 dialect) into an UpstreamFailure carrying a classified Failure, so the failover walker decides the next
 step from one type. A stream counts as opened only once its first data event has arrived: until then the
 client has seen nothing and the walker may still move on invisibly.
+
+A provider with keys gets the next key in turn for each attempt (routing/key_ring.py), and is told what
+the attempt said about that key: an answer, a refusal of the key itself (revoked, out of funds), or
+nothing (any other failure, a cancel). The key travels on the Reply, OpenStream or UpstreamFailure, so
+the walker can name it in the ledger and try another key.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tollway.providers.dialect import UntranslatableRequest, WireRefusal
 from tollway.providers.failure import Failure, FailureKind
@@ -19,14 +24,19 @@ from tollway.providers.openai_compatible import is_role_preamble
 from tollway.upstream.http_client import HttpClient, Response, UpstreamConnectionError, UpstreamProtocolError
 from tollway.upstream.translated import TranslatedResponse, TranslatedStreamFailure
 
-if TYPE_CHECKING:  # routing's deployment; only its attributes are read here
+if TYPE_CHECKING:  # routing's deployment and keys; only their attributes are read here
+    from tollway.routing.key_ring import KeyRing, ProviderKey
     from tollway.routing.table import RoutedDeployment
+
+T = TypeVar("T")
 
 
 class UpstreamFailure(Exception):
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, key: ProviderKey | None = None, key_refused: bool = False) -> None:
         super().__init__(failure.describe())
         self.failure = failure
+        self.key = key                  # the provider key the attempt was sent with, if any
+        self.key_refused = key_refused  # the provider refused that key itself (it is now held off)
 
 
 @dataclass(slots=True)
@@ -35,6 +45,7 @@ class Reply:
 
     body: bytes
     content_type: str
+    key: ProviderKey | None = None
 
 
 @dataclass(slots=True)
@@ -48,18 +59,48 @@ class OpenStream:
     first_event_at: float
     early_comments: int = 0
     extra: dict = field(default_factory=dict)
+    key: ProviderKey | None = None
 
 
-async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-               client_headers: Mapping[str, str] | None = None) -> Reply:
+def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
+         client_headers: Mapping[str, str] | None = None) -> Coroutine[Any, Any, Reply]:
     """POST a non-streamed request and read the whole answer within response_s (and the request's deadline).
-    A translating dialect's request and answer go through its transforms (pass-through ones never do)."""
+    A translating dialect's request and answer go through its transforms (pass-through ones never do).
+    Returns the call's coroutine: a provider without keys pays no extra frame for the key handling."""
+    keys = dep.keys
+    if keys is None:
+        return _call(client, dep, None, endpoint, payload, deadline, client_headers)
+    return _with_key(keys, _call, client, dep, endpoint, payload, deadline, client_headers)
+
+
+async def _with_key(keys: KeyRing, run: Callable[..., Coroutine[Any, Any, T]], client: HttpClient,
+                    dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
+                    client_headers: Mapping[str, str] | None) -> T:
+    """Run the attempt with the provider's next key in turn, and tell the ring what came of it."""
+    key = keys.pick()
+    if key is None:
+        raise UpstreamFailure(keys.exhausted())
+    try:
+        result = await run(client, dep, key, endpoint, payload, deadline, client_headers)
+    except UpstreamFailure as exc:
+        exc.key, exc.key_refused = key, keys.failed(key, exc.failure)
+        raise
+    except BaseException:
+        keys.released(key)
+        raise
+    keys.answered(key)
+    result.key = key  # type: ignore[attr-defined]  # a Reply or an OpenStream
+    return result
+
+
+async def _call(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str, payload: bytes,
+                deadline: float, client_headers: Mapping[str, str] | None) -> Reply:
     transforms = dep.dialect.transforms
     if not transforms.passthrough:
         payload = _translated_request(dep, endpoint, payload)
     limit = _limit(dep.response_s, deadline)
     try:
-        resp = await client.post(_target(client, dep, endpoint, client_headers), payload, dep.connect_s, limit)
+        resp = await client.post(_target(client, dep, endpoint, client_headers, key), payload, dep.connect_s, limit)
         body = await resp.read()  # closes the connection if it fails or times out
     except UpstreamConnectionError as exc:
         raise UpstreamFailure(_connection_failure(exc)) from None
@@ -77,9 +118,10 @@ async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload
     return Reply(body, resp.header("content-type") or "application/json")
 
 
-def _target(client: HttpClient, dep: RoutedDeployment, endpoint: str, client_headers: Mapping[str, str] | None):
-    """The deployment's prepared target, plus the client headers its dialect forwards (anthropic-beta)."""
-    target = dep.target(endpoint, client)
+def _target(client: HttpClient, dep: RoutedDeployment, endpoint: str, client_headers: Mapping[str, str] | None,
+            key: ProviderKey | None):
+    """The deployment's prepared target for `key`, plus the client headers its dialect forwards (anthropic-beta)."""
+    target = dep.target(endpoint, client, key)
     forwarded = dep.dialect.forwarded_headers
     if not forwarded or not client_headers:
         return target
@@ -106,9 +148,17 @@ def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) ->
         raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, message, 400)) from None
 
 
-async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
-                      deadline: float, client_headers: Mapping[str, str] | None = None) -> OpenStream:
+def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
+                deadline: float, client_headers: Mapping[str, str] | None = None) -> Coroutine[Any, Any, OpenStream]:
     """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
+    keys = dep.keys
+    if keys is None:
+        return _open_stream(client, dep, None, endpoint, payload, deadline, client_headers)
+    return _with_key(keys, _open_stream, client, dep, endpoint, payload, deadline, client_headers)
+
+
+async def _open_stream(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str,
+                       payload: bytes, deadline: float, client_headers: Mapping[str, str] | None) -> OpenStream:
     transforms = dep.dialect.transforms
     is_preamble = dep.dialect.is_preamble
     if not transforms.passthrough:
@@ -118,7 +168,7 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
     resp: Response | TranslatedResponse | None = None
     try:
         path_key = endpoint if dep.dialect.route is None else endpoint + ":stream"
-        resp = await client.post(_target(client, dep, path_key, client_headers), payload, dep.connect_s, limit)
+        resp = await client.post(_target(client, dep, path_key, client_headers, key), payload, dep.connect_s, limit)
         if resp.status != 200:
             body = await resp.read()
             raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
