@@ -9,10 +9,12 @@ teams` and /admin/teams; replicas read team changes with key changes, every `key
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from tollway.accounting.budget_entries import BudgetEntry, to_json
+from tollway.accounting.budget_entries import BudgetEntry, BudgetEntryError, entries_from_json, to_json
+from tollway.accounting.keys.fields import KeyFieldError, count
 from tollway.accounting.keys.records import UNSET
 from tollway.accounting.settings import TeamSettings
 
@@ -116,3 +118,27 @@ class TeamDirectory(dict):
         directory = TeamDirectory(config_teams)
         directory.take(list(self.stored.values()))
         return directory
+
+
+_TEAM_FIELDS = ("name", "budgets", "rpm", "tpm")
+
+
+def team_spec_from_json(body: object, models: Collection[str] | None, creating: bool) -> tuple[str | None, TeamSpec]:
+    """(name, spec) from an admin API body; a bad field raises KeyFieldError (400) naming it."""
+    if not isinstance(body, dict):
+        raise KeyFieldError(f"body: expected a JSON object with any of {', '.join(_TEAM_FIELDS)}")
+    unknown = sorted(set(body) - set(_TEAM_FIELDS))
+    if unknown:
+        raise KeyFieldError(f"{unknown[0]}: unknown field; known: {', '.join(_TEAM_FIELDS)}")
+    name = body.get("name")
+    if creating or name is not None:
+        problem = team_name_problem(name)
+        if problem is not None:
+            raise KeyFieldError(f"name: {problem}")
+    try:
+        budgets = entries_from_json(body["budgets"], "budgets", models) if "budgets" in body else None
+    except BudgetEntryError as exc:
+        raise KeyFieldError(str(exc)) from None
+    return name, TeamSpec(budgets=budgets,
+                          rpm=count(body["rpm"], "rpm") if "rpm" in body else UNSET,
+                          tpm=count(body["tpm"], "tpm") if "tpm" in body else UNSET)
