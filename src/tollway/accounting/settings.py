@@ -45,7 +45,7 @@ class BudgetEntrySetting(Strict):
         try:
             return window_name(value, "window")
         except BudgetEntryError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(str(exc).removeprefix("window: ")) from None
 
     def entry(self) -> BudgetEntry:
         return BudgetEntry(self.window, self.limit_usd, self.model, self.per_user)
