@@ -319,8 +319,8 @@ def _warn_unknown_team(obj: _Context, team: str | None) -> None:
         store.close()
     if not stored:
         known = ", ".join(obj.config.teams) or "none"
-        click.echo(f"warning: team {team!r} is neither under `teams:` in the config (known: {known}) nor in "
-                   "`tollway teams list`; it groups keys but adds no limits until it is", err=True)
+        click.echo(f"warning: team {team!r} is not under `teams:` in the config (known: {known}) nor stored "
+                   "(`tollway teams list`); it groups keys but adds no limits until it is", err=True)
 
 
 def _show(record: KeyRecord, as_json: bool, verb: str) -> None:
