@@ -18,7 +18,7 @@ from tollway.core.money import MAX_NANO, NANO_PER_USD
 
 # entry window -> the period rule it counts over; the adjectives are accepted as synonyms
 PERIOD_OF: dict[str, Window] = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
-_SYNONYMS = {period: window for window, period in PERIOD_OF.items()}
+_SYNONYMS: dict[str, str] = {period: window for window, period in PERIOD_OF.items()}
 ENTRY_FIELDS = ("window", "limit_usd", "model", "per_user")
 
 
@@ -167,9 +167,9 @@ def to_json(entries: Iterable[BudgetEntry]) -> list[dict]:
     return [e.public() for e in entries]
 
 
-def from_stored(data: object) -> tuple[BudgetEntry, ...]:
+def from_stored(data: list[dict] | None) -> tuple[BudgetEntry, ...]:
     """Entries as a store wrote them (already checked when they were written)."""
     if not data:
         return ()
     return tuple(BudgetEntry(d["window"], Decimal(str(d["limit_usd"])), d.get("model", ""),
-                             bool(d.get("per_user", False))) for d in data)  # type: ignore[union-attr]
+                             bool(d.get("per_user", False))) for d in data)
