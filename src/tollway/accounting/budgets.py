@@ -29,7 +29,7 @@ from tollway.accounting.settings import BudgetSettings, entries_of
 from tollway.core.money import exact_text, to_nano
 
 KEEP_AFTER_RESET = timedelta(days=7)
-MAX_PREPARED = 50_000   # prepared (key, group, end user) variants kept; the map starts over when full
+MAX_PREPARED = 10_000   # prepared (key, group, end user) variants kept; the map starts over when full
 Prepared = tuple[float, list["BudgetLine"], list[tuple[str, int, int, int]]]  # (valid until, lines, checks)
 
 
