@@ -203,11 +203,9 @@ class Admission:
         order = self.holds.groups.get(group, []) if deployments is None else deployments
         hold = self.holds.hold(creq, group)
         tokens = hold.estimated_tokens
-        user = creq.body.get("user")
-        user = user if user.__class__ is str else ""  # per-user budgets: absent is one user, ""
         if self.counters.redis is None:  # in process: the prepared path, unless the request does not fit
             local = self.counters.local
-            prepared = self._in_process.key(record, local, group, user)
+            prepared = self._in_process.key(record, local, group, creq.body)
             pacing = self._in_process.pacing(order, local)
             if pacing is None and prepared.empty:
                 return Ticket(key, plan=plan)
@@ -217,11 +215,11 @@ class Admission:
             if decision is not None:
                 checks = prepared.budget_checks
                 if decision.soft_crossed or (self._brownouts.configured and checks):
-                    self._brownouts.watch(self.budgets.lines(record, group, user), checks, decision)
+                    self._brownouts.watch(self.budgets.lines(record, group, creq.body), checks, decision)
                 paced = order[decision.paced].name if decision.paced >= 0 else ""
                 return Ticket(key, hold.nano if checks else 0, tokens, ticket, "local", prepared.rate_checks, checks,
                               paced, prepared, paced_first(paced, plan))
-        budgets = self.budgets.key_checks(record, hold.nano, group, user)
+        budgets = self.budgets.key_checks(record, hold.nano, group, creq.body)
         request = AdmitRequest(next(self._tickets), record.id if record is not None and self.counters.shared else "",
                                self.limits.checks(record, tokens), budgets, self.limits.pacing(order, tokens),
                                self.hold_ms)
@@ -234,10 +232,10 @@ class Admission:
             except CountersUnavailable as exc:
                 raise refusals.limits_unavailable(str(exc)) from None
         if decision.outcome != OK:
-            raise self._refusal(decision, request, self.budgets.lines(record, group, user), creq, order, hold.nano,
+            raise self._refusal(decision, request, self.budgets.lines(record, group, creq.body), creq, order, hold.nano,
                                 group)
         if decision.soft_crossed or (self._brownouts.configured and budgets):
-            self._brownouts.watch(self.budgets.lines(record, group, user), budgets, decision)
+            self._brownouts.watch(self.budgets.lines(record, group, creq.body), budgets, decision)
         paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
         return Ticket(key, hold.nano if budgets else 0, tokens, request.ticket, backend, request.rates, budgets, paced,
                       None, paced_first(paced, plan))

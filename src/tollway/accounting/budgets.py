@@ -17,6 +17,7 @@ filled in.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -31,6 +32,14 @@ from tollway.core.money import exact_text, to_nano
 KEEP_AFTER_RESET = timedelta(days=7)
 MAX_PREPARED = 10_000   # prepared (key, group, end user) variants kept; the map starts over when full
 Prepared = tuple[float, list["BudgetLine"], list[tuple[str, int, int, int]]]  # (valid until, lines, checks)
+PLAIN = ("", "")        # the variant of a request no per-model or per-user entry singles out
+NO_BODY: Mapping = {}
+
+
+def end_user(body: Mapping) -> str:
+    """The request's `user` for per-user budgets: "" when absent (requests naming no user share one budget)."""
+    user = body.get("user")
+    return user if user.__class__ is str else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +90,10 @@ class _KeyPlan:
         self.entries = entries
         self.models = {e.model for _, _, e in entries if e.model}
         self.per_user = any(e.per_user for _, _, e in entries)
-        self.plain: Prepared | None = None   # the one variant of a key whose lines depend on neither
+        self.plain: Prepared | None = None   # the PLAIN variant (every variant of a key whose lines name neither)
 
-    def variant(self, group: str, user: str) -> tuple[str, str]:
-        return (group if group in self.models else "", user if self.per_user else "")
+    def variant(self, group: str, body: Mapping) -> tuple[str, str]:
+        return (group if group in self.models else "", end_user(body) if self.per_user else "")
 
 
 class Budgets:
@@ -106,29 +115,30 @@ class Budgets:
         self._plans.clear()
         self._prepared.clear()
 
-    def variant(self, record: KeyRecord | None, group: str, user: str) -> tuple[str, str]:
-        """What, besides the key's version and the periods, its prepared budgets depend on: ("", "") for a
-        key whose lines name no model and no end user (the usual case)."""
+    def variant(self, record: KeyRecord | None, group: str, body: Mapping) -> tuple[str, str] | None:
+        """What, besides the key's version and the periods, its budgets for a request on route group `group`
+        with `body` depend on: None for a key whose lines name no model and no end user (the usual case)."""
         plan = self._plan(record)
         if not plan.models and not plan.per_user:
-            return ("", "")
-        return plan.variant(group, user)
+            return None
+        return plan.variant(group, body)
 
-    def lines(self, record: KeyRecord | None, group: str = "", user: str = "") -> list[BudgetLine]:
-        """The budgets a request on `record` for route group `group` and end user `user` counts against,
-        org first, in the order of key_checks."""
-        return self._prepared_for(record, group, user, time.time())[1]
+    def lines(self, record: KeyRecord | None, group: str = "", body: Mapping = NO_BODY) -> list[BudgetLine]:
+        """The budgets a request on `record` for route group `group` with `body` counts against, org first,
+        in the order of key_checks."""
+        return self._prepared_for(record, group, body, time.time())[1]
 
-    def key_checks(self, record: KeyRecord | None, hold_nano: int, group: str = "", user: str = "") -> list[BudgetCheck]:
+    def key_checks(self, record: KeyRecord | None, hold_nano: int, group: str = "",
+                   body: Mapping = NO_BODY) -> list[BudgetCheck]:
         """checks(lines(...), hold_nano) now, from what was prepared for the current periods."""
-        return [filled(BudgetCheck, (name, limit, soft, hold_nano, expire))
-                for name, limit, soft, expire in self._prepared_for(record, group, user, time.time())[2]]
+        prepared = self._prepared_for(record, group, body, time.time())
+        return [filled(BudgetCheck, (name, limit, soft, hold_nano, expire)) for name, limit, soft, expire in prepared[2]]
 
-    def key_budgets(self, record: KeyRecord | None, now_s: float, group: str = "",
-                    user: str = "") -> tuple[float, list[tuple[str, int, int, int]]]:
-        """(valid until unix s, (counter name, limit, soft, expire_at_s) per budget) of the request's budgets
-        in the periods in force at `now_s`."""
-        prepared = self._prepared_for(record, group, user, now_s)
+    def key_budgets(self, record: KeyRecord | None, now_s: float,
+                    variant: tuple[str, str] = PLAIN) -> tuple[float, list[tuple[str, int, int, int]]]:
+        """(valid until unix s, (counter name, limit, soft, expire_at_s) per budget) of the budgets of a
+        request of `variant` (see variant()) in the periods in force at `now_s`."""
+        prepared = self._prepared_variant(self._plan(record), record, variant, now_s)
         return prepared[0], prepared[2]
 
     def status_lines(self, record: KeyRecord) -> list[BudgetLine]:
@@ -192,13 +202,17 @@ class Budgets:
             plan = self._plans[key_id] = _KeyPlan(seq, entries)
         return plan
 
-    def _prepared_for(self, record: KeyRecord | None, group: str, user: str, now_s: float) -> Prepared:
+    def _prepared_for(self, record: KeyRecord | None, group: str, body: Mapping, now_s: float) -> Prepared:
         plan = self._plan(record)
-        if not plan.models and not plan.per_user:
+        variant = plan.variant(group, body) if plan.models or plan.per_user else PLAIN
+        return self._prepared_variant(plan, record, variant, now_s)
+
+    def _prepared_variant(self, plan: _KeyPlan, record: KeyRecord | None, variant: tuple[str, str],
+                          now_s: float) -> Prepared:
+        if variant == PLAIN:
             if plan.plain is None or now_s >= plan.plain[0]:
                 plan.plain = self._prepare(plan, "", "")
             return plan.plain
-        variant = plan.variant(group, user)
         slot = (record.id if record is not None else "", *variant)
         found = self._prepared.get(slot)
         if found is not None and found[0] == plan.seq and now_s < found[1][0]:

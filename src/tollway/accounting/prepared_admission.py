@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tollway.accounting.budgets import MAX_PREPARED, Budgets
+from tollway.accounting.budgets import MAX_PREPARED, NO_BODY, PLAIN, Budgets
 from tollway.accounting.counters.base import BudgetCheck, RateCheck, filled
 from tollway.accounting.counters.local import LocalCounters
 from tollway.accounting.counters.state import BudgetTally, RateWindow
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from tollway.accounting.tickets import Ticket
 
 log = logging.getLogger("tollway.admission")
-_PLAIN = ("", "")
 
 
 class PreparedKey:
@@ -98,20 +98,27 @@ class InProcessAdmission:
         self._keys: dict[str | tuple[str, str, str], PreparedKey] = {}
         self._pacing: PacingTable | None = None
 
-    def key(self, record: KeyRecord | None, local: LocalCounters, group: str = "", user: str = "") -> PreparedKey:
-        """The key's current PreparedKey in `local` for a request on route group `group` by end user `user`,
-        built again when the key, a budget period or `local`'s entries changed. Only a key with per-model or
-        per-user budgets has one per group and user it saw (bounded like Budgets' preparations)."""
+    def key(self, record: KeyRecord | None, local: LocalCounters, group: str = "",
+            body: Mapping = NO_BODY) -> PreparedKey:
+        """The key's current PreparedKey in `local` for a request on route group `group` with `body`, built
+        again when the key, a budget period or `local`'s entries changed. A key with per-model or per-user
+        budgets has one per group and end user it saw (bounded like Budgets' preparations), looked up only
+        after the key's own slot came up empty, so other keys pay nothing for them."""
         now_s = time.time()
         key_id, seq = (record.id, record.seq) if record is not None else ("", -1)
-        budgets = self.budgets
-        variant = budgets.variant(record, group, user)
-        slot = key_id if variant == _PLAIN else (key_id, *variant)
-        prepared = self._keys.get(slot)
+        prepared = self._keys.get(key_id)
         if prepared is not None and prepared.current(seq, now_s, local):
             return prepared
+        budgets = self.budgets
+        variant = budgets.variant(record, group, body)
+        slot: str | tuple[str, str, str] = key_id
+        if variant is not None:
+            slot = (key_id, *variant)
+            prepared = self._keys.get(slot)
+            if prepared is not None and prepared.current(seq, now_s, local):
+                return prepared
         limits = self.limits.key_limits(record) if record is not None else []
-        until, checks = budgets.key_budgets(record, now_s, *variant)
+        until, checks = budgets.key_budgets(record, now_s, variant or PLAIN)
         if len(self._keys) >= MAX_PREPARED:
             self._keys.clear()
         prepared = self._keys[slot] = PreparedKey(seq, until, local, limits, checks)
