@@ -154,3 +154,11 @@ def test_org_teams_keys_and_users_hold_across_two_replicas(emulator_factory, rep
         want = ledger_sum(column_of)
         assert {line["group"]: Decimal(line["cost_usd"]) for line in usage["lines"]} == want, by
         assert {line["group"]: Decimal(line["cost_usd"]) for line in report["lines"]} == want, by
+
+    # a team's budget changed through one replica is what the other's admission checks within keys.refresh_ms
+    changed = admin.http.patch("/admin/teams/t2", json={"budgets": [{"window": "hour", "limit_usd": "0.0001"}]})
+    assert changed.status_code == 200, changed.text
+
+    def t2_on_b() -> list[str]:
+        return [line["limit_usd"] for line in Admin(b).budgets() if (line["scope"], line["id"]) == ("team", "t2")]
+    assert wait_for(t2_on_b, timeout=5) == ["0.0001"]
