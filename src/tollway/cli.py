@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("tollway.plan.replay_command:replay", "Replay logged traffic under another catalog and routing policy."),
     "local-model": ("tollway.selfhost.command:local_model", "Build and run the bundled local model (llama.cpp + SmolLM2-135M)."),
     "keys": ("tollway.accounting.keys.command:keys", "Create, list, update and revoke virtual keys with budgets and limits."),
+    "teams": ("tollway.accounting.teams_command:teams", "Create, list, change the budgets of, and delete teams."),
     "route": ("tollway.routing.explain_command:route", "Explain how a request would be routed, without sending it."),
     "audit": ("tollway.observe.audit_command:audit", "Residency proof from the ledger; `audit admin`: who changed what on the admin side."),
     "report": ("tollway.observe.report_command:report", "Spend, tokens, latency and errors per provider and model, with savings."),

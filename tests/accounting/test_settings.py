@@ -38,6 +38,15 @@ def test_a_full_admission_config_loads(tmp_path: Path) -> None:
     assert config.limits.deployments["a"].tpm == 100000 and config.budgets.brownout == {"chat": "cheap"}
 
 
+def test_budget_lists_and_the_older_daily_and_monthly_fields_are_one_list(tmp_path: Path) -> None:
+    config = load(tmp_path, teams={"ml": {"daily_usd": "50", "budgets": [
+                      {"window": "week", "limit_usd": "200"}, {"window": "hour", "limit_usd": "1", "model": "chat"},
+                      {"window": "day", "limit_usd": "2", "per_user": True}]}},
+                  budgets={"org": [{"window": "monthly", "limit_usd": "5000"}]})
+    assert [e.text() for e in config.teams["ml"].entries()] == ["day=50", "week=200", "hour=1@chat", "user:day=2"]
+    assert [e.text() for e in (s.entry() for s in config.budgets.org)] == ["month=5000"]
+
+
 @pytest.mark.parametrize("sections, message", [
     ({"redis_url": "localhost:6379"}, "redis_url 'localhost:6379' must start with redis://"),
     ({"database_url": "sqlite:///x.db"}, "database_url 'sqlite:///x.db' must start with postgresql://"),
@@ -52,6 +61,14 @@ def test_a_full_admission_config_loads(tmp_path: Path) -> None:
     ({"teams": {"ml": {"monthly_usd": "1e7"}}}, "teams.ml.monthly_usd: Input should be less than or equal to 9007199"),
     ({"keys": {"required": "yes"}}, "keys.required: Input should be 'auto', 'always' or 'never'"),
     ({"teams": {"ml": {"rpn": 5}}}, "teams.ml.rpn: unknown key"),
+    ({"teams": {"ml": {"budgets": [{"window": "fortnight", "limit_usd": "5"}]}}},
+     "teams.ml.budgets.0.window: unknown window 'fortnight'; use hour, day, week or month"),
+    ({"teams": {"ml": {"budgets": [{"window": "day", "limit_usd": "0"}]}}},
+     "teams.ml.budgets.0.limit_usd: Input should be greater than 0"),
+    ({"budgets": {"org": [{"window": "day", "limit_usd": "5", "model": "gpt-9"}]}},
+     "budgets.org[0].model: no model 'gpt-9' in the config (models: chat, cheap)"),
+    ({"teams": {"ml": {"budgets": [{"window": "day", "limit_usd": "5"}, {"window": "daily", "limit_usd": "6"}]}}},
+     "teams.ml.budgets[1]: a second day budget; give each window one limit"),
 ])
 def test_mistakes_name_the_key_path(tmp_path: Path, sections: dict, message: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -9,7 +9,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tollway.accounting.admin_api import ADMIN_SIDE, _AdminApi, _audit
+from tollway.accounting.admin_api import ADMIN_SIDE, AdminApi, audit
 from tollway.ledger.audit import AuditLog
 from tollway.ledger.audit_store import AuditQuery, SqliteAuditStore
 from tollway.observe.admin_ui.access import AdminAccess, session_data
@@ -25,7 +25,7 @@ async def _team_route(request: web.Request) -> web.Response:
 
 
 async def _self_audited(request: web.Request) -> web.Response:
-    await _audit(request, "team.changed", "search", {"limit": "1"}, {"limit": "2"})
+    await audit(request, "team.changed", "search", {"limit": "1"}, {"limit": "2"})
     return web.json_response({"ok": True})
 
 
@@ -39,7 +39,7 @@ def test_unknown_writes_are_the_admins_and_always_audited(tmp_path):
         log = AuditLog(SqliteAuditStore(tmp_path / "ledger.db"), secrets=[ADMIN_KEY])
         app = web.Application()
         app[ADMIN_SIDE] = AdminAccess(ADMIN_KEY, None, None, SIGNER, log)
-        guard = _AdminApi(None).guarded  # type: ignore[arg-type]  # these routes never reach admission
+        guard = AdminApi(None).guarded  # type: ignore[arg-type]  # these routes never reach admission
         app.router.add_post("/admin/teams", guard(_team_route))
         app.router.add_patch("/admin/teams/search", guard(_self_audited))
         async with TestClient(TestServer(app)) as client:

@@ -6,15 +6,16 @@ this replica at once and on the others within `keys.refresh_ms` (a revocation at
 when Redis is shared). Secrets appear once, in the answer to POST /admin/keys.
 
   GET    /admin/keys                 every key (no secrets)
-  POST   /admin/keys                 create: {"name", "team", "daily_usd", "monthly_usd", "rpm", "tpm",
-                                              "models", "residency", "expires_at", "secret" (import one,
-                                              tw_<id>_<hex>)} -> 201 with "secret"
+  POST   /admin/keys                 create: {"name", "team", "budgets", "daily_usd", "monthly_usd", "rpm",
+                                              "tpm", "models", "residency", "expires_at", "secret" (import
+                                              one, tw_<id>_<hex>)} -> 201 with "secret"
   GET    /admin/keys/{id}            one key
   PATCH  /admin/keys/{id}            change the fields given (null clears a limit)
   POST   /admin/keys/{id}/revoke     revoke (also DELETE /admin/keys/{id})
   POST   /admin/keys/{id}/rotate     {"grace": "24h"} -> a new secret, the old one valid for the grace
-  GET    /admin/budgets              budget_status(): every key and team budget, read from the counters
+  GET    /admin/budgets              budget_status(): every org, team and key budget, read from the counters
   GET    /admin/events               recent alert events (soft thresholds, Redis outages, brownouts)
+  /admin/teams...                    teams and their budgets (teams_api.py)
 
 With an admin side installed on the application (ADMIN_SIDE: the gateway installs observe/admin_ui's,
 which adds OpenID Connect callers and roles), it decides who the caller is, refuses a write the caller's
@@ -33,7 +34,7 @@ from aiohttp import web
 from tollway.accounting.credentials import admin_key_matches, bearer_token
 from tollway.accounting.keys.fields import KeyFieldError, grace_period, spec_from_json
 from tollway.accounting.keys.records import imported_key_id, new_record, new_secret
-from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError
+from tollway.accounting.keys.store import KEY_STORE_ERRORS, KeyNotFound, KeyStoreError, TeamExists, TeamNotFound
 from tollway.core.errors import GatewayError
 
 if TYPE_CHECKING:
@@ -69,7 +70,9 @@ AUDITED = request_key("tollway_admin_audited", bool)  # set on a request once it
 
 
 def admin_routes(admission: "Admission") -> list[web.RouteDef]:
-    api = _AdminApi(admission)
+    from tollway.accounting.teams_api import TeamRoutes
+
+    api = AdminApi(admission)
     guard = api.guarded
     return [
         web.get("/admin/keys", guard(api.list_keys)),
@@ -81,10 +84,11 @@ def admin_routes(admission: "Admission") -> list[web.RouteDef]:
         web.delete("/admin/keys/{key_id}", guard(api.revoke_key)),
         web.get("/admin/budgets", guard(api.budgets)),
         web.get("/admin/events", guard(api.events)),
+        *TeamRoutes(api).routes(),
     ]
 
 
-class _AdminApi:
+class AdminApi:
     def __init__(self, admission: "Admission") -> None:
         self.admission = admission
 
@@ -94,10 +98,10 @@ class _AdminApi:
             if side is not None:
                 return await self._as_caller(side, request, handler)
             if self.admission.admin_key is None:
-                return _error(404, "The admin API is off: set server.admin_key_env to the name of an environment "
+                return error_reply(404, "The admin API is off: set server.admin_key_env to the name of an environment "
                                    "variable holding the admin key.", "admin_api_disabled")
             if not admin_key_matches(self.admission.admin_key, bearer_token(request)):
-                return _error(401, "The admin API needs the admin key as 'Authorization: Bearer <key>'.",
+                return error_reply(401, "The admin API needs the admin key as 'Authorization: Bearer <key>'.",
                               "invalid_admin_key")
             return await self._answer(request, handler)
         return run
@@ -122,34 +126,43 @@ class _AdminApi:
         try:
             return await handler(request)
         except KeyNotFound as exc:
-            return _error(404, str(exc), "key_not_found")
+            return error_reply(404, str(exc), "key_not_found")
+        except TeamNotFound as exc:
+            return error_reply(404, str(exc), "team_not_found")
+        except TeamExists as exc:
+            return error_reply(409, str(exc), "team_exists")
         except KeyFieldError as exc:
-            return _error(400, str(exc), "invalid_field")
+            return error_reply(400, str(exc), "invalid_field")
         except KEY_STORE_ERRORS as exc:
-            return _error(503, str(exc), "key_store_unavailable")
+            return error_reply(503, str(exc), "key_store_unavailable")
+
+    @property
+    def models(self) -> list[str]:
+        """The names a per-model budget entry may use: route groups and aliased deployments."""
+        return list(self.admission.holds.groups)
 
     async def list_keys(self, request: web.Request) -> web.Response:
-        records = await self._call("list")
-        return _json({"object": "list", "data": [r.public() for r in records]})
+        records = await self.call("list")
+        return json_reply({"object": "list", "data": [r.public() for r in records]})
 
     async def create_key(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json(request)
         given = body.pop("secret", None) if isinstance(body, dict) else None
-        spec = spec_from_json(body)
+        spec = spec_from_json(body, self.models)
         if not spec.name:
             raise KeyFieldError("name: required, e.g. {\"name\": \"ci-bot\"}")
         key_id, secret = imported(given) if given is not None else new_secret()
         action = "key.imported" if given is not None else "key.created"
-        await _may_write(request, action, [spec.team or ""])
-        if given is not None and await self._call("get", key_id) is not None:
-            return _error(409, f"secret: key id {key_id} is already in use", "key_exists")
-        record = await self._call("create", new_record(key_id, secret, spec))
+        await may_write(request, action, [spec.team or ""])
+        if given is not None and await self.call("get", key_id) is not None:
+            return error_reply(409, f"secret: key id {key_id} is already in use", "key_exists")
+        record = await self.call("create", new_record(key_id, secret, spec))
         self.admission.key_changed(record)
-        await _audit(request, action, record.id, None, record.public())
-        return _json({**record.public(), "secret": secret}, 201)
+        await audit(request, action, record.id, None, record.public())
+        return json_reply({**record.public(), "secret": secret}, 201)
 
     async def rotate_key(self, request: web.Request) -> web.Response:
-        body = await _body(request) if request.can_read_body else {}
+        body = await read_json(request) if request.can_read_body else {}
         grace = body.get("grace", "24h") if isinstance(body, dict) else None
         if not isinstance(grace, str):
             raise KeyFieldError("grace: expected a duration like \"24h\"")
@@ -160,83 +173,85 @@ class _AdminApi:
         key_id = request.match_info["key_id"]
         before = await self._existing(request, "key.rotated", key_id)
         secret = f"tw_{key_id}_{new_secret()[1].rsplit('_', 1)[1]}"
-        record = await self._call("rotate", key_id, secret, until)
+        record = await self.call("rotate", key_id, secret, until)
         self.admission.key_changed(record)
-        await _audit(request, "key.rotated", key_id, {**before, "grace": None}, {**record.public(), "grace": grace})
-        return _json({**record.public(), "secret": secret})
+        await audit(request, "key.rotated", key_id, {**before, "grace": None}, {**record.public(), "grace": grace})
+        return json_reply({**record.public(), "secret": secret})
 
     async def get_key(self, request: web.Request) -> web.Response:
-        record = await self._call("get", request.match_info["key_id"])
+        record = await self.call("get", request.match_info["key_id"])
         if record is None:
             raise KeyNotFound(request.match_info["key_id"])
-        return _json(record.public())
+        return json_reply(record.public())
 
     async def update_key(self, request: web.Request) -> web.Response:
-        spec = spec_from_json(await _body(request))
+        spec = spec_from_json(await read_json(request), self.models)
         key_id = request.match_info["key_id"]
         before = await self._existing(request, "key.changed", key_id, spec.team)
-        record = await self._call("update", key_id, spec)
+        record = await self.call("update", key_id, spec)
         self.admission.key_changed(record)
-        await _audit(request, "key.changed", key_id, before, record.public())
-        return _json(record.public())
+        await audit(request, "key.changed", key_id, before, record.public())
+        return json_reply(record.public())
 
     async def revoke_key(self, request: web.Request) -> web.Response:
         before = await self._existing(request, "key.revoked", request.match_info["key_id"])
-        record = await self._call("revoke", request.match_info["key_id"])
+        record = await self.call("revoke", request.match_info["key_id"])
         self.admission.key_changed(record)
         await self.admission.counters.revoke([record.id])
-        await _audit(request, "key.revoked", record.id, before, record.public())
-        return _json(record.public())
+        await audit(request, "key.revoked", record.id, before, record.public())
+        return json_reply(record.public())
 
     async def budgets(self, request: web.Request) -> web.Response:
-        return _json({"object": "list", "data": await self.admission.budget_status_now(),
+        return json_reply({"object": "list", "data": await self.admission.budget_status_now(),
                       "counters": "redis" if self.admission.counters.shared else "local",
                       "counters_down": self.admission.counters.down})
 
     async def events(self, request: web.Request) -> web.Response:
-        return _json({"object": "list", "data": list(self.admission.events)})
+        return json_reply({"object": "list", "data": list(self.admission.events)})
 
     async def _existing(self, request: web.Request, action: str, key_id: str, new_team: str | None = None) -> dict:
         """The key's fields before a write, after checking the caller may write keys of its team (and of
         the team it moves to)."""
-        record = await self._call("get", key_id)
+        record = await self.call("get", key_id)
         if record is None:
             raise KeyNotFound(key_id)
-        await _may_write(request, action, [record.team or ""] + ([new_team] if new_team is not None else []))
+        await may_write(request, action, [record.team or ""] + ([new_team] if new_team is not None else []))
         return record.public()
 
-    async def _call(self, method: str, *args):
+    async def call(self, method: str, *args):
         cache = self.admission.cache
         if cache is None:
             raise KeyStoreError("the key store is not open yet")
         return await cache.call(getattr(cache.store, method), *args)
 
 
-async def _may_write(request: web.Request, action: str, teams: list[str]) -> None:
+async def may_write(request: web.Request, action: str, teams: list[str]) -> None:
+    """Raise GatewayError 403 (audited) when the admin side says the caller may not take `action`."""
     side = request.app.get(ADMIN_SIDE)
     if side is not None:
         await side.refuse_write(request, action, teams)
 
 
-async def _audit(request: web.Request, action: str, target: str, before: dict | None, after: dict | None) -> None:
+async def audit(request: web.Request, action: str, target: str, before: dict | None, after: dict | None) -> None:
+    """Record a done write in the admin side's audit log (a no-op without an admin side)."""
     side = request.app.get(ADMIN_SIDE)
     if side is not None:
         await side.audit(request, action, target, before, after)
 
 
-async def _body(request: web.Request) -> object:
+async def read_json(request: web.Request) -> object:
     try:
         return orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
         raise KeyFieldError(f"body: not valid JSON ({exc})") from None
 
 
-def _json(data: object, status: int = 200) -> web.Response:
+def json_reply(data: object, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def _error(status: int, message: str, code: str) -> web.Response:
-    return _json({"error": {"message": message, "type": "admin_error", "code": code, "param": None}}, status)
+def error_reply(status: int, message: str, code: str) -> web.Response:
+    return json_reply({"error": {"message": message, "type": "admin_error", "code": code, "param": None}}, status)
 
 
 def imported(secret: object) -> tuple[str, str]:

@@ -49,6 +49,7 @@ from tollway.accounting.keys.store import open_key_store
 from tollway.accounting.limits import RateLimits
 from tollway.accounting.pacing_order import paced_first
 from tollway.accounting.prepared_admission import InProcessAdmission, warn_overspent
+from tollway.accounting.teams import TeamDirectory, TeamRecord
 from tollway.accounting.tickets import ANONYMOUS, Key, Ticket
 from tollway.catalog import Catalog
 from tollway.catalog.deployment_prices import DeploymentPricer
@@ -74,8 +75,9 @@ class Admission:
         self.admin_key = resolve_admin_key(config.server)
         pricer = pricer or DeploymentPricer(Catalog.from_config_section(config))
         self.holds = HoldCalculator(config, pricer, config.budgets.tokens_per_image)
-        self.limits = RateLimits(config.teams, config.limits.deployments)
-        self.budgets = Budgets(config.budgets, config.teams)
+        self.teams = TeamDirectory(config.teams)  # the config's teams and the team store's
+        self.limits = RateLimits(self.teams, config.limits.deployments)
+        self.budgets = Budgets(config.budgets, self.teams)
         timeout_s = config.budgets.reservation_timeout_s or config.server.request_deadline_s + 60
         self.hold_ms = int(timeout_s * 1000)
         self.keys_path = config.keys.path or config.ledger.path or default_ledger_path()
@@ -99,11 +101,12 @@ class Admission:
         restart)."""
         static = resolve_client_keys(config.server)  # may raise ConfigError: nothing has changed yet
         admin_key = resolve_admin_key(config.server)
-        limits = RateLimits(config.teams, config.limits.deployments)
-        budgets = Budgets(config.budgets, config.teams)
+        teams = self.teams.with_config(config.teams)
+        limits = RateLimits(teams, config.limits.deployments)
+        budgets = Budgets(config.budgets, teams)
         holds = HoldCalculator(config, pricer, config.budgets.tokens_per_image)
         timeout_s = config.budgets.reservation_timeout_s or config.server.request_deadline_s + 60
-        self.config, self._static, self.admin_key = config, static, admin_key
+        self.config, self._static, self.admin_key, self.teams = config, static, admin_key, teams
         self.holds, self.limits, self.budgets, self.hold_ms = holds, limits, budgets, int(timeout_s * 1000)
         self._brownouts = Brownouts(config.budgets, budgets, self._emit)
         self._in_process = InProcessAdmission(limits, budgets)  # its keys are rebuilt on the same counters
@@ -116,7 +119,7 @@ class Admission:
             store = await loop.run_in_executor(None, open_key_store, self.config.database_url, self.keys_path)
         except Exception as exc:
             raise ConfigError(f"cannot open the key store: {exc}") from None
-        self.cache = KeyCache(store, self.config.keys.refresh_ms / 1000, self._keys_changed)
+        self.cache = KeyCache(store, self.config.keys.refresh_ms / 1000, self._keys_changed, self.teams_changed)
         await self.cache.start()
         if self.config.redis_url:
             from tollway.accounting.counters.redis import RedisCounters, connect
@@ -195,14 +198,15 @@ class Admission:
                 creq.body["max_tokens"] = record.default_max_tokens  # sent upstream as is: the hold stays exact
             if record.models or record.residency:
                 self._check_permissions(record, creq, group)
-        elif not self.limits.deployments:
+        elif not self.limits.deployments and not self.budgets.org_configured:
             return Ticket(key, plan=plan)
         order = self.holds.groups.get(group, []) if deployments is None else deployments
         hold = self.holds.hold(creq, group)
         tokens = hold.estimated_tokens
         if self.counters.redis is None:  # in process: the prepared path, unless the request does not fit
             local = self.counters.local
-            prepared, pacing = self._in_process.key(record, local), self._in_process.pacing(order, local)
+            prepared = self._in_process.key(record, local, group, creq.body)
+            pacing = self._in_process.pacing(order, local)
             if pacing is None and prepared.empty:
                 return Ticket(key, plan=plan)
             ticket = next(self._tickets)
@@ -211,11 +215,11 @@ class Admission:
             if decision is not None:
                 checks = prepared.budget_checks
                 if decision.soft_crossed or (self._brownouts.configured and checks):
-                    self._brownouts.watch(self.budgets.lines(record), checks, decision)
+                    self._brownouts.watch(self.budgets.lines(record, group, creq.body), checks, decision)
                 paced = order[decision.paced].name if decision.paced >= 0 else ""
                 return Ticket(key, hold.nano if checks else 0, tokens, ticket, "local", prepared.rate_checks, checks,
                               paced, prepared, paced_first(paced, plan))
-        budgets = self.budgets.key_checks(record, hold.nano)
+        budgets = self.budgets.key_checks(record, hold.nano, group, creq.body)
         request = AdmitRequest(next(self._tickets), record.id if record is not None and self.counters.shared else "",
                                self.limits.checks(record, tokens), budgets, self.limits.pacing(order, tokens),
                                self.hold_ms)
@@ -228,9 +232,10 @@ class Admission:
             except CountersUnavailable as exc:
                 raise refusals.limits_unavailable(str(exc)) from None
         if decision.outcome != OK:
-            raise self._refusal(decision, request, self.budgets.lines(record), creq, order, hold.nano, group)
+            raise self._refusal(decision, request, self.budgets.lines(record, group, creq.body), creq, order, hold.nano,
+                                group)
         if decision.soft_crossed or (self._brownouts.configured and budgets):
-            self._brownouts.watch(self.budgets.lines(record), budgets, decision)
+            self._brownouts.watch(self.budgets.lines(record, group, creq.body), budgets, decision)
         paced = order[decision.paced].name if request.pacing and decision.paced >= 0 else ""
         return Ticket(key, hold.nano if budgets else 0, tokens, request.ticket, backend, request.rates, budgets, paced,
                       None, paced_first(paced, plan))
@@ -270,6 +275,14 @@ class Admission:
         for start in range(0, len(names), STATUS_CHUNK):  # short scripts: Redis serves admissions in between
             await self.counters.refresh(names[start:start + STATUS_CHUNK])
         return self.budget_status()
+
+    def teams_changed(self, records: list[TeamRecord]) -> None:
+        """Take stored teams that changed (the key cache's refresh, or the admin API right after a write):
+        keys of those teams count against the new limits from their next request."""
+        if self.teams.take(records):
+            self.budgets.forget()
+            self.limits = RateLimits(self.teams, self.config.limits.deployments)
+            self._in_process = InProcessAdmission(self.limits, self.budgets)
 
     def keys_required(self) -> bool:
         return self._keys_required()
@@ -331,7 +344,7 @@ class Admission:
                 fits = refusals.MaxTokensFit(self.holds.largest_max_tokens(creq, group, room),
                                              creq.max_tokens is not None, usd_text(room))
             return refusals.budget_exceeded(
-                _who(line, names), line.window, usd_text(to_nano(line.limit_usd)), usd_text(state.spent_nano),
+                line.who(names), line.window, usd_text(to_nano(line.limit_usd)), usd_text(state.spent_nano),
                 usd_text(state.reserved_nano), usd_text(hold_nano),
                 self.budgets.resets_at(line).isoformat().replace("+00:00", "Z"), fits)
         if decision.outcome == "pacing":
@@ -363,13 +376,13 @@ class Admission:
 
     def _all_budget_lines(self) -> list[BudgetLine]:
         records = self.cache.records.values() if self.cache else ()
-        return [line for r in records if not r.revoked for line in self.budgets.lines(r) if line.scope == "key"] \
-            + self.budgets.team_lines()
+        return [line for r in records if not r.revoked for line in self.budgets.status_lines(r)] \
+            + self.budgets.shared_lines()
 
     async def _refresh_status(self) -> None:
         """Keep budget_status() within about a second of the shared counters (slower with very many keys)."""
         while True:
-            budgets = sum(len(self.budgets.lines(r)) for r in self.cache.records.values()) if self.cache else 0
+            budgets = sum(len(self.budgets.status_lines(r)) for r in self.cache.records.values()) if self.cache else 0
             await asyncio.sleep(max(STATUS_REFRESH_S, budgets / STATUS_BUDGETS_PER_S))
             try:
                 await self.budget_status_now()
@@ -386,8 +399,3 @@ class Admission:
             except Exception:
                 log.exception("alert listener %r failed", listener)
 
-
-def _who(line: BudgetLine, names: dict[str, str]) -> str:
-    if line.scope == "key":
-        return f"key '{names.get(line.owner, line.owner)}' ({line.owner})"
-    return f"team '{line.owner}'"

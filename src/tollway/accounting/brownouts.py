@@ -65,6 +65,8 @@ class Brownouts:
                             "used_usd": exact_text(state.spent_nano + state.reserved_nano),
                             "threshold": str(settings.soft_threshold)})
             current = self._active.get(owner)
+            if line.scope not in ("key", "team"):
+                continue  # brownouts move a key or a team; the org's and end users' budgets only alert
             if self.configured and (current is None or current[1] <= datetime.now(timezone.utc)):
                 until = self._budgets.resets_at(line)
                 self._active[owner] = (f"{line.window} budget past {settings.soft_threshold:%}", until)

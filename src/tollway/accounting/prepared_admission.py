@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tollway.accounting.budgets import Budgets
+from tollway.accounting.budgets import MAX_PREPARED, NO_BODY, PLAIN, Budgets
 from tollway.accounting.counters.base import BudgetCheck, RateCheck, filled
 from tollway.accounting.counters.local import LocalCounters
 from tollway.accounting.counters.state import BudgetTally, RateWindow
@@ -88,30 +89,44 @@ class PacingTable(dict):
 
 
 class InProcessAdmission:
-    """The PreparedKeys (per key id, "" for requests without a key) and the pacing table, kept current."""
+    """The PreparedKeys (per key id, "" for requests without a key; per key, group and end user for keys
+    with such budgets) and the pacing table, kept current."""
 
     def __init__(self, limits: RateLimits, budgets: Budgets) -> None:
         self.limits = limits
         self.budgets = budgets
-        self._keys: dict[str, PreparedKey] = {}
+        self._keys: dict[str | tuple[str, str, str], PreparedKey] = {}
         self._pacing: PacingTable | None = None
 
-    def key(self, record: KeyRecord | None, local: LocalCounters) -> PreparedKey:
-        """The key's current PreparedKey in `local`, built again when the key, a budget period or `local`'s
-        entries changed."""
+    def key(self, record: KeyRecord | None, local: LocalCounters, group: str = "",
+            body: Mapping = NO_BODY) -> PreparedKey:
+        """The key's current PreparedKey in `local` for a request on route group `group` with `body`, built
+        again when the key, a budget period or `local`'s entries changed. A key with per-model or per-user
+        budgets has one per group and end user it saw (bounded like Budgets' preparations), looked up only
+        after the key's own slot came up empty, so other keys pay nothing for them."""
         now_s = time.time()
         key_id, seq = (record.id, record.seq) if record is not None else ("", -1)
         prepared = self._keys.get(key_id)
         if prepared is not None and prepared.current(seq, now_s, local):
             return prepared
-        limits: list[tuple[str, int | None, int | None]]
-        budgets: list[tuple[str, int, int, int]]
-        if record is None:
-            limits, (until, budgets) = [], (float("inf"), [])
-        else:
-            limits, (until, budgets) = self.limits.key_limits(record), self.budgets.key_budgets(record, now_s)
-        prepared = self._keys[key_id] = PreparedKey(seq, until, local, limits, budgets)
+        budgets = self.budgets
+        variant = budgets.variant(record, group, body)
+        slot: str | tuple[str, str, str] = key_id
+        if variant is not None:
+            slot = (key_id, *variant)
+            prepared = self._keys.get(slot)
+            if prepared is not None and prepared.current(seq, now_s, local):
+                return prepared
+        limits = self.limits.key_limits(record) if record is not None else []
+        until, checks = budgets.key_budgets(record, now_s, variant or PLAIN)
+        if len(self._keys) >= MAX_PREPARED:
+            self._keys.clear()
+        prepared = self._keys[slot] = PreparedKey(seq, until, local, limits, checks)
         return prepared
+
+    def forget(self) -> None:
+        """Drop every PreparedKey: what a key's team counts against changed."""
+        self._keys.clear()
 
     def pacing(self, order: list, local: LocalCounters) -> PacingTable | None:
         """The pacing windows for `order` when any of its deployments is paced; None when pacing does not apply."""

@@ -50,16 +50,6 @@ def test_field_checks_name_the_field_and_the_value() -> None:
     assert (spec.rpm, spec.models, spec.daily_usd, spec.tpm) == (None, ("chat",), Decimal("2"), UNSET)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        store = open_key_store(None, tmp_path / "ledger.db")
-    else:
-        store = open_key_store(request.getfixturevalue("postgres_url"), tmp_path / "unused.db")
-    yield store
-    store.close()
-
-
 def test_stores_create_update_revoke_and_report_changes_in_order(store) -> None:
     key_id, secret = new_secret()
     created = store.create(new_record(key_id, secret, KeySpec(

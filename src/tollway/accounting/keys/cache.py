@@ -4,7 +4,8 @@ The cache loads every key at start and then asks the store every `refresh_ms` fo
 the last change it saw (one indexed query), so a key created, updated or revoked anywhere is seen by
 every replica within that interval. A secret whose id is not cached yet (created a moment ago) triggers
 one immediate refresh, shared by concurrent requests and at most one per `MISS_REFRESH_S`, so unknown
-ids cannot turn into a flood of queries.
+ids cannot turn into a flood of queries. Stored teams (teams.py) are read the same way, in the same
+refresh, so a team's new budget reaches every replica as fast as a key's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Callable
 
 from tollway.accounting.keys.records import KeyRecord
 from tollway.accounting.keys.store import KeyStore
+from tollway.accounting.teams import TeamRecord
 from tollway.core.background_task import stop_task
 
 log = logging.getLogger("tollway.keys")
@@ -24,10 +26,13 @@ MISS_REFRESH_S = 0.05
 
 class KeyCache:
     def __init__(self, store: KeyStore, refresh_s: float,
-                 on_change: Callable[[list[KeyRecord]], None] = lambda records: None) -> None:
+                 on_change: Callable[[list[KeyRecord]], None] = lambda records: None,
+                 on_teams: Callable[[list[TeamRecord]], None] = lambda teams: None) -> None:
         self.store = store
         self.records: dict[str, KeyRecord] = {}
         self.seq = 0
+        self.team_seq = 0
+        self._on_teams = on_teams
         self._refresh_s = refresh_s
         self._on_change = on_change
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys")
@@ -71,13 +76,13 @@ class KeyCache:
             return
         self._refreshing = asyncio.get_running_loop().create_future()
         try:
-            changed = await self.call(self.store.changed_since, self.seq)
+            changed, teams = await self.call(self._changes, self.seq, self.team_seq)
         except Exception as exc:  # the store is down: keep serving the keys we know
             if not self._failing:
                 log.error("cannot refresh keys from %s (%s); using the %d keys already known", self.store.where,
                           exc, len(self.records))
             self._failing = True
-            changed = []
+            changed, teams = [], []
         else:
             if self._failing:
                 log.warning("key store %s is reachable again", self.store.where)
@@ -86,6 +91,18 @@ class KeyCache:
             self._refreshing.set_result(None)
             self._refreshing = None
         self.apply(changed)
+        for team in teams:
+            self.team_seq = max(self.team_seq, team.seq)
+        self.apply_teams(teams)
+
+    def _changes(self, seq: int, team_seq: int) -> tuple[list[KeyRecord], list[TeamRecord]]:
+        return self.store.changed_since(seq), self.store.teams_changed_since(team_seq)
+
+    def apply_teams(self, changed: list[TeamRecord]) -> None:
+        """Hand changed stored teams on (also used right after an admin API write, which leaves `team_seq`
+        alone: a change another replica committed just before it is still read at the next refresh)."""
+        if changed:
+            self._on_teams(changed)
 
     def apply(self, changed: list[KeyRecord]) -> None:
         """Take changed rows into the cache (also used right after an admin API write)."""

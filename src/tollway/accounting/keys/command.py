@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import orjson
 
+from tollway.accounting.budget_entries import BudgetEntryError, entries_from_text
 from tollway.accounting.keys.fields import KeyFieldError, budget_pair, count, expiry, grace_period, names
 from tollway.accounting.keys.records import UNSET, KeyRecord, KeySpec, imported_key_id, new_record, new_secret
 from tollway.accounting.keys.spend import spend_per_key
@@ -62,6 +63,21 @@ class _Context:
 
     def redis(self) -> str | None:
         return self.redis_url or self.config.redis_url
+
+    def models(self) -> set[str]:
+        """The names a per-model budget may use: the config's route groups and aliased deployments."""
+        config = self.config
+        return set(config.route_groups) | {name for name, dep in config.deployments.items() if dep.aliases}
+
+
+def budget_entries(obj: _Context, entries: tuple[str, ...]) -> tuple:
+    """Budget entries typed as [user:]WINDOW=USD[@MODEL] (a single `none`: no budgets), checked whole."""
+    if not entries:
+        raise click.UsageError("give the budgets, e.g. day=5 month=100 day=2@chat user:day=0.5 (or none)")
+    try:
+        return entries_from_text(entries, "budget", obj.models())
+    except BudgetEntryError as exc:
+        raise click.BadParameter(str(exc), param_hint="ENTRIES") from None
 
 
 def _url_option(checker):
@@ -201,6 +217,25 @@ def update(obj: _Context, key_id: str, name: str | None, budget_usd: str | None,
     _show(record, as_json, "updated")
 
 
+@keys.command("set-budget")
+@click.argument("key_id")
+@click.argument("entries", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def set_budget(obj: _Context, key_id: str, entries: tuple[str, ...], as_json: bool) -> None:
+    """Replace a key's budgets with ENTRIES: [user:]WINDOW=USD[@MODEL], WINDOW one of hour, day, week, month.
+
+    \b
+    tollway keys set-budget k3xq8m2vfa day=5 month=100      # $5 a day, $100 a month
+    tollway keys set-budget k3xq8m2vfa day=5 week=2@chat    # and at most $2 a week on model chat
+    tollway keys set-budget k3xq8m2vfa day=5 user:day=0.5   # and $0.50 a day for each end user
+    tollway keys set-budget k3xq8m2vfa none                 # no budgets
+    """
+    spec = KeySpec(budgets=budget_entries(obj, entries))
+    record = _change(obj, lambda store: store.update(key_id, spec))
+    _show(record, as_json, "budgets set")
+
+
 @keys.command()
 @click.argument("key_id")
 @click.option("--grace", default="24h", show_default=True,
@@ -273,10 +308,19 @@ def _publish_revocation(obj: _Context, key_id: str) -> None:
 
 
 def _warn_unknown_team(obj: _Context, team: str | None) -> None:
-    if team and team not in obj.config.teams:
+    if not team or team in obj.config.teams:
+        return
+    store = obj.store()
+    try:
+        stored = store.get_team(team) is not None
+    except KEY_STORE_ERRORS:
+        stored = False
+    finally:
+        store.close()
+    if not stored:
         known = ", ".join(obj.config.teams) or "none"
-        click.echo(f"warning: team {team!r} is not under `teams:` in the config (known: {known}); it groups keys "
-                   "but adds no limits until it is", err=True)
+        click.echo(f"warning: team {team!r} is not under `teams:` in the config (known: {known}) nor stored "
+                   "(`tollway teams list`); it groups keys but adds no limits until it is", err=True)
 
 
 def _show(record: KeyRecord, as_json: bool, verb: str) -> None:
@@ -290,12 +334,12 @@ def _print_keys(records: list[KeyRecord], title: str, spent: dict[str, tuple[Dec
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("id", "name", "team", "daily USD", "monthly USD", "spent today", "spent month", "rpm", "tpm",
+    for column in ("id", "name", "team", "budgets", "spent today", "spent month", "rpm", "tpm",
                    "max_tokens", "models", "residency", "state"):
         table.add_column(column)
     for r in records:
         today, month = (spent or {}).get(r.id, _NONE)
-        table.add_row(r.id, r.name, r.team or "-", _text(r.daily_usd), _text(r.monthly_usd), usd_text(today),
+        table.add_row(r.id, r.name, r.team or "-", " ".join(e.text() for e in r.budgets) or "-", usd_text(today),
                       usd_text(month), _text(r.rpm),
                       _text(r.tpm), _text(r.default_max_tokens), ",".join(r.models) or "all", ",".join(r.residency) or "any",
                       f"revoked {r.revoked_at[:19]}" if r.revoked else "active")

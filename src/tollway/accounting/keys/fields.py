@@ -5,10 +5,12 @@ Every error names the field and the bad value, and says what would be accepted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
+from tollway.accounting.budget_entries import BudgetEntryError, entries_from_json
 from tollway.accounting.keys.records import UNSET, KeySpec
 from tollway.core.money import MAX_NANO, NANO_PER_USD
 
@@ -68,8 +70,8 @@ def names(value: object, field: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-_JSON_FIELDS = ("name", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "default_max_tokens", "models", "residency",
-                "expires_at")
+_JSON_FIELDS = ("name", "team", "daily_usd", "monthly_usd", "budgets", "rpm", "tpm", "default_max_tokens", "models",
+                "residency", "expires_at")
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -99,8 +101,9 @@ def expiry(value: object, field: str) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def spec_from_json(body: object) -> KeySpec:
-    """A KeySpec from an admin API body; only the fields present change (null clears a limit)."""
+def spec_from_json(body: object, models: Collection[str] | None = None) -> KeySpec:
+    """A KeySpec from an admin API body; only the fields present change (null clears a limit). `budgets`
+    replaces the key's whole list; a per-model entry must name one of `models` (when given)."""
     if not isinstance(body, dict):
         raise KeyFieldError(f"body: expected a JSON object with any of {', '.join(_JSON_FIELDS)}")
     unknown = sorted(set(body) - set(_JSON_FIELDS))
@@ -109,8 +112,12 @@ def spec_from_json(body: object) -> KeySpec:
     for field in ("name", "team"):
         if field in body and not isinstance(body[field], str):
             raise KeyFieldError(f"{field}: expected a string, got {body[field]!r}")
+    try:
+        budgets = entries_from_json(body["budgets"], "budgets", models) if "budgets" in body else None
+    except BudgetEntryError as exc:
+        raise KeyFieldError(str(exc)) from None
     return KeySpec(
-        name=body.get("name"), team=body.get("team"),
+        name=body.get("name"), team=body.get("team"), budgets=budgets,
         daily_usd=money(body["daily_usd"], "daily_usd") if "daily_usd" in body else UNSET,
         monthly_usd=money(body["monthly_usd"], "monthly_usd") if "monthly_usd" in body else UNSET,
         rpm=count(body["rpm"], "rpm") if "rpm" in body else UNSET,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from tollway.accounting.budget_entries import BudgetEntry, plain_limit, to_json, with_plain
+
 SECRET_PREFIX = "tw_"
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0: ids are read aloud and typed
 _ID_RE = re.compile(r"^[a-z0-9]{4,32}$")
@@ -29,8 +31,7 @@ class KeyRecord:
     salt: str
     hash: str
     team: str = ""
-    daily_usd: Decimal | None = None
-    monthly_usd: Decimal | None = None
+    budgets: tuple[BudgetEntry, ...] = ()  # its own, and (per_user) each of its end users'
     rpm: int | None = None
     tpm: int | None = None
     models: tuple[str, ...] = ()      # empty: every model
@@ -50,10 +51,20 @@ class KeyRecord:
     def revoked(self) -> bool:
         return bool(self.revoked_at)
 
+    @property
+    def daily_usd(self) -> Decimal | None:
+        """The key's own day budget over every model (the field keys had before budgets were a list)."""
+        return plain_limit(self.budgets, "day")
+
+    @property
+    def monthly_usd(self) -> Decimal | None:
+        return plain_limit(self.budgets, "month")
+
     def public(self) -> dict:
         """The key as the admin API and `tollway keys list --json` show it (no salt, no hash)."""
         return {"id": self.id, "name": self.name, "team": self.team or None,
                 "daily_usd": _money(self.daily_usd), "monthly_usd": _money(self.monthly_usd),
+                "budgets": to_json(self.budgets),
                 "rpm": self.rpm, "tpm": self.tpm, "models": list(self.models), "residency": list(self.residency),
                 "default_max_tokens": self.default_max_tokens, "created_at": self.created_at, "updated_at": self.updated_at, "revoked_at": self.revoked_at or None,
                 "expires_at": self.expires_at or None, "grace_until": self.prev_until or None}
@@ -73,6 +84,7 @@ class KeySpec:
     rpm: int | None | object = UNSET
     tpm: int | None | object = UNSET
     default_max_tokens: int | None | object = UNSET
+    budgets: tuple[BudgetEntry, ...] | None = None  # the whole list; daily_usd/monthly_usd then edit it
     models: tuple[str, ...] | None = None
     residency: tuple[str, ...] | None = None
     expires_at: str | None = None  # ISO UTC; "" clears it
@@ -100,10 +112,16 @@ def apply_spec(record: KeyRecord, spec: KeySpec) -> KeyRecord:
         changes["name"] = spec.name
     if spec.team is not None:
         changes["team"] = spec.team
-    for name in ("daily_usd", "monthly_usd", "rpm", "tpm", "default_max_tokens"):
+    for name in ("rpm", "tpm", "default_max_tokens"):
         value = getattr(spec, name)
         if value is not UNSET:
             changes[name] = value
+    budgets = record.budgets if spec.budgets is None else spec.budgets
+    for window, value in (("day", spec.daily_usd), ("month", spec.monthly_usd)):
+        if value is not UNSET:
+            budgets = with_plain(budgets, window, value)  # type: ignore[arg-type]
+    if budgets != record.budgets:
+        changes["budgets"] = tuple(budgets)
     if spec.models is not None:
         changes["models"] = tuple(spec.models)
     if spec.residency is not None:

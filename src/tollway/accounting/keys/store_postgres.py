@@ -14,15 +14,19 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.types.json import Jsonb
 
+from tollway.accounting.budget_entries import from_stored, to_json
 from tollway.accounting.keys.records import KeyRecord, KeySpec, apply_spec, rotated
-from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, money_or_none
+from tollway.accounting.keys.store import KeyNotFound, KeyStoreError, TeamExists, TeamNotFound, with_old_budgets
+from tollway.accounting.teams import TeamRecord, TeamSpec, apply_team_spec
 from tollway.core.redact import redact_url
 from tollway.ledger.postgres import DatabaseUnavailable, connect, migrate
 
 _COLUMNS = ("id", "name", "salt", "hash", "team", "daily_usd", "monthly_usd", "rpm", "tpm", "models", "residency",
             "created_at", "updated_at", "revoked_at", "seq", "default_max_tokens", "expires_at", "prev_salt",
-            "prev_hash", "prev_until")
+            "prev_hash", "prev_until", "budgets")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys"
+_TEAM_COLUMNS = ("name", "rpm", "tpm", "budgets", "created_at", "updated_at", "deleted_at", "seq")
+_SELECT_TEAMS = f"SELECT {', '.join(_TEAM_COLUMNS)} FROM teams"
 
 
 class PostgresKeyStore:
@@ -69,6 +73,52 @@ class PostgresKeyStore:
                 self._conn.close()
                 self._conn = None
 
+    def list_teams(self) -> builtins.list[TeamRecord]:
+        rows = self._run(lambda conn: conn.execute(f"{_SELECT_TEAMS} WHERE deleted_at = '' ORDER BY name").fetchall())
+        return [_team(r) for r in rows]
+
+    def get_team(self, name: str) -> TeamRecord | None:
+        row = self._run(lambda conn: conn.execute(f"{_SELECT_TEAMS} WHERE name = %s AND deleted_at = ''",
+                                                  (name,)).fetchone())
+        return _team(row) if row else None
+
+    def teams_changed_since(self, seq: int) -> builtins.list[TeamRecord]:
+        rows = self._run(lambda conn: conn.execute(f"{_SELECT_TEAMS} WHERE seq > %s ORDER BY seq", (seq,)).fetchall())
+        return [_team(r) for r in rows]
+
+    def create_team(self, record: TeamRecord) -> TeamRecord:
+        def work(conn: psycopg.Connection) -> TeamRecord:
+            with conn.transaction():
+                conn.execute("LOCK TABLE teams IN EXCLUSIVE MODE")
+                row = conn.execute("SELECT deleted_at FROM teams WHERE name = %s", (record.name,)).fetchone()
+                if row is not None and not row[0]:
+                    raise TeamExists(record.name)
+                created = replace(record, seq=_next_seq(conn))
+                conn.execute("DELETE FROM teams WHERE name = %s", (record.name,))
+                conn.execute(f"INSERT INTO teams ({', '.join(_TEAM_COLUMNS)}) VALUES "
+                             f"({', '.join(['%s'] * len(_TEAM_COLUMNS))})", _team_values(created))
+            return created
+        return self._run(work)
+
+    def update_team(self, name: str, spec: TeamSpec) -> TeamRecord:
+        return self._change_team(name, lambda r: apply_team_spec(r, spec))
+
+    def delete_team(self, name: str) -> TeamRecord:
+        return self._change_team(name, lambda r: replace(r, deleted_at=_now()))
+
+    def _change_team(self, name: str, change) -> TeamRecord:
+        def work(conn: psycopg.Connection) -> TeamRecord:
+            with conn.transaction():
+                conn.execute("LOCK TABLE teams IN EXCLUSIVE MODE")
+                row = conn.execute(f"{_SELECT_TEAMS} WHERE name = %s AND deleted_at = ''", (name,)).fetchone()
+                if row is None:
+                    raise TeamNotFound(name)
+                record = replace(change(_team(row)), updated_at=_now(), seq=_next_seq(conn))
+                conn.execute(f"UPDATE teams SET {', '.join(f'{c} = %s' for c in _TEAM_COLUMNS[1:])} WHERE name = %s",
+                             (*_team_values(record)[1:], name))
+            return record
+        return self._run(work)
+
     def _change(self, key_id: str, change) -> KeyRecord:
         def work(conn: psycopg.Connection) -> KeyRecord:
             with conn.transaction():
@@ -94,7 +144,7 @@ class PostgresKeyStore:
         with self._lock:
             try:
                 return work(self._connection())
-            except KeyNotFound:
+            except (KeyNotFound, TeamNotFound, TeamExists):
                 raise
             except psycopg.OperationalError as exc:
                 if self._conn is not None:
@@ -106,14 +156,25 @@ class PostgresKeyStore:
 
 
 def _values(r: KeyRecord) -> tuple:
-    return (r.id, r.name, r.salt, r.hash, r.team, r.daily_usd, r.monthly_usd, r.rpm, r.tpm, Jsonb(list(r.models)),
-            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq, r.default_max_tokens, r.expires_at, r.prev_salt, r.prev_hash, r.prev_until)
+    return (r.id, r.name, r.salt, r.hash, r.team, None, None, r.rpm, r.tpm, Jsonb(list(r.models)),
+            Jsonb(list(r.residency)), r.created_at, r.updated_at, r.revoked_at, r.seq, r.default_max_tokens,
+            r.expires_at, r.prev_salt, r.prev_hash, r.prev_until, Jsonb(to_json(r.budgets)))
+
+
+def _team_values(r: TeamRecord) -> tuple:
+    return (r.name, r.rpm, r.tpm, Jsonb(to_json(r.budgets)), r.created_at, r.updated_at, r.deleted_at, r.seq)
+
+
+def _team(row: tuple) -> TeamRecord:
+    values = dict(zip(_TEAM_COLUMNS, row))
+    values["budgets"] = from_stored(values["budgets"])
+    return TeamRecord(**values)
 
 
 def _record(row: tuple) -> KeyRecord:
     values = dict(zip(_COLUMNS, row))
-    values["daily_usd"] = money_or_none(values["daily_usd"])
-    values["monthly_usd"] = money_or_none(values["monthly_usd"])
+    daily, monthly = values.pop("daily_usd"), values.pop("monthly_usd")
+    values["budgets"] = with_old_budgets(from_stored(values["budgets"]), daily, monthly)
     values["models"] = tuple(values["models"])
     values["residency"] = tuple(values["residency"])
     return KeyRecord(**values)
