@@ -67,7 +67,7 @@ _ROW_ORDER = ("id", "ts", "endpoint", "requested_model", "status", "http_status"
               "deployment", "provider", "upstream_model", "jurisdiction", "attempts", "prompt_tokens",
               "cached_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens", "usage_source",
               "cost_usd", "ttft_ms", "latency_ms", "error", "streamed", "shadow", "priced", "system_fingerprint",
-              "request_features", "end_user", "tags")
+              "request_features", "end_user", "tags", "batch_id", "price_rate")
 if tuple(f.name for f in fields(LedgerRow)) != _ROW_ORDER:
     raise RuntimeError("LedgerRow's fields changed order: update handler._ROW_ORDER and RequestLife._row")
 
@@ -145,7 +145,8 @@ class RequestLife:
             self.key = await self.services.admission.authenticate(self.x)
             status, headers, body = await answer(self.key)
             self.headers.update(headers)
-            self.status, self.http_status, self.error = "ok", status, ""
+            self.status, self.http_status, self.error = ("ok", status, "") if status < 400 else \
+                ("client_error" if status < 500 else "error", status, f"answered {status}")
             reply = (status, self.headers, body)
         except GatewayError as exc:
             self._failed(exc)
