@@ -69,3 +69,42 @@ def wait_for(client, batch_id: str, statuses: tuple[str, ...] = ("completed", "f
 def sent_contents(emu, model: str) -> list[str]:
     """The last user message of every request the emulator got for `model`."""
     return [entry["body"]["messages"][-1]["content"] for entry in emu.requests(model=model)]
+
+
+ADMIN_KEY = "admin-key-for-batch-tests-5c1d"
+
+
+def with_admin(config: dict) -> dict:
+    config["server"] = {**config.get("server", {}), "admin_key_env": "TOLLWAY_ADMIN_KEY"}
+    return config
+
+
+def create_key(gw, **fields) -> tuple[str, str]:
+    """A virtual key through the admin API: (id, secret)."""
+    import httpx
+
+    reply = httpx.post(f"{gw.url}/admin/keys", json={"name": "batch-test", **fields},
+                       headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    assert reply.status_code == 201, reply.text
+    return reply.json()["id"], reply.json()["secret"]
+
+
+def admin_patch_key(gw, key_id: str, **fields) -> None:
+    import httpx
+
+    reply = httpx.patch(f"{gw.url}/admin/keys/{key_id}", json=fields,
+                        headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    assert reply.status_code == 200, reply.text
+
+
+def table_count(gw, table: str) -> int:
+    """Rows of a batch table in the gateway's SQLite ledger file."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{gw.ledger}?mode=ro", uri=True)
+    try:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()

@@ -82,8 +82,8 @@ class BatchApi:
                     raise operation_missing(method, request.path)
                 return await handler(key)
             except GatewayError as exc:
-                if anthropic:
-                    return anthropic_error(exc)
+                if anthropic and not isinstance(exc, AnthropicShapedError):
+                    raise AnthropicShapedError(exc) from None
                 raise
         return await answer_locally(request, f"{family}.{operation}", answer)
 
@@ -281,11 +281,19 @@ def operation_missing(method: str, path: str) -> GatewayError:
                         "unknown_url")
 
 
-def anthropic_error(exc: GatewayError) -> Answer:
-    kinds = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+class AnthropicShapedError(GatewayError):
+    """The same error, in Anthropic's shape `{"type": "error", "error": {"type", "message"}}` for the
+    Message Batches routes (the row and the status are the same as OpenAI's)."""
+
+    KINDS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
              404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error"}
-    kind = kinds.get(exc.status, "api_error")
-    return exc.status, dict(_JSON), orjson.dumps({"type": "error", "error": {"type": kind, "message": exc.message}})
+
+    def __init__(self, exc: GatewayError) -> None:
+        super().__init__(exc.status, exc.message, exc.type, exc.code, exc.param, exc.headers)
+
+    def body(self) -> bytes:
+        kind = self.KINDS.get(self.status, "api_error")
+        return orjson.dumps({"type": "error", "error": {"type": kind, "message": self.message}})
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -145,8 +145,7 @@ class RequestLife:
             self.key = await self.services.admission.authenticate(self.x)
             status, headers, body = await answer(self.key)
             self.headers.update(headers)
-            self.status, self.http_status, self.error = ("ok", status, "") if status < 400 else \
-                ("client_error" if status < 500 else "error", status, f"answered {status}")
+            self.status, self.http_status, self.error = "ok", status, ""
             reply = (status, self.headers, body)
         except GatewayError as exc:
             self._failed(exc)
