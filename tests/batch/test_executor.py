@@ -1,0 +1,83 @@
+"""The executor as users run it: a SIGKILL mid-batch then a restart finishes the batch with each line
+sent once, and a budget that runs out mid-batch fails the remaining lines without charging them."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from decimal import Decimal
+
+import orjson
+
+from tests.batch.support import (
+    ADMIN_KEY,
+    admin_patch_key,
+    batch_config,
+    clock_env,
+    create_key,
+    line,
+    sent_contents,
+    upload,
+    wait_for,
+    with_admin,
+)
+
+
+def _wait_completed(client, batch_id: str, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.batches.retrieve(batch_id).request_counts.completed < count:
+        assert time.monotonic() < deadline, f"batch {batch_id}: {count} lines never completed"
+        time.sleep(0.1)
+
+
+def test_a_killed_gateway_resumes_the_batch_on_restart_and_sends_each_line_once(emulator_factory, gateway_factory):
+    emu = emulator_factory()
+    config = batch_config(emu)
+    env = clock_env(before_boundary_s=10)
+    gw = gateway_factory(config, env=env)
+    client = gw.client()
+    lines = [line("now-1", model="now"), line("now-2", model="now"), line("late-1"), line("late-2"), line("late-3")]
+    batch = client.batches.create(input_file_id=upload(client, lines).id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    _wait_completed(client, batch.id, 2)  # Qwen's lines ran at once; DeepSeek's wait for off-peak
+    assert sent_contents(emu, "deepseek-flash") == []
+    assert len(gw.rows(wait_for=3)) >= 3  # the rows are written (a SIGKILL loses what the ledger still queues)
+    gw.terminate(signal.SIGKILL)
+
+    restarted = gateway_factory(config, env=env, extra_args=("--ledger", str(gw.ledger)))
+    client = restarted.client()
+    done = wait_for(client, batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 5, done
+    sent = Counter(sent_contents(emu, "deepseek-flash") + sent_contents(emu, "qwen3.5-plus"))
+    assert sent == {f"say {name}": 1 for name in ("now-1", "now-2", "late-1", "late-2", "late-3")}
+    rows = [r for r in gw.rows(wait_for=10) if r["batch_id"] == batch.id]  # the ledger file both used
+    assert sorted(r["id"] for r in rows) == [f"{batch.id}-{i}" for i in range(5)]
+    assert {r["id"]: r["price_rate"] for r in rows} == {
+        f"{batch.id}-0": "standard", f"{batch.id}-1": "standard", f"{batch.id}-2": "off_peak",
+        f"{batch.id}-3": "off_peak", f"{batch.id}-4": "off_peak"}
+    assert Decimal(done.model_extra["cost_usd"]) == sum(Decimal(r["cost_usd"]) for r in rows)
+
+
+def test_a_budget_that_runs_out_mid_batch_fails_the_rest_and_charges_nothing(emulator_factory, gateway_factory):
+    emu = emulator_factory()
+    gw = gateway_factory(with_admin(batch_config(emu)),
+                         env={**clock_env(before_boundary_s=6), "TOLLWAY_ADMIN_KEY": ADMIN_KEY})
+    key_id, secret = create_key(gw, daily_usd="5")
+    client = gw.client(secret)
+    lines = [line("now-1", model="now"), line("late-1"), line("late-2")]
+    batch = client.batches.create(input_file_id=upload(client, lines).id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    _wait_completed(client, batch.id, 1)
+    admin_patch_key(gw, key_id, daily_usd="0.000001")  # spent already: nothing more fits
+    done = wait_for(client, batch.id)
+    assert done.status == "completed" and (done.request_counts.completed, done.request_counts.failed) == (1, 2)
+    assert sent_contents(emu, "deepseek-flash") == []
+    errors = [orjson.loads(raw) for raw in client.files.content(done.error_file_id).content.splitlines()]
+    assert [e["custom_id"] for e in errors] == ["late-1", "late-2"]
+    assert {e["error"]["code"] for e in errors} == {"budget_exceeded"}
+    assert all(e["response"]["status_code"] == 429 for e in errors)
+    rows = {r["id"]: r for r in gw.rows(wait_for=5) if r["batch_id"] == batch.id}
+    assert (rows[f"{batch.id}-1"]["cost_usd"], rows[f"{batch.id}-1"]["http_status"]) == ("0", 429)
+    assert (rows[f"{batch.id}-2"]["cost_usd"], rows[f"{batch.id}-2"]["http_status"]) == ("0", 429)
+    assert Decimal(done.model_extra["cost_usd"]) == Decimal(rows[f"{batch.id}-0"]["cost_usd"]) > 0
