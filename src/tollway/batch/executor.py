@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from tollway.routing.table import RoutedDeployment, RouteTable
 
 log = logging.getLogger("tollway.batch")
-MAX_BATCHES_AT_ONCE = 8
 CANCELLED = {"code": "batch_cancelled", "message": "The batch was cancelled before this line was sent."}
 EXPIRED = {"code": "batch_expired", "message": "The batch's completion window ended before this line was sent."}
 BUDGET_GONE = "budget_exceeded"
@@ -90,7 +89,7 @@ class BatchExecutor:
     async def _claim_forever(self) -> None:
         while True:
             try:
-                if len(self._batches) < MAX_BATCHES_AT_ONCE:
+                if len(self._batches) < self.settings.max_batches:
                     batch_id = await self.store.claim(self.owner, self.settings.lease_s, list(self._batches))
                     if batch_id is not None:
                         task = asyncio.create_task(self._run_batch(batch_id), name=f"batch-{batch_id}")

@@ -18,6 +18,8 @@ class BatchSettings(_Strict):
     max_window_h: int = Field(168, ge=1, description="longest completion_window accepted, in hours")
     concurrency: int = Field(4, ge=1, description="lines of batches in flight at once per replica: "
                              "interactive traffic keeps the rest of each upstream's capacity")
+    max_batches: int = Field(4, ge=1, description="batches one replica runs at once (others wait for it or "
+                             "for another replica)")
     selfhost_max_waiting: int = Field(0, ge=0, description="a self-hosted deployment takes batch lines only "
                                       "while its scraped queue holds at most this many waiting requests")
     line_estimate_s: float = Field(30.0, gt=0, description="time one line is assumed to take when checking "
