@@ -60,3 +60,30 @@ def test_scheduled_batch_waits_for_off_peak_and_costs_the_off_peak_rate(emulator
     assert done.metadata == {"job": "nightly"}
     listed = client.batches.list(limit=10)
     assert [b.id for b in listed.data] == [batch.id]
+
+
+def test_a_cancelled_batch_sends_nothing_more_and_charges_nothing(emulator, gateway_factory):
+    gw = gateway_factory(batch_config(emulator), env=clock_env(before_boundary_s=600))
+    client = gw.client()
+    batch = client.batches.create(input_file_id=upload(client, [line("a"), line("b")]).id,
+                                  endpoint="/v1/chat/completions", completion_window="24h")
+    assert client.batches.cancel(batch.id).status in ("cancelling", "cancelled")
+    done = wait_for(client, batch.id)
+    assert done.status == "cancelled" and done.cancelled_at and done.output_file_id is None
+    assert (done.request_counts.completed, done.request_counts.failed) == (0, 2)
+    errors = [orjson.loads(raw) for raw in client.files.content(done.error_file_id).content.splitlines()]
+    assert [(e["custom_id"], e["error"]["code"], e["response"]) for e in errors] == [
+        ("a", "batch_cancelled", None), ("b", "batch_cancelled", None)]
+    assert sent_contents(emulator, "deepseek-flash") == [] and done.model_extra["cost_usd"] == "0"
+
+
+def test_listing_pages_through_a_keys_batches_newest_first(emulator, gateway_factory):
+    gw = gateway_factory(batch_config(emulator), env=clock_env(before_boundary_s=600))
+    client = gw.client()
+    made = [client.batches.create(input_file_id=upload(client, [line("a")]).id, endpoint="/v1/chat/completions",
+                                  completion_window="24h").id for _ in range(3)]
+    first = client.batches.list(limit=2)
+    assert [b.id for b in first.data] == made[::-1][:2] and first.has_more
+    rest = client.batches.list(limit=2, after=first.data[-1].id)
+    assert [b.id for b in rest.data] == [made[0]] and not rest.has_more
+    assert [b.id for b in client.batches.list(limit=2)] == made[::-1]  # the SDK follows `after` itself

@@ -211,7 +211,7 @@ class BatchApi:
             raise bad_request(f"The schedule cannot meet this batch's window: {plan.reason}.", "completion_window",
                               "window_cannot_be_met")
         prefix = "msgbatch_" if shape == "anthropic" else "batch_"
-        batch_id = prefix + secrets.token_hex(12)
+        batch_id = f"{prefix}{time.time_ns():016x}{secrets.token_hex(6)}"  # sorts in creation order (listing)
         created = int(time.time())
         worst_nano = sum(holds.values())
         record = BatchRecord(batch_id, key.id, shape, endpoint, file_id, window, "validating", created,
