@@ -31,9 +31,10 @@ from tollway.batch.clock import batch_now
 from tollway.batch.files import FileStore
 from tollway.batch.jsonl import line_hold_nano, parse_lines
 from tollway.batch.output import result_files
+from tollway.batch.registry import ClientFor
 from tollway.batch.settings import BatchSettings
 from tollway.batch.store import BatchRecord, BatchStore, LineState, line_request_id
-from tollway.batch.types import BatchLine, LineRun, LineService, NativeBatchClient, NativeResult
+from tollway.batch.types import BatchLine, LineRun, LineService, NativeResult
 from tollway.core.money import decimal_text
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ log = logging.getLogger("tollway.batch")
 CANCELLED = {"code": "batch_cancelled", "message": "The batch was cancelled before this line was sent."}
 EXPIRED = {"code": "batch_expired", "message": "The batch's completion window ended before this line was sent."}
 BUDGET_GONE = "budget_exceeded"
-NativeClientFor = Callable[["RoutedDeployment"], "NativeBatchClient | None"]
 
 
 @dataclass(slots=True)
@@ -60,7 +60,7 @@ class _Running:
 class BatchExecutor:
     def __init__(self, store: BatchStore, files: FileStore, lines: LineService, settings: BatchSettings,
                  admission: "Admission", table: Callable[[], "RouteTable"],
-                 native_client_for: NativeClientFor | None = None) -> None:
+                 native_client_for: ClientFor | None = None) -> None:
         self.store, self.files, self.line_service, self.settings = store, files, lines, settings
         self.admission, self.table = admission, table
         self.native_client_for = native_client_for or (lambda dep: None)

@@ -21,6 +21,7 @@ import orjson
 from tollway.accounting.tickets import ANONYMOUS, Key
 from tollway.batch.jsonl import ENDPOINT_NAMES, line_request
 from tollway.batch.rates import line_price, rate_of
+from tollway.batch.registry import native_clients
 from tollway.batch.types import LineOutcome, LineRun, NativeResult, Rate
 from tollway.catalog.cost import try_cost_usd
 from tollway.core.errors import GatewayError, model_not_found
@@ -235,12 +236,3 @@ class BatchService:
     async def stop(self) -> None:
         await self.executor.stop()
         self.db.close()
-
-
-def native_clients(session: "ClientSession") -> Callable:
-    """The native batch upstream registry (batch/native/), when this build has it."""
-    try:
-        from tollway.batch.native import client_for  # type: ignore[attr-defined]
-    except ImportError:
-        return lambda dep: None
-    return lambda dep: client_for(dep, session)
