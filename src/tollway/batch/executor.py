@@ -53,6 +53,7 @@ class _Running:
     lines: dict[int, BatchLine]
     holds: dict[int, int]                   # line index -> its worst case in nano-dollars
     started: int = 0                        # lines sent (or failed at sending) so far: the hold's ticket
+    unsent_nano: int = 0                    # what the lines not yet started still hold
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tasks: set[asyncio.Task] = field(default_factory=set)
 
@@ -69,18 +70,26 @@ class BatchExecutor:
         self.slots = asyncio.Semaphore(settings.concurrency)
         self._loop: asyncio.Task | None = None
         self._batches: dict[str, asyncio.Task] = {}
+        self._lines: set[asyncio.Task] = set()   # lines in flight, across batches
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self._claim_forever(), name="batch-executor")
 
-    async def stop(self) -> None:
-        """Stop claiming and sending; lines in flight are cancelled (their rows say so) and each batch's
-        lease is released so another replica (or this one restarted) resumes it at once."""
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop claiming and sending; lines in flight get `grace_s` to finish, then are cancelled (their rows
+        say so, and they are not resent: see store.py), and each batch's lease is released so another
+        replica (or this one restarted) resumes it at once."""
+        batch_ids = list(self._batches)
         tasks = [t for t in [self._loop, *self._batches.values()] if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for batch_id in list(self._batches):
+        if self._lines:
+            await asyncio.wait(list(self._lines), timeout=grace_s)
+            for task in list(self._lines):
+                task.cancel()
+            await asyncio.gather(*self._lines, return_exceptions=True)
+        for batch_id in batch_ids:
             try:
                 await self.store.release(batch_id, self.owner)
             except Exception:
@@ -133,11 +142,13 @@ class BatchExecutor:
         table = self.table()
         holds = {line.index: self._line_hold(line, table) for line in parsed}
         running = _Running(record, {line.index: line for line in parsed}, holds)
-        states = await self.store.lines(batch_id)
-        running.started = sum(1 for s in states if s.state != "pending")
+        states = await self.store.open_lines(batch_id)
+        pending = [s for s in states if s.state == "pending"]
+        running.started = record.total - len(pending)
+        running.unsent_nano = sum(holds.get(s.index, 0) for s in pending)
         if record.status == "validating":
             await self.store.set_status(batch_id, "in_progress")
-        await self._rehold(running, states, previous=running.started)
+        await self._rehold(running, previous=running.started)
         return running
 
     def _line_hold(self, line: BatchLine, table: "RouteTable") -> int:
@@ -155,10 +166,10 @@ class BatchExecutor:
             await self.store.close_pending(batch_id, "cancelled", CANCELLED)
         elif now.timestamp() >= record.deadline:
             await self.store.close_pending(batch_id, "expired", EXPIRED)
-        states = await self.store.lines(batch_id)
+        states = await self.store.open_lines(batch_id)
         pending = [s for s in states if s.state == "pending"]
-        if not pending and not running.tasks and not any(s.state == "running" for s in states):
-            await self._finish(running, states)
+        if not states and not running.tasks:
+            await self._finish(running, await self.store.lines(batch_id))
             return True
         await self._send_native(running, [s for s in pending if s.mode == "native"], now)
         for state in pending:
@@ -175,6 +186,8 @@ class BatchExecutor:
             task = asyncio.create_task(self._send(running, state))
             running.tasks.add(task)
             task.add_done_callback(running.tasks.discard)
+            self._lines.add(task)
+            task.add_done_callback(self._lines.discard)
         return False
 
     def _has_room(self, deployment: str) -> bool:
@@ -192,15 +205,14 @@ class BatchExecutor:
                 return False
             previous = running.started
             running.started += 1
-            await self._rehold(running, None, previous)
+            running.unsent_nano -= running.holds.get(state.index, 0)
+            await self._rehold(running, previous)
             return True
 
-    async def _rehold(self, running: _Running, states: list[LineState] | None, previous: int) -> None:
+    async def _rehold(self, running: _Running, previous: int) -> None:
         record = running.record
         key = await self._key_record(record.key_id)
-        if states is None:
-            states = await self.store.lines(record.id)
-        unsent = sum(running.holds.get(s.index, 0) for s in states if s.state == "pending")
+        unsent = running.unsent_nano
         await self.holds.release(key, hold_ticket(record.id, previous))
         hold_ms = int(max(record.deadline - time.time(), 60) * 1000) + 3_600_000
         if unsent and not await self.holds.hold(key, hold_ticket(record.id, running.started), unsent, hold_ms,

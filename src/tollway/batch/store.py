@@ -137,6 +137,10 @@ class BatchStore:
     async def lines(self, batch_id: str) -> list[LineState]:
         return await self.db.run(lambda db: self.lines_sync(db, batch_id))
 
+    async def open_lines(self, batch_id: str) -> list[LineState]:
+        """The lines still pending or running (what the executor polls; finished ones are not reread)."""
+        return await self.db.run(lambda db: self.lines_sync(db, batch_id, "AND state IN ('pending', 'running')"))
+
     def lines_sync(self, db: BatchDatabase, batch_id: str, where: str = "", params: Sequence[Any] = ()) -> list[LineState]:
         rows = db.all("SELECT idx, custom_id, deployment, mode, rate, not_before, state, request_id, status_code, "
                       f"response, error, cost_usd FROM batch_lines WHERE batch_id = ? {where} ORDER BY idx",
