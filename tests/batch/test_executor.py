@@ -31,6 +31,13 @@ def _wait_completed(client, batch_id: str, count: int, timeout: float = 30.0) ->
         time.sleep(0.1)
 
 
+def _wait_line_rows(gw, batch_id: str, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(1 for row in gw.rows() if row["batch_id"] == batch_id) < count:
+        assert time.monotonic() < deadline, f"batch {batch_id}: {count} line rows never written"
+        time.sleep(0.05)
+
+
 def test_a_killed_gateway_resumes_the_batch_on_restart_and_sends_each_line_once(emulator_factory, gateway_factory):
     emu = emulator_factory()
     config = batch_config(emu)
@@ -42,7 +49,7 @@ def test_a_killed_gateway_resumes_the_batch_on_restart_and_sends_each_line_once(
                                   completion_window="24h")
     _wait_completed(client, batch.id, 2)  # Qwen's lines ran at once; DeepSeek's wait for off-peak
     assert sent_contents(emu, "deepseek-flash") == []
-    assert len(gw.rows(wait_for=3)) >= 3  # the rows are written (a SIGKILL loses what the ledger still queues)
+    _wait_line_rows(gw, batch.id, 2)  # a SIGKILL loses rows the ledger still queues: wait till they are written
     gw.terminate(signal.SIGKILL)
 
     restarted = gateway_factory(config, env=env, extra_args=("--ledger", str(gw.ledger)))
@@ -81,3 +88,26 @@ def test_a_budget_that_runs_out_mid_batch_fails_the_rest_and_charges_nothing(emu
     assert (rows[f"{batch.id}-1"]["cost_usd"], rows[f"{batch.id}-1"]["http_status"]) == ("0", 429)
     assert (rows[f"{batch.id}-2"]["cost_usd"], rows[f"{batch.id}-2"]["http_status"]) == ("0", 429)
     assert Decimal(done.model_extra["cost_usd"]) == Decimal(rows[f"{batch.id}-0"]["cost_usd"]) > 0
+
+
+def test_lines_not_sent_when_the_window_ends_expire_uncharged(emulator_factory, gateway_factory):
+    emu = emulator_factory()
+    config = batch_config(emu)
+    gw = gateway_factory(config, env=clock_env(before_boundary_s=1800))  # off-peak in 30 minutes
+    client = gw.client()
+    batch = client.batches.create(input_file_id=upload(client, [line("now-1", model="now"), line("late-1")]).id,
+                                  endpoint="/v1/chat/completions", completion_window="1h")
+    _wait_completed(client, batch.id, 1)
+    _wait_line_rows(gw, batch.id, 1)
+    gw.terminate(signal.SIGKILL)
+
+    # the gateway comes back two hours later, past the batch's window
+    later = gateway_factory(config, env=clock_env(before_boundary_s=1800 - 7200),
+                            extra_args=("--ledger", str(gw.ledger)))
+    done = wait_for(later.client(), batch.id)
+    assert done.status == "expired" and done.expired_at, done
+    assert (done.request_counts.completed, done.request_counts.failed) == (1, 1)
+    errors = [orjson.loads(raw) for raw in later.client().files.content(done.error_file_id).content.splitlines()]
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("late-1", "batch_expired")]
+    assert sent_contents(emu, "deepseek-flash") == []
+    assert Decimal(done.model_extra["cost_usd"]) > 0  # the line that ran, only

@@ -212,7 +212,7 @@ class BatchApi:
                               "window_cannot_be_met")
         prefix = "msgbatch_" if shape == "anthropic" else "batch_"
         batch_id = f"{prefix}{time.time_ns():016x}{secrets.token_hex(6)}"  # sorts in creation order (listing)
-        created = int(time.time())
+        created = int(now.timestamp())
         worst_nano = sum(holds.values())
         record = BatchRecord(batch_id, key.id, shape, endpoint, file_id, window, "validating", created,
                              int(plan.deadline.timestamp()), metadata=metadata, total=len(lines),

@@ -6,6 +6,9 @@ committed) before it is sent, and only a pending line can be marked so, so no li
 a line found running when its batch is claimed again (its replica died mid-call) is failed as
 `interrupted`, never resent. Its request id, `<batch id>-<index>`, is its ledger row's id everywhere.
 
+A batch's times (created, deadline, each status change) are on the batch clock (clock.py); leases are on
+the wall clock, which replicas share.
+
 One replica runs a batch at a time: it holds a lease (owner, expiry) on the batch's row and renews it;
 another replica claims a batch only when its lease has lapsed. On PostgreSQL the claim is a
 `SELECT ... FOR UPDATE SKIP LOCKED` so replicas polling together never wait on or take the same row;
@@ -21,6 +24,7 @@ from typing import Any, Sequence
 
 import orjson
 
+from tollway.batch.clock import batch_now
 from tollway.batch.db import BatchDatabase
 from tollway.batch.types import BatchLine, NativeSubmission, PlannedLine
 
@@ -219,7 +223,7 @@ class BatchStore:
         sets, params = ["status = ?"], [status]
         if stamp:
             sets.append(f"{stamp} = COALESCE({stamp}, ?)")
-            params.append(at if at is not None else int(time.time()))
+            params.append(at if at is not None else int(batch_now().timestamp()))
         for name, value in files.items():
             assert name in ("output_file_id", "error_file_id")
             sets.append(f"{name} = ?")
@@ -230,7 +234,7 @@ class BatchStore:
     async def request_cancel(self, batch_id: str) -> None:
         await self.db.run(lambda db: db.write(
             f"UPDATE batches SET status = 'cancelling', cancelling_at = ? WHERE id = ? AND status IN "
-            f"({', '.join('?' * len(ACTIVE))})", (int(time.time()), batch_id, *ACTIVE)))
+            f"({', '.join('?' * len(ACTIVE))})", (int(batch_now().timestamp()), batch_id, *ACTIVE)))
 
     # -- native shares --------------------------------------------------------------------------------
 
