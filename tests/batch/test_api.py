@@ -24,7 +24,7 @@ def _hand_cost(usage: dict, rates: dict) -> Decimal:
 
 def test_scheduled_batch_waits_for_off_peak_and_costs_the_off_peak_rate(emulator_factory, gateway_factory):
     emu = emulator_factory()
-    gw = gateway_factory(batch_config(emu), env=clock_env(before_boundary_s=8))
+    gw = gateway_factory(batch_config(emu), env=clock_env(before_boundary_s=15))
     client = gw.client()
     uploaded = upload(client, [line("a"), line("b"), line("c")])
     assert uploaded.purpose == "batch" and uploaded.bytes > 0

@@ -41,7 +41,7 @@ def _wait_line_rows(gw, batch_id: str, count: int, timeout: float = 10.0) -> Non
 def test_a_killed_gateway_resumes_the_batch_on_restart_and_sends_each_line_once(emulator_factory, gateway_factory):
     emu = emulator_factory()
     config = batch_config(emu)
-    env = clock_env(before_boundary_s=10)
+    env = clock_env(before_boundary_s=20)
     gw = gateway_factory(config, env=env)
     client = gw.client()
     lines = [line("now-1", model="now"), line("now-2", model="now"), line("late-1"), line("late-2"), line("late-3")]
@@ -69,7 +69,7 @@ def test_a_killed_gateway_resumes_the_batch_on_restart_and_sends_each_line_once(
 def test_a_budget_that_runs_out_mid_batch_fails_the_rest_and_charges_nothing(emulator_factory, gateway_factory):
     emu = emulator_factory()
     gw = gateway_factory(with_admin(batch_config(emu)),
-                         env={**clock_env(before_boundary_s=6), "TOLLWAY_ADMIN_KEY": ADMIN_KEY})
+                         env={**clock_env(before_boundary_s=15), "TOLLWAY_ADMIN_KEY": ADMIN_KEY})
     key_id, secret = create_key(gw, daily_usd="5")
     client = gw.client(secret)
     lines = [line("now-1", model="now"), line("late-1"), line("late-2")]
@@ -111,3 +111,71 @@ def test_lines_not_sent_when_the_window_ends_expire_uncharged(emulator_factory, 
     assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("late-1", "batch_expired")]
     assert sent_contents(emu, "deepseek-flash") == []
     assert Decimal(done.model_extra["cost_usd"]) > 0  # the line that ran, only
+
+
+class _RateLimitedOnce:
+    """A LineService whose first attempt at each line is refused by a rate limit (so never run)."""
+
+    def __init__(self) -> None:
+        self.attempts: Counter = Counter()
+
+    async def run(self, run):
+        from tollway.batch.types import LineOutcome
+
+        self.attempts[run.line.custom_id] += 1
+        if self.attempts[run.line.custom_id] == 1:
+            return LineOutcome(429, None, Decimal(0), "standard", {"code": "rate_limited", "message": "Rate limit"})
+        return LineOutcome(200, {"ok": True}, Decimal("0.001"), "standard")
+
+    async def record_native(self, run, result):  # pragma: no cover - no native lines here
+        raise AssertionError
+
+
+def test_a_line_a_rate_limit_refused_is_sent_again_later(tmp_path, monkeypatch):
+    import asyncio
+    from datetime import datetime, timezone
+
+    from tollway.accounting.admission import Admission
+    from tollway.batch import executor as executor_module
+    from tollway.batch.db import BatchDatabase
+    from tollway.batch.executor import BatchExecutor
+    from tollway.batch.files import FileStore
+    from tollway.batch.settings import BatchSettings
+    from tollway.batch.store import BatchRecord, BatchStore
+    from tollway.batch.types import BatchLine, PlannedLine
+    from tollway.config import Config
+    from tollway.routing.table import RouteTable
+
+    monkeypatch.setattr(executor_module, "RETRY_BASE_S", 0.05)
+    config = Config.model_validate({"providers": {"q": {"kind": "qwen", "base_url": "http://127.0.0.1:9/v1"}},
+                                    "deployments": {"qwen": {"provider": "q", "model": "qwen3.5-plus"}},
+                                    "route_groups": {"now": {"deployments": ["qwen"]}}})
+
+    async def scenario() -> None:
+        db = BatchDatabase(tmp_path / "ledger.db", None)
+        files, store = FileStore(db, None), BatchStore(db)
+        body = {"model": "now", "messages": [{"role": "user", "content": "hi"}]}
+        lines = [BatchLine(i, f"l{i}", "/v1/chat/completions", "now", body) for i in range(2)]
+        content = b"".join(orjson.dumps({"custom_id": x.custom_id, "url": x.endpoint, "body": body}) + b"\n"
+                           for x in lines)
+        stored = await files.put("", "batch", "in.jsonl", content)
+        now = datetime.now(timezone.utc)
+        record = BatchRecord("batch_rl", "", "openai", "/v1/chat/completions", stored.id, "24h", "validating",
+                             int(now.timestamp()), int(now.timestamp()) + 86400, total=2)
+        planned = [PlannedLine(i, "qwen", "scheduled", now, "standard", Decimal(0)) for i in range(2)]
+        await db.run(lambda d: store.create_sync(d, record, lines, planned))
+        service = _RateLimitedOnce()
+        table = RouteTable(config, None, resolve_secrets=False)
+        runner = BatchExecutor(store, files, service, BatchSettings(poll_s=0.02), Admission(config), lambda: table)
+        await runner.start()
+        for _ in range(300):
+            done = await store.get("batch_rl")
+            if done is not None and done.status == "completed":
+                break
+            await asyncio.sleep(0.02)
+        await runner.stop()
+        db.close()
+        assert done is not None and done.status == "completed" and (done.completed, done.failed) == (2, 0)
+        assert service.attempts == {"l0": 2, "l1": 2}
+
+    asyncio.run(scenario())

@@ -50,7 +50,7 @@ def test_message_batch_errors_are_anthropic_shaped(sdk):
         client.messages.batches.create(requests=[{"custom_id": "a", "params": _params("x", model="nope")}])
     assert refused.value.body["type"] == "error"
     assert refused.value.body["error"]["type"] == "invalid_request_error"
-    assert "'nope' does not exist" in refused.value.body["error"]["message"]
+    assert refused.value.body["error"]["message"].startswith("requests[0]: the model 'nope' does not exist")
     with pytest.raises(anthropic.NotFoundError) as missing:
         client.messages.batches.retrieve("msgbatch_missing")
     assert missing.value.body["error"]["type"] == "not_found_error"

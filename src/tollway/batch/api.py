@@ -10,6 +10,7 @@ a 400 (429 for a budget) naming the line or the field. Routes are registered as 
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from decimal import Decimal
@@ -185,13 +186,16 @@ class BatchApi:
             rows.append(orjson.dumps({"custom_id": item.get("custom_id"), "method": "POST", "url": "/v1/messages",
                                       "body": item["params"]}))
         content = b"\n".join(rows) + b"\n"
-        lines = parse_lines(content, self.settings.max_file_bytes, self.settings.max_lines)
+        try:
+            lines = parse_lines(content, self.settings.max_file_bytes, self.settings.max_lines)
+        except GatewayError as exc:
+            raise as_requests_error(exc) from None
         stored = await self.files.put(key.id, "batch", "message_batch.jsonl", content)
         try:
             record = await self._create(key, lines, "anthropic", "/v1/messages", stored.id, "24h", {})
-        except GatewayError:
+        except GatewayError as exc:
             await self.files.db.run(lambda db: db.write("DELETE FROM batch_files WHERE id = ?", (stored.id,)))
-            raise
+            raise as_requests_error(exc) from None
         return 200, dict(_JSON), orjson.dumps(anthropic_batch(record, _base(request)))
 
     async def _create(self, key: "Key", lines: list[BatchLine], shape: str, endpoint: str, file_id: str,
@@ -274,6 +278,16 @@ class BatchApi:
 
     async def openai_files_of(self, record: BatchRecord) -> tuple[bytes, bytes]:
         return result_files(record, await self.store.lines(record.id))
+
+
+def as_requests_error(exc: GatewayError) -> GatewayError:
+    """A line's error, named as the Message Batches request it came from: `requests[0].params.model`."""
+    match = re.match(r"line\[(\d+)\](.*)", exc.param or "")
+    if match is None:
+        return exc
+    index, rest = int(match.group(1)) - 1, match.group(2).replace(".body", ".params", 1)
+    message = re.sub(r"^Line \d+ of the input file", f"requests[{index}]", exc.message)
+    return GatewayError(exc.status, message, exc.type, exc.code, f"requests[{index}]{rest}", exc.headers)
 
 
 def operation_missing(method: str, path: str) -> GatewayError:

@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("tollway.batch")
 CANCELLED = {"code": "batch_cancelled", "message": "The batch was cancelled before this line was sent."}
 EXPIRED = {"code": "batch_expired", "message": "The batch's completion window ended before this line was sent."}
-BUDGET_GONE = "budget_exceeded"
+# refusals that mean "not now": the line was not run, so it is sent again later (a budget refusal is final)
+RETRYABLE = ("rate_limited",)  # an upstream 429, a key or deployment rate limit (accounting/refusals.py)
+RETRY_BASE_S, RETRY_MAX_S = 5.0, 60.0
 
 
 @dataclass(slots=True)
@@ -54,6 +56,7 @@ class _Running:
     holds: dict[int, int]                   # line index -> its worst case in nano-dollars
     started: int = 0                        # lines sent (or failed at sending) so far: the hold's ticket
     unsent_nano: int = 0                    # what the lines not yet started still hold
+    retries: dict[int, int] = field(default_factory=dict)  # line index -> times a rate limit refused it
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     tasks: set[asyncio.Task] = field(default_factory=set)
 
@@ -232,6 +235,9 @@ class BatchExecutor:
             run = LineRun(record.id, record.key_id, running.lines[state.index], state.request_id, state.rate,  # type: ignore[arg-type]
                           batch_now())
             outcome = await self.line_service.run(run)
+            if outcome.status_code == 429 and (outcome.error or {}).get("code") in RETRYABLE:
+                await self._retry_later(running, state)
+                return
             done = outcome.status_code == 200
             await self.store.finish_line(record.id, state.index, "done" if done else "failed", outcome.status_code,
                                          outcome.body, outcome.error, decimal_text(outcome.cost_usd))
@@ -244,6 +250,15 @@ class BatchExecutor:
                                          "0")
         finally:
             self.slots.release()
+
+    async def _retry_later(self, running: _Running, state: LineState) -> None:
+        """A line a rate limit refused was not run: it goes back to pending, a little later each time (its
+        refused attempt keeps its own row, at no cost); past the window it expires with the rest."""
+        tries = running.retries[state.index] = running.retries.get(state.index, 0) + 1
+        delay = min(RETRY_BASE_S * tries, RETRY_MAX_S)
+        async with running.lock:
+            running.unsent_nano += running.holds.get(state.index, 0)
+            await self.store.retry_line(running.record.id, state.index, batch_now().timestamp() + delay)
 
     # -- native shares --------------------------------------------------------------------------------
 

@@ -212,6 +212,12 @@ class BatchStore:
             (state, status_code, None if response is None else orjson.dumps(response).decode(),
              None if error is None else orjson.dumps(error).decode(), cost_usd, batch_id, index)))
 
+    async def retry_line(self, batch_id: str, index: int, not_before: float) -> None:
+        """running -> pending again, not before `not_before` (a line a rate limit refused: it never ran)."""
+        await self.db.run(lambda db: db.write(
+            "UPDATE batch_lines SET state = 'pending', not_before = ? WHERE batch_id = ? AND idx = ? AND "
+            "state = 'running'", (not_before, batch_id, index)))
+
     async def close_pending(self, batch_id: str, state: str, error: dict) -> int:
         """Every line not yet sent becomes `state` (cancelled, expired) with `error`; how many."""
         return await self.db.run(lambda db: db.write(
