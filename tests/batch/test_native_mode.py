@@ -38,6 +38,7 @@ class FakeNativeClient:
         self.submitted: list[list[str]] = []
         self.polls = 0
         self.polls_before_done = polls_before_done
+        self.cancels = 0
 
     async def submit(self, lines, upstream_model, window) -> NativeSubmission:
         self.submitted.append([line.custom_id for line in lines])
@@ -46,14 +47,19 @@ class FakeNativeClient:
     async def state(self, submission):
         assert submission.upstream_batch_id == "upstream-batch-1"
         self.polls += 1
+        if self.cancels:
+            return "cancelled" if self.polls > 3 else "cancelling"
         return "completed" if self.polls > self.polls_before_done else "in_progress"
 
     async def results(self, submission):
+        if self.cancels:  # "a" ran before the cancel took effect: the provider bills it
+            return [NativeResult("a", 200, {"id": "msg_a", "usage": {"input_tokens": 10, "output_tokens": 5}})]
         return [NativeResult("a", 200, {"id": "msg_a", "usage": {"input_tokens": 10, "output_tokens": 5}}),
                 NativeResult("b", 400, None, {"code": "invalid_request", "message": "max_tokens too large"})]
 
     async def cancel(self, submission) -> None:
-        raise AssertionError("not cancelled")
+        self.cancels += 1
+        self.polls = 0
 
 
 class RecordingLines:
@@ -124,5 +130,34 @@ def test_native_share_is_submitted_once_polled_after_a_restart_and_recorded(tmp_
         submissions = await store.submissions(batch_id)
         assert submissions["claude"][0].extra == {"model": "claude-fable-5.1", "window": "24h"}
         db.close()
+
+    asyncio.run(scenario())
+
+
+def test_cancelling_a_native_batch_cancels_upstream_once_and_still_bills_what_ran(tmp_path: Path):
+    async def scenario() -> None:
+        pricer = DeploymentPricer(Catalog.load())
+        table = RouteTable(CONFIG, pricer.catalog, resolve_secrets=False)
+        db = BatchDatabase(tmp_path / "ledger.db", None)
+        files, store = FileStore(db, None), BatchStore(db)
+        batch_id = await _make_batch(db, files, store, table, pricer)
+        client, lines = FakeNativeClient(polls_before_done=10_000), RecordingLines()
+        runner = BatchExecutor(store, files, lines, BatchSettings(poll_s=0.02), Admission(CONFIG, pricer),
+                               lambda: table, lambda dep: client)
+        await runner.start()
+        while not await store.submissions(batch_id):
+            await asyncio.sleep(0.01)
+        await store.request_cancel(batch_id)
+        for _ in range(500):
+            record = await store.get(batch_id)
+            if record is not None and record.status == "cancelled":
+                break
+            await asyncio.sleep(0.01)
+        await runner.stop()
+        db.close()
+        assert record is not None and record.status == "cancelled"
+        assert client.cancels == 1
+        assert record.states == {"done": 1, "cancelled": 1} and record.cost_usd == Decimal("0.0000375")
+        assert [run.line.custom_id for run, _ in lines.recorded] == ["a"]
 
     asyncio.run(scenario())

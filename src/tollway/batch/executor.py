@@ -47,6 +47,8 @@ EXPIRED = {"code": "batch_expired", "message": "The batch's completion window en
 # refusals that mean "not now": the line was not run, so it is sent again later (a budget refusal is final)
 RETRYABLE = ("rate_limited",)  # an upstream 429, a key or deployment rate limit (accounting/refusals.py)
 RETRY_BASE_S, RETRY_MAX_S = 5.0, 60.0
+# native lines wait for their upstream batch to end (its results may carry costs) this long past the window
+NATIVE_GRACE_S = 3600.0
 
 
 @dataclass(slots=True)
@@ -166,9 +168,11 @@ class BatchExecutor:
         running.record = record
         now = batch_now()
         if record.status == "cancelling":
-            await self.store.close_pending(batch_id, "cancelled", CANCELLED)
+            await self.store.close_pending(batch_id, "cancelled", CANCELLED, native=False)
         elif now.timestamp() >= record.deadline:
-            await self.store.close_pending(batch_id, "expired", EXPIRED)
+            await self.store.close_pending(batch_id, "expired", EXPIRED, native=False)
+        if now.timestamp() >= record.deadline + NATIVE_GRACE_S:  # an upstream batch that never ended
+            await self.store.close_pending(batch_id, "expired", EXPIRED, native=True)
         states = await self.store.open_lines(batch_id)
         pending = [s for s in states if s.state == "pending"]
         if not states and not running.tasks:
@@ -285,9 +289,10 @@ class BatchExecutor:
                 submission = await client.submit(lines, dep.upstream_model, record.completion_window)
                 await self.store.save_submission(record.id, name, submission)
                 continue
-            submission, _ = submitted[name]
-            if record.status == "cancelling":
-                await client.cancel(submission)
+            submission, sent_state = submitted[name]
+            if record.status == "cancelling" and sent_state == "submitted":
+                await client.cancel(submission)  # once; lines it already ran are still recorded and billed
+                await self.store.set_submission_state(record.id, name, "cancel_sent")
             upstream_state = await client.state(submission)
             if upstream_state in ("completed", "failed", "expired", "cancelled"):
                 results = {r.custom_id: r for r in await client.results(submission)} if upstream_state != "failed" else {}
@@ -301,9 +306,12 @@ class BatchExecutor:
         if not await self._start(running, state):
             return
         if result is None:
-            error = {"code": f"batch_{upstream_state}",
-                     "message": f"The upstream batch at {dep.name} ended {upstream_state} without this line."}
-            await self.store.finish_line(record.id, state.index, "failed", 500, None, error, "0")
+            closed = {"cancelled": ("cancelled", CANCELLED), "expired": ("expired", EXPIRED)}.get(upstream_state)
+            line_state, error = closed or ("failed", {
+                "code": f"batch_{upstream_state}",
+                "message": f"The upstream batch at {dep.name} ended {upstream_state} without this line."})
+            await self.store.finish_line(record.id, state.index, line_state, 500 if closed is None else 0, None,
+                                         error, "0")
             return
         run = LineRun(record.id, record.key_id, running.lines[state.index], state.request_id, "batch", now, dep.name)
         outcome = await self.line_service.record_native(run, result)
