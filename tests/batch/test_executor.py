@@ -179,3 +179,30 @@ def test_a_line_a_rate_limit_refused_is_sent_again_later(tmp_path, monkeypatch):
         assert service.attempts == {"l0": 2, "l1": 2}
 
     asyncio.run(scenario())
+
+
+def test_a_self_hosted_deployment_takes_lines_only_while_its_queue_has_room(tmp_path):
+    from tollway.accounting.admission import Admission
+    from tollway.batch.executor import BatchExecutor
+    from tollway.batch.settings import BatchSettings
+    from tollway.config import Config
+    from tollway.routing.spillover import BackendLoad
+    from tollway.routing.table import RouteTable
+
+    config = Config.model_validate({
+        "providers": {"local": {"kind": "vllm", "base_url": "http://127.0.0.1:9/v1"},
+                      "q": {"kind": "qwen", "base_url": "http://127.0.0.1:9/v1"}},
+        "deployments": {"gpu": {"provider": "local", "model": "qwen3-8b"},
+                        "qwen": {"provider": "q", "model": "qwen3.5-plus"}},
+        "route_groups": {"chat": {"deployments": ["gpu", "qwen"]}}})
+    table = RouteTable(config, None, resolve_secrets=False)
+    runner = BatchExecutor(None, None, None, BatchSettings(selfhost_max_waiting=2), Admission(config),  # type: ignore[arg-type]
+                           lambda: table)
+    gpu = table.deployments["gpu"]
+    assert gpu.self_hosted and runner._has_room("gpu")  # no reading yet
+    gpu.backend_load = BackendLoad(waiting=3, kv_usage=0.9, at=time.monotonic())
+    assert not runner._has_room("gpu") and runner._has_room("qwen")
+    gpu.backend_load = BackendLoad(waiting=2, kv_usage=0.9, at=time.monotonic())
+    assert runner._has_room("gpu")
+    gpu.backend_load = BackendLoad(waiting=30, kv_usage=0.9, at=time.monotonic() - 120)
+    assert runner._has_room("gpu"), "a stale reading kept the deployment closed"

@@ -49,6 +49,7 @@ RETRYABLE = ("rate_limited",)  # an upstream 429, a key or deployment rate limit
 RETRY_BASE_S, RETRY_MAX_S = 5.0, 60.0
 # native lines wait for their upstream batch to end (its results may carry costs) this long past the window
 NATIVE_GRACE_S = 3600.0
+GAUGE_STALE_S = 60.0  # a self-hosted queue reading older than this says nothing about now
 
 
 @dataclass(slots=True)
@@ -203,7 +204,9 @@ class BatchExecutor:
         if dep is None or not dep.self_hosted:
             return True
         load = dep.backend_load
-        return load is None or load.waiting <= self.settings.selfhost_max_waiting
+        if load is None or time.monotonic() - load.at > GAUGE_STALE_S:  # no recent reading: as spillover does
+            return True
+        return load.waiting <= self.settings.selfhost_max_waiting
 
     async def _start(self, running: _Running, state: LineState) -> bool:
         """Mark the line running (committed before it is sent) and shrink the batch's hold past it."""
