@@ -33,8 +33,8 @@ from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, default_ledger_path
 from tollway.core.errors import GatewayError, bad_request
 from tollway.gateway import edge
-from tollway.gateway.client_dialects.openai_responses import RESPONSES, stored_response_answer
 from tollway.gateway.batch_line import BatchService
+from tollway.gateway.client_dialects.openai_responses import RESPONSES, stored_response_answer
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
 from tollway.gateway.managed import ManagedBackends
