@@ -252,7 +252,7 @@ class BatchApi:
             raise bad_request("'limit' must be a whole number from 1 to 100.", "limit") from None
         if not 1 <= limit <= 100:
             raise bad_request("'limit' must be a whole number from 1 to 100.", "limit")
-        records = await self.store.list(key.id, after, limit + 1, shape)
+        records = await self.store.list_for_key(key.id, after, limit + 1, shape)
         more, records = len(records) > limit, records[:limit]
         if shape == "openai":
             data = [openai_batch(r) for r in records]

@@ -112,7 +112,7 @@ class BatchDatabase:
             from tollway.ledger.postgres import connect, migrate
 
             assert self._url is not None
-            conn = connect(self._url)
+            conn: Any = connect(self._url)
             migrate(conn)
         else:
             assert self._path is not None

@@ -109,13 +109,18 @@ class BatchExecutor:
                     if batch_id is not None:
                         task = asyncio.create_task(self._run_batch(batch_id), name=f"batch-{batch_id}")
                         self._batches[batch_id] = task
-                        task.add_done_callback(lambda _, b=batch_id: self._batches.pop(b, None))
+                        task.add_done_callback(self._forget(batch_id))
                         continue
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("claiming a batch failed; trying again")
             await asyncio.sleep(self.settings.poll_s)
+
+    def _forget(self, batch_id: str) -> Callable[[asyncio.Task], None]:
+        def forget(_: asyncio.Task) -> None:
+            self._batches.pop(batch_id, None)
+        return forget
 
     # -- one batch ------------------------------------------------------------------------------------
 

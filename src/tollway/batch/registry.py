@@ -20,7 +20,7 @@ ClientFor = Callable[["RoutedDeployment"], "NativeBatchClient | None"]
 def native_clients(session: Any) -> ClientFor:
     """`dep -> its NativeBatchClient or None`, bound to an HTTP session (None: for planning only)."""
     try:
-        from tollway.batch.native import client_for  # type: ignore[attr-defined]
+        from tollway.batch.native import client_for
     except ImportError:
         return lambda dep: None
 

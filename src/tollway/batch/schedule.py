@@ -155,10 +155,11 @@ def _tokens(line: BatchLine, expected_output: int, max_output: int) -> tuple[int
     if line.endpoint == "/v1/embeddings":
         return prompt, 0, 0
     given = body.get("max_completion_tokens") or body.get("max_tokens")
-    limit = given if isinstance(given, int) and given > 0 else None
-    n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
-    expected = min(limit, expected_output) if limit else expected_output
-    return prompt, expected * n, (limit or max_output) * n
+    limit: int | None = given if isinstance(given, int) and given > 0 else None
+    choices = body.get("n")
+    n = choices if isinstance(choices, int) and choices > 0 else 1
+    expected = expected_output if limit is None else min(limit, expected_output)
+    return prompt, expected * n, (max_output if limit is None else limit) * n
 
 
 def _cost(price: Price | None, prompt: int, completion: int) -> Decimal:

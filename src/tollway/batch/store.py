@@ -123,7 +123,7 @@ class BatchStore:
             "SELECT cost_usd FROM batch_lines WHERE batch_id = ? AND cost_usd <> '0'", (batch_id,))), Decimal(0))
         return record
 
-    async def list(self, key_id: str, after: str | None, limit: int, shape: str) -> list[BatchRecord]:
+    async def list_for_key(self, key_id: str, after: str | None, limit: int, shape: str) -> list[BatchRecord]:
         def work(db: BatchDatabase) -> list[BatchRecord]:
             if after:
                 anchor = db.one("SELECT created_at FROM batches WHERE id = ? AND key_id = ?", (after, key_id))
@@ -227,7 +227,8 @@ class BatchStore:
 
     async def set_status(self, batch_id: str, status: str, at: int | None = None, **files: str | None) -> None:
         stamp = _STAMPS.get(status)
-        sets, params = ["status = ?"], [status]
+        sets: list[str] = ["status = ?"]
+        params: list[Any] = [status]
         if stamp:
             sets.append(f"{stamp} = COALESCE({stamp}, ?)")
             params.append(at if at is not None else int(batch_now().timestamp()))
