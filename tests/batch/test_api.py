@@ -75,6 +75,10 @@ def test_a_cancelled_batch_sends_nothing_more_and_charges_nothing(emulator, gate
     assert [(e["custom_id"], e["error"]["code"], e["response"]) for e in errors] == [
         ("a", "batch_cancelled", None), ("b", "batch_cancelled", None)]
     assert sent_contents(emulator, "deepseek-flash") == [] and done.model_extra["cost_usd"] == "0"
+    rows = sorted((r["id"], r["status"], r["http_status"], r["cost_usd"], r["requested_model"], r["price_rate"])
+                  for r in gw.rows(wait_for=5) if r["batch_id"] == batch.id)
+    assert rows == [(f"{batch.id}-0", "cancelled", 499, "0", "chat", "standard"),
+                    (f"{batch.id}-1", "cancelled", 499, "0", "chat", "standard")]
 
 
 def test_listing_pages_through_a_keys_batches_newest_first(emulator, gateway_factory):

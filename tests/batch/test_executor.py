@@ -111,6 +111,10 @@ def test_lines_not_sent_when_the_window_ends_expire_uncharged(emulator_factory, 
     assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("late-1", "batch_expired")]
     assert sent_contents(emu, "deepseek-flash") == []
     assert Decimal(done.model_extra["cost_usd"]) > 0  # the line that ran, only
+    _wait_line_rows(gw, batch.id, 2)
+    expired = next(r for r in gw.rows() if r["id"] == f"{batch.id}-1")
+    assert (expired["status"], expired["http_status"], expired["cost_usd"], expired["error"]) == (
+        "error", 504, "0", "The batch's completion window ended before this line was sent.")
 
 
 class _RateLimitedOnce:
@@ -128,6 +132,9 @@ class _RateLimitedOnce:
         return LineOutcome(200, {"ok": True}, Decimal("0.001"), "standard")
 
     async def record_native(self, run, result):  # pragma: no cover - no native lines here
+        raise AssertionError
+
+    async def record_unsent(self, run, state, message):  # pragma: no cover - every line is sent
         raise AssertionError
 
 

@@ -65,9 +65,13 @@ class FakeNativeClient:
 class RecordingLines:
     def __init__(self) -> None:
         self.recorded: list[tuple[LineRun, NativeResult]] = []
+        self.unsent: list[tuple[str, str]] = []
 
     async def run(self, run: LineRun) -> LineOutcome:
         raise AssertionError("a native line is never run through routing")
+
+    async def record_unsent(self, run: LineRun, state: str, message: str) -> None:
+        self.unsent.append((run.line.custom_id, state))
 
     async def record_native(self, run: LineRun, result: NativeResult) -> LineOutcome:
         self.recorded.append((run, result))
@@ -159,5 +163,6 @@ def test_cancelling_a_native_batch_cancels_upstream_once_and_still_bills_what_ra
         assert client.cancels == 1
         assert record.states == {"done": 1, "cancelled": 1} and record.cost_usd == Decimal("0.0000375")
         assert [run.line.custom_id for run, _ in lines.recorded] == ["a"]
+        assert lines.unsent == [("b", "cancelled")]  # its own row, saying so
 
     asyncio.run(scenario())

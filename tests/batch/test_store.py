@@ -54,7 +54,7 @@ def test_a_cancel_closes_only_unsent_lines(tmp_path: Path):
         assert await store.start_line("batch_2", 0)
         await store.finish_line("batch_2", 0, "done", 200, {"ok": True}, None, "0.5")
         await store.request_cancel("batch_2")
-        assert await store.close_pending("batch_2", "cancelled", {"code": "batch_cancelled"}) == 2
+        assert await store.close_pending("batch_2", "cancelled", {"code": "batch_cancelled"}) == [1, 2]
         record = await store.get("batch_2")
         assert record is not None and record.status == "cancelling" and record.cancelling_at
         assert (record.completed, record.failed, str(record.cost_usd)) == (1, 2, "0.5")

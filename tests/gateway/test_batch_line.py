@@ -58,3 +58,13 @@ def test_a_line_the_upstream_failed_is_an_error_row_at_no_cost(gateway, monkeypa
     outcome, row = _record(gateway, failed, monkeypatch)
     assert outcome.status_code == 400 and outcome.error["message"] == "max_tokens too large"
     assert (row.status, row.http_status, row.cost_usd, row.batch_id) == ("client_error", 400, "0", "batch_x")
+
+
+def test_a_line_never_sent_still_has_its_row(gateway):
+    run = LineRun("batch_x", "", LINE, "batch_x-0", "standard", datetime(2026, 12, 8, 3, tzinfo=timezone.utc))
+    asyncio.run(GatewayLines(lambda: gateway.services).record_unsent(run, "cancelled", "cancelled before sending"))
+    [row] = list(gateway.ledger._queue)
+    assert (row.id, row.batch_id, row.status, row.http_status, row.cost_usd) == (
+        "batch_x-0", "batch_x", "cancelled", 499, "0")
+    assert (row.requested_model, row.route_group, row.error, row.deployment) == (
+        "claude", "claude", "cancelled before sending", "")

@@ -174,11 +174,11 @@ class BatchExecutor:
         running.record = record
         now = batch_now()
         if record.status == "cancelling":
-            await self.store.close_pending(batch_id, "cancelled", CANCELLED, native=False)
+            await self._close(running, "cancelled", CANCELLED, native=False)
         elif now.timestamp() >= record.deadline:
-            await self.store.close_pending(batch_id, "expired", EXPIRED, native=False)
+            await self._close(running, "expired", EXPIRED, native=False)
         if now.timestamp() >= record.deadline + NATIVE_GRACE_S:  # an upstream batch that never ended
-            await self.store.close_pending(batch_id, "expired", EXPIRED, native=True)
+            await self._close(running, "expired", EXPIRED, native=True)
         states = await self.store.open_lines(batch_id)
         pending = [s for s in states if s.state == "pending"]
         if not states and not running.tasks:
@@ -202,6 +202,20 @@ class BatchExecutor:
             self._lines.add(task)
             task.add_done_callback(self._lines.discard)
         return False
+
+    async def _close(self, running: _Running, state: str, error: dict, native: bool) -> None:
+        """Close the unsent lines; each still gets its own ledger row, saying it was never sent."""
+        for index in await self.store.close_pending(running.record.id, state, error, native):
+            await self._unsent_row(running, index, state, error["message"])
+
+    async def _unsent_row(self, running: _Running, index: int, state: str, message: str) -> None:
+        record = running.record
+        run = LineRun(record.id, record.key_id, running.lines[index], line_request_id(record.id, index), "standard",
+                      batch_now())
+        try:
+            await self.line_service.record_unsent(run, state, message)
+        except Exception:
+            log.exception("batch %s line %d: recording it as %s failed", record.id, index, state)
 
     def _has_room(self, deployment: str) -> bool:
         """A self-hosted deployment takes batch lines only while its queue (scraped gauges) has room."""
@@ -288,9 +302,10 @@ class BatchExecutor:
             client = self.native_client_for(dep) if dep is not None else None
             if dep is None or client is None:
                 for state in states:  # the deployment lost its native client: nothing was sent
+                    message = f"deployment {name} has no native batch upstream any more; the line was not sent"
                     await self.store.finish_line(record.id, state.index, "failed", 503, None, {
-                        "code": "native_unavailable", "message": f"deployment {name} has no native batch "
-                        "upstream any more; the line was not sent"}, "0")
+                        "code": "native_unavailable", "message": message}, "0")
+                    await self._unsent_row(running, state.index, "failed", message)
                 continue
             if name not in submitted:
                 lines = [running.lines[s.index] for s in states]
@@ -320,6 +335,7 @@ class BatchExecutor:
                 "message": f"The upstream batch at {dep.name} ended {upstream_state} without this line."})
             await self.store.finish_line(record.id, state.index, line_state, 500 if closed is None else 0, None,
                                          error, "0")
+            await self._unsent_row(running, state.index, line_state, error["message"])
             return
         run = LineRun(record.id, record.key_id, running.lines[state.index], state.request_id, "batch", now, dep.name)
         outcome = await self.line_service.record_native(run, result)

@@ -218,12 +218,19 @@ class BatchStore:
             "UPDATE batch_lines SET state = 'pending', not_before = ? WHERE batch_id = ? AND idx = ? AND "
             "state = 'running'", (not_before, batch_id, index)))
 
-    async def close_pending(self, batch_id: str, state: str, error: dict, native: bool = False) -> int:
+    async def close_pending(self, batch_id: str, state: str, error: dict, native: bool = False) -> list[int]:
         """Every scheduled (or, with `native`, native) line not yet sent becomes `state` (cancelled, expired)
-        with `error`; how many. Native lines are closed from their upstream batch's results instead."""
-        return await self.db.run(lambda db: db.write(
-            "UPDATE batch_lines SET state = ?, error = ? WHERE batch_id = ? AND state = 'pending' AND mode = ?",
-            (state, orjson.dumps(error).decode(), batch_id, "native" if native else "scheduled")))
+        with `error`; the indexes closed. Native lines are closed from their upstream batch's results."""
+        mode = "native" if native else "scheduled"
+
+        def close(db: BatchDatabase) -> list[int]:
+            with db.transaction():
+                found = [r[0] for r in db.all("SELECT idx FROM batch_lines WHERE batch_id = ? AND state = 'pending' "
+                                              "AND mode = ? ORDER BY idx", (batch_id, mode))]
+                db.write("UPDATE batch_lines SET state = ?, error = ? WHERE batch_id = ? AND state = 'pending' "
+                         "AND mode = ?", (state, orjson.dumps(error).decode(), batch_id, mode))
+            return found
+        return await self.db.run(close)
 
     async def set_status(self, batch_id: str, status: str, at: int | None = None, **files: str | None) -> None:
         stamp = _STAMPS.get(status)

@@ -104,6 +104,13 @@ class BatchLineLife(RequestLife):
         self.priced = cost is not None
         self.cost = cost if cost is not None else Decimal(0)
 
+    async def unsent(self, error: GatewayError, status: str) -> None:
+        """The row of a line that was never sent (cancelled, expired), with `status`; nothing is answered."""
+        self.services.in_flight.count += 1  # _account counts it out
+        self._failed(error)
+        self.status = status
+        await self._account()
+
     def _row(self) -> "LedgerRow":
         row = super()._row()
         row.batch_id, row.price_rate = self.run.batch_id, self.rate
@@ -148,6 +155,13 @@ class NativeLineLife(BatchLineLife):
         return 200, self.headers, orjson.dumps(result.body)
 
 
+UNSENT = {  # the answer a line never sent stands for, for its row
+    "cancelled": lambda message: GatewayError(499, message, "invalid_request_error", "batch_cancelled"),
+    "expired": lambda message: GatewayError(504, message, "api_error", "batch_expired"),
+    "failed": lambda message: GatewayError(502, message, "api_error", "upstream_batch_failed"),
+}
+
+
 class GatewayLines:
     """The LineService the executor uses: each call takes the gateway's services current at that moment
     (a config reload swaps them)."""
@@ -163,6 +177,22 @@ class GatewayLines:
         return await self._live(run, lambda services, x: NativeLineLife(
             services, x, ENDPOINT_NAMES[run.line.endpoint], run, result))
 
+    async def record_unsent(self, run: LineRun, state: str, message: str) -> None:
+        services = self.services()
+        life = BatchLineLife(services, LineExchange(run.request_id, b""), ENDPOINT_NAMES[run.line.endpoint], run)
+        try:
+            life.key = await self._key(services, run.key_id)
+        except GatewayError:
+            pass  # a revoked key: the row names no key
+        try:
+            life.creq = line_request(run.line)
+        except GatewayError:
+            pass
+        group = services.table.group_for(run.line.model)
+        life.group = group.name if group is not None else ""
+        error = UNSENT[state](message)
+        await life.unsent(error, "cancelled" if state == "cancelled" else "error")
+
     async def _live(self, run: LineRun, make: Callable[["RequestServices", LineExchange], BatchLineLife]) -> LineOutcome:
         services = self.services()
         x = LineExchange(run.request_id, orjson.dumps(run.line.body))
@@ -177,15 +207,20 @@ class GatewayLines:
         return _outcome(life, x)
 
     async def _as_key(self, services: "RequestServices", key_id: str) -> "RequestServices":
-        key = ANONYMOUS
-        cache = services.admission.cache
-        if key_id and cache is not None:
-            record = await cache.get_or_refresh(key_id)
-            if record is None or record.revoked:
-                raise GatewayError(401, "The batch's key was revoked.", "authentication_error", "key_revoked")
-            key = Key(record.id, record.team, frozenset(record.models) if record.models else None,
-                      frozenset(record.residency) if record.residency else None, record.name, record)
+        key = await self._key(services, key_id)
         return dataclasses.replace(services, admission=_KeyAdmission(services.admission, key))  # type: ignore[arg-type]
+
+    @staticmethod
+    async def _key(services: "RequestServices", key_id: str) -> Key:
+        """The batch's key as admission would make it; GatewayError(401) once it is revoked."""
+        cache = services.admission.cache
+        if not key_id or cache is None:
+            return ANONYMOUS
+        record = await cache.get_or_refresh(key_id)
+        if record is None or record.revoked:
+            raise GatewayError(401, "The batch's key was revoked.", "authentication_error", "key_revoked")
+        return Key(record.id, record.team, frozenset(record.models) if record.models else None,
+                   frozenset(record.residency) if record.residency else None, record.name, record)
 
 
 def _outcome(life: BatchLineLife, x: LineExchange) -> LineOutcome:
