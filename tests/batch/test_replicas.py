@@ -39,3 +39,17 @@ def test_two_replicas_never_run_the_same_batch(emulator_factory, gateway_factory
     with psycopg.connect(postgres_url) as conn:
         owners = {row[0] for row in conn.execute("SELECT lease_owner FROM batches")}
     assert len(owners) == 2, "one replica ran every batch: the test did not exercise sharing"
+
+
+def test_workers_sharing_one_sqlite_ledger_run_each_batch_once(emulator_factory, gateway_factory):
+    emu = emulator_factory()
+    gw = gateway_factory(batch_config(emu, poll_s=0.05, max_batches=1), env=PROVIDER_KEYS,
+                         extra_args=("--workers", "2"))
+    client = gw.client()
+    batches = [client.batches.create(input_file_id=upload(client, [line(f"w{n}-l{i}", model="now")
+                                                                   for i in range(2)]).id,
+                                     endpoint="/v1/chat/completions", completion_window="24h") for n in range(4)]
+    for batch in batches:
+        done = wait_for(client, batch.id)
+        assert done.status == "completed" and done.request_counts.completed == 2, done
+    assert Counter(sent_contents(emu, "qwen3.5-plus")) == {f"say w{n}-l{i}": 1 for n in range(4) for i in range(2)}
