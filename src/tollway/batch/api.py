@@ -21,9 +21,9 @@ from aiohttp import web
 
 from tollway.batch.budget_hold import BatchHolds, hold_ticket
 from tollway.batch.clock import batch_now
-from tollway.batch.files import PURPOSES, FileStore
+from tollway.batch.files import FileStore
 from tollway.batch.jsonl import check_models, line_error, line_hold_nano, parse_lines
-from tollway.batch.output import anthropic_batch, anthropic_results, openai_batch, result_files
+from tollway.batch.output import anthropic_batch, anthropic_results, openai_batch
 from tollway.batch.schedule import PlanLimits, plan_batch, window_seconds
 from tollway.batch.settings import BatchSettings
 from tollway.batch.store import BatchRecord, BatchStore
@@ -162,7 +162,7 @@ class BatchApi:
                               f"{', '.join(BATCH_ENDPOINTS)}.", "endpoint", "unsupported_endpoint")
         metadata = _metadata(body.get("metadata"))
         stored = await self.files.get(file_id, key.id)
-        if stored.purpose not in PURPOSES[:1]:
+        if stored.purpose != "batch":
             raise bad_request(f"file {file_id} has purpose {stored.purpose!r}, not 'batch'.", "input_file_id")
         content = await self.files.content(file_id, key.id)
         lines = parse_lines(content, self.settings.max_file_bytes, self.settings.max_lines)
@@ -275,9 +275,6 @@ class BatchApi:
             raise GatewayError(400, f"Batch {batch_id} is still processing; its results are ready when "
                                "processing_status is 'ended'.", "invalid_request_error", "batch_not_ended")
         return 200, {"Content-Type": "application/binary"}, anthropic_results(await self.store.lines(batch_id))
-
-    async def openai_files_of(self, record: BatchRecord) -> tuple[bytes, bytes]:
-        return result_files(record, await self.store.lines(record.id))
 
 
 def as_requests_error(exc: GatewayError) -> GatewayError:

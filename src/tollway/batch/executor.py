@@ -22,7 +22,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
@@ -351,11 +351,8 @@ class BatchExecutor:
             final = "expired" if any(s.state == "expired" for s in states) else "completed"
         await self.store.set_status(record.id, "finalizing")
         output, errors = result_files(record, states)
-        output_id = error_id = None
-        if output:
-            output_id = (await self.files.put(record.key_id, "batch_output", f"{record.id}_output.jsonl", output)).id
-        if errors:
-            error_id = (await self.files.put(record.key_id, "batch_output", f"{record.id}_error.jsonl", errors)).id
+        output_id = await self._result_file(record, "output", output)
+        error_id = await self._result_file(record, "error", errors)
         await self.store.set_status(record.id, final, output_file_id=output_id, error_file_id=error_id)
         key = await self._key_record(record.key_id)
         await self.holds.release(key, hold_ticket(record.id, running.started))
@@ -363,9 +360,13 @@ class BatchExecutor:
         total = sum((Decimal(s.cost_usd) for s in states), Decimal(0))
         log.info("batch %s %s: %d lines, cost $%s", record.id, final, len(states), decimal_text(total))
 
+    async def _result_file(self, record: BatchRecord, kind: str, content: bytes) -> str | None:
+        """The output or error file, under an id made from the batch's: a finish cut short by a restart and
+        done again finds the file it already wrote instead of writing a second one."""
+        if not content:
+            return None
+        file_id = f"file-{kind}-{record.id}"
+        if not await self.files.exists(file_id):
+            await self.files.put(record.key_id, "batch_output", f"{record.id}_{kind}.jsonl", content, file_id)
+        return file_id
 
-def utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
-
-
-__all__ = ["BatchExecutor", "line_request_id"]

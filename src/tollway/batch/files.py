@@ -17,7 +17,7 @@ from pathlib import Path
 from tollway.batch.db import BatchDatabase
 from tollway.core.errors import GatewayError
 
-PURPOSES = ("batch", "batch_output")
+PURPOSES = ("batch", "batch_output")  # uploaded input files; the output and error files batches write
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,9 @@ class FileStore:
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (record.id, record.key_id, record.purpose, record.filename, record.bytes, record.created_at,
                   None if path else content, path))
+
+    async def exists(self, file_id: str) -> bool:
+        return await self.db.run(lambda db: db.one("SELECT 1 FROM batch_files WHERE id = ?", (file_id,))) is not None
 
     async def get(self, file_id: str, key_id: str) -> StoredFile:
         """The file's record; GatewayError 404 when it does not exist or belongs to another key."""

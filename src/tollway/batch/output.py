@@ -11,7 +11,6 @@ an error answer, or none (cancelled, expired, interrupted), goes to the error fi
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -103,6 +102,3 @@ def _rfc3339(seconds: int | None) -> str | None:
         return None
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
-
-def total_cost(states: list["LineState"]) -> Decimal:
-    return sum((Decimal(s.cost_usd) for s in states), Decimal(0))
