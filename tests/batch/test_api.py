@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import orjson
 
-from tests.batch.support import batch_config, clock_env, line, sent_contents, upload, wait_for
+from tests.batch.support import PROVIDER_KEYS, batch_config, clock_env, line, sent_contents, upload, wait_for
 
 # deepseek-flash from 2026-09-10, USD per million tokens (catalog/data/deepseek.yaml)
 OFF_PEAK = {"input": Decimal("0.15"), "cached_input": Decimal("0.003"), "output": Decimal("0.60")}
@@ -91,3 +91,19 @@ def test_listing_pages_through_a_keys_batches_newest_first(emulator, gateway_fac
     rest = client.batches.list(limit=2, after=first.data[-1].id)
     assert [b.id for b in rest.data] == [made[0]] and not rest.has_more
     assert [b.id for b in client.batches.list(limit=2)] == made[::-1]  # the SDK follows `after` itself
+
+
+def test_embeddings_and_responses_lines_run_as_their_endpoints_do(emulator, gateway_factory):
+    gw = gateway_factory(batch_config(emulator), env=PROVIDER_KEYS)
+    client = gw.client()
+    for url, body, check in (
+            ("/v1/embeddings", {"model": "now", "input": "hello"}, lambda b: b["data"][0]["embedding"]),
+            ("/v1/responses", {"model": "now", "input": "hello", "max_output_tokens": 30},
+             lambda b: b["object"] == "response" and b["output"])):
+        made = client.batches.create(
+            input_file_id=upload(client, [{"custom_id": "x", "method": "POST", "url": url, "body": body}]).id,
+            endpoint=url, completion_window="24h")  # type: ignore[arg-type]
+        done = wait_for(client, made.id)
+        assert done.status == "completed" and done.request_counts.completed == 1, (url, done)
+        (result,) = [orjson.loads(raw) for raw in client.files.content(done.output_file_id).content.splitlines()]
+        assert result["response"]["status_code"] == 200 and check(result["response"]["body"]), result

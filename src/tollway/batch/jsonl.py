@@ -134,7 +134,10 @@ def line_request(line: BatchLine) -> ClientRequest:
     body = dict(line.body)
     if "max_output_tokens" in body and "max_tokens" not in body:
         body["max_tokens"] = body["max_output_tokens"]
-    return ClientRequest("chat", body, line.model, False, False, len(raw))
+    # a Messages body reads as a chat (its messages), a Responses body by its `input`; the hold counts the
+    # whole body's bytes either way
+    shape = "chat" if isinstance(body.get("messages"), list) else "responses"
+    return ClientRequest(shape, body, line.model, False, False, len(raw))
 
 
 def line_hold_nano(admission: "Admission", table: "RouteTable", line: BatchLine) -> int:
