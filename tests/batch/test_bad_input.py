@@ -3,13 +3,16 @@ created: no file for a refused upload, no batch (and no budget hold) for a refus
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import httpx
 import openai
 import pytest
 
 from tests.batch.support import (
     ADMIN_KEY,
-    PROVIDER_KEYS,
     batch_config,
+    clock_env,
     create_key,
     jsonl,
     line,
@@ -23,7 +26,7 @@ from tests.batch.support import (
 def gw(emulator, gateway_factory):
     return gateway_factory(with_admin(batch_config(emulator, max_lines=3, max_file_bytes=2000, concurrency=1,
                                                    line_estimate_s=1800)),
-                           env={**PROVIDER_KEYS, "TOLLWAY_ADMIN_KEY": ADMIN_KEY})
+                           env={**clock_env(before_boundary_s=600), "TOLLWAY_ADMIN_KEY": ADMIN_KEY})  # lines wait
 
 
 def _refused_upload(gw, content: bytes) -> dict:
@@ -122,3 +125,6 @@ def test_a_batch_over_the_budget_is_refused_and_holds_nothing(gw):
     small = upload(client, [line("c", max_tokens=10)])
     made = client.batches.create(input_file_id=small.id, endpoint="/v1/chat/completions", completion_window="24h")
     assert made.status == "validating"
+    budgets = httpx.get(f"{gw.url}/admin/budgets", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["data"]
+    (daily,) = [b for b in budgets if b["id"] == key_id and b["window"] == "daily"]
+    assert Decimal(daily["reserved_usd"]) >= Decimal(made.model_extra["worst_case_usd"]) > 0
