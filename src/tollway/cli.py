@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("tollway.observe.report_command:report", "Spend, tokens, latency and errors per provider and model, with savings."),
     "reconcile": ("tollway.observe.reconcile_command:reconcile", "Compare the ledger with a provider's invoice export."),
     "migrate": ("tollway.migrate.command:migrate", "Translate a LiteLLM proxy config into a tollway.yaml."),
+    "batch": ("tollway.batch.plan_command:batch", "Plan a batch file: its schedule in the cheap hours and what it saves."),
 }
 
 

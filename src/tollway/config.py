@@ -25,6 +25,7 @@ from tollway.accounting.settings import (
     check_database_url,
     check_redis_url,
 )
+from tollway.batch.settings import BatchSettings
 from tollway.config_env import ENV_CONFIG, EnvReferenceError, expand_env
 from tollway.core.config_base import Strict as _Strict
 from tollway.ledger.settings import ResponsesSettings
@@ -179,6 +180,7 @@ class Config(_Strict):
     teams: dict[str, TeamSettings] = Field(default_factory=dict)
     limits: LimitsSettings = LimitsSettings()
     budgets: BudgetSettings = BudgetSettings()
+    batch: BatchSettings = BatchSettings()
 
     @model_validator(mode="after")
     def _check_references(self) -> "Config":

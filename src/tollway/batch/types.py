@@ -106,3 +106,41 @@ class NativeBatchClient(Protocol):
     async def results(self, submission: NativeSubmission) -> list[NativeResult]: ...
 
     async def cancel(self, submission: NativeSubmission) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LineRun:
+    """One line handed to the gateway to run (or, for a native result, to record) as a request of its own."""
+
+    batch_id: str
+    key_id: str             # the batch's key: the line is admitted, budgeted and billed as that key
+    line: BatchLine
+    request_id: str         # "<batch id>-<index>": the line's ledger row id, the same on every replica
+    rate: Rate              # the rate the plan chose ("batch" for native lines)
+    at: datetime            # the batch clock's now (UTC): prices the line and dates its row
+    deployment: str = ""    # native lines: the deployment whose batch upstream answered
+
+
+@dataclass(frozen=True, slots=True)
+class LineOutcome:
+    """What a line got: the response a client would have had, its exact cost, and its ledger row's rate."""
+
+    status_code: int
+    body: dict[str, Any] | None
+    cost_usd: Decimal
+    rate: Rate
+    error: dict[str, Any] | None = None  # {"code", "message"} when status_code is not 200
+
+
+class LineService(Protocol):
+    """What the gateway gives the executor: a line run through a request's whole life (auth as the batch's
+    key, routing, failover, residency, the budget hold and settlement, one ledger row), and a native
+    upstream's result recorded the same way (priced, settled, one row) without calling anything."""
+
+    async def run(self, run: LineRun) -> LineOutcome: ...
+
+    async def record_native(self, run: LineRun, result: NativeResult) -> LineOutcome: ...
+
+    async def record_unsent(self, run: LineRun, state: str, message: str) -> None:
+        """The row of a line never sent (`state` cancelled or expired): who, what, nothing charged."""
+        ...

@@ -33,6 +33,7 @@ from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.config import Config, default_ledger_path
 from tollway.core.errors import GatewayError, bad_request
 from tollway.gateway import edge
+from tollway.gateway.batch_line import BatchService
 from tollway.gateway.client_dialects.openai_responses import RESPONSES, stored_response_answer
 from tollway.gateway.exchange import AiohttpExchange
 from tollway.gateway.handler import RequestLife
@@ -75,6 +76,7 @@ class Gateway:
         self.services = RequestServices(self.admission, self.table, self.router, self.ledger, self.pricer,
                                         self.upstream, self.observer, config.retry,
                                         config.server.request_deadline_s, self.in_flight)
+        self.batch = BatchService(self) if config.batch.enabled else None  # /v1/files, /v1/batches, the executor
         self.overrides: Callable[[Config], Config] = lambda c: c  # the command line's, applied again on reload
         self._reloading = asyncio.Lock()
 
@@ -102,6 +104,8 @@ class Gateway:
         app.router.add_post("/admin/reload", self._admin_reload)
         app.router.add_routes([*self.admission.routes(), *self.observer.routes()])
         self.admin.install(app)
+        if self.batch is not None:
+            app.router.add_routes(self.batch.api.routes(self._answer_locally))
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         self._aiohttp_app = app
@@ -164,6 +168,13 @@ class Gateway:
         method, response_id = request.method, request.match_info["response_id"]
         await RequestLife(self.services, exchange, f"responses.{method.lower()}").answer_locally(
             lambda key: stored_response_answer(method, response_id, key.id))
+        assert exchange.response is not None
+        return exchange.response
+
+    async def _answer_locally(self, request: web.Request, endpoint: str, answer) -> web.StreamResponse:
+        """A Batch API call: authenticated, answered from the gateway's own state, with its own row."""
+        exchange = AiohttpExchange(request, self.config.server.max_body_bytes)
+        await RequestLife(self.services, exchange, endpoint).answer_locally(answer)
         assert exchange.response is not None
         return exchange.response
 
@@ -247,6 +258,8 @@ class Gateway:
         await self.admin.start()
         self.ledger.health.raise_alert = self.observer.alerts.raise_alert
         self.managed.start()
+        if self.batch is not None:
+            await self.batch.start(self.session)
         unpriced = self.pricer.unpriced(list(self.table.deployments.values()), datetime.now(timezone.utc))
         if unpriced:
             log.warning("no price known for deployments %s: their cost is recorded as 0; add a `price:` to "
@@ -255,6 +268,8 @@ class Gateway:
                  self.ledger.path)
 
     async def _stop(self, app: web.Application) -> None:
+        if self.batch is not None:
+            await self.batch.stop()  # first: lines in flight need routing and the ledger
         await self.managed.stop()
         await self.router.stop()
         await self.observer.stop()

@@ -67,7 +67,7 @@ _ROW_ORDER = ("id", "ts", "endpoint", "requested_model", "status", "http_status"
               "deployment", "provider", "upstream_model", "jurisdiction", "attempts", "prompt_tokens",
               "cached_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens", "usage_source",
               "cost_usd", "ttft_ms", "latency_ms", "error", "streamed", "shadow", "priced", "system_fingerprint",
-              "request_features", "end_user", "tags")
+              "request_features", "end_user", "tags", "batch_id", "price_rate")
 if tuple(f.name for f in fields(LedgerRow)) != _ROW_ORDER:
     raise RuntimeError("LedgerRow's fields changed order: update handler._ROW_ORDER and RequestLife._row")
 

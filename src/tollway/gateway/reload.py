@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tollway.gateway.app import Gateway
 
 log = logging.getLogger("tollway.reload")
-FIXED_AT_START = ("database_url", "redis_url", "ledger", "keys")  # stores opened once, at start-up
+FIXED_AT_START = ("database_url", "redis_url", "ledger", "keys", "batch")  # stores opened once, at start-up
 FIXED_SERVER = ("host", "port", "admin_key_env")  # the socket is bound once; the admin gate is made once
 
 

@@ -48,6 +48,9 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "end_user",           # TEXT the request's `user` field (OpenAI's end-user id), "" if none; not named
                           #   `user`, a reserved word in PostgreSQL
     "tags",               # TEXT JSON sorted list of tags ("key:value" or bare), core/attribution.py
+    "batch_id",           # TEXT the batch a line belongs to (batch/), "" for a request sent directly
+    "price_rate",         # TEXT the rate a batch line was priced at: "batch" | "off_peak" | "standard";
+                          #   "" for a request sent directly
 )
 
 # Columns added after the first release, with their SQLite definitions: open_sqlite adds any an older
@@ -58,6 +61,8 @@ ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("request_features", "TEXT NOT NULL DEFAULT '{}'"),
     ("end_user", "TEXT NOT NULL DEFAULT ''"),
     ("tags", "TEXT NOT NULL DEFAULT '[]'"),
+    ("batch_id", "TEXT NOT NULL DEFAULT ''"),
+    ("price_rate", "TEXT NOT NULL DEFAULT ''"),
 )
 
 CREATE_TABLE_SQL = """
@@ -91,7 +96,9 @@ CREATE TABLE IF NOT EXISTS requests (
   system_fingerprint TEXT NOT NULL DEFAULT '',
   request_features TEXT NOT NULL DEFAULT '{}',
   end_user TEXT NOT NULL DEFAULT '',
-  tags TEXT NOT NULL DEFAULT '[]'
+  tags TEXT NOT NULL DEFAULT '[]',
+  batch_id TEXT NOT NULL DEFAULT '',
+  price_rate TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
@@ -132,3 +139,5 @@ class LedgerRow:
     request_features: str = "{}"
     end_user: str = ""
     tags: str = "[]"
+    batch_id: str = ""
+    price_rate: str = ""
