@@ -32,7 +32,15 @@ CONFIG = Config.model_validate({
 
 
 class FakeNativeClient:
+    """A NativeBatchClient (batch/types.py) that records what it is asked and ends after some polls."""
+
     dialect = "anthropic"
+    endpoints = frozenset({"/v1/chat/completions", "/v1/messages"})
+    max_lines = 100_000
+    max_bytes = 256 * 1024 * 1024
+
+    def ends_within_s(self, window: str) -> int:
+        return 24 * 3600
 
     def __init__(self, polls_before_done: int) -> None:
         self.submitted: list[list[str]] = []
@@ -87,7 +95,7 @@ async def _make_batch(db: BatchDatabase, files: FileStore, store: BatchStore, ta
     content = b"".join(orjson.dumps({"custom_id": line.custom_id, "method": "POST", "url": line.endpoint,
                                      "body": line.body}) + b"\n" for line in lines)
     stored = await files.put("", "batch", "in.jsonl", content)
-    plan = plan_batch(lines, table, pricer, datetime.now(timezone.utc), "24h", native=lambda dep: True)
+    plan = plan_batch(lines, table, pricer, datetime.now(timezone.utc), "24h", native=lambda dep, endpoint: True)
     assert {p.mode for p in plan.lines} == {"native"}
     record = BatchRecord("batch_native1", "", "openai", "/v1/messages", stored.id, "24h", "validating", 0,
                          int(plan.deadline.timestamp()), total=2)

@@ -81,17 +81,17 @@ def test_the_off_peak_start_must_leave_time_to_run_every_line(setup):
 def test_a_native_deployment_takes_the_catalog_batch_rate(setup):
     table, pricer = setup
     now = TUESDAY.replace(hour=9)
-    plan = plan_batch(_lines("claude"), table, pricer, now, "24h", native=lambda dep: dep.name == "claude")
+    plan = plan_batch(_lines("claude"), table, pricer, now, "24h", native=lambda dep, endpoint: dep.name == "claude")
     assert {(p.mode, p.rate, p.deployment) for p in plan.lines} == {("native", "batch", "claude")}
     assert plan.expected_cost_usd * 2 == plan.cost_now_usd
-    longer = plan_batch(_lines("claude"), table, pricer, now, "48h", native=lambda dep: True)
+    longer = plan_batch(_lines("claude"), table, pricer, now, "48h", native=lambda dep, endpoint: True)
     assert {(p.mode, p.rate) for p in longer.lines} == {("scheduled", "standard")}  # native APIs take 24h
 
 
 def test_a_deployment_without_time_of_day_prices_goes_now_at_the_standard_rate(setup):
     table, pricer = setup
     now = TUESDAY.replace(hour=2)
-    plan = plan_batch(_lines("kimi"), table, pricer, now, "24h", native=lambda dep: True)  # no batch tier
+    plan = plan_batch(_lines("kimi"), table, pricer, now, "24h", native=lambda dep, endpoint: True)  # no batch tier
     assert {(p.mode, p.rate, p.not_before) for p in plan.lines} == {("scheduled", "standard", now)}
 
 

@@ -51,7 +51,7 @@ def not_found(kind: str, ident: str, param: str) -> GatewayError:
 class BatchApi:
     def __init__(self, store: BatchStore, files: FileStore, settings: BatchSettings, admission: "Admission",
                  table: Callable[[], "RouteTable"], pricer: Callable[[], "DeploymentPricer"],
-                 native: Callable[["RoutedDeployment"], bool]) -> None:
+                 native: Callable[["RoutedDeployment", str], bool]) -> None:
         self.store, self.files, self.settings, self.admission = store, files, settings, admission
         self.table, self.pricer, self.native = table, pricer, native
         self.holds = BatchHolds(admission)

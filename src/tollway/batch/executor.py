@@ -7,8 +7,9 @@ PostgreSQL `FOR UPDATE SKIP LOCKED`) and runs it in a task of its own, renewing 
   budget hold and settlement, one ledger row carrying the batch id and rate), at most
   `batch.concurrency` lines at once across the replica's batches, so interactive traffic keeps the rest
   of each upstream; a self-hosted deployment takes a line only while its scraped queue shows room;
-- native lines are split by deployment, submitted once to that deployment's NativeBatchClient (the
-  upstream batch id is stored first, so a restart polls and never resubmits), polled, and their results
+- native lines are split into shares (one deployment's lines, at most the provider's lines per batch),
+  each submitted once to the deployment's NativeBatchClient (its upstream batch id is stored as
+  soon as the provider returns it, so a restart polls and never resubmits), polled, and their results
   recorded as rows priced at the batch rate;
 - a cancel stops sending (lines not sent are `cancelled`), the deadline expires what is left (`expired`),
   and when no line is pending or running the output and error files are written and the batch ends.
@@ -34,7 +35,7 @@ from tollway.batch.output import result_files
 from tollway.batch.registry import ClientFor
 from tollway.batch.settings import BatchSettings
 from tollway.batch.store import BatchRecord, BatchStore, LineState, line_request_id
-from tollway.batch.types import BatchLine, LineRun, LineService, NativeResult
+from tollway.batch.types import BatchLine, LineRun, LineService, NativeBatchClient, NativeResult
 from tollway.core.money import decimal_text
 
 if TYPE_CHECKING:
@@ -289,17 +290,27 @@ class BatchExecutor:
     # -- native shares --------------------------------------------------------------------------------
 
     async def _send_native(self, running: _Running, pending: list[LineState], now: datetime) -> None:
+        """Submit each share once and poll it until it ends. A share is one deployment's lines (a batch has
+        one endpoint, as a provider batch does), in blocks of the provider's most lines per batch by line
+        index, so a share's members are the same after a restart whatever has finished since."""
         if not pending:
             return
         record = running.record
         submitted = await self.store.submissions(record.id)
-        by_dep: dict[str, list[LineState]] = {}
-        for state in pending:
-            by_dep.setdefault(state.deployment, []).append(state)
         table = self.table()
-        for name, states in by_dep.items():
-            dep = table.deployments.get(name)
-            client = self.native_client_for(dep) if dep is not None else None
+        shares: dict[str, list[LineState]] = {}
+        clients: dict[str, NativeBatchClient | None] = {}
+        for state in pending:
+            name = state.deployment
+            if name not in clients:
+                dep = table.deployments.get(name)
+                clients[name] = self.native_client_for(dep) if dep is not None else None
+            client = clients[name]
+            block = state.index // client.max_lines if client is not None else 0
+            shares.setdefault(_share_key(name, block), []).append(state)
+        for key, states in shares.items():
+            name = states[0].deployment
+            dep, client = table.deployments.get(name), clients[name]
             if dep is None or client is None:
                 for state in states:  # the deployment lost its native client: nothing was sent
                     message = f"deployment {name} has no native batch upstream any more; the line was not sent"
@@ -307,21 +318,21 @@ class BatchExecutor:
                         "code": "native_unavailable", "message": message}, "0")
                     await self._unsent_row(running, state.index, "failed", message)
                 continue
-            if name not in submitted:
+            if key not in submitted:
                 lines = [running.lines[s.index] for s in states]
                 submission = await client.submit(lines, dep.upstream_model, record.completion_window)
-                await self.store.save_submission(record.id, name, submission)
+                await self.store.save_submission(record.id, key, submission)
                 continue
-            submission, sent_state = submitted[name]
+            submission, sent_state = submitted[key]
             if record.status == "cancelling" and sent_state == "submitted":
                 await client.cancel(submission)  # once; lines it already ran are still recorded and billed
-                await self.store.set_submission_state(record.id, name, "cancel_sent")
+                await self.store.set_submission_state(record.id, key, "cancel_sent")
             upstream_state = await client.state(submission)
             if upstream_state in ("completed", "failed", "expired", "cancelled"):
                 results = {r.custom_id: r for r in await client.results(submission)} if upstream_state != "failed" else {}
                 for state in states:
                     await self._record_native(running, dep, state, results.get(state.custom_id), upstream_state, now)
-                await self.store.set_submission_state(record.id, name, upstream_state)
+                await self.store.set_submission_state(record.id, key, upstream_state)
 
     async def _record_native(self, running: _Running, dep: "RoutedDeployment", state: LineState,
                              result: NativeResult | None, upstream_state: str, now: datetime) -> None:
@@ -370,3 +381,7 @@ class BatchExecutor:
             await self.files.put(record.key_id, "batch_output", f"{record.id}_{kind}.jsonl", content, file_id)
         return file_id
 
+
+def _share_key(deployment: str, block: int) -> str:
+    """The stored name of one native share: the deployment's, with its block number past the first."""
+    return deployment if block == 0 else f"{deployment} #{block}"

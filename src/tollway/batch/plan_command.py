@@ -18,7 +18,7 @@ import orjson
 
 from tollway.batch.clock import batch_now
 from tollway.batch.jsonl import check_models, parse_lines
-from tollway.batch.registry import native_clients
+from tollway.batch.registry import native_clients, serves_natively
 from tollway.batch.schedule import PlanLimits, plan_batch
 from tollway.batch.types import BatchPlan
 from tollway.catalog import Catalog
@@ -66,7 +66,7 @@ def plan(input_file: Path, window: str, config_path: Path | None, at_text: str |
     limits = PlanLimits(settings.concurrency, settings.line_estimate_s, settings.expected_output_tokens,
                         settings.max_window_h)
     result = plan_batch(lines, table, DeploymentPricer(catalog), at, window,
-                        native=lambda dep: native(dep) is not None, limits=limits)
+                        native=serves_natively(native), limits=limits)
     if not result.feasible:
         raise click.ClickException(f"the schedule cannot meet this window: {result.reason}")
     shares = summary(result)

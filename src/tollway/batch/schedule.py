@@ -58,7 +58,7 @@ def window_seconds(window: str) -> int | None:
 
 
 def plan_batch(lines: Sequence[BatchLine], table: "RouteTable", pricer: "DeploymentPricer", now: datetime,
-               window: str, *, native: Callable[["RoutedDeployment"], bool] = lambda dep: False,
+               window: str, *, native: Callable[["RoutedDeployment", str], bool] = lambda dep, endpoint: False,
                limits: PlanLimits = PlanLimits(),
                worst_case: Callable[[BatchLine], Decimal] | None = None) -> BatchPlan:
     """The batch's schedule. `native(dep)` says whether a native batch client serves the deployment;
@@ -95,7 +95,7 @@ def plan_batch(lines: Sequence[BatchLine], table: "RouteTable", pricer: "Deploym
 
 class _Planner:
     def __init__(self, table: "RouteTable", pricer: "DeploymentPricer", now: datetime, latest: datetime,
-                 window: str, native: Callable[["RoutedDeployment"], bool], limits: PlanLimits) -> None:
+                 window: str, native: Callable[["RoutedDeployment", str], bool], limits: PlanLimits) -> None:
         self.table, self.pricer, self.now, self.latest = table, pricer, now, latest
         self.window, self.native, self.limits = window, native, limits
         self._periods: dict[str, list[datetime]] = {}  # deployment -> the earliest moment of each price
@@ -106,7 +106,7 @@ class _Planner:
         return group.deployments[0]
 
     def place(self, line: BatchLine, dep: "RoutedDeployment", prompt: int, completion: int) -> PlannedLine:
-        if self.window == NATIVE_WINDOW and self.native(dep):
+        if self.window == NATIVE_WINDOW and self.native(dep, line.endpoint):
             price = batch_tier_price(self.pricer, dep, self.now, prompt)
             if price is not None:
                 return PlannedLine(line.index, dep.name, "native", self.now, "batch",

@@ -83,7 +83,7 @@ async def upload(request: web.Request) -> web.Response:
     if purpose not in dialect.purposes:
         return openai_error(dialect.name, 400, f"Invalid value for 'purpose': {purpose!r}; use one of "
                             f"{', '.join(sorted(dialect.purposes))}.", "purpose", "invalid_value")
-    if sent is None or isinstance(sent, str):
+    if not isinstance(sent, web.FileField):
         return openai_error(dialect.name, 400, "Missing required parameter: 'file'.", "file",
                             "missing_required_parameter")
     content = sent.file.read()

@@ -104,6 +104,7 @@ def _refusal(dialect: BatchDialect, store: BatchStore, body: dict) -> web.Respon
         if not isinstance(value, str) or not value:
             return openai_error(dialect.name, 400, f"Missing required parameter: '{name}'.", name,
                                 "missing_required_parameter")
+    assert isinstance(file_id, str) and isinstance(window, str)  # each checked just above
     stored = store.file(dialect.name, file_id)
     if stored is None or stored.purpose != "batch":
         return openai_error(dialect.name, 400, f"Invalid 'input_file_id': {file_id!r} is not an uploaded file "
@@ -229,7 +230,8 @@ def _usage(results: Any) -> dict[str, Any]:
 
 def _write_files(store: BatchStore, batch: EmulatedBatch) -> None:
     batch.attributes["files_written"] = True
-    output, failed = [], []
+    output: list[bytes] = []
+    failed: list[bytes] = []
     for index, line in enumerate(batch.lines):
         result = batch.results.get(index)
         if result is None:

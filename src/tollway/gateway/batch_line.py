@@ -21,7 +21,7 @@ import orjson
 from tollway.accounting.tickets import ANONYMOUS, Key
 from tollway.batch.jsonl import ENDPOINT_NAMES, line_request
 from tollway.batch.rates import line_price, rate_of
-from tollway.batch.registry import native_clients
+from tollway.batch.registry import native_clients, serves_natively
 from tollway.batch.types import LineOutcome, LineRun, NativeResult, Rate
 from tollway.catalog.cost import try_cost_usd
 from tollway.core.errors import GatewayError, model_not_found
@@ -259,7 +259,7 @@ class BatchService:
         self.native_for: Callable = lambda dep: None
         self.api: BatchApi = BatchApi(self.store, self.files, settings, gateway.admission,
                                       lambda: gateway.services.table, lambda: gateway.services.pricer,
-                                      lambda dep: self.native_for(dep) is not None)
+                                      serves_natively(lambda dep: self.native_for(dep)))
         self.executor: BatchExecutor = BatchExecutor(self.store, self.files, GatewayLines(lambda: gateway.services),
                                                      settings, gateway.admission, lambda: gateway.services.table,
                                                      lambda dep: self.native_for(dep))

@@ -143,11 +143,12 @@ def result_of(row: dict[str, Any], renamed: dict[str, str]) -> NativeResult:
         return NativeResult(custom_id, 200, result.get("message"))
     if kind == "errored":
         envelope = result.get("error") or {}
-        error = envelope.get("error") if isinstance(envelope.get("error"), dict) else envelope
-        error_type = error.get("type") or "api_error"
+        inner = envelope.get("error")
+        error: dict = inner if isinstance(inner, dict) else envelope
+        error_type = str(error.get("type") or "api_error")
         return NativeResult(custom_id, ERROR_STATUS.get(error_type, 500), envelope,
                             {"code": error_type, "message": error.get("message")})
-    code, message = NOT_RUN.get(kind, ("batch_line_failed", f"Anthropic reported result type {kind!r}."))
+    code, message = NOT_RUN.get(str(kind), ("batch_line_failed", f"Anthropic reported result type {kind!r}."))
     return NativeResult(custom_id, 0, None, {"code": code, "message": message})
 
 

@@ -146,7 +146,7 @@ class OpenAIBatchClient:
         if status not in NATIVE_STATES:
             raise GatewayError(502, f"Deployment '{self.deployment.name}' reported batch status {status!r}, "
                                "which tollway does not know.", "upstream_error", "batch_upstream_error")
-        return status  # type: ignore[return-value]  # checked against NativeState's values above
+        return status  # checked against NativeState's values above
 
     async def results(self, submission: NativeSubmission) -> list[NativeResult]:
         batch = await self._batch(submission)
