@@ -51,11 +51,14 @@ class OpenStream:
 
 
 async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-               client_headers: Mapping[str, str] | None = None) -> Reply:
+               client_headers: Mapping[str, str] | None = None, native: bool = False) -> Reply:
     """POST a non-streamed request and read the whole answer within response_s (and the request's deadline).
-    A translating dialect's request and answer go through its transforms (pass-through ones never do)."""
+    A translating dialect's request and answer go through its transforms (pass-through ones never do);
+    `native`: the payload is already in the upstream's own dialect (a client's same-dialect fast path),
+    so its answer comes back untouched too."""
     transforms = dep.dialect.transforms
-    if not transforms.passthrough:
+    translate = not native and not transforms.passthrough
+    if translate:
         payload = _translated_request(dep, endpoint, payload)
     limit = _limit(dep.response_s, deadline)
     try:
@@ -67,7 +70,7 @@ async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload
         raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
     if resp.status != 200:
         raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
-    if not transforms.passthrough:
+    if translate:
         try:
             return Reply(transforms.response(endpoint, body), "application/json")
         except WireRefusal as refusal:
@@ -107,11 +110,16 @@ def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) ->
 
 
 async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
-                      deadline: float, client_headers: Mapping[str, str] | None = None) -> OpenStream:
-    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
+                      deadline: float, client_headers: Mapping[str, str] | None = None,
+                      native_preamble: Callable[[bytes], bool] | None = None) -> OpenStream:
+    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event.
+    `native_preamble`: the payload is already in the upstream's own dialect (a client's same-dialect fast
+    path) and this rule tells its preamble events; it may raise TranslatedStreamFailure for an error event
+    that comes before the first token, so the walk moves on."""
     transforms = dep.dialect.transforms
-    is_preamble = dep.dialect.is_preamble
-    if not transforms.passthrough:
+    is_preamble = dep.dialect.is_preamble if native_preamble is None else native_preamble
+    translate = native_preamble is None and not transforms.passthrough
+    if translate:
         payload = _translated_request(dep, endpoint, payload)
         is_preamble = is_role_preamble  # the translated stream is canonical
     limit = _limit(dep.first_byte_s, deadline)
@@ -122,7 +130,7 @@ async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, 
         if resp.status != 200:
             body = await resp.read()
             raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
-        if not transforms.passthrough:
+        if translate:
             resp = TranslatedResponse(resp, transforms.stream())
         opened = await _read_first_event(resp, is_preamble)
         resp.set_deadline(None)  # from here on the relay's silence timer watches the stream

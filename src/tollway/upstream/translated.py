@@ -10,6 +10,8 @@ stream is still being opened (so the walk moves on invisibly) and a broken strea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tollway.providers.dialect import StreamTranslator, WireRefusal
 from tollway.providers.failure import Failure
 from tollway.upstream.http_client import Response, UpstreamConnectionError
@@ -21,6 +23,19 @@ class TranslatedStreamFailure(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.describe())
         self.failure = failure
+
+
+def refusing(rule: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    """A preamble rule whose WireRefusal (an upstream error event before the first token) fails the
+    attempt over like a translated stream's: for a stream relayed in the client's own dialect."""
+
+    def is_preamble(event: bytes) -> bool:
+        try:
+            return rule(event)
+        except WireRefusal as exc:
+            raise TranslatedStreamFailure(Failure(exc.kind, exc.message, exc.status)) from None
+
+    return is_preamble
 
 
 class TranslatedResponse:

@@ -80,6 +80,11 @@ def event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def error_event(message: str) -> bytes:
+    """Anthropic's `error` event: what ends a stream cut after its first event."""
+    return event("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+
+
 class MessagesEventSink(ChatStreamTranslator):
     """Takes the chat SSE blocks the relay forwards and writes Anthropic's events to the client's sink."""
 
@@ -102,7 +107,7 @@ class MessagesEventSink(ChatStreamTranslator):
         return self._finish()
 
     def _error_event(self, message: str) -> bytes:
-        return event("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+        return error_event(message)
 
     def _translate(self, chunk: dict) -> bytes:
         choices = chunk.get("choices")

@@ -16,6 +16,7 @@ from tollway.core.errors import GatewayError
 from tollway.core.request import ClientRequest
 from tollway.core.usage import Usage
 from tollway.gateway.client_dialects.openai_responses_answer import ResponsesEventSink, responses_answer
+from tollway.gateway.client_dialects.openai_responses_native import ResponsesNative
 from tollway.gateway.client_dialects.openai_responses_request import ResponsesTurn, canonical_request, chat_messages
 from tollway.ledger.stored_responses import StoredResponse, StoredResponses
 
@@ -35,6 +36,7 @@ class OpenAIResponses:
 
     def __init__(self) -> None:
         self.stored: StoredResponses | None = None  # attached by the gateway that serves this process
+        self.native = ResponsesNative(self)  # to an OpenAI upstream: its own Responses API
 
     def canonical(self, raw: bytes) -> ClientRequest:
         return canonical_request(raw)
