@@ -41,11 +41,14 @@ def refusing(rule: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
 class TranslatedResponse:
     """The upstream Response with its SSE events translated (the attributes the call path reads)."""
 
-    __slots__ = ("_response", "_translator", "_buffer", "_separator", "_ended", "opened")
+    __slots__ = ("_response", "_translator", "_buffer", "_separator", "_ended", "opened", "_quick")
 
     def __init__(self, response: Response, translator: StreamTranslator) -> None:
         self._response = response
         self._translator = translator
+        # a translator's short path for a read holding one usual event (`feed_read`: its chat chunk, or None
+        # for the general path), tried before the read is split
+        self._quick = getattr(translator, "feed_read", None)
         self._buffer = b""
         self._separator = b""
         self._ended = False
@@ -76,8 +79,13 @@ class TranslatedResponse:
         """The canonical events for the next upstream read(s); None at the end (after the translator's
         final usage chunk and [DONE], when the upstream finished)."""
         next_read, feed = self._response.next_chunk, self._translator.feed
+        quick = self._quick
         while not self._ended:
             raw = await next_read()
+            if quick is not None and not self._buffer and raw is not None:
+                out = quick(raw)  # the translator's short path for a read of one usual event
+                if out is not None:
+                    return out
             if raw is None:
                 self._ended = True
                 try:
