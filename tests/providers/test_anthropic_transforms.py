@@ -231,11 +231,15 @@ def _delta_reads(pieces: list[str], kind: str = "text") -> list[bytes]:
                     event({"type": "message_stop"})]
 
 
-def _chunks_of(reads: list[bytes], quick: bool) -> list[dict]:
+def _chunks_of(reads: list[bytes], how: str) -> list[dict]:
+    """read: feed_read first (a read of one event); event: feed (an event of a larger read); reference:
+    feed with nothing learnt from the deltas before (every event read on its own)."""
     stream = MessagesStream(anthropic_usage)
     out = b""
     for read in reads:
-        translated = stream.feed_read(read) if quick else None
+        if how == "reference":
+            stream._quick_prefix = b""
+        translated = stream.feed_read(read) if how == "read" else None
         out += translated if translated is not None else stream.feed(read[:-2])
     out += stream.finish()
     return [orjson.loads(line[6:]) if line != b"data: [DONE]" else "[DONE]" for line in out.split(b"\n\n") if line]
@@ -249,8 +253,8 @@ def test_the_read_short_path_gives_the_chunks_the_event_path_gives(kind) -> None
     """feed_read copies a delta's literal between the bytes around the last one: the chat chunks (and the
     text in them) are those of the event-by-event path, whatever the text holds."""
     reads = _delta_reads(TEXTS, kind)
-    quick = _chunks_of(reads, quick=True)
-    assert quick == _chunks_of(reads, quick=False)
+    quick = _chunks_of(reads, "read")
+    assert quick == _chunks_of(reads, "event") == _chunks_of(reads, "reference")
     field = "content" if kind == "text" else "reasoning_content"
     assert "".join(c["choices"][0]["delta"].get(field, "") for c in quick if c != "[DONE]" and c["choices"]) == \
         "".join(TEXTS)

@@ -151,6 +151,11 @@ class MessagesStream:
         return None
 
     def feed(self, event: bytes) -> bytes:
+        prefix = self._quick_prefix
+        if prefix and event.startswith(prefix) and event.endswith(b'"}}'):  # as feed_read, without the blank line
+            start, end = len(prefix), len(event) - 3
+            if event.find(b'"', start, end) < 0 and event[end - 1] != 92:
+                return self._quick_head + event[start - 1:end + 1] + self._quick_tail
         chunks = self._chunks
         if chunks is not None:
             literal = _literal_delta(event)

@@ -123,13 +123,14 @@ class TranslatedResponse:
                 return b""
             event = buffer[:-width]
             return feed(event.replace(b"\r\n", b"\n") if crlf else event)
-        out, start = b"", 0
+        out: list[bytes] = []
+        start = 0
         while (end := buffer.find(separator, start)) >= 0:
             event, start = buffer[start:end], end + width
             if event and not event.startswith(b":"):
-                out += feed(event.replace(b"\r\n", b"\n") if crlf else event)
+                out.append(feed(event.replace(b"\r\n", b"\n") if crlf else event))
         self._buffer = buffer[start:]
-        return out
+        return b"".join(out)
 
     def _failure(self, exc: Exception) -> Exception:
         """A refusal before the stream opened fails the attempt over; after, it breaks the stream."""
