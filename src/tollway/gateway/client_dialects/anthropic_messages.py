@@ -1,7 +1,8 @@
 """The Anthropic Messages client dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
 
 The request is translated into the canonical chat request (anthropic_request.py), and the answer back
-(anthropic_answer.py); errors take Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`,
+(anthropic_answer.py), except where the deployment that serves it speaks Messages itself (an Anthropic
+upstream: MessagesNative, the same-dialect fast path of native.py); errors take Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`,
 with the error type Anthropic gives each status, so the anthropic SDK raises the exception it would
 against Anthropic. count_tokens answers from the request alone with tollway's estimate rule
 (core/usage.py estimate_tokens over the prompt's text, tool definitions included): no upstream call.

@@ -1,4 +1,5 @@
-"""The OpenAI Responses client dialect: `POST /v1/responses`, translated to and from Chat Completions.
+"""The OpenAI Responses client dialect: `POST /v1/responses`, translated to and from Chat Completions, or
+sent natively to an OpenAI deployment's own Responses API (openai_responses_native.py).
 
 Errors keep OpenAI's shape (the Responses API uses the same error body as Chat Completions). With `store`
 (true unless the client says false, as OpenAI's default) each answered response is kept with the caller's
