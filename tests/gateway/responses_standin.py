@@ -1,8 +1,8 @@
 """A minimal OpenAI Responses upstream for the fast-path tests: `POST /v1/responses`, non-streamed and
 streamed, in the documented shapes (https://platform.openai.com/docs/api-reference/responses ,
 https://platform.openai.com/docs/api-reference/responses-streaming, retrieved 2026-12-07), on a real
-socket in its own thread. It records each request body and can be told to fail: an HTTP 500, or a stream
-whose first event after `response.created` is an `error` event (before any token)."""
+socket in its own thread. It records each request body and can be told to fail: an HTTP 500, a 400 for the
+request, or a stream whose first event after `response.created` is an `error` event (before any token)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ USAGE = {"input_tokens": 40, "input_tokens_details": {"cached_tokens": 16}, "out
 class ResponsesStandIn:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.fail: str | None = None  # "status" or "error_event"
+        self.fail: str | None = None  # "status", "bad_request" or "error_event"
         self._count = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -58,6 +58,10 @@ class ResponsesStandIn:
         if self.fail == "status":
             return web.json_response({"error": {"message": "The server had an error", "type": "server_error",
                                                 "code": "server_error", "param": None}}, status=500)
+        if self.fail == "bad_request":
+            return web.json_response({"error": {"message": "Invalid value for 'reasoning.effort': 'extreme'.",
+                                                "type": "invalid_request_error", "code": "invalid_value",
+                                                "param": "reasoning.effort"}}, status=400)
         self._count += 1
         rid, item_id = f"resp_standin{self._count:04d}", f"msg_standin{self._count:04d}"
         tool = body.get("tools") and not any(i.get("type") == "function_call_output" for i in _items(body))

@@ -155,3 +155,16 @@ def test_a_native_stream_cut_after_its_first_event_ends_with_anthropics_error_ev
     assert (row["endpoint"], row["status"], row["http_status"], row["deployment"]) == (
         "messages", "stream_error", 200, "claude")
     assert row["usage_source"] == "estimated" and row["completion_tokens"] > 0
+
+
+def test_the_upstreams_refusal_of_a_native_request_is_the_clients_400_in_anthropics_shape(emulator_factory,
+                                                                                         gateway_factory):
+    _, gw = gateway(emulator_factory, gateway_factory,
+                    {"api_key": AN_KEY, "output_tokens": 8, "faults": [{"kind": "context_length"}]}, ["claude"])
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        sdk(gw).messages.create(model="claude", max_tokens=64, messages=[{"role": "user", "content": "Hi"}],
+                                extra_headers={"x-request-id": "bad-1"})
+    assert refused.value.body["type"] == "error" and refused.value.body["error"]["type"] == "invalid_request_error"
+    assert "exceed context limit" in refused.value.body["error"]["message"], "Anthropic's own words, passed on"
+    row = gw.row("bad-1")
+    assert (row["endpoint"], row["http_status"]) == ("messages", 400)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import openai
 import pytest
 
 from tests.gateway.responses_standin import MODEL, USAGE, WORDS, ResponsesStandIn
@@ -122,3 +123,17 @@ def test_failover_to_deepseek_sends_it_the_translated_conversation(setup, fail):
     assert (row["endpoint"], row["status"], row["deployment"]) == ("responses", "ok", "ds-flash")
     assert [a["outcome"] for a in row["attempts"]] == ["failover", "ok"]
     assert client.responses.retrieve(final.id).previous_response_id == first.id
+
+
+def test_the_upstreams_refusal_of_the_request_is_the_clients_400_in_openais_shape(setup):
+    standin, emu, gw = setup
+    standin.fail = "bad_request"
+    before = len(emu.requests("deepseek-flash"))
+    with pytest.raises(openai.BadRequestError) as refused:
+        gw.client().responses.create(model="oai", input="Hi", reasoning={"effort": "extreme"},
+                                     extra_headers={"x-request-id": "bad-1"})
+    assert "Invalid value for 'reasoning.effort'" in refused.value.body["message"]
+    assert len(emu.requests("deepseek-flash")) == before, "a bad request is not tried elsewhere"
+    row = gw.row("bad-1")
+    assert (row["endpoint"], row["http_status"], row["status"], row["deployment"]) == (
+        "responses", 400, "client_error", "")
