@@ -2,7 +2,8 @@
 streamed, in the documented shapes (https://platform.openai.com/docs/api-reference/responses ,
 https://platform.openai.com/docs/api-reference/responses-streaming, retrieved 2026-12-07), on a real
 socket in its own thread. It records each request body and can be told to fail: an HTTP 500, a 400 for the
-request, or a stream whose first event after `response.created` is an `error` event (before any token)."""
+request, a stream whose first event after `response.created` is an `error` event (before any token), or a
+stream cut after its third text delta."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ USAGE = {"input_tokens": 40, "input_tokens_details": {"cached_tokens": 16}, "out
 class ResponsesStandIn:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.fail: str | None = None  # "status", "bad_request" or "error_event"
+        self.fail: str | None = None  # "status", "bad_request", "error_event" or "cut"
         self._count = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -98,6 +99,9 @@ class ResponsesStandIn:
             for word in WORDS:
                 await send("response.output_text.delta", item_id=item_id, output_index=0, content_index=0,
                            delta=word, logprobs=[])
+                if self.fail == "cut" and word == WORDS[2]:
+                    request.transport.close()  # the upstream dies mid-answer
+                    return resp
             await send("response.output_text.done", item_id=item_id, output_index=0, content_index=0,
                        text="".join(WORDS), logprobs=[])
             await send("response.content_part.done", item_id=item_id, output_index=0, content_index=0,

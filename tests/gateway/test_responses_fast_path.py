@@ -137,3 +137,17 @@ def test_the_upstreams_refusal_of_the_request_is_the_clients_400_in_openais_shap
     row = gw.row("bad-1")
     assert (row["endpoint"], row["http_status"], row["status"], row["deployment"]) == (
         "responses", 400, "client_error", "")
+
+
+def test_a_native_stream_cut_midway_ends_with_an_error_event_and_an_estimated_row(setup):
+    standin, _, gw = setup
+    standin.fail = "cut"
+    with gw.client().responses.stream(model="oai", input="Hello", extra_headers={"x-request-id": "cut-1"}) as stream:
+        events = list(stream)
+    assert [e.delta for e in events if e.type == "response.output_text.delta"] == WORDS[:3]
+    assert events[-1].type == "error" and "stream was interrupted" in events[-1].message, \
+        "the Responses API's error event (the SDK yields it as an event)"
+    row = gw.row("cut-1")
+    assert (row["endpoint"], row["status"], row["http_status"], row["deployment"]) == (
+        "responses", "stream_error", 200, "gpt")
+    assert row["usage_source"] == "estimated" and row["completion_tokens"] > 0, "counted from the relayed text"
