@@ -156,15 +156,21 @@ def closed_rounds(args, wrk: str, live: dict, results: dict, upstream: targets.T
     for round_number in range(args.rounds):
         print(f"closed loop, round {round_number + 1} of {args.rounds} ...", flush=True)
         for name, target in live.items():
-            for mode in MODES:
-                run = measure.closed_loop(wrk, target, upstream, mode, args.seconds, args.connections, load_core)
-                results[name].closed_rounds.setdefault(mode, []).append(run)
+            runs = [(mode, None, None, mode) for mode in MODES]
             if name == report.TOLLWAY and args.translation and target.extra.get("translation"):
-                for row in translation_rows.ROWS:
-                    for mode in MODES:
-                        run = measure.closed_loop(wrk, target, upstream, mode, args.seconds, args.connections,
-                                                  load_core, target.base + row.path, row.body(mode == "streaming"))
-                        results[name].closed_rounds.setdefault(translation_rows.key(row, mode), []).append(run)
+                # the chat modes and the translation rows in an order turned by one each round, each run after
+                # a pause: the ledger writer and the observer finish the previous run's rows outside the
+                # measured window, and no row is always the one measured first or after another
+                runs += [(mode, target.base + row.path, row.body(mode == "streaming"), translation_rows.key(row, mode))
+                         for row in translation_rows.ROWS for mode in MODES]
+                turn = round_number * len(runs) // max(1, args.rounds)
+                runs = runs[turn:] + runs[:turn]
+            for mode, url, body, key in runs:
+                if len(runs) > len(MODES):
+                    time.sleep(1.0)
+                run = measure.closed_loop(wrk, target, upstream, mode, args.seconds, args.connections, load_core,
+                                          url, body)
+                results[name].closed_rounds.setdefault(key, []).append(run)
     for result in results.values():
         result.closed = {mode: measure.median_closed(runs) for mode, runs in result.closed_rounds.items()}
 
