@@ -10,7 +10,8 @@ a text block of 64 deltas, message_delta with usage, message_stop) and OpenAI Re
 `/responses`: created, in_progress, the item and part added, 64 output_text deltas, the done events,
 completed with usage), for the translation rows (translation_rows.py).
 
-Routes: any POST path ending in `/chat/completions`, `/messages` or `/responses`; `GET /health`; `GET /stats` (requests served);
+Routes: any POST path ending in `/chat/completions`, `/messages` or `/responses`; `GET /health`;
+`GET /stats` (requests served);
 `POST /control` with `{"ttft_ms": x, "tpot_ms": y}` to pace streams (0 = everything at once), so the
 open-loop phase can measure time to first token separately from the whole answer.
 
@@ -66,7 +67,8 @@ def build_answers() -> tuple[bytes, list[bytes], bytes]:
 
 
 def _named(kind: str, payload: dict) -> bytes:
-    return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **payload}, separators=(",", ":")).encode() + b"\n\n"
+    data = json.dumps({"type": kind, **payload}, separators=(",", ":")).encode()
+    return f"event: {kind}\ndata: ".encode() + data + b"\n\n"
 
 
 def _plain(body: dict) -> bytes:

@@ -24,7 +24,8 @@ CACHED = {"api_key": AN_KEY, "output_tokens": 8, "cache_hit_ratio": 0.5, "cache_
           "cache_write_1h_share": 0.5}
 WEATHER = {"name": "get_weather", "description": "Weather in a city", "cache_control": {"type": "ephemeral"},
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
-SYSTEM = [{"type": "text", "text": "You answer about weather. " * 40, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+SYSTEM = [{"type": "text", "text": "You answer about weather. " * 40,
+           "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
 
 
 def sdk(gw) -> anthropic.Anthropic:
@@ -119,7 +120,8 @@ def test_a_failing_anthropic_deployment_fails_over_to_a_deepseek_one_that_gets_t
     assert final.usage.output_tokens == 12
     sent = emu.requests("deepseek-flash")[-1]
     assert sent["path"].endswith("/chat/completions")
-    assert sent["body"]["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
+    assert sent["body"]["messages"] == [{"role": "system", "content": "Be brief."},
+                                        {"role": "user", "content": "Hello"}]
     row = gw.row("fo-1")
     assert (row["endpoint"], row["status"], row["deployment"]) == ("messages", "ok", "ds-flash")
     assert [a["outcome"] for a in row["attempts"]] == ["failover", "ok"]

@@ -227,7 +227,8 @@ def _delta_reads(pieces: list[str], kind: str = "text") -> list[bytes]:
     reads += [event({"type": "content_block_delta", "index": 0, "delta": {"type": f"{kind}_delta", field: piece}})
               for piece in pieces]
     return reads + [event({"type": "content_block_stop", "index": 0}),
-                    event({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}),
+                    event({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                           "usage": {"output_tokens": 9}}),
                     event({"type": "message_stop"})]
 
 

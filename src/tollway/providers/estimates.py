@@ -52,7 +52,8 @@ _RESPONSES_DELTAS = frozenset({"response.output_text.delta", "response.reasoning
 def tally_chunk_text(tally: TextTally, chunk: Mapping) -> None:
     """Add the completion text of one parsed stream chunk to `tally`: every choice's `delta` (see
     _tally_message) and `text` (Completions), an Anthropic `content_block_delta`'s `text`, `thinking`
-    or `partial_json` (tool input), or a Responses text, reasoning summary or arguments delta. Anything else (usage, role, finish, pings, errors) holds no text."""
+    or `partial_json` (tool input), or a Responses text, reasoning summary or arguments delta. Anything
+    else (usage, role, finish, pings, errors) holds no text."""
     if not _is_mapping(chunk):
         return
     choices = chunk.get("choices")

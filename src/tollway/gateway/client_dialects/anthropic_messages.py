@@ -2,10 +2,11 @@
 
 The request is translated into the canonical chat request (anthropic_request.py), and the answer back
 (anthropic_answer.py), except where the deployment that serves it speaks Messages itself (an Anthropic
-upstream: MessagesNative, the same-dialect fast path of native.py); errors take Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`,
-with the error type Anthropic gives each status, so the anthropic SDK raises the exception it would
-against Anthropic. count_tokens answers from the request alone with tollway's estimate rule
-(core/usage.py estimate_tokens over the prompt's text, tool definitions included): no upstream call.
+upstream: MessagesNative, the same-dialect fast path of native.py); errors take Anthropic's shape,
+`{"type": "error", "error": {"type", "message"}}`, with the error type Anthropic gives each status, so the
+anthropic SDK raises the exception it would against Anthropic. count_tokens answers from the request
+alone with tollway's estimate rule (core/usage.py estimate_tokens over the prompt's text, tool definitions
+included): no upstream call.
 Source: https://docs.anthropic.com/en/api/errors (retrieved 2026-12-06).
 """
 
