@@ -243,7 +243,11 @@ def _chunks_of(reads: list[bytes], how: str) -> list[dict]:
         translated = stream.feed_read(read) if how == "read" else None
         out += translated if translated is not None else stream.feed(read[:-2])
     out += stream.finish()
-    return [orjson.loads(line[6:]) if line != b"data: [DONE]" else "[DONE]" for line in out.split(b"\n\n") if line]
+    chunks = [orjson.loads(line[6:]) if line != b"data: [DONE]" else "[DONE]" for line in out.split(b"\n\n") if line]
+    for chunk in chunks:
+        if chunk != "[DONE]":
+            chunk.pop("created")  # two streams may straddle a second
+    return chunks
 
 
 TEXTS = ["Hel", "lo", ' "quoted" ', "back\\slash\\", "\u00e9\u4e2d\U0001f600", "", "line\nbreak\t", "a\\", "\\\\"]
