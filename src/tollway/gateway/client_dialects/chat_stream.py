@@ -79,15 +79,26 @@ class ChatStreamTranslator:
             translated = self._one_event(data[:-2])
         else:  # several events in one read: one write for all they become
             out: list[bytes] = []
+            append = out.append
             for line in data.split(b"\n"):
+                if not line:
+                    continue
+                if self._text_open:  # _one_event's short path, inline: a fast upstream's reads hold dozens
+                    prefix, suffix = self._prefix, self._suffix
+                    if prefix and line.startswith(prefix) and line.endswith(suffix):
+                        start, end = len(prefix), len(line) - len(suffix)
+                        if end >= start and line.find(b'"', start, end) < 0 and line[end - 1] != _BACKSLASH:
+                            if end > start:
+                                append(self._text_delta(line[start - 1:end + 1]))
+                            continue
                 if line.startswith(b"data: {"):
-                    out.append(self._one_event(line))
+                    append(self._one_event(line))
                 elif line.startswith(b"data:"):
                     payload = line[5:].strip()
                     if payload == b"[DONE]":
-                        out.append(self._close_stream())
+                        append(self._close_stream())
                     elif payload.startswith(b"{"):
-                        out.append(self._one_event(b"data: " + payload))
+                        append(self._one_event(b"data: " + payload))
             translated = b"".join(out)
         if translated:
             await self._sink.write(translated)
