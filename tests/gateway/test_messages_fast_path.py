@@ -170,3 +170,24 @@ def test_the_upstreams_refusal_of_a_native_request_is_the_clients_400_in_anthrop
     assert "exceed context limit" in refused.value.body["error"]["message"], "Anthropic's own words, passed on"
     row = gw.row("bad-1")
     assert (row["endpoint"], row["http_status"]) == ("messages", 400)
+
+
+def test_a_hedge_from_a_slow_anthropic_deployment_is_served_translated_and_both_attempts_are_rowed(
+        emulator_factory, gateway_factory):
+    emu = emulator_factory({"models": {CLAUDE: {"api_key": AN_KEY, "output_tokens": 8, "ttft_ms": 3000},
+                                       "deepseek-flash": {"output_tokens": 12}}})
+    cfg = with_claude(emulator_config(emu, group=["ds-flash"]), emu)
+    cfg["route_groups"]["claude"] = {"deployments": ["claude", "ds-flash"],
+                                     "hedge": {"after_ms": 200, "budget_percent": 100}}
+    gw = gateway_factory(cfg, env={**PROVIDER_KEYS, "AN_KEY": AN_KEY})
+    with sdk(gw).messages.stream(model="claude", max_tokens=64, messages=[{"role": "user", "content": "Hello"}],
+                                 extra_headers={"x-request-id": "hedge-1"}) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert final.model == "claude" and final.usage.output_tokens == 12, "the DeepSeek hedge won, translated"
+    assert emu.requests(CLAUDE)[-1]["body"]["model"] == CLAUDE, "the Anthropic attempt went natively"
+    row = gw.row("hedge-1")
+    assert (row["endpoint"], row["status"], row["deployment"]) == ("messages", "ok", "ds-flash")
+    loser = next(a for a in row["attempts"] if a["outcome"] == "cancelled")
+    assert (loser["deployment"], loser["kind"]) == ("claude", "hedge_loser")
