@@ -233,10 +233,13 @@ def _delta_reads(pieces: list[str], kind: str = "text") -> list[bytes]:
 
 
 def _chunks_of(reads: list[bytes], how: str) -> list[dict]:
-    """read: feed_read first (a read of one event); event: feed (an event of a larger read); reference:
-    feed with nothing learnt from the deltas before (every event read on its own)."""
+    """read: feed_read first (a read of one event); event: feed (an event of a larger read); many: feed_many
+    (all events of one read); reference: feed with nothing learnt from the deltas before."""
     stream = MessagesStream(anthropic_usage)
     out = b""
+    if how == "many":  # the whole stream as one read's events
+        out = stream.feed_many([read[:-2] for read in reads])
+        reads = []
     for read in reads:
         if how == "reference":
             stream._quick_prefix = b""
@@ -259,7 +262,7 @@ def test_the_read_short_path_gives_the_chunks_the_event_path_gives(kind) -> None
     text in them) are those of the event-by-event path, whatever the text holds."""
     reads = _delta_reads(TEXTS, kind)
     quick = _chunks_of(reads, "read")
-    assert quick == _chunks_of(reads, "event") == _chunks_of(reads, "reference")
+    assert quick == _chunks_of(reads, "event") == _chunks_of(reads, "many") == _chunks_of(reads, "reference")
     field = "content" if kind == "text" else "reasoning_content"
     assert "".join(c["choices"][0]["delta"].get(field, "") for c in quick if c != "[DONE]" and c["choices"]) == \
         "".join(TEXTS)

@@ -41,7 +41,7 @@ def refusing(rule: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
 class TranslatedResponse:
     """The upstream Response with its SSE events translated (the attributes the call path reads)."""
 
-    __slots__ = ("_response", "_translator", "_buffer", "_separator", "_ended", "opened", "_quick")
+    __slots__ = ("_response", "_translator", "_buffer", "_separator", "_ended", "opened", "_quick", "_many")
 
     def __init__(self, response: Response, translator: StreamTranslator) -> None:
         self._response = response
@@ -49,6 +49,9 @@ class TranslatedResponse:
         # a translator's short path for a read holding one usual event (`feed_read`: its chat chunk, or None
         # for the general path), tried before the read is split
         self._quick = getattr(translator, "feed_read", None)
+        # ... and its `feed_many` for the events of a read that holds several (comments and empty ones
+        # skipped by it), so its short path runs in one loop
+        self._many = getattr(translator, "feed_many", None)
         self._buffer = b""
         self._separator = b""
         self._ended = False
@@ -123,6 +126,10 @@ class TranslatedResponse:
                 return b""
             event = buffer[:-width]
             return feed(event.replace(b"\r\n", b"\n") if crlf else event)
+        if self._many is not None:  # the translator takes the read's events in one call
+            events = buffer.split(separator)
+            self._buffer = events.pop()  # the unfinished rest
+            return self._many([e.replace(b"\r\n", b"\n") for e in events] if crlf else events)
         out: list[bytes] = []
         start = 0
         while (end := buffer.find(separator, start)) >= 0:
