@@ -5,7 +5,13 @@ theirs. Answers are precomputed bytes: a non-streamed chat completion with 64 ou
 an SSE stream of a role chunk, 64 one-token chunks, a finish chunk, a usage chunk (when the request asks
 for `stream_options.include_usage`, as OpenAI does) and `[DONE]`, each event its own HTTP chunk.
 
-Routes: any POST path ending in `/chat/completions`; `GET /health`; `GET /stats` (requests served);
+The same answer is also precomputed in Anthropic Messages (any POST path ending in `/messages`: message_start,
+a text block of 64 deltas, message_delta with usage, message_stop) and OpenAI Responses shapes (ending in
+`/responses`: created, in_progress, the item and part added, 64 output_text deltas, the done events,
+completed with usage), for the translation rows (translation_rows.py).
+
+Routes: any POST path ending in `/chat/completions`, `/messages` or `/responses`; `GET /health`;
+`GET /stats` (requests served);
 `POST /control` with `{"ttft_ms": x, "tpot_ms": y}` to pace streams (0 = everything at once), so the
 open-loop phase can measure time to first token separately from the whole answer.
 
@@ -60,10 +66,75 @@ def build_answers() -> tuple[bytes, list[bytes], bytes]:
     return plain, [_http_chunk(e) for e in events], _http_chunk(usage_event)
 
 
+def _named(kind: str, payload: dict) -> bytes:
+    data = json.dumps({"type": kind, **payload}, separators=(",", ":")).encode()
+    return f"event: {kind}\ndata: ".encode() + data + b"\n\n"
+
+
+def _plain(body: dict) -> bytes:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(data)) + data
+
+
+def build_messages_answers() -> tuple[bytes, list[bytes]]:
+    """The answer in Anthropic Messages shapes: the non-streamed response, and the stream's HTTP chunks."""
+    words = [f" w{i}" for i in range(OUTPUT_TOKENS)]
+    usage = {"input_tokens": PROMPT_TOKENS, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+             "output_tokens": OUTPUT_TOKENS}
+    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "fake-claude",
+               "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
+               "stop_sequence": None, "usage": usage}
+    events = [_named("message_start", {"message": {**message, "content": [], "stop_reason": None,
+                                                   "usage": {**usage, "output_tokens": 1}}}),
+              _named("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+              _named("ping", {})]
+    events += [_named("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": w}}) for w in words]
+    events += [_named("content_block_stop", {"index": 0}),
+               _named("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                        "usage": {"output_tokens": OUTPUT_TOKENS}}),
+               _named("message_stop", {})]
+    return _plain(message), [_http_chunk(e) for e in events]
+
+
+def build_responses_answers() -> tuple[bytes, list[bytes]]:
+    """The answer in OpenAI Responses shapes: the non-streamed response, and the stream's HTTP chunks."""
+    words = [f" w{i}" for i in range(OUTPUT_TOKENS)]
+    item = {"type": "message", "id": "msg_bench", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": "".join(words), "annotations": []}]}
+    usage = {"input_tokens": PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": OUTPUT_TOKENS, "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": PROMPT_TOKENS + OUTPUT_TOKENS}
+    done = {"id": "resp_bench", "object": "response", "created_at": _CREATED, "status": "completed", "error": None,
+            "incomplete_details": None, "model": "fake-model", "output": [item], "usage": usage}
+    shell = {**done, "status": "in_progress", "output": [], "usage": None}
+    seq = iter(range(1000))
+
+    def event(kind: str, **fields) -> bytes:
+        return _named(kind, {"sequence_number": next(seq), **fields})
+
+    events = [event("response.created", response=shell), event("response.in_progress", response=shell),
+              event("response.output_item.added", output_index=0, item={**item, "status": "in_progress",
+                                                                          "content": []}),
+              event("response.content_part.added", item_id="msg_bench", output_index=0, content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": []})]
+    events += [event("response.output_text.delta", item_id="msg_bench", output_index=0, content_index=0, delta=w,
+                     logprobs=[]) for w in words]
+    events += [event("response.output_text.done", item_id="msg_bench", output_index=0, content_index=0,
+                     text="".join(words), logprobs=[]),
+               event("response.content_part.done", item_id="msg_bench", output_index=0, content_index=0,
+                     part=item["content"][0]),
+               event("response.output_item.done", output_index=0, item=item),
+               event("response.completed", response=done)]
+    return _plain(done), [_http_chunk(e) for e in events]
+
+
 STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                b"Transfer-Encoding: chunked\r\n\r\n")
 STREAM_TAIL = _http_chunk(_event("[DONE]")) + b"0\r\n\r\n"
 PLAIN, STREAM_CHUNKS, USAGE_CHUNK = build_answers()
+MESSAGES_PLAIN, MESSAGES_CHUNKS = build_messages_answers()
+RESPONSES_PLAIN, RESPONSES_CHUNKS = build_responses_answers()
+_END = b"0\r\n\r\n"
 
 
 def _small(status: bytes, body: bytes) -> bytes:
@@ -117,6 +188,12 @@ class UpstreamProtocol(asyncio.Protocol):
         if method == b"POST" and self._url.endswith(b"/chat/completions"):
             Pacing.served += 1
             self._answer_chat(body)
+        elif method == b"POST" and self._url.endswith(b"/messages"):
+            Pacing.served += 1
+            self._answer_own(body, MESSAGES_PLAIN, MESSAGES_CHUNKS)
+        elif method == b"POST" and self._url.endswith(b"/responses"):
+            Pacing.served += 1
+            self._answer_own(body, RESPONSES_PLAIN, RESPONSES_CHUNKS)
         elif method == b"POST" and self._url == b"/control":
             self._transport.write(_small(b"200 OK", _control(body)))
         elif self._url == b"/stats":
@@ -137,15 +214,24 @@ class UpstreamProtocol(asyncio.Protocol):
             return
         self._busy = asyncio.get_running_loop().create_task(self._paced(with_usage))
 
-    async def _paced(self, with_usage: bool) -> None:
+    def _answer_own(self, body: bytes, plain: bytes, chunks: list[bytes]) -> None:
+        """An answer in the Messages or Responses shape (their streams carry usage without asking)."""
+        if b'"stream":true' not in body and b'"stream": true' not in body:
+            self._transport.write(plain)
+        elif Pacing.ttft_s == 0 and Pacing.tpot_s == 0:
+            self._transport.write(STREAM_HEAD + b"".join(chunks) + _END)
+        else:
+            self._busy = asyncio.get_running_loop().create_task(self._paced(False, chunks, _END))
+
+    async def _paced(self, with_usage: bool, chunks: list[bytes] | None = None, tail: bytes | None = None) -> None:
         write = self._transport.write
         write(STREAM_HEAD)
         await asyncio.sleep(Pacing.ttft_s)
-        for index, chunk in enumerate(STREAM_CHUNKS):
+        for index, chunk in enumerate(chunks or STREAM_CHUNKS):
             if index > 1 and Pacing.tpot_s:  # the role chunk and the first token arrive together
                 await asyncio.sleep(Pacing.tpot_s)
             write(chunk)
-        write((USAGE_CHUNK + STREAM_TAIL) if with_usage else STREAM_TAIL)
+        write(tail if tail is not None else (USAGE_CHUNK + STREAM_TAIL) if with_usage else STREAM_TAIL)
 
 
 def _control(body: bytes) -> bytes:

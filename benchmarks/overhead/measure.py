@@ -89,12 +89,13 @@ def _cpu(target: Target | None) -> float:
 
 
 def closed_loop(wrk: str, target: Target, upstream: Target, mode: str, seconds: float, connections: int,
-                load_core: int | None) -> ClosedLoop:
-    """wrk at full speed; CPU of the target and of the upstream over exactly that run."""
+                load_core: int | None, url: str | None = None, body: str | None = None) -> ClosedLoop:
+    """wrk at full speed; CPU of the target and of the upstream over exactly that run. The chat endpoint
+    unless `url` and `body` say otherwise (the translation rows)."""
     gateway = target if target.proc else None
     served0, cpu0, up0 = upstream_served(upstream), _cpu(gateway), _cpu(upstream)
-    result: WrkResult = run_wrk(wrk, target.chat_url, chat_body("chat", mode == "streaming"), target.api_key,
-                                seconds, connections, load_core)
+    result: WrkResult = run_wrk(wrk, url or target.chat_url, body or chat_body("chat", mode == "streaming"),
+                                target.api_key, seconds, connections, load_core)
     served, cpu, up = upstream_served(upstream) - served0, _cpu(gateway) - cpu0, _cpu(upstream) - up0
     answered = max(1, result.ok_requests)
     return ClosedLoop(mode, round(result.rps, 1), result.requests, result.errors, result.p50_ms, result.p99_ms,

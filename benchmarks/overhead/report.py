@@ -60,6 +60,30 @@ def ratio_table(results: dict[str, TargetResult]) -> list[str]:
     return lines
 
 
+def translation_table(results: dict[str, TargetResult]) -> list[str]:
+    """tollway's other endpoints and upstream dialects beside its chat path, each mode's ratio in this run."""
+    import translation_rows
+
+    tw = results.get(TOLLWAY)
+    if not tw or not any(translation_rows.key(row, mode) in tw.closed for row in translation_rows.ROWS
+                         for mode in MODES):
+        return []
+    lines = ["| path | mode | gateway CPU ms/request | ratio to the chat path | max req/s | errors |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for mode in MODES:
+        chat = tw.closed.get(mode)
+        if chat:
+            lines.append(f"| /v1/chat/completions -> OpenAI upstream (pass-through) | {mode} | "
+                         f"{_f(chat.cpu_ms_per_request)} | 1.00x | {chat.rps:,.0f} | {chat.errors} |")
+        for row in translation_rows.ROWS:
+            c = tw.closed.get(translation_rows.key(row, mode))
+            if c:
+                lines.append(f"| {row.name} | {mode} | {_f(c.cpu_ms_per_request)} | "
+                             f"{_ratio(c.cpu_ms_per_request, chat and chat.cpu_ms_per_request)} | {c.rps:,.0f} | "
+                             f"{c.errors} |")
+    return lines
+
+
 def open_table(results: dict[str, TargetResult]) -> list[str]:
     lines = [("| target | mode | rate/s | answered | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | "
               "TTFT p50 ms | added TTFT p50 ms | added TTFT p99 ms | gateway CPU ms/request |"),
@@ -115,6 +139,8 @@ def write(out: Path, meta: dict, results: dict[str, TargetResult], extras: dict[
         md += ["", "tollway ran with: " + "; ".join(features) + "."]
     md += ["", "## Closed loop (wrk, maximum throughput)", "", *closed_table(results), "",
            "## Ratios", "", *ratio_table(results), "",
+           *(["## Translation paths (tollway, same rounds as its chat path)", "", *translation, ""]
+             if (translation := translation_table(results)) else []),
            "## Open loop (fixed rate, latency from the scheduled send time)", "", *open_table(results), "",
            "## Start-up and memory", "", *memory_table(results), ""]
     soak = soak_lines(results)

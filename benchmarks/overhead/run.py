@@ -28,6 +28,7 @@ import measure
 import report
 import targets
 import tollway_config
+import translation_rows
 from measure import MODES, TargetResult
 from tollway_config import write_config
 from wrk import ensure_wrk
@@ -59,6 +60,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also py-spy tollway under load (profile.py)")
+    parser.add_argument("--translation", action=argparse.BooleanOptionalAction, default=True,
+                        help="tollway's translation rows (/v1/messages, /v1/responses, an Anthropic upstream) beside "
+                             "its chat path in the same rounds (translation_rows.py)")
     parser.add_argument("--alternatives", action=argparse.BooleanOptionalAction, default=None,
                         help="micro-benchmark server/client/JSON alternatives (default: on in full runs)")
     args = parser.parse_args(argv)
@@ -131,6 +135,7 @@ def _start_tollway(upstream: targets.Target, work: Path, gateway_core: str | Non
     else:
         gateway.notes.append(f"virtual key: not used, the static client key was ({why_not})")
     gateway.extra["features_on"] = config.features_on
+    gateway.extra["translation"] = tollway_config.TRANSLATION_PROBE.name in config.features_on
     return gateway
 
 
@@ -151,9 +156,21 @@ def closed_rounds(args, wrk: str, live: dict, results: dict, upstream: targets.T
     for round_number in range(args.rounds):
         print(f"closed loop, round {round_number + 1} of {args.rounds} ...", flush=True)
         for name, target in live.items():
-            for mode in MODES:
-                run = measure.closed_loop(wrk, target, upstream, mode, args.seconds, args.connections, load_core)
-                results[name].closed_rounds.setdefault(mode, []).append(run)
+            runs = [(mode, None, None, mode) for mode in MODES]
+            if name == report.TOLLWAY and args.translation and target.extra.get("translation"):
+                # the chat modes and the translation rows in an order turned by one each round, each run after
+                # a pause: the ledger writer and the observer finish the previous run's rows outside the
+                # measured window, and no row is always the one measured first or after another
+                runs += [(mode, target.base + row.path, row.body(mode == "streaming"), translation_rows.key(row, mode))
+                         for row in translation_rows.ROWS for mode in MODES]
+                turn = round_number * len(runs) // max(1, args.rounds)
+                runs = runs[turn:] + runs[:turn]
+            for mode, url, body, key in runs:
+                if len(runs) > len(MODES):
+                    time.sleep(1.0)
+                run = measure.closed_loop(wrk, target, upstream, mode, args.seconds, args.connections, load_core,
+                                          url, body)
+                results[name].closed_rounds.setdefault(key, []).append(run)
     for result in results.values():
         result.closed = {mode: measure.median_closed(runs) for mode, runs in result.closed_rounds.items()}
 

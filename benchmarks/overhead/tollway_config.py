@@ -55,6 +55,17 @@ PROBES = (
     }),
     FeatureProbe("metrics (Prometheus /metrics)", {"observe": {"metrics": {"enabled": True}}}),
 )
+# The translation rows (translation_rows.py): an Anthropic deployment on the fake upstream, and groups that
+# send /v1/messages and /v1/responses each way (natively, or translated through Chat Completions). Tried like
+# a probe, so a revision without these dialects is still measured on the chat path.
+TRANSLATION_PROBE = FeatureProbe("translation rows (an Anthropic deployment; groups claude and ds)", {
+    "providers": {"claude": {"kind": "anthropic", "base_url": "{upstream}/anthropic/v1",
+                             "api_key_env": UPSTREAM_KEY_ENV, "jurisdiction": "us"}},
+    "deployments": {"claude-bench": {"provider": "claude", "model": "fake-claude", "context_window": 200000,
+                                     "max_output": 4096,
+                                     "price": {"input": "3.00", "output": "15.00", "cached_input": "0.30"}}},
+    "route_groups": {"claude": {"deployments": ["claude-bench"]}, "ds": {"deployments": ["secondary-chat"]}},
+})
 VIRTUAL_KEY = {"name": "bench", "team": "bench", "rpm": 100_000_000, "tpm": 10_000_000_000,
                "daily_usd": "100000", "monthly_usd": "1000000"}
 
@@ -145,7 +156,9 @@ def _probe(upstream_base: str, upstream_key: str, work: Path) -> TollwayConfig:
     if problem:
         raise RuntimeError(f"tollway rejected the benchmark's base config ({path}): {problem}")
     on, missing = list(BASE_FEATURES), []
-    for probe in PROBES:
+    translation = FeatureProbe(TRANSLATION_PROBE.name, json.loads(
+        json.dumps(TRANSLATION_PROBE.fragment).replace("{upstream}", upstream_base)))
+    for probe in (*PROBES, translation):
         candidate = _merge(config, probe.fragment)
         problem = _accepted(candidate, path, env)
         if problem is None:

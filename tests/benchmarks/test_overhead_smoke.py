@@ -49,3 +49,9 @@ def test_quick_benchmark_runs_and_writes_its_report(tmp_path):
             for mode in ("non-streaming", "streaming"):
                 closed = data["results"][name]["closed"][mode]
                 assert closed["requests"] > 0 and closed["errors"] == 0, f"{name} {mode}: {closed}"
+        # the translation rows: each client endpoint to each upstream shape, streamed and not, every answer a 200
+        rows = {key: run for key, run in tollway["closed"].items() if " | " in key}
+        assert len(rows) == 10, sorted(rows)
+        for key, run in rows.items():
+            assert run["requests"] > 0 and run["errors"] == 0, f"{key}: {run}"
+        assert "## Translation paths" in markdown

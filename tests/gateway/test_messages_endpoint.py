@@ -43,7 +43,9 @@ def test_messages_create_is_answered_in_anthropic_shape_with_one_exact_row(claud
         stop_sequences=["\n\nHuman:"], metadata={"user_id": "u-7"}, extra_body={"temperature": 0.5},
         extra_headers={"x-request-id": f"m-{group}"})
     message = raw.parse()
-    assert message.type == "message" and message.role == "assistant" and message.model == group
+    # a translated answer names the model asked for; an Anthropic upstream's is relayed as it wrote it
+    assert message.type == "message" and message.role == "assistant"
+    assert message.model == (group if group == "chat" else CLAUDE)
     assert message.id.startswith("msg_") and message.stop_reason == "end_turn"
     assert message.content[0].type == "text" and message.content[0].text
     assert message.usage.output_tokens == (12 if group == "chat" else 8)
@@ -59,9 +61,12 @@ def test_messages_create_is_answered_in_anthropic_shape_with_one_exact_row(claud
         sent = emu.requests("deepseek-flash")[-1]["body"]
         assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
         assert (sent["stop"], sent["user"], sent["max_tokens"]) == (["\n\nHuman:"], "u-7", 64)
-    else:
+    else:  # the same-dialect fast path: the client's body itself, with the deployment's model name
         sent = emu.requests(CLAUDE)[-1]
-        assert sent["path"] == "/anthropic/v1/messages" and sent["body"]["max_tokens"] == 64
+        assert sent["path"] == "/anthropic/v1/messages"
+        assert sent["body"] == {"model": CLAUDE, "max_tokens": 64, "system": [{"type": "text", "text": "Be brief."}],
+                                "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello there"}]}],
+                                "stop_sequences": ["\n\nHuman:"], "metadata": {"user_id": "u-7"}, "temperature": 0.5}
 
 
 @pytest.mark.parametrize("group", ["chat", "claude"])

@@ -212,3 +212,70 @@ def test_an_error_event_is_a_classified_refusal() -> None:
 ])
 def test_error_statuses(status, body, kind) -> None:
     assert DIALECT.classify(status, body).kind is kind
+
+
+def _delta_reads(pieces: list[str], kind: str = "text") -> list[bytes]:
+    """A stream's reads, one event each, as Anthropic writes them (compact JSON)."""
+    def event(payload: dict) -> bytes:
+        return f"event: {payload['type']}\n".encode() + b"data: " + orjson.dumps(payload) + b"\n\n"
+    field = "thinking" if kind == "thinking" else "text"
+    block = {"type": kind, field: ""} | ({"signature": ""} if kind == "thinking" else {})
+    reads = [event({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                                                         "model": "claude", "content": [],
+                                                         "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+             event({"type": "content_block_start", "index": 0, "content_block": block})]
+    reads += [event({"type": "content_block_delta", "index": 0, "delta": {"type": f"{kind}_delta", field: piece}})
+              for piece in pieces]
+    return reads + [event({"type": "content_block_stop", "index": 0}),
+                    event({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                           "usage": {"output_tokens": 9}}),
+                    event({"type": "message_stop"})]
+
+
+def _chunks_of(reads: list[bytes], how: str) -> list[dict]:
+    """read: feed_read first (a read of one event); event: feed (an event of a larger read); many: feed_many
+    (all events of one read); reference: feed with nothing learnt from the deltas before."""
+    stream = MessagesStream(anthropic_usage)
+    out = b""
+    if how == "many":  # the whole stream as one read's events
+        out = stream.feed_many([read[:-2] for read in reads])
+        reads = []
+    for read in reads:
+        if how == "reference":
+            stream._quick_prefix = b""
+        translated = stream.feed_read(read) if how == "read" else None
+        out += translated if translated is not None else stream.feed(read[:-2])
+    out += stream.finish()
+    chunks = [orjson.loads(line[6:]) if line != b"data: [DONE]" else "[DONE]" for line in out.split(b"\n\n") if line]
+    for chunk in chunks:
+        if chunk != "[DONE]":
+            chunk.pop("created")  # two streams may straddle a second
+    return chunks
+
+
+TEXTS = ["Hel", "lo", ' "quoted" ', "back\\slash\\", "\u00e9\u4e2d\U0001f600", "", "line\nbreak\t", "a\\", "\\\\"]
+
+
+@pytest.mark.parametrize("kind", ["text", "thinking"])
+def test_the_read_short_path_gives_the_chunks_the_event_path_gives(kind) -> None:
+    """feed_read copies a delta's literal between the bytes around the last one: the chat chunks (and the
+    text in them) are those of the event-by-event path, whatever the text holds."""
+    reads = _delta_reads(TEXTS, kind)
+    quick = _chunks_of(reads, "read")
+    assert quick == _chunks_of(reads, "event") == _chunks_of(reads, "many") == _chunks_of(reads, "reference")
+    field = "content" if kind == "text" else "reasoning_content"
+    assert "".join(c["choices"][0]["delta"].get(field, "") for c in quick if c != "[DONE]" and c["choices"]) == \
+        "".join(TEXTS)
+
+
+def test_the_read_short_path_takes_only_one_more_delta_of_the_same_block() -> None:
+    stream = MessagesStream(anthropic_usage)
+    reads = _delta_reads(["a", "b"])
+    for read in reads[:3]:
+        assert stream.feed_read(read) is None, "nothing learnt before the first delta was read event by event"
+        stream.feed(read[:-2])
+    assert stream.feed_read(reads[3]) is not None
+    other_block = reads[3].replace(b'"index":0', b'"index":1')
+    two_events = reads[3] + reads[3]
+    for read in (other_block, two_events, reads[-3], reads[3].replace(b"\n\n", b"\r\n\r\n")):
+        assert stream.feed_read(read) is None

@@ -3,6 +3,8 @@ https://ai.google.dev/api/generate-content and Azure OpenAI's REST reference).""
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
@@ -124,3 +126,65 @@ def test_azure_content_filter_is_a_refusal() -> None:
             b'"status":400,"innererror":{"code":"ResponsibleAIPolicyViolation"}}}')
     assert AZURE.classify(400, body).kind is FailureKind.CONTENT_FILTER
     assert AZURE.transforms.passthrough
+
+
+def _gemini_events(pieces: list[str], spaced: bool) -> list[bytes]:
+    """A stream's events as Gemini writes them (alt=sse), compact or with spaces after separators."""
+    def dumps(value: dict) -> bytes:
+        return json.dumps(value, separators=(",", ": ") if spaced else (",", ":"), ensure_ascii=False).encode()
+
+    events = []
+    for n, piece in enumerate(pieces):
+        part = {"text": piece, "thought": True} if piece.startswith("think") else {"text": piece}
+        events.append({"candidates": [{"content": {"parts": [part], "role": "model"}, "index": 0}],
+                       "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": n + 1,
+                                         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 50}]},
+                       "modelVersion": "gemini-2.5-flash", "responseId": "r1"})
+    events.append({"candidates": [{"content": {"parts": [{"text": "."}], "role": "model"}, "finishReason": "STOP",
+                                   "index": 0}],
+                   "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": len(pieces) + 1,
+                                     "cachedContentTokenCount": 20}, "modelVersion": "gemini-2.5-flash"})
+    return [b"data: " + dumps(e) for e in events]
+
+
+def _gemini_chunks(events: list[bytes], short: bool) -> list:
+    stream = GenerateStream()
+    out = b""
+    for event in events:
+        if not short:
+            stream._quick_prefix = b""  # nothing learnt: every event parsed
+        out += stream.feed(event)
+    out += stream.finish()
+    return [_timeless(line) for line in out.split(b"\n\n") if line]
+
+
+def _timeless(line: bytes) -> dict | str:
+    """A chunk without its `created` second (two streams may straddle a second)."""
+    if line == b"data: [DONE]":
+        return "[DONE]"
+    chunk = json.loads(line[6:])
+    chunk.pop("created", None)
+    return chunk
+
+
+GEMINI_TEXTS = ["Hel", "lo", ' "quoted" ', "back\\slash\\", "\u00e9\u4e2d\U0001f600", "", "think: hmm", "line\n",
+                "a\\", "\\\\", "after"]
+
+
+@pytest.mark.parametrize("spaced", [False, True])
+def test_the_stream_short_path_gives_the_chunks_and_usage_the_parsing_path_gives(spaced) -> None:
+    """Text events copied by their literal between the bytes around the last one: the same chat chunks,
+    the text whole, and the final usage read from the last event (kept unparsed by the short path)."""
+    for texts in (GEMINI_TEXTS, ["only", "plain", "text", "pieces"]):
+        events = _gemini_events(texts, spaced)
+        short = _gemini_chunks(events, short=True)
+        assert short == _gemini_chunks(events, short=False)
+        deltas = [c["choices"][0]["delta"] for c in short if c != "[DONE]" and c["choices"]]
+        content = "".join(delta.get("content") or "" for delta in deltas)
+        assert content == "".join(t for t in texts if not t.startswith("think")) + "."
+        assert short[-2]["usage"]["prompt_tokens_details"]["cached_tokens"] == 20
+    stream = GenerateStream()
+    for event in _gemini_events(["a", "b", "c"], spaced)[:-1]:
+        stream.feed(event)
+    assert isinstance(stream._meta, bytes), "the short path kept the last usage object unparsed"
+    assert json.loads(stream._meta)["candidatesTokenCount"] == 3

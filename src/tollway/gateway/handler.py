@@ -39,6 +39,7 @@ from tollway.core.process_ids import ProcessIds
 from tollway.core.request import ClientRequest, parse_request, prompt_text
 from tollway.core.usage import Usage
 from tollway.gateway.client_dialects import CLIENT_DIALECTS
+from tollway.gateway.client_dialects.native import NativeRoutes
 from tollway.gateway.edge import valid_request_id
 from tollway.gateway.exchange import Exchange
 from tollway.gateway.row_text import features_json, iso_utc
@@ -224,13 +225,15 @@ class RequestLife:
         self.ticket = ticket = await services.admission.reserve(key, creq, group.name, plan.deployments)
         plan.deployments = ticket.plan
         payloads = _Payloads(creq)
+        # a client dialect served natively by upstreams of its own dialect (the same-dialect fast path)
+        native = None if client is None or client.native is None else NativeRoutes(client.native, creq, payloads.for_)
         if creq.stream:
-            await self._stream(plan.deployments, payloads)
+            await self._stream(plan.deployments, payloads, native)
             return None
-        upstream = services.upstream
-        dep, reply = await walk.run(creq.model, plan.deployments,
-                                    lambda d: calls.call(upstream, d, self.wire, payloads.for_(d), walk.deadline,
-                                                         client_headers=self.x.headers))
+        upstream, headers = services.upstream, self.x.headers
+        dep, reply = await walk.run(creq.model, plan.deployments, (
+            lambda d: calls.call(upstream, d, self.wire, payloads.for_(d), walk.deadline, client_headers=headers))
+            if native is None else (lambda d: native.call(upstream, d, walk.deadline, headers)))
         self._served_by(dep)
         self.usage = self._usage_from_reply(dep, reply.body)
         self._settle()
@@ -243,6 +246,8 @@ class RequestLife:
         self.headers["Content-Type"] = reply.content_type
         self.status, self.http_status, self.error = "ok", 200, ""
         if client is not None:
+            if native is not None and native.serves(dep):
+                return 200, self.headers, native.wire.answer(creq, reply.body)
             answer = client.answer(reply.body, self.usage, creq.model)
             if creq.dialect_state is not None:
                 client.answered(creq, answer)  # type: ignore[attr-defined]
@@ -257,12 +262,13 @@ class RequestLife:
         self.status, self.http_status, self.error = "ok", 200, ""
         return 200, self.headers, body
 
-    async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads") -> None:
+    async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads", native: NativeRoutes | None) -> None:
         assert self.creq is not None and self.walk is not None
-        upstream, walk = self.services.upstream, self.walk
-        dep, opened = await walk.run(self.creq.model, plan,
-                                     lambda d: calls.open_stream(upstream, d, self.wire, payloads.for_(d),
-                                                                 walk.deadline, client_headers=self.x.headers))
+        upstream, walk, headers = self.services.upstream, self.walk, self.x.headers
+        dep, opened = await walk.run(self.creq.model, plan, (
+            lambda d: calls.open_stream(upstream, d, self.wire, payloads.for_(d), walk.deadline,
+                                        client_headers=headers))
+            if native is None else (lambda d: native.open_stream(upstream, d, walk.deadline, headers)))
         self._served_by(dep)
         try:
             self.headers.update(_SSE_HEADERS)
@@ -274,10 +280,15 @@ class RequestLife:
             self._settle()
             return None
         self.streaming = True
-        translating = None
-        if self.client is not None:  # the client's own events, translated from the chat stream as it comes
+        translating = reader = error_event = None
+        if native is not None and native.serves(dep):  # the upstream speaks the client's dialect: relayed as is
+            reader, error_event = native.wire.stream_usage(dep), native.wire.error_event
+        elif self.client is not None:  # the client's own events, translated from the chat stream as it comes
             sink = translating = self.client.stream_sink(sink, self.creq.model, dep.dialect.usage_from_body)
-        result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s).run(opened, sink)
+        result = await StreamRelay(dep.dialect, self.creq.client_wants_usage, dep.between_chunks_s, error_event,
+                                   reader).run(opened, sink)
+        if native is not None and error_event is not None and not result.error:
+            native.wire.streamed(self.creq, reader)
         if translating is not None and not result.error:
             try:
                 await translating.end()

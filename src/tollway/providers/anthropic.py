@@ -17,7 +17,8 @@ import orjson
 
 from tollway.core.usage import CacheSplitUsage, Usage
 from tollway.providers.anthropic_request import messages_request
-from tollway.providers.anthropic_response import MessagesStream, chat_completion
+from tollway.providers.anthropic_response import MessagesStream, chat_completion, refusal
+from tollway.providers.chat_chunks import event_data
 from tollway.providers.dialect import AuthStyle, Dialect, ErrorMeaning
 from tollway.providers.failure import FailureKind
 from tollway.providers.usage_fields import EMPTY, count, is_mapping, mapping
@@ -130,6 +131,21 @@ def is_preamble(event: bytes) -> bool:
         return False
     block = mapping(parsed.get("content_block"))
     return block.get("type") in _EMPTY_BLOCK_KEYS and not any(map(block.get, _EMPTY_BLOCK_KEYS))
+
+
+def native_preamble(event: bytes) -> bool:
+    """is_preamble for an Anthropic stream relayed to a Messages client as it is (the same-dialect fast
+    path): an `error` event before the first token (overloaded, rate limited) raises its WireRefusal, so the
+    walk moves on before the client has seen anything, as it does for a translated stream."""
+    if b'"error"' in event:
+        data = event_data(event)
+        try:
+            parsed = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("type") == "error":
+            raise refusal(parsed.get("error"))
+    return is_preamble(event)
 
 
 class MessagesTransforms:

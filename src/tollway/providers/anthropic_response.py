@@ -111,11 +111,21 @@ def _literal_delta(event: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
+_MARK = b'"\x00"'  # a literal no chunk head can hold (orjson writes NUL as \u0000): where the text goes
+_QUICK_END = b'"}}\n\n'
+
+
 class MessagesStream:
     """One Anthropic event stream as Chat Completions chunks. `reported_prompt` is message_start's prompt
-    side (read by `read_usage`), kept for the estimate of a stream cut before its final usage."""
+    side (read by `read_usage`), kept for the estimate of a stream cut before its final usage.
 
-    __slots__ = ("_chunks", "_usage", "_tools", "_block_tool", "_stopped", "_read_usage", "reported_prompt")
+    The delta events of one content block differ only in their text, so once one has been read by
+    `_literal_delta`, the bytes before its literal (`_quick_prefix`) and the chat chunk around it
+    (`_quick_head`, `_quick_tail`) are kept: `feed_read` then translates a read holding one such event
+    with a prefix test and a quote search, the literal copied between the two."""
+
+    __slots__ = ("_chunks", "_usage", "_tools", "_block_tool", "_stopped", "_read_usage", "reported_prompt",
+                 "_quick_prefix", "_quick_head", "_quick_tail")
 
     def __init__(self, read_usage: Callable[[Mapping], Usage]) -> None:
         self._read_usage = read_usage
@@ -125,13 +135,52 @@ class MessagesStream:
         self._tools = 0          # tool calls opened so far (their chat index)
         self._block_tool: dict[int, int] = {}  # content block index -> tool call index
         self._stopped = False
+        self._quick_prefix = b""
+        self._quick_head = b""
+        self._quick_tail = b""
+
+    def feed_read(self, raw: bytes) -> bytes | None:
+        """The chat chunk for a read that is one more text (or thinking) delta of the block whose last delta
+        was read (`event: content_block_delta` ... `"text":"..."}}` and a blank line, the text holding no
+        quote, escaped or not); None for anything else, which the caller feeds event by event."""
+        prefix = self._quick_prefix
+        if prefix and raw.startswith(prefix) and raw.endswith(_QUICK_END):
+            start, end = len(prefix), len(raw) - len(_QUICK_END)  # end: the closing quote
+            if raw.find(b'"', start, end) < 0 and raw[end - 1] != 92:  # not a backslash before the closing quote
+                return self._quick_head + raw[start - 1:end + 1] + self._quick_tail
+        return None
+
+    def feed_many(self, events: list[bytes]) -> bytes:
+        """`feed` over the events of one read (comments and empty ones skipped), the short path inline: a
+        fast upstream's read holds dozens."""
+        out: list[bytes] = []
+        append = out.append
+        for event in events:
+            if not event or event[:1] == b":":
+                continue
+            prefix = self._quick_prefix
+            if prefix and event.startswith(prefix) and event.endswith(b'"}}'):
+                start, end = len(prefix), len(event) - 3
+                if event.find(b'"', start, end) < 0 and event[end - 1] != 92:
+                    append(self._quick_head + event[start - 1:end + 1] + self._quick_tail)
+                    continue
+            append(self.feed(event))
+        return b"".join(out)
 
     def feed(self, event: bytes) -> bytes:
+        prefix = self._quick_prefix
+        if prefix and event.startswith(prefix) and event.endswith(b'"}}'):  # as feed_read, without the blank line
+            start, end = len(prefix), len(event) - 3
+            if event.find(b'"', start, end) < 0 and event[end - 1] != 92:
+                return self._quick_head + event[start - 1:end + 1] + self._quick_tail
         chunks = self._chunks
         if chunks is not None:
             literal = _literal_delta(event)
             if literal is not None:
-                return chunks.text_delta(*literal)
+                field, text = literal
+                self._quick_prefix = event[:len(event) - len(text) - 1]
+                self._quick_head, self._quick_tail = chunks.text_delta(field, _MARK).split(_MARK)
+                return chunks.text_delta(field, text)
         data = event_data(event)
         if not data:
             return b""

@@ -45,10 +45,15 @@ class TextTally:
         return -(-self.ascii_chars // 4) + self.other_chars
 
 
+_RESPONSES_DELTAS = frozenset({"response.output_text.delta", "response.reasoning_summary_text.delta",
+                               "response.function_call_arguments.delta"})
+
+
 def tally_chunk_text(tally: TextTally, chunk: Mapping) -> None:
     """Add the completion text of one parsed stream chunk to `tally`: every choice's `delta` (see
-    _tally_message) and `text` (Completions), or an Anthropic `content_block_delta`'s `text`, `thinking`
-    or `partial_json` (tool input). Anything else (usage, role, finish, pings, errors) holds no text."""
+    _tally_message) and `text` (Completions), an Anthropic `content_block_delta`'s `text`, `thinking`
+    or `partial_json` (tool input), or a Responses text, reasoning summary or arguments delta. Anything
+    else (usage, role, finish, pings, errors) holds no text."""
     if not _is_mapping(chunk):
         return
     choices = chunk.get("choices")
@@ -63,6 +68,8 @@ def tally_chunk_text(tally: TextTally, chunk: Mapping) -> None:
         delta = _mapping(chunk.get("delta"))
         for key in _ANTHROPIC_DELTA_TEXT:
             _tally_str(tally, delta.get(key))
+    elif chunk.get("type") in _RESPONSES_DELTAS:  # an OpenAI Responses stream relayed as it is
+        _tally_str(tally, chunk.get("delta"))
 
 
 def answer_text_tally(body: object) -> TextTally:

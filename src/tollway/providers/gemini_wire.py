@@ -235,20 +235,40 @@ def chat_completion(body: bytes) -> bytes:
                       chat_usage(meta) if isinstance(meta, Mapping) else None)
 
 
+_MARK = b'"\x00"'  # a literal no chunk head can hold (orjson writes NUL as \u0000): where the text goes
+
+
 class GenerateStream:
     """One streamGenerateContent (alt=sse) stream as Chat Completions chunks: each event is a partial
-    GenerateContentResponse; usageMetadata is cumulative (the last one wins)."""
+    GenerateContentResponse; usageMetadata is cumulative (the last one wins).
 
-    __slots__ = ("_chunks", "_meta", "_calls", "_finished")
+    The usual event is one more piece of text: once such an event has been parsed, the bytes before its
+    text's literal (`_quick_prefix`), from the literal's closing quote to the usage object (`_quick_mid`) and
+    after that object (`_quick_tail`) are kept. A later event made of the same bytes around a literal with
+    no quote in it is translated by copying the literal, and its usage object is kept unparsed until the
+    stream's end needs it."""
+
+    __slots__ = ("_chunks", "_meta", "_calls", "_finished", "_quick_prefix", "_quick_mid", "_quick_tail",
+                 "_quick_head", "_quick_end")
     reported_prompt: Usage | None = None  # each event's usageMetadata covers the whole answer so far
 
     def __init__(self) -> None:
         self._chunks: ChunkWriter | None = None
-        self._meta: Mapping = {}
+        self._meta: Mapping | bytes = {}  # bytes: a usage object the short path kept unparsed
         self._calls = 0
         self._finished = False
+        self._quick_prefix = self._quick_mid = self._quick_tail = self._quick_head = self._quick_end = b""
 
     def feed(self, event: bytes) -> bytes:
+        prefix = self._quick_prefix
+        if prefix and event.startswith(prefix) and event.endswith(self._quick_tail):
+            start = len(prefix)
+            end = event.find(b'"', start)  # the literal's closing quote, if nothing is escaped in it
+            if end > 0 and event[end - 1] != 92 and event.startswith(self._quick_mid, end):
+                meta = event[end + len(self._quick_mid):len(event) - len(self._quick_tail)]
+                if meta[:1] == b"{" and meta[-1:] == b"}":
+                    self._meta = meta
+                    return self._quick_head + event[start - 1:end + 1] + self._quick_end
         data = event_data(event)
         if not data:
             return b""
@@ -280,9 +300,66 @@ class GenerateStream:
         if reason:
             self._finished = True
             out += chunks.finish("tool_calls" if self._calls else FINISH_REASONS.get(str(reason), "stop"))
+        elif len(parts) == 1 and parts[0].keys() == {"text"} and isinstance(meta, Mapping):
+            self._learn(event, parts[0]["text"], chunks)
         return out
+
+    def _learn(self, event: bytes, text: str, chunks: ChunkWriter) -> None:
+        """Keep the bytes around this plain text event's literal and usage object for the short path, when
+        they can be found with certainty (the literal decodes to the text; the usage object follows it)."""
+        at = event.find(b'"text":')
+        start = at + 7
+        while 0 < start < len(event) and event[start] == 32:
+            start += 1
+        end = _string_end(event, start) if at > 0 and event[start:start + 1] == b'"' else -1
+        key = event.find(b'"usageMetadata":', end) if end > 0 else -1
+        if key < 0 or orjson.loads(event[start:end + 1]) != text:
+            return
+        begin = key + 16
+        while begin < len(event) and event[begin] == 32:
+            begin += 1
+        stop = _object_end(event, begin)
+        if stop < 0:
+            return
+        self._quick_prefix, self._quick_mid, self._quick_tail = event[:start + 1], event[end:begin], event[stop:]
+        self._quick_head, self._quick_end = chunks.text_delta(b"content", _MARK).split(_MARK)
 
     def finish(self) -> bytes:
         if not self._finished or self._chunks is None:
             return b""
-        return self._chunks.usage(chat_usage(self._meta)) + DONE
+        meta = self._meta
+        return self._chunks.usage(chat_usage(orjson.loads(meta) if isinstance(meta, bytes) else meta)) + DONE
+
+
+def _string_end(data: bytes, start: int) -> int:
+    """The index of the quote that closes the JSON string opening at `start`; -1 if none."""
+    end = data.find(b'"', start + 1)
+    while end > 0 and data[end - 1] == 92:
+        slashes = 1
+        while data[end - 1 - slashes] == 92:
+            slashes += 1
+        if not slashes & 1:
+            break
+        end = data.find(b'"', end + 1)
+    return end
+
+
+def _object_end(data: bytes, start: int) -> int:
+    """The index just after the JSON object opening at `start` (strings skipped); -1 if it does not close."""
+    if data[start:start + 1] != b"{":
+        return -1
+    depth, at = 0, start
+    while at < len(data):
+        char = data[at]
+        if char == 34:  # a string: jump to its end
+            at = _string_end(data, at)
+            if at < 0:
+                return -1
+        elif char in (123, 91):
+            depth += 1
+        elif char in (125, 93):
+            depth -= 1
+            if depth == 0:
+                return at + 1
+        at += 1
+    return -1

@@ -2,6 +2,10 @@
 
 Reasoning models count reasoning tokens in completion_tokens_details but return no reasoning text."""
 
-from tollway.providers.openai_compatible import compatible
+from dataclasses import replace
 
-DIALECT = compatible("openai", default_base_url="https://api.openai.com/v1")
+from tollway.providers.openai_compatible import PATHS, compatible
+
+# `responses`: the Responses API, called natively for a /v1/responses client (gateway/client_dialects)
+DIALECT = replace(compatible("openai", default_base_url="https://api.openai.com/v1"),
+                  paths={**PATHS, "responses": "responses"})

@@ -63,25 +63,27 @@ class OpenStream:
 
 
 def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-         client_headers: Mapping[str, str] | None = None) -> Coroutine[Any, Any, Reply]:
+         client_headers: Mapping[str, str] | None = None, native: bool = False) -> Coroutine[Any, Any, Reply]:
     """POST a non-streamed request and read the whole answer within response_s (and the request's deadline).
-    A translating dialect's request and answer go through its transforms (pass-through ones never do).
-    Returns the call's coroutine: a provider without keys pays no extra frame for the key handling."""
+    A translating dialect's request and answer go through its transforms (pass-through ones never do);
+    `native`: the payload is already in the upstream's own dialect (a client's same-dialect fast path),
+    so its answer comes back untouched too. Returns the call's coroutine: a provider without keys pays no
+    extra frame for the key handling."""
     keys = dep.keys
     if keys is None:
-        return _call(client, dep, None, endpoint, payload, deadline, client_headers)
-    return _with_key(keys, _call, client, dep, endpoint, payload, deadline, client_headers)
+        return _call(client, dep, None, endpoint, payload, deadline, client_headers, native)
+    return _with_key(keys, _call, client, dep, endpoint, payload, deadline, client_headers, native)
 
 
 async def _with_key(keys: KeyRing, run: Callable[..., Coroutine[Any, Any, T]], client: HttpClient,
                     dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-                    client_headers: Mapping[str, str] | None) -> T:
+                    client_headers: Mapping[str, str] | None, option: Any) -> T:
     """Run the attempt with the provider's next key in turn, and tell the ring what came of it."""
     key = keys.pick()
     if key is None:
         raise UpstreamFailure(keys.exhausted())
     try:
-        result = await run(client, dep, key, endpoint, payload, deadline, client_headers)
+        result = await run(client, dep, key, endpoint, payload, deadline, client_headers, option)
     except UpstreamFailure as exc:
         exc.key, exc.key_refused = key, keys.failed(key, exc.failure)
         raise
@@ -94,9 +96,10 @@ async def _with_key(keys: KeyRing, run: Callable[..., Coroutine[Any, Any, T]], c
 
 
 async def _call(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str, payload: bytes,
-                deadline: float, client_headers: Mapping[str, str] | None) -> Reply:
+                deadline: float, client_headers: Mapping[str, str] | None, native: bool) -> Reply:
     transforms = dep.dialect.transforms
-    if not transforms.passthrough:
+    translate = not native and not transforms.passthrough
+    if translate:
         payload = _translated_request(dep, endpoint, payload)
     limit = _limit(dep.response_s, deadline)
     try:
@@ -108,7 +111,7 @@ async def _call(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | No
         raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
     if resp.status != 200:
         raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
-    if not transforms.passthrough:
+    if translate:
         try:
             return Reply(transforms.response(endpoint, body), "application/json")
         except WireRefusal as refusal:
@@ -149,19 +152,25 @@ def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) ->
 
 
 def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
-                deadline: float, client_headers: Mapping[str, str] | None = None) -> Coroutine[Any, Any, OpenStream]:
-    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event."""
+                deadline: float, client_headers: Mapping[str, str] | None = None,
+                native_preamble: Callable[[bytes], bool] | None = None) -> Coroutine[Any, Any, OpenStream]:
+    """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event.
+    `native_preamble`: the payload is already in the upstream's own dialect (a client's same-dialect fast
+    path) and this rule tells its preamble events; it may raise TranslatedStreamFailure for an error event
+    that comes before the first token, so the walk moves on."""
     keys = dep.keys
     if keys is None:
-        return _open_stream(client, dep, None, endpoint, payload, deadline, client_headers)
-    return _with_key(keys, _open_stream, client, dep, endpoint, payload, deadline, client_headers)
+        return _open_stream(client, dep, None, endpoint, payload, deadline, client_headers, native_preamble)
+    return _with_key(keys, _open_stream, client, dep, endpoint, payload, deadline, client_headers, native_preamble)
 
 
 async def _open_stream(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str,
-                       payload: bytes, deadline: float, client_headers: Mapping[str, str] | None) -> OpenStream:
+                       payload: bytes, deadline: float, client_headers: Mapping[str, str] | None,
+                       native_preamble: Callable[[bytes], bool] | None) -> OpenStream:
     transforms = dep.dialect.transforms
-    is_preamble = dep.dialect.is_preamble
-    if not transforms.passthrough:
+    is_preamble = dep.dialect.is_preamble if native_preamble is None else native_preamble
+    translate = native_preamble is None and not transforms.passthrough
+    if translate:
         payload = _translated_request(dep, endpoint, payload)
         is_preamble = is_role_preamble  # the translated stream is canonical
     limit = _limit(dep.first_byte_s, deadline)
@@ -172,7 +181,7 @@ async def _open_stream(client: HttpClient, dep: RoutedDeployment, key: ProviderK
         if resp.status != 200:
             body = await resp.read()
             raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
-        if not transforms.passthrough:
+        if translate:
             resp = TranslatedResponse(resp, transforms.stream())
         opened = await _read_first_event(resp, is_preamble)
         resp.set_deadline(None)  # from here on the relay's silence timer watches the stream

@@ -28,12 +28,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import orjson
 
 from tollway.core.usage import Usage
-from tollway.providers.dialect import Dialect
+from tollway.providers.dialect import Dialect, StreamUsageReader
 from tollway.providers.estimates import TextTally, estimated_usage, tally_chunk_text
 from tollway.upstream.calls import OpenStream
 from tollway.upstream.http_client import UpstreamConnectionError
@@ -103,8 +103,13 @@ class RelayResult:
 
 
 class StreamRelay:
-    def __init__(self, dialect: Dialect, client_wants_usage: bool, between_chunks_s: float) -> None:
-        self._usage_reader = dialect.stream_usage()  # the dialect's reading of usage events (one per stream)
+    def __init__(self, dialect: Dialect, client_wants_usage: bool, between_chunks_s: float,
+                 error_event: Callable[[str], bytes] | None = None,
+                 usage_reader: StreamUsageReader | None = None) -> None:
+        # the dialect's reading of usage events (one per stream), or the caller's for a stream in another
+        # wire format than the dialect's chat stream (a client's same-dialect fast path)
+        self._usage_reader = usage_reader if usage_reader is not None else dialect.stream_usage()
+        self._error_event = error_event  # ... which ends a cut stream with its own error event
         self._keep_usage_chunk = client_wants_usage
         self._between_chunks_s = between_chunks_s
         self._done = False
@@ -267,10 +272,14 @@ class StreamRelay:
         return not self._keep_usage_chunk and chunk.get("choices") == []
 
     async def _send_error(self, sink: Sink, message: str) -> None:
-        body = orjson.dumps({"error": {"message": f"The stream was interrupted: {message}.",
-                                       "type": "upstream_error", "code": "stream_interrupted", "param": None}})
+        text = f"The stream was interrupted: {message}."
+        if self._error_event is not None:
+            event = self._error_event(text)
+        else:
+            event = b"data: " + orjson.dumps({"error": {"message": text, "type": "upstream_error",
+                                                       "code": "stream_interrupted", "param": None}}) + b"\n\n"
         try:
-            await sink.write(b"data: " + body + b"\n\n")
+            await sink.write(event)
         except ConnectionResetError:
             pass
 

@@ -10,6 +10,8 @@ stream is still being opened (so the walk moves on invisibly) and a broken strea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tollway.providers.dialect import StreamTranslator, WireRefusal
 from tollway.providers.failure import Failure
 from tollway.upstream.http_client import Response, UpstreamConnectionError
@@ -23,14 +25,33 @@ class TranslatedStreamFailure(Exception):
         self.failure = failure
 
 
+def refusing(rule: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    """A preamble rule whose WireRefusal (an upstream error event before the first token) fails the
+    attempt over like a translated stream's: for a stream relayed in the client's own dialect."""
+
+    def is_preamble(event: bytes) -> bool:
+        try:
+            return rule(event)
+        except WireRefusal as exc:
+            raise TranslatedStreamFailure(Failure(exc.kind, exc.message, exc.status)) from None
+
+    return is_preamble
+
+
 class TranslatedResponse:
     """The upstream Response with its SSE events translated (the attributes the call path reads)."""
 
-    __slots__ = ("_response", "_translator", "_buffer", "_separator", "_ended", "opened")
+    __slots__ = ("_response", "_translator", "_buffer", "_separator", "_ended", "opened", "_quick", "_many")
 
     def __init__(self, response: Response, translator: StreamTranslator) -> None:
         self._response = response
         self._translator = translator
+        # a translator's short path for a read holding one usual event (`feed_read`: its chat chunk, or None
+        # for the general path), tried before the read is split
+        self._quick = getattr(translator, "feed_read", None)
+        # ... and its `feed_many` for the events of a read that holds several (comments and empty ones
+        # skipped by it), so its short path runs in one loop
+        self._many = getattr(translator, "feed_many", None)
         self._buffer = b""
         self._separator = b""
         self._ended = False
@@ -61,8 +82,13 @@ class TranslatedResponse:
         """The canonical events for the next upstream read(s); None at the end (after the translator's
         final usage chunk and [DONE], when the upstream finished)."""
         next_read, feed = self._response.next_chunk, self._translator.feed
+        quick = self._quick
         while not self._ended:
             raw = await next_read()
+            if quick is not None and not self._buffer and raw is not None:
+                out = quick(raw)  # the translator's short path for a read of one usual event
+                if out is not None:
+                    return out
             if raw is None:
                 self._ended = True
                 try:
@@ -100,13 +126,18 @@ class TranslatedResponse:
                 return b""
             event = buffer[:-width]
             return feed(event.replace(b"\r\n", b"\n") if crlf else event)
-        out, start = b"", 0
+        if self._many is not None:  # the translator takes the read's events in one call
+            events = buffer.split(separator)
+            self._buffer = events.pop()  # the unfinished rest
+            return self._many([e.replace(b"\r\n", b"\n") for e in events] if crlf else events)
+        out: list[bytes] = []
+        start = 0
         while (end := buffer.find(separator, start)) >= 0:
             event, start = buffer[start:end], end + width
             if event and not event.startswith(b":"):
-                out += feed(event.replace(b"\r\n", b"\n") if crlf else event)
+                out.append(feed(event.replace(b"\r\n", b"\n") if crlf else event))
         self._buffer = buffer[start:]
-        return out
+        return b"".join(out)
 
     def _failure(self, exc: Exception) -> Exception:
         """A refusal before the stream opened fails the attempt over; after, it breaks the stream."""

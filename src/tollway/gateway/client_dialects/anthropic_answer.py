@@ -80,11 +80,16 @@ def event(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def error_event(message: str) -> bytes:
+    """Anthropic's `error` event: what ends a stream cut after its first event."""
+    return event("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+
+
 class MessagesEventSink(ChatStreamTranslator):
     """Takes the chat SSE blocks the relay forwards and writes Anthropic's events to the client's sink."""
 
     __slots__ = ("_model", "_read_usage", "_started", "_block", "_kind", "_tools", "_stop",
-                 "_usage", "_signature")
+                 "_usage", "_signature", "_text_head")
 
     def __init__(self, sink: "StreamSink", model: str, read_usage: Callable[[Mapping], Usage | None]) -> None:
         super().__init__(sink)
@@ -97,22 +102,19 @@ class MessagesEventSink(ChatStreamTranslator):
         self._stop = "end_turn"
         self._usage: Usage | None = None
         self._signature = ""
+        self._text_head = b""  # the open text block's delta event up to the text's literal
 
     def _close_stream(self) -> bytes:
         return self._finish()
 
     def _error_event(self, message: str) -> bytes:
-        return event("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+        return error_event(message)
+
+    def _text_delta(self, literal: bytes) -> bytes:
+        return self._text_head + literal + b"}}\n\n"
 
     def _translate(self, chunk: dict) -> bytes:
         choices = chunk.get("choices")
-        if self._kind == "text" and type(choices) is list and len(choices) == 1 and chunk.get("usage") is None:
-            choice = choices[0]  # the usual chunk: one more piece of the open text block
-            delta = choice.get("delta")
-            if type(delta) is dict and len(delta) == 1 and choice.get("finish_reason") is None:
-                text = delta.get("content")
-                if type(text) is str:
-                    return self._delta({"type": "text_delta", "text": text}) if text else b""
         out = [] if self._started else [self._start(chunk)]
         usage = chunk.get("usage")
         if isinstance(usage, dict):
@@ -147,6 +149,9 @@ class MessagesEventSink(ChatStreamTranslator):
         closed = self._close()
         self._block += 1
         self._kind = kind
+        if kind == "text":
+            self._text_open = True
+            self._text_head = b'%s%d,"delta":{"type":"text_delta","text":' % (_DELTA_HEAD, self._block)
         return closed + event("content_block_start",
                               {"type": "content_block_start", "index": self._block, "content_block": block})
 
@@ -154,6 +159,7 @@ class MessagesEventSink(ChatStreamTranslator):
         if not self._kind:
             return b""
         self._kind = ""
+        self._text_open = False
         return event("content_block_stop", {"type": "content_block_stop", "index": self._block})
 
     def _delta(self, delta: dict[str, Any], index: int | None = None) -> bytes:

@@ -47,6 +47,8 @@ def canonical_request(raw: bytes, needs_max_tokens: bool = True) -> ClientReques
     creq = parse_request("chat", orjson.dumps(chat))  # the chat checks (numbers, depth) once more
     creq.raw_size = len(raw)
     creq.client_wants_usage = True  # the stream translation needs the final usage for message_delta
+    if needs_max_tokens:
+        creq.dialect_state = body  # the client's own body, for an Anthropic upstream (the fast path, native.py)
     return creq
 
 

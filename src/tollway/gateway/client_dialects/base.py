@@ -9,6 +9,7 @@ from tollway.core.request import ClientRequest
 
 if TYPE_CHECKING:
     from tollway.core.usage import Usage
+    from tollway.gateway.client_dialects.native import NativeWire
     from tollway.gateway.exchange import StreamSink
 
 
@@ -16,6 +17,7 @@ class ClientDialect(Protocol):
     endpoint: str         # the ledger's endpoint: what the client called
     wire_endpoint: str    # the canonical endpoint the upstream is called for ("chat")
     counts_tokens: bool   # answers from the request alone (count_tokens): no upstream call
+    native: "NativeWire | None"  # how upstreams of the client's own dialect are called (native.py); None: never
 
     def canonical(self, raw: bytes) -> ClientRequest:
         """The canonical request for the client's body; GatewayError(400) naming the field otherwise."""
@@ -34,8 +36,14 @@ class ClientDialect(Protocol):
         """The body of a count_tokens answer."""
 
     async def prepare(self, creq: ClientRequest, key_id: str) -> None:
-        """For a dialect that keeps state (`creq.dialect_state` set): fill the request from it before
-        routing (the Responses API's previous_response_id); others never see it called."""
+        """For a request with `creq.dialect_state` set: fill the request from the dialect's state before
+        routing (the Responses API's previous_response_id); a no-op for a dialect that keeps none."""
+
+    def answered(self, creq: ClientRequest, answer: bytes) -> None:
+        """After a translated answer (with `creq.dialect_state` set): keep what the dialect keeps."""
+
+    def streamed(self, creq: ClientRequest, translating: "TranslatingSink") -> None:
+        """After a translated stream ended well (with `creq.dialect_state` set): keep what the dialect keeps."""
 
 
 class TranslatingSink(Protocol):

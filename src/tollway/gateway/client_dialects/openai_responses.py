@@ -1,4 +1,5 @@
-"""The OpenAI Responses client dialect: `POST /v1/responses`, translated to and from Chat Completions.
+"""The OpenAI Responses client dialect: `POST /v1/responses`, translated to and from Chat Completions, or
+sent natively to an OpenAI deployment's own Responses API (openai_responses_native.py).
 
 Errors keep OpenAI's shape (the Responses API uses the same error body as Chat Completions). With `store`
 (true unless the client says false, as OpenAI's default) each answered response is kept with the caller's
@@ -16,6 +17,7 @@ from tollway.core.errors import GatewayError
 from tollway.core.request import ClientRequest
 from tollway.core.usage import Usage
 from tollway.gateway.client_dialects.openai_responses_answer import ResponsesEventSink, responses_answer
+from tollway.gateway.client_dialects.openai_responses_native import ResponsesNative
 from tollway.gateway.client_dialects.openai_responses_request import ResponsesTurn, canonical_request, chat_messages
 from tollway.ledger.stored_responses import StoredResponse, StoredResponses
 
@@ -35,6 +37,7 @@ class OpenAIResponses:
 
     def __init__(self) -> None:
         self.stored: StoredResponses | None = None  # attached by the gateway that serves this process
+        self.native = ResponsesNative(self)  # to an OpenAI upstream: its own Responses API
 
     def canonical(self, raw: bytes) -> ClientRequest:
         return canonical_request(raw)

@@ -82,6 +82,18 @@ def responses_answer(completion: bytes, usage: Usage, model: str) -> bytes:
     return orjson.dumps(response_object(rid, model, created, output, usage, choice.get("finish_reason")))
 
 
+_TEXT_DELTA_HEAD = (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+                    b'"sequence_number":')
+
+
+def _fold(item: dict[str, Any]) -> None:
+    """Decode the JSON literals of the pieces written by the short path into the item's text, in order."""
+    literals = item.get("_literals")
+    if literals:
+        item["_text"] += "".join(orjson.loads(b"[" + b",".join(literals) + b"]"))
+        literals.clear()
+
+
 class ResponsesEventSink(ChatStreamTranslator):
     """Takes the chat SSE blocks the relay forwards and writes the Responses events to the client's sink."""
 
@@ -150,12 +162,16 @@ class ResponsesEventSink(ChatStreamTranslator):
                                    output_index=self._index(), summary_index=0,
                                    part={"type": "summary_text", "text": ""})
             else:
-                item = {"type": "message", "id": item_id, "_text": ""}
+                item = {"type": "message", "id": item_id, "_text": "", "_literals": [],
+                        "_head": b'"item_id":%s,"output_index":%d,"content_index":0,"delta":' % (
+                            orjson.dumps(item_id), self._index())}
                 out += self._event("response.output_item.added", output_index=self._index(),
                                    item=message_item(item_id, "", "in_progress"))
                 out += self._event("response.content_part.added", item_id=item_id, output_index=self._index(),
                                    content_index=0, part={"type": "output_text", "text": "", "annotations": []})
+                self._text_open = True
             self._open = item
+        _fold(item)
         item["_text"] += text
         if kind == "reasoning":
             return out + self._event("response.reasoning_summary_text.delta", item_id=item["id"],
@@ -183,10 +199,20 @@ class ResponsesEventSink(ChatStreamTranslator):
                                output_index=self._index(), delta=arguments)
         return out
 
+    def _text_delta(self, literal: bytes) -> bytes:
+        """The output_text.delta event of the open message around the piece's JSON literal; the literals
+        are decoded together once the text is needed (the done events, the final response)."""
+        item = self._open
+        item["_literals"].append(literal)
+        self._seq = seq = self._seq + 1
+        return b'%s%d,%s%s,"logprobs":[]}\n\n' % (_TEXT_DELTA_HEAD, seq - 1, item["_head"], literal)
+
     def _close(self) -> bytes:
         item, self._open = self._open, None
+        self._text_open = False
         if item is None:
             return b""
+        _fold(item)
         index, text, item_id = self._index(), item["_text"], item["id"]
         if item["type"] == "message":
             done = message_item(item_id, text)

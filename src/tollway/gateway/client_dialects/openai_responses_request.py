@@ -58,6 +58,7 @@ class ResponsesTurn:
     has_instructions: bool
     key_id: str = ""
     earlier_items: list[dict[str, Any]] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)  # the client's own body, for an OpenAI upstream
 
 
 def turn(body: dict[str, Any]) -> ResponsesTurn:
@@ -66,7 +67,7 @@ def turn(body: dict[str, Any]) -> ResponsesTurn:
     if isinstance(items, str):
         items = [{"type": "message", "role": "user", "content": items}]
     return ResponsesTurn(items, body.get("store") is not False, body.get("previous_response_id"),
-                         body.get("instructions") is not None)
+                         body.get("instructions") is not None, body=body)
 
 
 def _check_turn(body: dict[str, Any]) -> None:
