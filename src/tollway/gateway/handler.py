@@ -250,7 +250,7 @@ class RequestLife:
                 return 200, self.headers, native.wire.answer(creq, reply.body)
             answer = client.answer(reply.body, self.usage, creq.model)
             if creq.dialect_state is not None:
-                client.answered(creq, answer)  # type: ignore[attr-defined]
+                client.answered(creq, answer)
             return 200, self.headers, answer
         return 200, self.headers, reply.body
 

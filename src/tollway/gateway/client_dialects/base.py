@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from tollway.core.errors import GatewayError
 from tollway.core.request import ClientRequest
@@ -17,7 +17,10 @@ class ClientDialect(Protocol):
     endpoint: str         # the ledger's endpoint: what the client called
     wire_endpoint: str    # the canonical endpoint the upstream is called for ("chat")
     counts_tokens: bool   # answers from the request alone (count_tokens): no upstream call
-    native: "NativeWire | None"  # how upstreams of the client's own dialect are called (native.py); None: never
+
+    @property
+    def native(self) -> "NativeWire | None":
+        """How upstreams of the client's own dialect are called (native.py); None: never."""
 
     def canonical(self, raw: bytes) -> ClientRequest:
         """The canonical request for the client's body; GatewayError(400) naming the field otherwise."""
@@ -42,8 +45,9 @@ class ClientDialect(Protocol):
     def answered(self, creq: ClientRequest, answer: bytes) -> None:
         """After a translated answer (with `creq.dialect_state` set): keep what the dialect keeps."""
 
-    def streamed(self, creq: ClientRequest, translating: "TranslatingSink") -> None:
-        """After a translated stream ended well (with `creq.dialect_state` set): keep what the dialect keeps."""
+    def streamed(self, creq: ClientRequest, translating: Any) -> None:
+        """After a translated stream ended well (with `creq.dialect_state` set): keep what the dialect keeps;
+        `translating` is the sink the dialect's own stream_sink returned."""
 
 
 class TranslatingSink(Protocol):

@@ -106,8 +106,9 @@ class ResponsesEventSink(ChatStreamTranslator):
         self._created = int(time.time())
         self._started = False
         self._output: list[dict[str, Any]] = []   # finished items
-        self._open: dict[str, Any] | None = None  # the item being streamed
-        self._calls: dict[int, dict[str, Any]] = {}  # chat tool call index -> its open item
+        self._open: dict[str, Any] | None = None  # the message or reasoning item being streamed
+        self._calls: dict[int, dict[str, Any]] = {}  # chat tool call index -> its open function_call item
+        self._next = 0  # the output_index the next item takes
         self._usage: Usage | None = None
         self._finish: str | None = None
         self.final: dict[str, Any] | None = None  # the whole response, once completed
@@ -145,29 +146,33 @@ class ResponsesEventSink(ChatStreamTranslator):
         shell = response_object(self._id, self._model, self._created, [], None, None, "in_progress")
         return self._event("response.created", response=shell) + self._event("response.in_progress", response=shell)
 
-    def _index(self) -> int:
-        return len(self._output)
+    def _take_index(self) -> int:
+        """The output_index of a new item: items are numbered as they are added, and several function
+        calls can be open at once (a chat stream interleaves their argument deltas by call index)."""
+        self._next += 1
+        return self._next - 1
 
     def _piece(self, kind: str, text: str) -> bytes:
         out = b""
         item = self._open
         if item is None or item["type"] != kind:
-            out = self._close()
-            item_id = f"{'rs' if kind == 'reasoning' else 'msg'}_{self._id}_{self._index()}"
+            out = self._close() + self._close_calls()
+            index = self._take_index()
+            item_id = f"{'rs' if kind == 'reasoning' else 'msg'}_{self._id}_{index}"
             if kind == "reasoning":
-                item = {"type": "reasoning", "id": item_id, "summary": [], "_text": ""}
-                out += self._event("response.output_item.added", output_index=self._index(),
+                item = {"type": "reasoning", "id": item_id, "summary": [], "_text": "", "_index": index}
+                out += self._event("response.output_item.added", output_index=index,
                                    item=reasoning_item(item_id, "") | {"summary": []})
                 out += self._event("response.reasoning_summary_part.added", item_id=item_id,
-                                   output_index=self._index(), summary_index=0,
+                                   output_index=index, summary_index=0,
                                    part={"type": "summary_text", "text": ""})
             else:
-                item = {"type": "message", "id": item_id, "_text": "", "_literals": [],
+                item = {"type": "message", "id": item_id, "_text": "", "_literals": [], "_index": index,
                         "_head": b'"item_id":%s,"output_index":%d,"content_index":0,"delta":' % (
-                            orjson.dumps(item_id), self._index())}
-                out += self._event("response.output_item.added", output_index=self._index(),
+                            orjson.dumps(item_id), index)}
+                out += self._event("response.output_item.added", output_index=index,
                                    item=message_item(item_id, "", "in_progress"))
-                out += self._event("response.content_part.added", item_id=item_id, output_index=self._index(),
+                out += self._event("response.content_part.added", item_id=item_id, output_index=index,
                                    content_index=0, part={"type": "output_text", "text": "", "annotations": []})
                 self._text_open = True
             self._open = item
@@ -175,8 +180,8 @@ class ResponsesEventSink(ChatStreamTranslator):
         item["_text"] += text
         if kind == "reasoning":
             return out + self._event("response.reasoning_summary_text.delta", item_id=item["id"],
-                                     output_index=self._index(), summary_index=0, delta=text)
-        return out + self._event("response.output_text.delta", item_id=item["id"], output_index=self._index(),
+                                     output_index=item["_index"], summary_index=0, delta=text)
+        return out + self._event("response.output_text.delta", item_id=item["id"], output_index=item["_index"],
                                  content_index=0, delta=text, logprobs=[])
 
     def _call(self, call: dict) -> bytes:
@@ -186,34 +191,44 @@ class ResponsesEventSink(ChatStreamTranslator):
         item = self._calls.get(index)
         if item is None:
             out = self._close()
-            item_id = f"fc_{self._id}_{self._index()}"
+            output_index = self._take_index()
+            item_id = f"fc_{self._id}_{output_index}"
             item = {"type": "function_call", "id": item_id, "call_id": call.get("id") or f"call_{index}",
-                    "name": function.get("name") or "", "_text": ""}
-            self._calls[index] = self._open = item
-            out += self._event("response.output_item.added", output_index=self._index(),
+                    "name": function.get("name") or "", "_text": "", "_index": output_index}
+            self._calls[index] = item
+            out += self._event("response.output_item.added", output_index=output_index,
                                item=call_item(item_id, item["call_id"], item["name"], "", "in_progress"))
         arguments = function.get("arguments")
-        if arguments and item is self._open:
+        if arguments:
             item["_text"] += arguments
             out += self._event("response.function_call_arguments.delta", item_id=item["id"],
-                               output_index=self._index(), delta=arguments)
+                               output_index=item["_index"], delta=arguments)
         return out
 
     def _text_delta(self, literal: bytes) -> bytes:
         """The output_text.delta event of the open message around the piece's JSON literal; the literals
         are decoded together once the text is needed (the done events, the final response)."""
         item = self._open
+        assert item is not None  # the chat stream's short path writes text only into an open message
         item["_literals"].append(literal)
         self._seq = seq = self._seq + 1
         return b'%s%d,%s%s,"logprobs":[]}\n\n' % (_TEXT_DELTA_HEAD, seq - 1, item["_head"], literal)
 
     def _close(self) -> bytes:
+        """Finish the open message or reasoning item."""
         item, self._open = self._open, None
         self._text_open = False
-        if item is None:
-            return b""
+        return b"" if item is None else self._done(item)
+
+    def _close_calls(self) -> bytes:
+        """Finish the open function calls, in the order they were added."""
+        calls = sorted(self._calls.values(), key=lambda item: item["_index"])
+        self._calls.clear()
+        return b"".join(self._done(item) for item in calls)
+
+    def _done(self, item: dict[str, Any]) -> bytes:
         _fold(item)
-        index, text, item_id = self._index(), item["_text"], item["id"]
+        index, text, item_id = item["_index"], item["_text"], item["id"]
         if item["type"] == "message":
             done = message_item(item_id, text)
             out = (self._event("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
@@ -238,7 +253,7 @@ class ResponsesEventSink(ChatStreamTranslator):
             return b""
         self._ended = True
         out = b"" if self._started else self._start({})
-        out += self._close()
+        out += self._close() + self._close_calls()
         self.final = final = response_object(self._id, self._model, self._created, self._output, self._usage,
                                              self._finish)
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"

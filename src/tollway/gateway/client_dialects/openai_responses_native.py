@@ -91,7 +91,8 @@ def preamble(event: bytes) -> bool:
         raise _refusal(parsed)
     if kind == "response.failed":
         response = parsed.get("response")
-        raise _refusal(response.get("error") if isinstance(response, dict) and response.get("error") else {})
+        error = response.get("error") if isinstance(response, dict) else None
+        raise _refusal(error if isinstance(error, Mapping) else {})
     return False
 
 

@@ -29,6 +29,10 @@ _NOT_APPLIED = frozenset({"store", "previous_response_id", "metadata", "client_m
                           "service_tier", "prompt_cache_key", "safety_identifier"})
 _HANDLED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning",
                       *_COPIED, *_NOT_APPLIED})
+# the chat field a client's field became, back to the client's name when the chat request is refused
+_CLIENT_NAMES = {target: name for name, target in _COPIED.items() if target != name}
+# `include` values that ask for output translation cannot give: refused, never silently dropped
+_UNSERVED_INCLUDES = {"message.output_text.logprobs": "the output text's log probabilities"}
 _UNSUPPORTED = {"conversation": "a stored conversation object (use previous_response_id or send the whole input)",
                 "background": "background responses", "prompt": "stored prompt templates"}
 
@@ -41,7 +45,14 @@ def unsupported(what: str, param: str) -> GatewayError:
 
 def canonical_request(raw: bytes) -> ClientRequest:
     body = json_object(raw)
-    creq = parse_request("chat", orjson.dumps(chat_body(body)))
+    try:
+        creq = parse_request("chat", orjson.dumps(chat_body(body)))
+    except GatewayError as exc:  # a bound on a copied field: named as the client wrote it
+        name = _CLIENT_NAMES.get(exc.param or "")
+        if name is None:
+            raise
+        raise bad_request(exc.message.replace(f"'{exc.param}'", f"'{name}'"), name, exc.code or "invalid_request") \
+            from None
     creq.raw_size = len(raw)
     creq.client_wants_usage = True  # response.completed carries the usage
     creq.dialect_state = turn(body)
@@ -70,6 +81,16 @@ def turn(body: dict[str, Any]) -> ResponsesTurn:
                          body.get("instructions") is not None, body=body)
 
 
+def _check_include(include: Any) -> None:
+    if include is None:
+        return
+    if not isinstance(include, list) or not all(isinstance(item, str) for item in include):
+        raise bad_request("'include' must be an array of strings.", "include")
+    for item in include:
+        if item in _UNSERVED_INCLUDES:
+            raise unsupported(f"'include' of {item!r} ({_UNSERVED_INCLUDES[item]})", "include")
+
+
 def _check_turn(body: dict[str, Any]) -> None:
     if body.get("store") is not None and not isinstance(body["store"], bool):
         raise bad_request("'store' must be a boolean.", "store")
@@ -93,6 +114,7 @@ def chat_body(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(model, str) or not model:
         raise bad_request("'model' is required and must be a non-empty string.", "model")
     _check_turn(body)
+    _check_include(body.get("include"))
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
     if instructions is not None:
