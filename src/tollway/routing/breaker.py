@@ -41,8 +41,15 @@ class CircuitBreaker:
             return HALF_OPEN
         return self._state
 
+    @property
+    def closed(self) -> bool:
+        """Closed for certain (the usual case), read without the open-to-half-open clock check."""
+        return self._state == CLOSED
+
     def allow(self) -> bool:
         """Whether a request may go to this deployment now; in half-open, only one probe at a time."""
+        if self._state == CLOSED:  # the usual case: no clock read
+            return True
         state = self.state
         if state == CLOSED:
             return True
@@ -54,6 +61,8 @@ class CircuitBreaker:
 
     def available(self) -> bool:
         """Whether `allow()` would say yes now, without taking the half-open probe."""
+        if self._state == CLOSED:
+            return True
         state = self.state
         return state == CLOSED or (state == HALF_OPEN and not self._probe_in_flight)
 

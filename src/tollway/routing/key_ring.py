@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tollway.providers.failure import Failure, FailureKind
-from tollway.routing.breaker import CLOSED, CircuitBreaker
+from tollway.routing.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from tollway.providers.dialect import Dialect
@@ -110,7 +110,7 @@ class KeyRing:
     def answered(self, key: ProviderKey) -> None:
         """The provider served a request on `key`: a probing key is back in turn."""
         breaker = key.breaker
-        if breaker.state != CLOSED:  # only a probe's answer changes anything
+        if not breaker.closed:  # only a probe's answer changes anything
             breaker.record(True)
 
     def failed(self, key: ProviderKey, failure: Failure) -> bool:
