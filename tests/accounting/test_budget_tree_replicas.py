@@ -1,9 +1,9 @@
 """The whole budget hierarchy across two gateway processes on one real Redis and one real PostgreSQL:
-3 teams (made through the admin API) x 5 keys x 3 end users, rounds of concurrent requests until spend
-nears every limit.
+3 teams (made through the admin API) x 5 keys x 3 end users, with tags, rounds of concurrent requests
+until spend nears every limit.
 No budget at any level (org, team, per-model, key, end user of a team or of a key) is overshot, each
-counter equals the ledger's exact sum for its level, and `tollway usage --by` and `tollway report --by`
-give the same figures."""
+counter equals the ledger's exact sum for its level, and `tollway usage --by`, `tollway report --by` and
+the admin UI's spend figures (by key, team, user and tag) give the same figures."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ async def load(gateways, keys: list[dict]) -> list[tuple[int, str]]:
         async def one(i: int, key: dict, user: str) -> tuple[int, str]:
             body = {"model": "chat", "messages": [{"role": "user", "content": f"question {i}"}], "max_tokens": 20,
                     "user": user}
+            tags = f"team:{key['team']},proj:p{i % 2}"  # a request counts under each of its tags
             reply = await client.post(f"{gateways[i % 2].url}/v1/chat/completions", json=body,
-                                      headers={"authorization": f"Bearer {key['secret']}"})
+                                      headers={"authorization": f"Bearer {key['secret']}", "x-tollway-tags": tags})
             error = reply.json().get("error", {}) if reply.status_code != 200 else {}
             return reply.status_code, f"{error.get('code', '')}: {error.get('message', '')}" if error else ""
         outcomes = []
@@ -147,13 +148,24 @@ def test_org_teams_keys_and_users_hold_across_two_replicas(emulator_factory, rep
             sums[column_of(row)] += Decimal(str(row["cost_usd"]))
         return dict(sums)
 
+    tag_sums: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        tags = row["tags"] if isinstance(row["tags"], list) else json.loads(row["tags"])  # jsonb or text
+        assert len(tags) == 2, row["tags"]
+        for tag in tags:
+            tag_sums[tag] += Decimal(str(row["cost_usd"]))
     for by, column_of in (("key", lambda r: r["key_id"]), ("team", lambda r: team_of[r["key_id"]]),
-                          ("user", lambda r: r["end_user"])):
+                          ("user", lambda r: r["end_user"]), ("tag", None)):
+        want = ledger_sum(column_of) if column_of is not None else dict(tag_sums)
         usage = tollway("usage", "--database-url", postgres_url, "--by", by)
-        report = tollway("report", "--database-url", postgres_url, "--by", by)
-        want = ledger_sum(column_of)
         assert {line["group"]: Decimal(line["cost_usd"]) for line in usage["lines"]} == want, by
-        assert {line["group"]: Decimal(line["cost_usd"]) for line in report["lines"]} == want, by
+        if by != "tag":
+            report = tollway("report", "--database-url", postgres_url, "--by", by)
+            assert {line["group"]: Decimal(line["cost_usd"]) for line in report["lines"]} == want, by
+        shown = httpx.get(f"{b.url}/admin/ui/api/spend", params={"by": by},
+                          headers={"authorization": f"Bearer {ADMIN_KEY}"})
+        assert shown.status_code == 200, shown.text
+        assert {s["name"]: Decimal(s["total_usd"]) for s in shown.json()["series"]} == want, f"admin UI by {by}"
 
     # a team's budget changed through one replica is what the other's admission checks within keys.refresh_ms
     changed = admin.http.patch("/admin/teams/t2", json={"budgets": [{"window": "hour", "limit_usd": "0.0001"}]})
