@@ -80,7 +80,12 @@ class _MeanShift:
             self.reference_sum += moved
         recent.append(value)
         self.recent_sum += value
-        if (full or len(recent) == self.recent_size) and len(self.reference) >= min_reference and self._differs():
+        n_reference = len(self.reference)
+        if not (full or len(recent) == self.recent_size) or n_reference < min_reference:
+            return None
+        # _differs, written out: this runs on every answered request
+        new, old = self.recent_sum * n_reference, self.reference_sum * len(recent)
+        if (new > 0) if old == 0 else (new * self._down >= old * self._up or new * self._up <= old * self._down):
             self.suspected = True
             recent.clear()  # it straddles the change: part of neither level
             self.recent_sum = 0

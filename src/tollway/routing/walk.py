@@ -39,7 +39,7 @@ from tollway.config import RetrySettings
 from tollway.core.errors import GatewayError
 from tollway.core.money import decimal_text
 from tollway.providers.failure import Failure, FailureKind
-from tollway.routing.spillover import acquire, has_room, release, try_acquire
+from tollway.routing.spillover import has_room, release, try_acquire
 from tollway.routing.table import RoutedDeployment
 from tollway.upstream.calls import UpstreamFailure
 
@@ -149,13 +149,13 @@ class Walk:
                 return True
             if spill_to is None or has_room(spill_to, spill):
                 return False
-        acquire(dep)
+        dep.in_flight += 1  # spillover.acquire, written out: once per attempt
         return True
 
     def release(self) -> None:
         """The request is finished: the deployment that answered no longer counts as in flight."""
         for dep in self._held:
-            release(dep)
+            dep.in_flight -= 1  # spillover.release, written out: once per request
         self._held.clear()
 
     def extra_cost(self) -> tuple[Decimal, bool]:
@@ -283,7 +283,8 @@ class Walk:
                 dep.breaker.record(True)
                 answered = AttemptRecord(dep, "ok", "", None, (now - started) * 1000, "", None, 0, 0, now)
                 if dep.keys is not None:
-                    answered.key = _key_label(getattr(result, "key", None))
+                    key = getattr(result, "key", None)
+                    answered.key = key.ledger_label if key is not None else ""
                 self.attempts.append(answered)
                 return result
             release(dep)

@@ -14,9 +14,9 @@ the walker can name it in the ledger and try another key.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tollway.providers.dialect import UntranslatableRequest, WireRefusal
 from tollway.providers.failure import Failure, FailureKind
@@ -27,8 +27,6 @@ from tollway.upstream.translated import TranslatedResponse, TranslatedStreamFail
 if TYPE_CHECKING:  # routing's deployment and keys; only their attributes are read here
     from tollway.routing.key_ring import KeyRing, ProviderKey
     from tollway.routing.table import RoutedDeployment
-
-T = TypeVar("T")
 
 
 class UpstreamFailure(Exception):
@@ -62,63 +60,70 @@ class OpenStream:
     key: ProviderKey | None = None
 
 
-def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-         client_headers: Mapping[str, str] | None = None, native: bool = False) -> Coroutine[Any, Any, Reply]:
+async def call(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
+               client_headers: Mapping[str, str] | None = None, native: bool = False) -> Reply:
     """POST a non-streamed request and read the whole answer within response_s (and the request's deadline).
     A translating dialect's request and answer go through its transforms (pass-through ones never do);
     `native`: the payload is already in the upstream's own dialect (a client's same-dialect fast path),
-    so its answer comes back untouched too. Returns the call's coroutine: a provider without keys pays no
-    extra frame for the key handling."""
+    so its answer comes back untouched too. The provider's next key in turn is used, and the ring is told
+    what came of it (in this frame: one coroutine per attempt)."""
     keys = dep.keys
+    key = _key(keys)
+    transforms = dep.dialect.transforms
+    translate = not native and not transforms.passthrough
+    try:
+        if translate:
+            payload = _translated_request(dep, endpoint, payload)
+        limit = _limit(dep.response_s, deadline)
+        try:
+            resp = await client.post(_target(client, dep, endpoint, client_headers, key), payload, dep.connect_s,
+                                     limit)
+            body = await resp.read()  # closes the connection if it fails or times out
+        except UpstreamConnectionError as exc:
+            raise UpstreamFailure(_connection_failure(exc)) from None
+        except TimeoutError:
+            raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
+        if resp.status != 200:
+            raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
+        reply = _translated_reply(transforms, endpoint, body) if translate else \
+            Reply(body, resp.header("content-type") or "application/json")
+    except BaseException as exc:
+        if key is not None:
+            _key_outcome(keys, key, exc)
+        raise
+    if key is not None:
+        keys.answered(key)  # type: ignore[union-attr]  # key is not None: keys is not None
+        reply.key = key
+    return reply
+
+
+def _key(keys: KeyRing | None) -> ProviderKey | None:
+    """The provider's next usable key (None for a provider without keys); raises when every key is held off."""
     if keys is None:
-        return _call(client, dep, None, endpoint, payload, deadline, client_headers, native)
-    return _with_key(keys, _call, client, dep, endpoint, payload, deadline, client_headers, native)
-
-
-async def _with_key(keys: KeyRing, run: Callable[..., Coroutine[Any, Any, T]], client: HttpClient,
-                    dep: RoutedDeployment, endpoint: str, payload: bytes, deadline: float,
-                    client_headers: Mapping[str, str] | None, option: Any) -> T:
-    """Run the attempt with the provider's next key in turn, and tell the ring what came of it."""
+        return None
     key = keys.pick()
     if key is None:
         raise UpstreamFailure(keys.exhausted())
-    try:
-        result = await run(client, dep, key, endpoint, payload, deadline, client_headers, option)
-    except UpstreamFailure as exc:
+    return key
+
+
+def _key_outcome(keys: KeyRing | None, key: ProviderKey, exc: BaseException) -> None:
+    """Tell the ring about an attempt on `key` that did not answer: a failure may refuse the key (noted on
+    the failure, for the walk), anything else (a cancel) frees a probe it held."""
+    assert keys is not None
+    if isinstance(exc, UpstreamFailure):
         exc.key, exc.key_refused = key, keys.failed(key, exc.failure)
-        raise
-    except BaseException:
+    else:
         keys.released(key)
-        raise
-    keys.answered(key)
-    result.key = key  # type: ignore[attr-defined]  # a Reply or an OpenStream
-    return result
 
 
-async def _call(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str, payload: bytes,
-                deadline: float, client_headers: Mapping[str, str] | None, native: bool) -> Reply:
-    transforms = dep.dialect.transforms
-    translate = not native and not transforms.passthrough
-    if translate:
-        payload = _translated_request(dep, endpoint, payload)
-    limit = _limit(dep.response_s, deadline)
+def _translated_reply(transforms: Any, endpoint: str, body: bytes) -> Reply:
     try:
-        resp = await client.post(_target(client, dep, endpoint, client_headers, key), payload, dep.connect_s, limit)
-        body = await resp.read()  # closes the connection if it fails or times out
-    except UpstreamConnectionError as exc:
-        raise UpstreamFailure(_connection_failure(exc)) from None
-    except TimeoutError:
-        raise UpstreamFailure(_timeout(dep.response_s, deadline, limit, "no complete answer within")) from None
-    if resp.status != 200:
-        raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
-    if translate:
-        try:
-            return Reply(transforms.response(endpoint, body), "application/json")
-        except WireRefusal as refusal:
-            raise UpstreamFailure(Failure(refusal.kind, refusal.message, refusal.status)) from None
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise UpstreamFailure(Failure(FailureKind.SERVER, f"upstream answer tollway cannot read: {exc}")) from None
-    return Reply(body, resp.header("content-type") or "application/json")
+        return Reply(transforms.response(endpoint, body), "application/json")
+    except WireRefusal as refusal:
+        raise UpstreamFailure(Failure(refusal.kind, refusal.message, refusal.status)) from None
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise UpstreamFailure(Failure(FailureKind.SERVER, f"upstream answer tollway cannot read: {exc}")) from None
 
 
 def _target(client: HttpClient, dep: RoutedDeployment, endpoint: str, client_headers: Mapping[str, str] | None,
@@ -151,55 +156,52 @@ def _translated_request(dep: RoutedDeployment, endpoint: str, payload: bytes) ->
         raise UpstreamFailure(Failure(FailureKind.CLIENT_ERROR, message, 400)) from None
 
 
-def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
-                deadline: float, client_headers: Mapping[str, str] | None = None,
-                native_preamble: Callable[[bytes], bool] | None = None) -> Coroutine[Any, Any, OpenStream]:
+async def open_stream(client: HttpClient, dep: RoutedDeployment, endpoint: str, payload: bytes,
+                      deadline: float, client_headers: Mapping[str, str] | None = None,
+                      native_preamble: Callable[[bytes], bool] | None = None) -> OpenStream:
     """Send a streamed request and wait (up to first_byte_s and the deadline) for its first substantive event.
     `native_preamble`: the payload is already in the upstream's own dialect (a client's same-dialect fast
     path) and this rule tells its preamble events; it may raise TranslatedStreamFailure for an error event
-    that comes before the first token, so the walk moves on."""
+    that comes before the first token, so the walk moves on. Keys as in `call`."""
     keys = dep.keys
-    if keys is None:
-        return _open_stream(client, dep, None, endpoint, payload, deadline, client_headers, native_preamble)
-    return _with_key(keys, _open_stream, client, dep, endpoint, payload, deadline, client_headers, native_preamble)
-
-
-async def _open_stream(client: HttpClient, dep: RoutedDeployment, key: ProviderKey | None, endpoint: str,
-                       payload: bytes, deadline: float, client_headers: Mapping[str, str] | None,
-                       native_preamble: Callable[[bytes], bool] | None) -> OpenStream:
+    key = _key(keys)
     transforms = dep.dialect.transforms
     is_preamble = dep.dialect.is_preamble if native_preamble is None else native_preamble
     translate = native_preamble is None and not transforms.passthrough
-    if translate:
-        payload = _translated_request(dep, endpoint, payload)
-        is_preamble = is_role_preamble  # the translated stream is canonical
-    limit = _limit(dep.first_byte_s, deadline)
     resp: Response | TranslatedResponse | None = None
     try:
-        path_key = endpoint if dep.dialect.route is None else endpoint + ":stream"
-        resp = await client.post(_target(client, dep, path_key, client_headers, key), payload, dep.connect_s, limit)
-        if resp.status != 200:
-            body = await resp.read()
-            raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
         if translate:
-            resp = TranslatedResponse(resp, transforms.stream())
-        opened = await _read_first_event(resp, is_preamble)
-        resp.set_deadline(None)  # from here on the relay's silence timer watches the stream
-        if isinstance(resp, TranslatedResponse):
-            resp.opened = True
-        return opened
-    except TranslatedStreamFailure as exc:
+            payload = _translated_request(dep, endpoint, payload)
+            is_preamble = is_role_preamble  # the translated stream is canonical
+        limit = _limit(dep.first_byte_s, deadline)
+        try:
+            path_key = endpoint if dep.dialect.route is None else endpoint + ":stream"
+            resp = await client.post(_target(client, dep, path_key, client_headers, key), payload, dep.connect_s,
+                                     limit)
+            if resp.status != 200:
+                body = await resp.read()
+                raise UpstreamFailure(dep.dialect.classify(resp.status, body, resp.header("retry-after")))
+            if translate:
+                resp = TranslatedResponse(resp, transforms.stream())
+            opened = await _read_first_event(resp, is_preamble)
+        except TranslatedStreamFailure as exc:
+            raise UpstreamFailure(exc.failure) from None
+        except UpstreamConnectionError as exc:
+            raise UpstreamFailure(_connection_failure(exc)) from None
+        except TimeoutError:
+            raise UpstreamFailure(_timeout(dep.first_byte_s, deadline, limit, "no first token within")) from None
+    except BaseException as exc:
         _close(resp)
-        raise UpstreamFailure(exc.failure) from None
-    except UpstreamConnectionError as exc:
-        _close(resp)
-        raise UpstreamFailure(_connection_failure(exc)) from None
-    except TimeoutError:
-        _close(resp)
-        raise UpstreamFailure(_timeout(dep.first_byte_s, deadline, limit, "no first token within")) from None
-    except BaseException:
-        _close(resp)
+        if key is not None:
+            _key_outcome(keys, key, exc)
         raise
+    resp.set_deadline(None)  # from here on the relay's silence timer watches the stream
+    if isinstance(resp, TranslatedResponse):
+        resp.opened = True
+    if key is not None:
+        keys.answered(key)  # type: ignore[union-attr]  # key is not None: keys is not None
+        opened.key = key
+    return opened
 
 
 async def _read_first_event(resp: Response | TranslatedResponse, is_preamble: Callable[[bytes], bool]) -> OpenStream:
