@@ -95,14 +95,14 @@ class CountingUpstream:
                 with self._lock:
                     self.hung_up += 1
                 raise ConnectionResetError("client hung up")
+            with self._lock:  # counted before the answer is written: a client that has it sees the count
+                self.served += 1
             if body.get("stream"):
                 writer.write(_stream_answer(body["model"]))
             else:
                 answer = json.dumps(_completion(body["model"])).encode()
                 writer.write(_head(200, "application/json", len(answer)) + answer)
             await writer.drain()
-            with self._lock:
-                self.served += 1
         finally:
             with self._lock:
                 self.current -= 1
