@@ -130,7 +130,7 @@ def test_the_plans_residency_binds_the_walk():
 
 
 def test_routing_overhead_is_recorded_but_is_not_a_try():
-    from tollway.routing.walk import AttemptRecord
+    from tollway.routing.attempts import AttemptRecord
 
     cfg, deps, _ = setup(hedge_ms=None)
     overhead = AttemptRecord(deps[2], "routing_overhead", kind="classifier", cost_usd=Decimal("0.00002"),

@@ -31,14 +31,7 @@ from aiohttp import web
 from tollway.accounting import refusals
 from tollway.accounting.brownouts import Brownouts
 from tollway.accounting.budgets import BudgetLine, Budgets
-from tollway.accounting.counters.base import (
-    OK,
-    AdmitRequest,
-    Decision,
-    RateFix,
-    Settlement,
-    filled,
-)
+from tollway.accounting.counters.base import OK, AdmitRequest, Decision
 from tollway.accounting.counters.resilient import CountersUnavailable, ResilientCounters
 from tollway.accounting.credentials import Presented, bearer_token, resolve_admin_key
 from tollway.accounting.holds import HoldCalculator
@@ -48,7 +41,8 @@ from tollway.accounting.keys.records import KeyRecord, key_id_of
 from tollway.accounting.keys.store import open_key_store
 from tollway.accounting.limits import RateLimits
 from tollway.accounting.pacing_order import paced_first
-from tollway.accounting.prepared_admission import InProcessAdmission, warn_overspent
+from tollway.accounting.prepared_admission import InProcessAdmission
+from tollway.accounting.settlement import settlement
 from tollway.accounting.teams import TeamDirectory, TeamRecord
 from tollway.accounting.tickets import ANONYMOUS, Key, Ticket
 from tollway.catalog import Catalog
@@ -249,7 +243,7 @@ class Admission:
             try:
                 nano = nano_of(cost) if cost else 0
                 if not self._in_process.settle(ticket, row, self.counters.local, nano):
-                    self.counters.settle_in_process(self._settlement(ticket, row, nano))
+                    self.counters.settle_in_process(settlement(ticket, row, nano, self.limits))
             except Exception:
                 log.exception("settling request %s failed; its hold is released when it expires", row.id)
             return
@@ -356,23 +350,9 @@ class Admission:
 
     async def _settle(self, ticket: Ticket, row: LedgerRow, cost: Decimal) -> None:
         try:
-            await self.counters.settle(self._settlement(ticket, row, nano_of(cost) if cost else 0), ticket.backend)
+            await self.counters.settle(settlement(ticket, row, nano_of(cost) if cost else 0, self.limits), ticket.backend)
         except Exception:
             log.exception("settling request %s failed; its hold is released when it expires", row.id)
-
-    def _settlement(self, ticket: Ticket, row: LedgerRow, cost: int) -> Settlement:
-        """The real tokens for each rate the request was charged to, and its real cost (nano-dollars) for
-        each budget."""
-        tokens = row.prompt_tokens + row.completion_tokens
-        fixes = [filled(RateFix, ("fix", check.subject, tokens)) for check in ticket.rates]
-        served, paced = row.deployment, ticket.paced
-        if paced:
-            fixes.append(filled(RateFix, ("fix" if served == paced else "drop", self.limits.subject(paced), tokens)))
-        if served and served != paced and self.limits.is_paced(served):
-            fixes.append(filled(RateFix, ("add", self.limits.subject(served), tokens)))
-        if ticket.budgets and cost > ticket.held_nano:
-            warn_overspent(ticket, row)
-        return Settlement(ticket.id, fixes, [(check.name, cost, check.expire_at_s) for check in ticket.budgets])
 
     def _all_budget_lines(self) -> list[BudgetLine]:
         records = self.cache.records.values() if self.cache else ()

@@ -42,6 +42,7 @@ from tollway.gateway.client_dialects import CLIENT_DIALECTS
 from tollway.gateway.client_dialects.native import NativeRoutes
 from tollway.gateway.edge import valid_request_id
 from tollway.gateway.exchange import Exchange
+from tollway.gateway.payloads import UpstreamPayloads
 from tollway.gateway.row_text import features_json, iso_utc
 from tollway.ledger.schema import LedgerRow
 from tollway.providers.estimates import TextTally, answer_text_tally, estimated_usage
@@ -224,7 +225,7 @@ class RequestLife:
         self.walk = walk = Walk(services.retry, self.started + services.request_deadline_s, plan)
         self.ticket = ticket = await services.admission.reserve(key, creq, group.name, plan.deployments)
         plan.deployments = ticket.plan
-        payloads = _Payloads(creq)
+        payloads = UpstreamPayloads(creq)
         # a client dialect served natively by upstreams of its own dialect (the same-dialect fast path)
         native = None if client is None or client.native is None else NativeRoutes(client.native, creq, payloads.for_)
         if creq.stream:
@@ -262,7 +263,7 @@ class RequestLife:
         self.status, self.http_status, self.error = "ok", 200, ""
         return 200, self.headers, body
 
-    async def _stream(self, plan: list[RoutedDeployment], payloads: "_Payloads", native: NativeRoutes | None) -> None:
+    async def _stream(self, plan: list[RoutedDeployment], payloads: "UpstreamPayloads", native: NativeRoutes | None) -> None:
         assert self.creq is not None and self.walk is not None
         upstream, walk, headers = self.services.upstream, self.walk, self.x.headers
         dep, opened = await walk.run(self.creq.model, plan, (
@@ -381,28 +382,8 @@ class RequestLife:
             1 if creq is not None and creq.stream else 0, 0, 1 if priced else 0, self.fingerprint,
             self._features_json(), *self.attribution)
 
-
     def _bare_row(self) -> LedgerRow:
         """The row when building the full one failed: who, when, what the client got, nothing derived."""
         return LedgerRow(self.request_id, iso_utc(self.arrived), self.endpoint, "", self.status, self.http_status,
                          self.key.id if self.key else "", self.group, "", "", "", "", [], 0, 0, 0, 0, 0, "",
                          "0", None, 0.0, self.error, 0, 0, 0, "", "{}", *self.attribution)
-
-
-class _Payloads:
-    """The upstream body per deployment: the client's body with the upstream model name (and usage asked for)."""
-
-    __slots__ = ("_creq", "_cache")
-
-    def __init__(self, creq: ClientRequest) -> None:
-        self._creq = creq
-        self._cache: dict[str, bytes] = {}
-
-    def for_(self, dep: RoutedDeployment) -> bytes:
-        payload = self._cache.get(dep.name)
-        if payload is None:
-            body = {**self._creq.body, "model": dep.upstream_model}
-            if self._creq.stream:
-                body["stream_options"] = {**(self._creq.body.get("stream_options") or {}), "include_usage": True}
-            payload = self._cache[dep.name] = orjson.dumps(body)
-        return payload

@@ -22,13 +22,13 @@ from tollway.catalog.cost import try_cost_usd
 from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.core.usage import Usage, estimate_usage
 from tollway.providers.failure import FailureKind
+from tollway.routing.attempts import AttemptRecord
 from tollway.routing.complexity import Complexity, heuristic_complexity
 from tollway.routing.features import RequestFeatures
 from tollway.routing.residency import ResidencyPolicy
 from tollway.routing.settings import ComplexitySettings
 from tollway.routing.spillover import Saturation, release, try_acquire
 from tollway.routing.table import RoutedDeployment
-from tollway.routing.walk import AttemptRecord
 from tollway.upstream import calls
 from tollway.upstream.calls import UpstreamFailure
 from tollway.upstream.http_client import HttpClient

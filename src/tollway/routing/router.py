@@ -30,13 +30,14 @@ from tollway.catalog.deployment_prices import DeploymentPricer
 from tollway.core.request import ClientRequest
 from tollway.core.usage import Usage
 from tollway.ledger.schema import LedgerRow
+from tollway.routing.attempts import AttemptRecord
 from tollway.routing.hedging import HedgePolicy
 from tollway.routing.model_classifier import model_complexity
 from tollway.routing.planner import Decision, Planner
 from tollway.routing.shadow import ShadowCopy, ShadowMirror
 from tollway.routing.spillover import MetricsScraper, saturation
 from tollway.routing.table import RoutedDeployment, RouteGroupEntry, RouteTable
-from tollway.routing.walk import AttemptRecord, Walk
+from tollway.routing.walk import Walk
 from tollway.upstream.http_client import HttpClient
 
 log = logging.getLogger("tollway.routing")

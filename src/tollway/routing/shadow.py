@@ -29,9 +29,9 @@ from tollway.core.request import ClientRequest, prompt_text
 from tollway.core.usage import Usage
 from tollway.ledger.schema import LedgerRow
 from tollway.providers.estimates import answer_text_tally, estimated_usage
+from tollway.routing.attempts import AttemptRecord
 from tollway.routing.spillover import Saturation, release, try_acquire
 from tollway.routing.table import RoutedDeployment
-from tollway.routing.walk import AttemptRecord
 from tollway.upstream import calls
 from tollway.upstream.calls import UpstreamFailure
 from tollway.upstream.http_client import HttpClient
